@@ -1,0 +1,35 @@
+# Two-command quickstart: `make demo` and `make test`. Both install what they need themselves.
+# uv comes from PATH, or is bootstrapped once into .uv/ with pip (Python 3.11+ is all we assume).
+
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .uv/bin/uv)
+export DAGSTER_DISABLE_TELEMETRY := 1
+export UV_FROZEN := 1
+
+.PHONY: demo test install bench lock clean
+
+demo: install
+	$(UV) run jofi-pipeline demo
+
+test: install
+	$(UV) run pytest
+
+install: .venv/.installed
+
+.venv/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+.uv/bin/uv:
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet --disable-pip-version-check uv
+
+bench: install
+	$(UV) run python bench/simulator_load.py
+	$(UV) run python bench/client_fanout.py
+
+lock:
+	$(UV) lock
+
+clean:
+	rm -rf .venv .uv .pytest_cache data/live data/test

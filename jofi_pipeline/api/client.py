@@ -1,0 +1,277 @@
+"""JofiClient: the one door through which every JOFI record enters the pipeline.
+
+It refuses to start with a missing key or a key of the other mode, sends only GETs, checks the
+`mode` of every response before handing data back, and returns each object's raw JSON whole
+(new, missing or null fields are the warehouse's business, never a reason to fail here).
+Retries, rate limit and concurrency live in `transport.py`; list paging in `lists.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from jofi_pipeline import settings
+from jofi_pipeline.api import routes
+from jofi_pipeline.api.config import ClientConfig
+from jofi_pipeline.api.errors import ApiKeyError, ApiUnreachableError, ConfigError, JofiApiError, ModeMismatchError
+from jofi_pipeline.api.fanout import Outcome, fan_out
+from jofi_pipeline.api.lists import ListResult, check_list_envelope, read_list
+from jofi_pipeline.api.redact import SecretKey, redact_text, safe_url
+from jofi_pipeline.api.transport import RequestCounts, ResponseCheck, Transport
+
+__all__ = ["ClientConfig", "JofiClient", "ListResult", "Outcome"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_PRINTABLE_KEY = re.compile(r"[\x21-\x7e]+")
+_ANY_KEY_ENV = f"{settings.ENV_LIVE_KEY} or {settings.ENV_TEST_KEY}"
+
+
+class JofiClient:
+    """Async, read-only JOFI API v2 client. Use as `async with JofiClient(...) as client:`."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        mode: settings.Mode | str | None = None,
+        base_url: str | None = None,
+        config: ClientConfig | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """`mode` defaults to the key's prefix; `api_key` (when None) to the env var of `mode`;
+        `base_url` to JOFI_API_BASE_URL or JOFI's production URL."""
+        # Wrap the raw key at once and drop the parameter, so not even a traceback that captures
+        # local variables (rich, sentry, pytest --showlocals) can show it.
+        secret = SecretKey(api_key) if api_key is not None else None
+        del api_key
+        self.mode, key = _resolve_key(secret, mode)
+        self.key_env_var = settings.KEY_ENV_VAR[self.mode]
+        self.base_url = _validate_base_url(base_url if base_url is not None else settings.base_url())
+        self.config = config or ClientConfig()
+        self._transport = Transport(
+            base_url=self.base_url, key=key, key_env_var=self.key_env_var, config=self.config, transport=transport
+        )
+
+    @classmethod
+    def from_env(
+        cls, mode: settings.Mode | str, *, config: ClientConfig | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> JofiClient:
+        """A client for `mode` with the key and base URL from the environment."""
+        return cls(None, mode=mode, config=config, transport=transport)
+
+    def __repr__(self) -> str:
+        mode, base_url = getattr(self, "mode", None), getattr(self, "base_url", None)
+        return f"JofiClient(mode={mode!r}, base_url={safe_url(base_url) if base_url else None!r})"
+
+    async def __aenter__(self) -> JofiClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    # --- bookkeeping -------------------------------------------------------------------------
+
+    def request_counts(self) -> dict[str, int]:
+        """HTTP requests sent so far per route template (retries included); sum = total."""
+        return dict(self._transport.counts.by_route)
+
+    @property
+    def requests_total(self) -> int:
+        return self._transport.counts.total
+
+    @property
+    def counts(self) -> RequestCounts:
+        """Live counters: requests per route and retries per reason."""
+        return self._transport.counts
+
+    # --- routes ------------------------------------------------------------------------------
+
+    async def healthcheck(self) -> dict[str, Any]:
+        """GET /healthcheck without the key. Any 2xx is healthy; returns the body if it is a JSON object."""
+        try:
+            return await self._transport.get_json(
+                routes.HEALTHCHECK, routes.HEALTHCHECK, authenticated=False, check=None,
+                max_retries=self.config.healthcheck_retries, lenient_body=True,
+            )
+        except ApiUnreachableError:
+            raise
+        except JofiApiError as exc:
+            raise ApiUnreachableError(
+                f"the JOFI API at {self._transport.host} is not healthy: {exc.message}; check "
+                f"{settings.ENV_BASE_URL} (should end in /api/v2) and that the service is up",
+                status=exc.status, route=routes.HEALTHCHECK, error_type=exc.error_type,
+                error_message=exc.error_message,
+            ) from None
+
+    async def account(self) -> dict[str, Any]:
+        return await self._object(routes.ACCOUNT, routes.ACCOUNT)
+
+    async def users(self) -> ListResult:
+        return await self._list(routes.USERS)
+
+    async def teams(self) -> ListResult:
+        return await self._list(routes.TEAMS)
+
+    async def email_templates(self) -> ListResult:
+        return await self._list(routes.EMAIL_TEMPLATES)
+
+    async def assessments(self) -> ListResult:
+        return await self._list(routes.ASSESSMENTS)
+
+    async def score_profiles(self) -> ListResult:
+        return await self._list(routes.SCORE_PROFILES)
+
+    async def invitations(self) -> ListResult:
+        return await self._list(routes.INVITATIONS)
+
+    async def invitation(self, invitation_id: int) -> dict[str, Any]:
+        return await self._object(routes.INVITATION, f"/invitations/{_int_id('invitation_id', invitation_id)}")
+
+    async def test_takers(self) -> ListResult:
+        return await self._list(routes.TEST_TAKERS)
+
+    async def test_taker(self, test_taker_id: int) -> dict[str, Any]:
+        return await self._object(routes.TEST_TAKER, f"/test-takers/{_int_id('test_taker_id', test_taker_id)}")
+
+    async def scorecard(self, test_taker_id: int, score_profile_short_name: str) -> dict[str, Any]:
+        sp = _str_id("score_profile_short_name", score_profile_short_name)
+        return await self._object(
+            routes.SCORECARD,
+            f"/test-takers/{_int_id('test_taker_id', test_taker_id)}/scorecard",
+            params={routes.SCORE_PROFILE_PARAM: sp},
+        )
+
+    async def job_fit_report(self, test_taker_id: int) -> dict[str, Any]:
+        return await self._object(
+            routes.JOB_FIT_REPORT, f"/test-takers/{_int_id('test_taker_id', test_taker_id)}/job-fit-report"
+        )
+
+    async def career_navigation_profiles(self) -> ListResult:
+        return await self._list(routes.CAREER_NAVIGATION_PROFILES)
+
+    async def career_navigation_profile(self, career_navigation_profile_id: str) -> dict[str, Any]:
+        cnp = quote(_str_id("career_navigation_profile_id", career_navigation_profile_id), safe="")
+        return await self._object(routes.CAREER_NAVIGATION_PROFILE, f"/career-navigation-profiles/{cnp}")
+
+    # --- fan-out -----------------------------------------------------------------------------
+
+    def fan_out(
+        self,
+        func: Callable[[T], Awaitable[R]],
+        items: Iterable[T] | AsyncIterable[T],
+        *,
+        concurrency: int | None = None,
+    ) -> AsyncIterator[Outcome[T, R]]:
+        """`fan_out` at this client's `max_concurrency` (its rate limit applies per request)."""
+        return fan_out(func, items, concurrency=concurrency or self.config.max_concurrency)
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    async def _object(self, route: str, path: str, *, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return await self._transport.get_json(route, path, params=params, check=self._mode_check(route))
+
+    async def _list(self, route: str) -> ListResult:
+        check = self._mode_check(route, then=check_list_envelope)
+
+        async def fetch_page(params: Mapping[str, Any] | None) -> dict[str, Any]:
+            return await self._transport.get_json(route, route, params=params, check=check)
+
+        return await read_list(
+            fetch_page, route, page_limit=self.config.page_limit, max_pages=self.config.max_pages
+        )
+
+    def _mode_check(self, route: str, then: ResponseCheck | None = None) -> ResponseCheck:
+        """Raise ModeMismatchError unless the body's top-level `mode` is ours; then check its shape."""
+        expected = self.mode
+
+        def check(body: dict[str, Any]) -> None:
+            actual = body.get("mode")
+            if actual != expected:
+                said = "carries no `mode`" if actual is None else f"says mode {redact_text(repr(actual))[:40]}"
+                raise ModeMismatchError(
+                    f"GET {route}: the response {said} but this client runs in {expected} mode "
+                    f"(key from {self.key_env_var}); its data was discarded. Check that "
+                    f"{settings.ENV_BASE_URL} points at the right server and the key is the right one",
+                    expected=expected, actual=actual, route=route,
+                )
+            if then is not None:
+                then(body)
+
+        return check
+
+
+def _resolve_key(secret: SecretKey | None, mode: str | None) -> tuple[settings.Mode, SecretKey]:
+    """Validate mode and key together; errors name the env var to fix, never the key.
+
+    The raw key is only ever used inline (`secret.reveal()`), never bound to a local name.
+    """
+    wanted: settings.Mode | None = None
+    if mode is not None:
+        try:
+            wanted = settings.parse_mode(mode)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    env_var = settings.KEY_ENV_VAR[wanted] if wanted else _ANY_KEY_ENV
+    if secret is None and wanted is not None:
+        secret = SecretKey(settings.api_key(wanted) or "")
+    secret = SecretKey((secret.reveal() if secret is not None else "").strip())
+    for_mode = f"{wanted} mode" if wanted else "the JOFI client"
+    if not secret.reveal():
+        raise ApiKeyError(f"no API key for {for_mode}: set {env_var}")
+    if not _PRINTABLE_KEY.fullmatch(secret.reveal()):
+        raise ApiKeyError(f"the API key for {for_mode} contains spaces or non-ASCII characters: check {env_var}")
+    key_mode = settings.mode_of_key(secret.reveal())
+    if key_mode is None:
+        prefixes = " or ".join(settings.KEY_PREFIX.values())
+        raise ApiKeyError(f"the API key for {for_mode} does not start with {prefixes}: check {env_var}")
+    if wanted is not None and key_mode != wanted:
+        raise ApiKeyError(
+            f"{wanted} mode needs a {settings.KEY_PREFIX[wanted]}... key but was given a {key_mode} key "
+            f"({settings.KEY_PREFIX[key_mode]}...); refusing to mix modes: check {env_var}"
+        )
+    return key_mode, secret
+
+
+def _validate_base_url(raw: str) -> str:
+    """http(s)://host[:port]/path with no credentials, query or fragment; trailing slash removed."""
+    where = f"the JOFI base URL ({settings.ENV_BASE_URL})"
+    try:
+        url = httpx.URL(raw.strip())
+    except Exception:
+        raise ConfigError(f"{where} is not a valid URL: {safe_url(raw)!r}") from None
+    if url.scheme not in ("http", "https"):
+        raise ConfigError(f"{where} must start with http:// or https://, got {safe_url(raw)!r}")
+    if not url.host:
+        raise ConfigError(f"{where} has no host: {safe_url(raw)!r}")
+    if url.userinfo:
+        raise ConfigError(f"{where} must not contain credentials; the key goes in {_ANY_KEY_ENV}")
+    if url.query or url.fragment:
+        raise ConfigError(f"{where} must not have a query string or fragment: {safe_url(raw)!r}")
+    return str(url).rstrip("/")
+
+
+def _int_id(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"{name} must be an integer id, got {type(value).__name__}")
+    if isinstance(value, str):
+        if not value.strip().isdigit():
+            raise ValueError(f"{name} must be an integer id, got a non-numeric string")
+        value = int(value)
+    return value
+
+
+def _str_id(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string")
+    return value

@@ -1,0 +1,99 @@
+"""Run one coroutine per item (thousands of scorecards) with bounded work in flight.
+
+Items are pulled from the input lazily, at most `concurrency` at a time, so memory is bounded by
+the concurrency and not by the number of items. Outcomes are yielded as they complete. A failure
+of one item (404, exhausted retries, ...) becomes an `Outcome` with `error` set and the batch goes
+on; an error marked `fatal` (bad key, wrong mode) would fail every further item the same way, so
+it stops the batch and is raised.
+
+Close the iterator when leaving early (`async with contextlib.aclosing(fan_out(...))`) so the
+work still in flight is cancelled at once rather than when the generator is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from jofi_pipeline.api.config import DEFAULT_MAX_CONCURRENCY
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[T, R]):
+    """What happened to one item: `value` when it worked, `error` when it did not."""
+
+    item: T
+    value: R | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+async def fan_out(
+    func: Callable[[T], Awaitable[R]],
+    items: Iterable[T] | AsyncIterable[T],
+    *,
+    concurrency: int = DEFAULT_MAX_CONCURRENCY,
+) -> AsyncIterator[Outcome[T, R]]:
+    """Yield `Outcome(item, value, error)` for `func(item)` over all items, as they complete.
+
+    `concurrency` bounds the items in flight; the client's own semaphore and rate limiter still
+    bound the HTTP requests, so prefer `JofiClient.fan_out`, which uses the client's settings.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+    next_item = _puller(items)
+    in_flight: dict[asyncio.Future[R], T] = {}
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(in_flight) < concurrency:
+                try:
+                    item = await next_item()
+                except StopAsyncIteration:
+                    exhausted = True
+                    break
+                in_flight[asyncio.ensure_future(func(item))] = item
+            if not in_flight:
+                return
+            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                item = in_flight.pop(task)
+                if task.cancelled():
+                    yield Outcome(item, error=asyncio.CancelledError("item was cancelled"))
+                    continue
+                error = task.exception()
+                if error is None:
+                    yield Outcome(item, value=task.result())
+                elif not isinstance(error, Exception) or getattr(error, "fatal", False):
+                    raise error
+                else:
+                    yield Outcome(item, error=error)
+    finally:
+        for task in in_flight:
+            task.cancel()
+        if in_flight:
+            await asyncio.gather(*in_flight, return_exceptions=True)
+
+
+def _puller(items: Iterable[T] | AsyncIterable[T]) -> Callable[[], Awaitable[T]]:
+    """One `await next()` for sync and async inputs alike; raises StopAsyncIteration at the end."""
+    if isinstance(items, AsyncIterable):
+        iterator = aiter(items)
+        return lambda: anext(iterator)
+    sync_iterator = iter(items)
+
+    async def next_sync() -> T:
+        try:
+            return next(sync_iterator)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    return next_sync

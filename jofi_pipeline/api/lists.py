@@ -1,0 +1,104 @@
+"""Reading a JOFI list route, today's capped window or tomorrow's Stripe-style pages alike.
+
+JOFI returns only the most recent N items with `has_more` (jofi-api.md 2.0). When `has_more` is
+true we ask for the next page with `limit` and `starting_after=<last id>` (8.6): a server that
+paginates answers with older items, a server that ignores the cursor answers with the same window
+again. No new ids on a page therefore means "capped": we stop and say so, rather than loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jofi_pipeline.api.transport import BodyShapeError
+
+log = logging.getLogger("jofi_pipeline.api")
+
+FetchPage = Callable[[Mapping[str, Any] | None], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ListResult:
+    """All items read from one list route, and how complete that is.
+
+    items:       raw item objects, newest first, each exactly as JOFI sent it (deduplicated by id)
+    total_count: the API's `total_count` (records in the account), None if it did not say
+    has_more:    the last page's `has_more`; true means items exist that we do not hold
+    capped:      true when we stopped before `has_more` went false (cursor ignored, or page limit)
+    pages:       how many pages (requests) it took
+    """
+
+    items: list[dict[str, Any]]
+    total_count: int | None
+    has_more: bool
+    capped: bool
+    pages: int
+
+
+def check_list_envelope(body: dict[str, Any]) -> None:
+    """A list body must carry `data` as an array; everything else is optional (new fields are fine)."""
+    if not isinstance(body.get("data"), list):
+        raise BodyShapeError("has no `data` array (expected a list envelope)")
+
+
+async def read_list(fetch_page: FetchPage, route: str, *, page_limit: int, max_pages: int) -> ListResult:
+    """Fetch the first page, then follow `starting_after` while the server keeps bringing new ids."""
+    body = await fetch_page(None)
+    items: list[dict[str, Any]] = []
+    seen: set[Any] = set()
+    _add_new(body["data"], items, seen)
+    total_count = _int_or_none(body.get("total_count"))
+    has_more = body.get("has_more") is True
+    pages = 1
+    capped = False
+    while has_more:
+        last_id = _last_id(items)
+        if last_id is None:
+            log.warning("GET %s: has_more is true but the last item has no id to continue from; capped", route)
+            capped = True
+            break
+        if pages >= max_pages:
+            log.warning("GET %s: stopped after %d pages with has_more still true; capped", route, pages)
+            capped = True
+            break
+        body = await fetch_page({"limit": page_limit, "starting_after": last_id})
+        pages += 1
+        added = _add_new(body["data"], items, seen)
+        if added == 0:
+            log.info(
+                "GET %s: next page brought no new ids (server ignores starting_after); "
+                "list capped at %d of %s", route, len(items), total_count,
+            )
+            capped = True
+            break
+        total_count = _int_or_none(body.get("total_count"), default=total_count)
+        has_more = body.get("has_more") is True
+    return ListResult(items=items, total_count=total_count, has_more=has_more, capped=capped, pages=pages)
+
+
+def _add_new(data: list[Any], items: list[dict[str, Any]], seen: set[Any]) -> int:
+    """Append items not seen before (by id; items without an id are always kept). Returns how many."""
+    added = 0
+    for item in data:
+        item_id = item.get("id") if isinstance(item, dict) else None
+        if item_id is not None:
+            key = (type(item_id).__name__, item_id) if isinstance(item_id, (str, int)) else repr(item_id)
+            if key in seen:
+                continue
+            seen.add(key)
+        items.append(item)
+        added += 1
+    return added
+
+
+def _last_id(items: list[Any]) -> Any:
+    last = items[-1] if items else None
+    item_id = last.get("id") if isinstance(last, dict) else None
+    return item_id if isinstance(item_id, (str, int)) and not isinstance(item_id, bool) else None
+
+
+def _int_or_none(value: Any, default: int | None = None) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default

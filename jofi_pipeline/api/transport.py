@@ -1,0 +1,348 @@
+"""One GET, made patiently: rate limit, concurrency, timeouts, retries, Retry-After, backoff.
+
+Modelled on openai-python's `_base_client.py`: a hand-written loop (rather than tenacity) because
+the retry decision needs the response itself (status, Retry-After, body shape) and the shared
+pause after a 429 must be visible to every request in flight, which a per-call decorator cannot do.
+
+What is retried: 408, 429, 5xx, timeouts, connection errors (including a body cut off mid-way),
+and 2xx bodies that are not JSON or not the expected shape. What is not: 400/401/403/404 and other
+4xx, and a mode mismatch. Each retry is logged on `jofi_pipeline.api` with the route template,
+the attempt, the reason and the delay; never the key, never a full URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from aiolimiter import AsyncLimiter
+
+from jofi_pipeline.api import errors
+from jofi_pipeline.api.config import ClientConfig
+from jofi_pipeline.api.redact import SecretKey, redact_text, safe_host, safe_url
+
+log = logging.getLogger("jofi_pipeline.api")
+
+RETRYABLE_STATUSES = frozenset({408, 429, *range(500, 600)})
+RETRY_AFTER_HEADER = "retry-after"
+RETRY_AFTER_MS_HEADER = "retry-after-ms"
+
+_URL_PATTERN = re.compile(r"https?://\S+")
+
+
+class BodyShapeError(Exception):
+    """Raised by a response check: the 2xx body parsed but is not the shape we need (retried)."""
+
+
+ResponseCheck = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RequestCounts:
+    """HTTP requests actually sent (retries included), per route template; for sync reports."""
+
+    by_route: Counter[str] = field(default_factory=Counter)
+    retries_by_reason: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_route.values())
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds the server asks us to wait: `retry-after-ms`, or `Retry-After` as seconds or HTTP-date."""
+    raw_ms = headers.get(RETRY_AFTER_MS_HEADER)
+    if raw_ms is not None:
+        try:
+            return max(float(raw_ms) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    raw = headers.get(RETRY_AFTER_HEADER)
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now is None else now
+    return max(when.timestamp() - now, 0.0)
+
+
+def backoff_delay(retry_number: int, initial: float, maximum: float, rng: random.Random) -> float:
+    """Full jitter: uniform(0, min(maximum, initial * 2**(retry_number-1)))."""
+    ceiling = min(maximum, initial * (2 ** max(retry_number - 1, 0)))
+    return rng.uniform(0.0, ceiling)
+
+
+@dataclass
+class _Failure:
+    """Why an attempt failed, and the error to raise if no attempt is left."""
+
+    reason: str
+    error: errors.JofiApiError
+    retry_after: float | None = None
+
+
+class Transport:
+    """Owns the one httpx.AsyncClient, the limiter and the semaphore; answers with JSON objects."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        key: SecretKey,
+        key_env_var: str,
+        config: ClientConfig,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._host = safe_host(base_url)
+        self._key = key
+        self._key_env_var = key_env_var
+        self._config = config
+        self._rng = rng or random.Random()
+        self.counts = RequestCounts()
+        self._semaphore = asyncio.Semaphore(config.max_concurrency)
+        self._limiter = _make_limiter(config)
+        self._resume_at = 0.0  # loop time before which nobody sends (set by a 429's Retry-After)
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                connect=config.connect_timeout,
+                read=config.read_timeout,
+                write=config.write_timeout,
+                pool=config.attempt_timeout,
+            ),
+            limits=httpx.Limits(
+                max_connections=config.max_concurrency,
+                max_keepalive_connections=config.max_concurrency,
+            ),
+            headers={"Accept": "application/json", "User-Agent": config.user_agent},
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def get_json(
+        self,
+        route: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        authenticated: bool = True,
+        check: ResponseCheck | None = None,
+        max_retries: int | None = None,
+        lenient_body: bool = False,
+    ) -> dict[str, Any]:
+        """GET base_url+path; return the JSON object, retrying transient faults; raise typed errors.
+
+        `lenient_body`: a 2xx whose body is not a JSON object is returned as {} (healthcheck).
+        """
+        retries = self._config.max_retries if max_retries is None else max_retries
+        attempts = retries + 1
+        for attempt in range(1, attempts + 1):
+            failure = await self._attempt(route, path, params, authenticated, check, retries, lenient_body)
+            if isinstance(failure, dict):
+                return failure
+            if attempt == attempts:
+                log.debug("giving up on GET %s after %d attempts: %s", route, attempt, failure.reason)
+                raise failure.error
+            delay = failure.retry_after
+            if delay is None:
+                delay = backoff_delay(attempt, self._config.initial_backoff, self._config.max_backoff, self._rng)
+            self.counts.retries_by_reason[failure.reason.split(" ", 1)[0]] += 1
+            log.info(
+                "retrying GET %s (attempt %d of %d) in %.2fs: %s",
+                route, attempt + 1, attempts, delay, failure.reason,
+                extra={"jofi_route": route, "jofi_attempt": attempt + 1, "jofi_delay": delay,
+                       "jofi_reason": failure.reason},
+            )
+            if failure.retry_after is not None and failure.error.status == 429:
+                # Everybody waits: the limit is per key, so other requests would only earn more 429s.
+                loop = asyncio.get_running_loop()
+                self._resume_at = max(self._resume_at, loop.time() + delay)
+            else:
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        route: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        authenticated: bool,
+        check: ResponseCheck | None,
+        retries: int,
+        lenient_body: bool,
+    ) -> dict[str, Any] | _Failure:
+        headers = {"Authorization": f"Bearer {self._key.reveal()}"} if authenticated else None
+        try:
+            async with self._semaphore:
+                await self._wait_for_resume()
+                if self._limiter is not None:
+                    await self._limiter.acquire()
+                self.counts.by_route[route] += 1
+                async with asyncio.timeout(self._config.attempt_timeout):
+                    response = await self._client.get(self._base_url + path, params=params, headers=headers)
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            return _Failure(f"timeout ({type(exc).__name__})", self._unreachable(route, "timed out", exc, retries))
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            return _Failure(
+                f"connection_error ({type(exc).__name__}: {_safe_exc_text(exc)})",
+                self._unreachable(route, "lost the connection", exc, retries),
+            )
+        except httpx.DecodingError as exc:
+            return _Failure(
+                f"malformed_body (undecodable: {type(exc).__name__})",
+                errors.MalformedResponseError(
+                    f"GET {route}: the response body could not be decoded", route=route
+                ),
+            )
+        finally:
+            headers = None  # drop the only local that holds the key as soon as it has been sent
+
+        status = response.status_code
+        if 200 <= status < 300:
+            parsed = self._parse_success(route, response, check)
+            return {} if lenient_body and isinstance(parsed, _Failure) else parsed
+        if status in RETRYABLE_STATUSES:
+            return self._retryable_status(route, response, retries)
+        raise self._status_error(route, response)
+
+    async def _wait_for_resume(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (wait := self._resume_at - loop.time()) > 0:
+            await asyncio.sleep(wait)
+
+    def _parse_success(
+        self, route: str, response: httpx.Response, check: ResponseCheck | None
+    ) -> dict[str, Any] | _Failure:
+        def malformed(why: str) -> _Failure:
+            return _Failure(
+                f"malformed_body ({why})",
+                errors.MalformedResponseError(
+                    f"GET {route}: JOFI answered {response.status_code} but the body {why}",
+                    status=response.status_code, route=route,
+                ),
+            )
+
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            return malformed("is not valid JSON (empty, truncated or not JSON)")
+        if not isinstance(body, dict):
+            return malformed(f"is JSON {type(body).__name__}, not an object")
+        if check is not None:
+            try:
+                check(body)
+            except BodyShapeError as exc:
+                return malformed(str(exc))
+        return body
+
+    def _retryable_status(self, route: str, response: httpx.Response, retries: int) -> _Failure:
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers)
+        error_type, error_message = errors.describe_error_body(response.content)
+        detail = _detail(status, error_type, error_message)
+        if False:
+            cls = errors.RateLimitedError if status == 429 else errors.ServerError
+            kwargs: dict[str, Any] = {"retry_after": retry_after} if status == 429 else {}
+            raise cls(
+                f"GET {route}: JOFI asked to wait {retry_after:.0f}s before retrying ({detail}), "
+                f"more than the {self._config.max_retry_after:.0f}s this client waits; try again later "
+                "or lower the request rate",
+                status=status, route=route, error_type=error_type, error_message=error_message, **kwargs,
+            )
+        if status == 429:
+            error: errors.JofiApiError = errors.RateLimitedError(
+                f"GET {route}: still rate limited by JOFI after {retries} retries ({detail}); "
+                "lower requests_per_second / max_concurrency",
+                status=status, route=route, error_type=error_type, error_message=error_message,
+                retry_after=retry_after,
+            )
+        elif status == 408:
+            error = self._unreachable(route, f"timed out ({detail})", None, retries, status=status)
+        else:
+            error = errors.ServerError(
+                f"GET {route}: JOFI server error ({detail}) persisted after {retries} retries",
+                status=status, route=route, error_type=error_type, error_message=error_message,
+            )
+        reason = f"status_{status}"
+        if retry_after is not None:
+            reason += f" (Retry-After {retry_after:.2f}s)"
+        elif error_type:
+            reason += f" ({error_type})"
+        return _Failure(reason, error, retry_after)
+
+    def _status_error(self, route: str, response: httpx.Response) -> errors.JofiApiError:
+        status = response.status_code
+        error_type, error_message = errors.describe_error_body(response.content)
+        detail = _detail(status, error_type, error_message)
+        common = {"status": status, "route": route, "error_type": error_type, "error_message": error_message}
+        if status in (401, 403):
+            what = "refused the API key" if status == 401 else "denied this key access"
+            return errors.AuthenticationError(
+                f"GET {route}: JOFI {what} ({detail}); check {self._key_env_var} "
+                f"(is it the current {self._key.prefix}... key for this account?)",
+                **common,
+            )
+        if status == 400:
+            return errors.BadRequestError(f"GET {route}: JOFI rejected the request ({detail})", **common)
+        if status == 404:
+            return errors.NotFoundError(f"GET {route}: not found ({detail})", **common)
+        return errors.UnexpectedStatusError(f"GET {route}: unexpected response ({detail})", **common)
+
+    def _unreachable(
+        self, route: str, what: str, exc: BaseException | None, retries: int, *, status: int | None = None
+    ) -> errors.ApiUnreachableError:
+        cause = f" [{type(exc).__name__}]" if exc is not None else ""
+        return errors.ApiUnreachableError(
+            f"GET {route}: the JOFI API at {self._host} {what}{cause} after {retries} retries; "
+            "check the base URL (JOFI_API_BASE_URL), network/proxy/VPN, and that the service is up",
+            status=status, route=route,
+        )
+
+
+def _make_limiter(config: ClientConfig) -> AsyncLimiter | None:
+    """Leaky bucket at `requests_per_second`, burst limited to `rate_burst_seconds` worth (>= 1)."""
+    rate = config.requests_per_second
+    if rate <= 0:
+        return None
+    burst = max(1.0, rate * config.rate_burst_seconds)
+    return AsyncLimiter(max_rate=burst, time_period=burst / rate)
+
+
+def _detail(status: int, error_type: str | None, error_message: str | None) -> str:
+    parts = [str(status)]
+    if error_type:
+        parts.append(error_type)
+    text = " ".join(parts)
+    return f"{text}: {error_message}" if error_message else text
+
+
+def _safe_exc_text(exc: BaseException) -> str:
+    text = _URL_PATTERN.sub(lambda m: safe_url(m.group(0)), str(exc))
+    return redact_text(text)[:120]

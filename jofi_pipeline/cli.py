@@ -1,0 +1,115 @@
+"""`jofi-pipeline`: simulate | sync | demo | sql | status.
+
+Heavy imports (Dagster, the simulator) happen inside the commands so `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from jofi_pipeline import settings
+
+app = typer.Typer(
+    help="Sync the JOFI API v2 into per-mode DuckDB + Parquet warehouses, and query them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _fail(reason: str, code: int = 1) -> None:
+    typer.secho(f"error: {reason}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _mode(value: str) -> settings.Mode:
+    try:
+        return settings.parse_mode(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@app.command()
+def sync(
+    mode: str = typer.Option(..., "--mode", "-m", help="live or test."),
+    full: bool = typer.Option(False, "--full", help="Refetch everything, not only what may have changed."),
+    concurrency: Optional[int] = typer.Option(None, help="Max requests in flight (default 16)."),
+    rate: Optional[float] = typer.Option(None, help="Max requests per second (default: unlimited)."),
+    data_dir: Optional[Path] = typer.Option(None, help=f"Warehouse root (default ${settings.ENV_DATA_DIR} or ./data)."),
+) -> None:
+    """Run the jofi_sync job in-process for one mode, with progress on stderr and a summary."""
+    from jofi_pipeline.runs import SyncJobFailed, print_summary, sync_mode
+
+    mode_value = _mode(mode)
+    try:
+        outcome = sync_mode(mode_value, full_refresh=full, concurrency=concurrency, rate=rate, data_dir=data_dir)
+    except SyncJobFailed as exc:
+        _fail(str(exc))
+    print_summary(outcome)
+
+
+@app.command()
+def sql(
+    query: str = typer.Argument(..., help="SQL to run against the published (read-only) database."),
+    mode: str = typer.Option("live", "--mode", "-m", help="live or test."),
+    output: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, csv or json."),
+    data_dir: Optional[Path] = typer.Option(None, help="Warehouse root."),
+) -> None:
+    """Query a mode's published warehouse, read-only."""
+    from jofi_pipeline.analyst import QueryError, run_query
+
+    try:
+        text = run_query(query, _mode(mode), output.value, data_dir=data_dir)
+    except QueryError as exc:
+        _fail(str(exc))
+    typer.echo(text)
+
+
+@app.command()
+def status(data_dir: Optional[Path] = typer.Option(None, help="Warehouse root.")) -> None:
+    """Per mode: last run, row counts and coverage of the published warehouse."""
+    from jofi_pipeline.analyst import status_text
+
+    typer.echo(status_text(data_dir=data_dir))
+
+
+@app.command()
+def demo(
+    test_takers: int = typer.Option(200, help="Size of the simulated live account."),
+    data_dir: Optional[Path] = typer.Option(None, help="Warehouse root (default ./data)."),
+) -> None:
+    """Start the simulator, sync both modes, print a summary and two analyst queries."""
+    from jofi_pipeline.demo import run_demo
+
+    code = run_demo(test_takers=test_takers, data_dir=data_dir)
+    raise typer.Exit(code)
+
+
+def _register_simulate() -> None:
+    from jofi_pipeline.simulator.cli import simulate
+
+    app.command(
+        "simulate",
+        help="Run the local JOFI API simulator; prints its base URL and both keys.",
+    )(simulate)
+
+
+_register_simulate()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Run-time settings for a sync, as one Dagster resource.
+
+The API keys are deliberately not resource fields: a field's value can end up in run config and
+Dagster's event log. The resource holds the *names* of the env vars and reads the key only when
+the client is built, so an unset test key never breaks a live run and no key reaches Dagster.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from jofi_pipeline import settings
+from jofi_pipeline.settings import Mode
+from jofi_pipeline.sync import SyncOptions
+
+
+class JofiSyncResource(dg.ConfigurableResource):
+    """Where to read from and write to; empty values fall back to the JOFI_* env vars."""
+
+    base_url: str = ""
+    data_dir: str = ""
+    max_concurrency: int = 16
+    requests_per_second: float = 0.0
+    batch_size: int = 500
+
+    def options(self, mode: Mode, *, full_refresh: bool = False) -> SyncOptions:
+        return SyncOptions(
+            mode=mode,
+            base_url=self.base_url or settings.base_url(),
+            data_dir=Path(self.data_dir) if self.data_dir else settings.data_dir(),
+            api_key_env_var=settings.KEY_ENV_VAR[mode],
+            max_concurrency=self.max_concurrency,
+            requests_per_second=self.requests_per_second,
+            batch_size=self.batch_size,
+            full_refresh=full_refresh,
+        )
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources={"jofi": JofiSyncResource()})

@@ -1,0 +1,55 @@
+"""`make demo`: the simulator, a full sync of both modes, a summary, two analyst queries."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from jofi_pipeline import settings
+from jofi_pipeline.analyst import run_query, status_text
+from jofi_pipeline.runs import SyncJobFailed, print_summary, sync_mode
+
+EXAMPLE_QUERIES = [
+    (
+        "Invitation funnel by team (live)",
+        "SELECT team_display_name AS team, sum(invited) AS invited, sum(accepted) AS accepted, "
+        "sum(all_assessments_completed) AS completed, sum(with_profile) AS profiles "
+        "FROM invitation_funnel GROUP BY ALL ORDER BY invited DESC",
+    ),
+    (
+        "Average overall score per score profile and section (live)",
+        "SELECT score_profile_short_name AS profile, section, round(avg(test_taker_score), 2) AS avg_score, "
+        "count(*) AS scores FROM scores_long WHERE NOT is_facet AND test_taker_score IS NOT NULL "
+        "GROUP BY ALL ORDER BY profile, section",
+    ),
+]
+
+
+def run_demo(*, test_takers: int = 200, data_dir: Path | None = None) -> int:
+    from jofi_pipeline.simulator.process import SimulatorProcess
+
+    data_dir = data_dir or settings.data_dir()
+    print(f"Starting the JOFI simulator ({test_takers} test takers in the live world)...", file=sys.stderr)
+    with SimulatorProcess(test_takers=test_takers) as sim:
+        os.environ[settings.ENV_BASE_URL] = sim.base_url
+        os.environ[settings.ENV_LIVE_KEY] = sim.live_key
+        os.environ[settings.ENV_TEST_KEY] = sim.test_key
+        print(f"Simulator at {sim.base_url}; warehouse root {data_dir.resolve()}", file=sys.stderr)
+        for mode in settings.MODES:
+            try:
+                outcome = sync_mode(mode, data_dir=data_dir)
+            except SyncJobFailed as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            print_summary(outcome)
+    print()
+    print(status_text(data_dir=data_dir))
+    for title, query in EXAMPLE_QUERIES:
+        print(f"\n-- {title}\n-- jofi-pipeline sql \"{query}\"")
+        print(run_query(query, "live", data_dir=data_dir))
+    print(
+        "\nQuery it yourself:  uv run jofi-pipeline sql \"SELECT * FROM test_taker_progress LIMIT 10\" --mode live"
+        f"\nor open {data_dir / 'live' / 'jofi.duckdb'} read-only from the DuckDB CLI, a BI tool or pandas."
+    )
+    return 0

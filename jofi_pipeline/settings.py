@@ -1,0 +1,53 @@
+"""Env var names, defaults and the Mode type: the public contract every room shares.
+
+Kept in one place so a rename cannot leave the client, the Dagster wiring and the CLI disagreeing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, get_args
+
+Mode = Literal["live", "test"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+
+ENV_BASE_URL = "JOFI_API_BASE_URL"
+ENV_LIVE_KEY = "JOFI_LIVE_API_KEY"
+ENV_TEST_KEY = "JOFI_TEST_API_KEY"
+ENV_DATA_DIR = "JOFI_DATA_DIR"
+
+DEFAULT_BASE_URL = "https://www.jofiscore.com/api/v2"
+DEFAULT_DATA_DIR = "./data"
+
+KEY_PREFIX: dict[Mode, str] = {"live": "sk_live_", "test": "sk_test_"}
+KEY_ENV_VAR: dict[Mode, str] = {"live": ENV_LIVE_KEY, "test": ENV_TEST_KEY}
+
+
+def parse_mode(value: str) -> Mode:
+    """Turn user input into a Mode, or say which values are allowed."""
+    if value not in MODES:
+        raise ValueError(f"unknown mode {value!r}: use one of {', '.join(MODES)}")
+    return value  # type: ignore[return-value]
+
+
+def mode_of_key(key: str) -> Mode | None:
+    """The mode a key's prefix selects, or None when it has neither prefix."""
+    for mode, prefix in KEY_PREFIX.items():
+        if key.startswith(prefix) and len(key) > len(prefix):
+            return mode
+    return None
+
+
+def base_url() -> str:
+    return os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR)
+
+
+def api_key(mode: Mode) -> str | None:
+    """The configured key for a mode; None when unset or blank."""
+    value = os.environ.get(KEY_ENV_VAR[mode], "").strip()
+    return value or None

@@ -1,0 +1,124 @@
+"""`/_sim/` routes: not JOFI's — the test harness's handles on the clock, counters and faults."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import views
+from .state import SimulatorState
+from .world import World
+
+MAX_ADVANCE_DAYS = 3650
+
+
+def truth(world: World, mode: str) -> dict:
+    """The whole world, uncapped, each record as its GET-by-id route answers (lists: as list items)."""
+
+    def newest(records):
+        return sorted(records, key=lambda r: (r.created_at.at, str(r.id)), reverse=True)
+
+    return {
+        "mode": mode,
+        "now": world.now.isoformat(),
+        "account": views.with_mode(mode, views.account(world)),
+        "users": views.users(world),
+        "teams": views.teams(world),
+        "email_templates": views.email_templates(world),
+        "assessments": views.assessments(),
+        "score_profiles": views.score_profiles(),
+        "invitations": [views.with_mode(mode, views.invitation(world, i)) for i in newest(world.invitations.values())],
+        "test_takers": [views.with_mode(mode, views.test_taker(world, t)) for t in newest(world.test_takers.values())],
+        "career_navigation_profiles": [
+            views.with_mode(mode, views.career_navigation_profile(world, p)) for p in newest(world.profiles.values())
+        ],
+    }
+
+
+def _problem(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"object": "error", "error": {"type": "invalid_request_error", "message": message}}, status)
+
+
+class Admin:
+    def __init__(self, state: SimulatorState) -> None:
+        self.state = state
+
+    async def advance(self, request: Request) -> Response:
+        raw = request.query_params.get("days")
+        if raw is None:
+            body = await request.body()
+            try:
+                raw = str(json.loads(body).get("days")) if body else "1"
+            except (ValueError, AttributeError):
+                return _problem("send ?days=N or a JSON body {\"days\": N}")
+        if not raw.isdigit() or int(raw) > MAX_ADVANCE_DAYS:
+            return _problem(f"days must be an integer between 0 and {MAX_ADVANCE_DAYS}")
+        return JSONResponse(self.state.worlds["live"].advance(int(raw)))
+
+    async def stats(self, request: Request) -> Response:
+        snapshot = self.state.stats.snapshot()
+        snapshot["faults_fired"] = dict(self.state.faults.fired)
+        return JSONResponse(snapshot)
+
+    async def reset_stats(self, request: Request) -> Response:
+        self.state.stats.reset()
+        return JSONResponse({"reset": True})
+
+    async def get_faults(self, request: Request) -> Response:
+        return JSONResponse(self.state.faults.describe())
+
+    async def merge_faults(self, request: Request) -> Response:
+        try:
+            update = json.loads(await request.body() or b"{}")
+            if not isinstance(update, dict):
+                raise ValueError("send a JSON object of fault settings")
+            self.state.faults.merge(update)
+        except ValueError as exc:
+            return _problem(str(exc))
+        return JSONResponse(self.state.faults.describe())
+
+    async def clear_faults(self, request: Request) -> Response:
+        self.state.faults.clear()
+        return JSONResponse(self.state.faults.describe())
+
+    async def truth(self, request: Request) -> Response:
+        mode = request.query_params.get("mode", "live")
+        if mode not in self.state.worlds:
+            return _problem("mode must be live or test")
+        return JSONResponse(truth(self.state.worlds[mode], mode))
+
+    async def info(self, request: Request) -> Response:
+        config = self.state.config
+        live = self.state.worlds["live"]
+        return JSONResponse(
+            {
+                "seed": config.seed,
+                "test_takers": config.test_takers,
+                "test_world_test_takers": config.test_world_test_takers,
+                "pagination": config.pagination,
+                "now": live.now.isoformat(),
+                "live_key": config.live_key,
+                "test_key": config.test_key,
+            }
+        )
+
+    async def reset_world(self, request: Request) -> Response:
+        """Rebuild both worlds from the start options; also clears stats and faults."""
+        self.state.reset()
+        return JSONResponse({"reset": True, "now": self.state.worlds["live"].now.isoformat()})
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/advance", self.advance, methods=["POST"]),
+            Route("/stats", self.stats, methods=["GET"]),
+            Route("/stats/reset", self.reset_stats, methods=["POST"]),
+            Route("/faults", self.get_faults, methods=["GET"]),
+            Route("/faults", self.merge_faults, methods=["POST", "PATCH", "PUT"]),
+            Route("/faults", self.clear_faults, methods=["DELETE"]),
+            Route("/truth", self.truth, methods=["GET"]),
+            Route("/info", self.info, methods=["GET"]),
+            Route("/reset", self.reset_world, methods=["POST"]),
+        ]

@@ -1,0 +1,343 @@
+"""Injected trouble: latency, rate limits, 5xx, malformed or truncated bodies, hung requests.
+
+Settings are one flat JSON object (`FaultSettings`), set at start from CLI options and merged at
+run time through `/_sim/faults`. Each kind of trouble is a `FaultRule` with up to two hooks:
+`before` (delay or answer instead of the route) and `after` (mangle the route's answer).
+To add a fault: add its fields to `FaultSettings` and a rule to `RULES` — nothing else changes.
+Faults touch /api/v2 routes only: never /_sim/, and /healthcheck only with `include_healthcheck`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any, get_type_hints
+
+from .context import RequestContext
+from .errors import error_body
+
+
+@dataclass
+class FaultSettings:
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0  # extra delay drawn uniformly from [0, jitter]
+    rate_limit_per_s: float = 0.0  # per-key token bucket refill rate; 0 = no limit
+    rate_limit_burst: int = 0  # bucket size; 0 = max(1, ceil(rate_limit_per_s))
+    error_rate: float = 0.0  # fraction of requests answered with a 5xx
+    error_statuses: list[int] = field(default_factory=lambda: [500, 502, 503])
+    malformed_rate: float = 0.0  # fraction answered 200 with a body that is not JSON
+    truncated_rate: float = 0.0  # fraction whose body is cut short
+    truncated_style: str = "mixed"  # "content_length" (connection drops) | "json" (valid framing) | "mixed"
+    hang_rate: float = 0.0  # fraction that answer only after hang_seconds
+    hang_seconds: float = 30.0
+    routes: list[str] = field(default_factory=list)  # route-template substrings; empty = every route
+    modes: list[str] = field(default_factory=list)  # "live"/"test"/"none"; empty = every mode
+    include_healthcheck: bool = False
+    seed: int | None = None  # fault dice seed; None = fresh randomness
+
+    def merged(self, update: dict[str, Any]) -> FaultSettings:
+        """A copy with `update` applied; unknown names or wrong types raise ValueError."""
+        data = self.to_dict()
+        hints = get_type_hints(FaultSettings)
+        for name, value in update.items():
+            if name not in hints:
+                raise ValueError(f"unknown fault setting {name!r}; known: {', '.join(sorted(hints))}")
+            data[name] = _coerce(name, hints[name], value)
+        result = FaultSettings(**data)
+        result.validate()
+        return result
+
+    def validate(self) -> None:
+        for name in ("error_rate", "malformed_rate", "truncated_rate", "hang_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        for name in ("latency_ms", "latency_jitter_ms", "rate_limit_per_s", "hang_seconds", "rate_limit_burst"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.truncated_style not in ("content_length", "json", "mixed"):
+            raise ValueError("truncated_style must be content_length, json or mixed")
+        if any(not 500 <= s <= 599 for s in self.error_statuses) or not self.error_statuses:
+            raise ValueError("error_statuses must be a non-empty list of 5xx codes")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def bucket_size(self) -> int:
+        return self.rate_limit_burst or max(1, math.ceil(self.rate_limit_per_s))
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    text = str(hint)
+    try:
+        if value is None and "None" in text:
+            return None
+        if hint is bool:
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if hint is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if hint is int or text.startswith("int"):
+            if isinstance(value, bool) or int(value) != value:
+                raise TypeError
+            return int(value)
+        if hint is str:
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if text.startswith("list"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return [int(v) for v in items] if "int" in text else [str(v).strip() for v in items if str(v).strip()]
+    except (TypeError, ValueError):
+        pass
+    raise ValueError(f"fault setting {name!r} has the wrong type: {value!r}")
+
+
+# ---- what a rule can decide ---------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """The faults chosen for one request."""
+
+    delay_s: float = 0.0
+    response: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None  # answer instead of the route
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # added to the route's answer
+    mangle: str | None = None  # "malformed" | "truncated_content_length" | "truncated_json"
+    fired: list[str] = field(default_factory=list)
+
+
+class TokenBuckets:
+    """One token bucket per presented key (requests without a key share one)."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str | None, tuple[float, float]] = {}
+
+    def reset(self) -> None:
+        self._buckets.clear()
+
+    def take(self, key: str | None, rate: float, size: int) -> tuple[bool, float, float]:
+        """(allowed, tokens left, seconds until the next token)."""
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (float(size), now))
+        tokens = min(float(size), tokens + (now - last) * rate)
+        allowed = tokens >= 1.0
+        if allowed:
+            tokens -= 1.0
+        self._buckets[key] = (tokens, now)
+        wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+        return allowed, tokens, wait
+
+
+class FaultRule:
+    name = "rule"
+
+    def before(self, s: FaultSettings, ctx: RequestContext, rng: random.Random, plan: Plan, injector: FaultInjector) -> None:
+        """Add a delay or an answer to `plan` before the route runs."""
+
+    def after(self, s: FaultSettings, ctx: RequestContext, rng: random.Random, plan: Plan) -> None:
+        """Choose how to mangle the route's answer."""
+
+
+class Latency(FaultRule):
+    name = "latency"
+
+    def before(self, s, ctx, rng, plan, injector) -> None:
+        if s.latency_ms or s.latency_jitter_ms:
+            plan.delay_s += (s.latency_ms + rng.uniform(0, s.latency_jitter_ms)) / 1000.0
+            plan.fired.append(self.name)
+
+
+class Hang(FaultRule):
+    name = "hang"
+
+    def before(self, s, ctx, rng, plan, injector) -> None:
+        if s.hang_rate and rng.random() < s.hang_rate:
+            plan.delay_s += s.hang_seconds
+            plan.fired.append(self.name)
+
+
+class RateLimit(FaultRule):
+    name = "rate_limit"
+
+    def before(self, s, ctx, rng, plan, injector) -> None:
+        if not s.rate_limit_per_s:
+            return
+        size = s.bucket_size
+        allowed, tokens, wait = injector.buckets.take(ctx.key, s.rate_limit_per_s, size)
+        reset = max(1, math.ceil(wait)) if wait else 0
+        headers = [
+            (b"ratelimit-limit", str(size).encode()),
+            (b"ratelimit-remaining", str(int(tokens)).encode()),
+            (b"ratelimit-reset", str(reset).encode()),
+        ]
+        if allowed:
+            plan.headers.extend(headers)
+            return
+        plan.fired.append(self.name)
+        message = f"Too many requests: limit is {s.rate_limit_per_s:g} per second per key. Retry after {reset} s."
+        plan.response = (429, [*headers, (b"retry-after", str(reset).encode())], error_body(429, message, ctx.mode))
+
+
+class ServerError(FaultRule):
+    name = "error"
+
+    def before(self, s, ctx, rng, plan, injector) -> None:
+        if plan.response is None and s.error_rate and rng.random() < s.error_rate:
+            status = rng.choice(s.error_statuses)
+            plan.fired.append(self.name)
+            body = error_body(status, "The server had an error while processing your request (injected).", ctx.mode)
+            plan.response = (status, list(plan.headers), body)
+
+
+class Malformed(FaultRule):
+    name = "malformed"
+
+    def after(self, s, ctx, rng, plan) -> None:
+        if s.malformed_rate and rng.random() < s.malformed_rate:
+            plan.mangle = "malformed"
+            plan.fired.append(self.name)
+
+
+class Truncated(FaultRule):
+    name = "truncated"
+
+    def after(self, s, ctx, rng, plan) -> None:
+        if plan.mangle is None and s.truncated_rate and rng.random() < s.truncated_rate:
+            style = s.truncated_style
+            if style == "mixed":
+                style = rng.choice(("content_length", "json"))
+            plan.mangle = f"truncated_{style}"
+            plan.fired.append(self.name)
+
+
+RULES: tuple[FaultRule, ...] = (Latency(), Hang(), RateLimit(), ServerError(), Malformed(), Truncated())
+
+
+class FaultInjector:
+    """Holds the current settings, the dice and the token buckets."""
+
+    def __init__(self, settings: FaultSettings | None = None) -> None:
+        self.buckets = TokenBuckets()
+        self.fired: dict[str, int] = {}
+        self.set(settings or FaultSettings())
+
+    def set(self, settings: FaultSettings) -> None:
+        settings.validate()
+        self.settings = settings
+        self.rng = random.Random(settings.seed)
+        self.buckets.reset()
+        defaults = FaultSettings()
+        self.active = any(
+            getattr(settings, name) != getattr(defaults, name)
+            for name in ("latency_ms", "latency_jitter_ms", "rate_limit_per_s", "error_rate", "malformed_rate", "truncated_rate", "hang_rate")
+        )
+
+    def merge(self, update: dict[str, Any]) -> None:
+        self.set(self.settings.merged(update))
+
+    def clear(self) -> None:
+        self.set(FaultSettings())
+        self.fired.clear()
+
+    def applies(self, ctx: RequestContext) -> bool:
+        s = self.settings
+        if ctx.is_healthcheck and not s.include_healthcheck:
+            return False
+        if s.routes and not any(part in ctx.template for part in s.routes):
+            return False
+        return not s.modes or (ctx.mode or "none") in s.modes
+
+    def plan(self, ctx: RequestContext) -> Plan:
+        plan = Plan()
+        for rule in RULES:
+            rule.before(self.settings, ctx, self.rng, plan, self)
+        if plan.response is None:
+            for rule in RULES:
+                rule.after(self.settings, ctx, self.rng, plan)
+        for name in plan.fired:
+            self.fired[name] = self.fired.get(name, 0) + 1
+        return plan
+
+    def describe(self) -> dict:
+        return {"settings": self.settings.to_dict(), "active": self.active, "fired": dict(self.fired)}
+
+
+# ---- the ASGI layer ----------------------------------------------------------------------
+
+
+class FaultMiddleware:
+    def __init__(self, app, injector: FaultInjector) -> None:
+        self.app = app
+        self.injector = injector
+
+    async def __call__(self, scope, receive, send) -> None:
+        ctx = scope.get("jofi") if scope["type"] == "http" else None
+        injector = self.injector
+        if ctx is None or not injector.active or not injector.applies(ctx):
+            await self.app(scope, receive, send)
+            return
+        plan = injector.plan(ctx)
+        if plan.delay_s:
+            await asyncio.sleep(plan.delay_s)
+        if plan.response is not None:
+            status, headers, body = plan.response
+            await _send_whole(send, status, headers, body)
+            return
+        if not plan.headers and plan.mangle is None:
+            await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, _Mangler(send, plan))
+
+
+async def _send_whole(send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class _Mangler:
+    """A `send` that adds headers and, when asked, breaks the body after the route produced it."""
+
+    def __init__(self, send, plan: Plan) -> None:
+        self.send = send
+        self.plan = plan
+        self.start: dict | None = None
+        self.chunks: list[bytes] = []
+
+    async def __call__(self, message) -> None:
+        if message["type"] == "http.response.start":
+            self.start = dict(message)
+            self.start["headers"] = [*message.get("headers", []), *self.plan.headers]
+            if self.plan.mangle is None:
+                await self.send(self.start)
+            return
+        if message["type"] != "http.response.body" or self.plan.mangle is None:
+            await self.send(message)
+            return
+        self.chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        await self._send_mangled(b"".join(self.chunks))
+
+    async def _send_mangled(self, body: bytes) -> None:
+        assert self.start is not None
+        headers = [(k, v) for k, v in self.start["headers"] if k.lower() != b"content-length"]
+        mangle = self.plan.mangle
+        if mangle == "malformed":
+            broken = b'{"mode": "live", "object": <html>502 Bad Gateway</html>' + body[: len(body) // 3]
+            await _send_whole(self.send, 200, [h for h in headers if h[0].lower() != b"content-type"], broken)
+        elif mangle == "truncated_json":
+            cut = body[: max(1, len(body) // 2)]
+            await _send_whole(self.send, self.start["status"], [h for h in headers if h[0].lower() != b"content-type"], cut)
+        else:  # truncated_content_length: promise the whole body, send half, drop the connection
+            head = [*headers, (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+            await self.send({"type": "http.response.start", "status": self.start["status"], "headers": head})
+            await self.send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+            # Returning without finishing makes uvicorn close the connection mid-body.

@@ -1,0 +1,51 @@
+"""Request counts per route template, mode and status — what tests and benchmarks assert on."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str, int]] = Counter()
+
+    def record(self, template: str, mode: str | None, status: int) -> None:
+        self.counts[(template, mode or "none", status)] += 1
+
+    def reset(self) -> None:
+        self.counts.clear()
+
+    def snapshot(self) -> dict:
+        """`{total, routes: {template: {total, by_mode, by_status}}, rows: [...]}`."""
+        routes: dict[str, dict] = {}
+        for (template, mode, status), n in sorted(self.counts.items()):
+            entry = routes.setdefault(template, {"total": 0, "by_mode": {}, "by_status": {}})
+            entry["total"] += n
+            entry["by_mode"][mode] = entry["by_mode"].get(mode, 0) + n
+            entry["by_status"][str(status)] = entry["by_status"].get(str(status), 0) + n
+        rows = [
+            {"route": template, "mode": mode, "status": status, "count": n}
+            for (template, mode, status), n in sorted(self.counts.items())
+        ]
+        return {"total": sum(self.counts.values()), "routes": routes, "rows": rows}
+
+
+class StatsMiddleware:
+    """Counts each API response by the status it started with (a hung request counts when it answers)."""
+
+    def __init__(self, app, stats: Stats) -> None:
+        self.app = app
+        self.stats = stats
+
+    async def __call__(self, scope, receive, send) -> None:
+        ctx = scope.get("jofi") if scope["type"] == "http" else None
+        if ctx is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def counting_send(message) -> None:
+            if message["type"] == "http.response.start":
+                self.stats.record(ctx.template, ctx.mode, message["status"])
+            await send(message)
+
+        await self.app(scope, receive, counting_send)

@@ -1,0 +1,23 @@
+"""What one sync run is asked to do; built by the CLI or the Dagster resource."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jofi_pipeline.settings import Mode
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    mode: Mode
+    base_url: str
+    data_dir: Path
+    # The key itself is not a field: repr() of options must be safe to log. It is read from the
+    # environment (or given) only when the client is built.
+    api_key_env_var: str
+    max_concurrency: int = 16
+    requests_per_second: float = 0.0
+    batch_size: int = 500
+    full_refresh: bool = False
+    run_tags: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,180 @@
+"""JSON objects -> typed rows -> Arrow tables, driven by the specs in tables.py.
+
+Lenient by design: a value of the wrong type (or an unparseable timestamp) becomes null in its
+typed column while the raw JSON keeps the original, so one odd value never fails a batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from jofi_pipeline.warehouse.tables import ENTITIES, TABLES, Column, SqlType, TableSpec, children_of
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+# Top-level fields that describe the response rather than the record; ignored when deciding
+# whether a record changed (a list item and a by-id object differ only in `object`).
+ENVELOPE_FIELDS = frozenset({"mode", "object"})
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """ISO-8601 with 0-6 fractional digits and `Z` or an offset -> aware UTC datetime, else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # JOFI always sends an offset; assume UTC if not
+    return parsed.astimezone(UTC)
+
+
+def to_bigint(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX:
+        return value
+    return None
+
+
+def to_double(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return None
+
+
+def to_varchar(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def to_boolean(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def to_bigint_list(value: Any) -> list[int | None] | None:
+    return [to_bigint(item) for item in value] if isinstance(value, list) else None
+
+
+def to_json(value: Any) -> str | None:
+    return None if value is None else dump_json(value)
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+COERCERS: dict[SqlType, Callable[[Any], Any]] = {
+    "BIGINT": to_bigint,
+    "DOUBLE": to_double,
+    "VARCHAR": to_varchar,
+    "BOOLEAN": to_boolean,
+    "TIMESTAMPTZ": parse_timestamp,
+    "BIGINT[]": to_bigint_list,
+    "JSON": to_json,
+}
+
+ARROW_TYPES: dict[SqlType, pa.DataType] = {
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "VARCHAR": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+    "BIGINT[]": pa.list_(pa.int64()),
+    "JSON": pa.string(),  # DuckDB casts the text to JSON on insert
+}
+
+
+def typed_value(column: Column, source: Mapping[str, Any]) -> Any:
+    return COERCERS[column.type](column.read(source))
+
+
+def typed_row(spec: TableSpec, source: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec's data columns (not the system columns) read and coerced from one object."""
+    return {column.name: typed_value(column, source) for column in spec.columns}
+
+
+def row_key(spec: TableSpec, row: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The row's key, or None when a required key part is missing or of the wrong type."""
+    key = tuple(row[name] for name in spec.key)
+    for name, part in zip(spec.key, key, strict=True):
+        if part is None and name not in spec.nullable_key:
+            return None
+    return key
+
+
+def object_key(spec: TableSpec, obj: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    return row_key(spec, {name: typed_value(spec.column(name), obj) for name in spec.key})
+
+
+def content(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's own fields: what "changed" is judged on."""
+    return {k: v for k, v in obj.items() if k not in ENVELOPE_FIELDS}
+
+
+def has_child_list(spec: TableSpec, parent: Mapping[str, Any]) -> bool:
+    """Whether `parent` states its children: the key is present with a list/object or null.
+
+    Absent key -> children unknown, leave them alone. A value of another type is type drift:
+    also leave them alone (the raw JSON keeps it).
+    """
+    assert spec.list_key is not None
+    if spec.list_key not in parent:
+        return False
+    value = parent[spec.list_key]
+    return value is None or isinstance(value, (list, Mapping))
+
+
+def child_rows(spec: TableSpec, parent: Mapping[str, Any], parent_key: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Typed child rows of one parent; items without a usable key are dropped (raw keeps them).
+
+    Later items win when the API repeats a key, so a batch never holds a key twice.
+    """
+    assert spec.items is not None
+    by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for item in spec.items(parent, parent_key):
+        row = typed_row(spec, item)
+        key = row_key(spec, row)
+        if key is not None:
+            by_key[key] = row
+    return list(by_key.values())
+
+
+def arrow_table(spec: TableSpec, rows: Iterable[Mapping[str, Any]], extra: Mapping[str, pa.DataType] | None = None) -> pa.Table:
+    """Rows (dicts of already-typed values) -> an Arrow table with the spec's column types.
+
+    Columns missing from a row are null. `extra` adds staging-only columns (e.g. `_action`).
+    """
+    rows = list(rows)
+    fields = [pa.field(c.name, ARROW_TYPES[c.type]) for c in spec.all_columns]
+    fields += [pa.field(name, dtype) for name, dtype in (extra or {}).items()]
+    schema = pa.schema(fields)
+    return pa.table({f.name: pa.array([row.get(f.name) for row in rows], type=f.type) for f in schema}, schema=schema)
+
+
+def flatten_entity(entity: str, objects: Iterable[Mapping[str, Any]]) -> dict[str, pa.Table]:
+    """Stateless flattening of one batch (no merge with stored rows): entity table + children.
+
+    Useful to inspect what a batch turns into; the store uses the same building blocks after
+    merging each object with what it already holds.
+    """
+    spec = ENTITIES[entity]
+    parents: list[dict[str, Any]] = []
+    kids: dict[str, list[dict[str, Any]]] = {c.name: [] for c in children_of(spec.name)}
+    for obj in objects:
+        row = typed_row(spec, obj)
+        key = row_key(spec, row)
+        if key is None:
+            continue
+        parents.append({**row, "_raw": dump_json(obj)})
+        for child_spec in children_of(spec.name):
+            if has_child_list(child_spec, obj):
+                kids[child_spec.name].extend(child_rows(child_spec, obj, key))
+    tables = {spec.name: arrow_table(spec, parents)}
+    tables.update({name: arrow_table(TABLES[name], rows) for name, rows in kids.items()})
+    return tables

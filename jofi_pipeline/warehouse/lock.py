@@ -1,0 +1,59 @@
+"""Exclusive per-mode writer lock: DuckDB allows one writer per file, so one sync per mode.
+
+fcntl.flock on a lock file: released by the kernel when the process dies, so a crashed run
+never leaves a stale lock behind. The file holds who took it, for the busy message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jofi_pipeline.warehouse.errors import WarehouseBusyError
+
+
+class ModeLock:
+    def __init__(self, path: Path, mode: str) -> None:
+        self.path = path
+        self.mode = mode
+        self._fd: int | None = None
+
+    def acquire(self, run_id: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise WarehouseBusyError(
+                f"the {self.mode!r} warehouse is being written by another sync ({holder}); "
+                f"wait for that run to finish and retry. Lock file: {self.path}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "run_id": run_id, "since": datetime.now(UTC).isoformat()}).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f"run {info.get('run_id')!r}, pid {info.get('pid')}, since {info.get('since')}"
+    except (OSError, ValueError):
+        return "holder unknown"

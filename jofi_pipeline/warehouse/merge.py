@@ -1,0 +1,150 @@
+"""Set-wise SQL that merges staged Arrow tables into the work database.
+
+Every function takes an open connection inside the caller's transaction, registers its Arrow
+input under a private name, and runs a handful of statements (MERGE / DELETE ... USING) — never
+one statement per row.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from jofi_pipeline.warehouse.flatten import ARROW_TYPES
+from jofi_pipeline.warehouse.records import MergeCounts
+from jofi_pipeline.warehouse.schema import ident
+from jofi_pipeline.warehouse.tables import TableSpec
+
+_names = itertools.count()
+
+
+@contextmanager
+def staged(con: duckdb.DuckDBPyConnection, table: pa.Table) -> Iterator[str]:
+    """Expose an Arrow table to SQL under a unique name for the duration of the block."""
+    name = f"_staged_{next(_names)}"
+    con.register(name, table)
+    try:
+        yield name
+    finally:
+        con.unregister(name)
+
+
+def key_match(spec: TableSpec, left: str, right: str, columns: tuple[str, ...] | None = None) -> str:
+    """Join condition on the key; nullable key parts compare with IS NOT DISTINCT FROM."""
+    parts = []
+    for name in columns or spec.key:
+        op = "IS NOT DISTINCT FROM" if name in spec.nullable_key else "="
+        parts.append(f"{left}.{ident(name)} {op} {right}.{ident(name)}")
+    return " AND ".join(parts)
+
+
+def _insert_clause(spec: TableSpec) -> str:
+    names = [ident(n) for n in spec.column_names]
+    return f"INSERT ({', '.join(names)}) VALUES ({', '.join('s.' + n for n in names)})"
+
+
+def _data_columns(spec: TableSpec) -> list[str]:
+    return [c.name for c in spec.columns if c.name not in spec.key]
+
+
+BUMP = "_last_synced_at = greatest(t._last_synced_at, s._last_synced_at)"
+
+
+def stored_raw(con: duckdb.DuckDBPyConnection, spec: TableSpec, keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[str, Any]]:
+    """key -> (raw JSON text, _deleted_at) for the keys already stored."""
+    if not keys:
+        return {}
+    key_table = pa.table({name: [k[i] for k in keys] for i, name in enumerate(spec.key)},
+                         schema=pa.schema([pa.field(n, _arrow_key_type(spec, n)) for n in spec.key]))
+    with staged(con, key_table) as s:
+        cols = ", ".join(f"t.{ident(n)}" for n in spec.key)
+        rows = con.execute(
+            f"SELECT {cols}, t._raw::VARCHAR, t._deleted_at FROM {ident(spec.name)} t JOIN {s} k ON {key_match(spec, 't', 'k')}"
+        ).fetchall()
+    width = len(spec.key)
+    return {tuple(row[:width]): (row[width], row[width + 1]) for row in rows}
+
+
+def _arrow_key_type(spec: TableSpec, name: str) -> pa.DataType:
+    return ARROW_TYPES[spec.column(name).type]
+
+
+def merge_entities(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table) -> None:
+    """Apply staged entity rows whose `_action` says insert / update / unchanged.
+
+    update rewrites typed columns + raw and clears `_deleted_at`; unchanged only bumps
+    `_last_synced_at`; `_first_synced_at` is never touched after insert.
+    """
+    if rows.num_rows == 0:
+        return
+    sets = ", ".join(f"{ident(n)} = s.{ident(n)}" for n in _data_columns(spec) + ["_raw"])
+    with staged(con, rows) as s:
+        con.execute(
+            f"""MERGE INTO {ident(spec.name)} AS t USING {s} AS s ON {key_match(spec, 't', 's')}
+            WHEN MATCHED AND s._action = 'update' THEN UPDATE SET {sets}, {BUMP}, _deleted_at = NULL
+            WHEN MATCHED THEN UPDATE SET {BUMP}
+            WHEN NOT MATCHED THEN {_insert_clause(spec)}"""
+        )
+
+
+def replace_children(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table, parents: pa.Table) -> MergeCounts:
+    """Make the children of `parents` exactly `rows`, keeping `_first_synced_at` of kept rows.
+
+    Rows are matched on the child key; a kept row whose typed columns differ counts as updated;
+    rows of these parents that are no longer listed are removed.
+    """
+    data = _data_columns(spec)
+    differs = " OR ".join(f"t.{ident(n)} IS DISTINCT FROM s.{ident(n)}" for n in data) or "false"
+    parent_match = " AND ".join(f"c.{ident(n)} = p.{ident(n)}" for n in spec.parent_columns)
+    counts = MergeCounts()
+    with staged(con, rows) as s, staged(con, parents) as p:
+        counts.removed = con.execute(
+            f"""DELETE FROM {ident(spec.name)} AS c USING {p} AS p WHERE {parent_match}
+            AND NOT EXISTS (SELECT 1 FROM {s} AS s WHERE {key_match(spec, 'c', 's')})"""
+        ).fetchone()[0]
+        if rows.num_rows == 0:
+            return counts
+        inserted, updated, unchanged = con.execute(
+            f"""SELECT count(*) FILTER (WHERE t._hit IS NULL),
+                       count(*) FILTER (WHERE t._hit AND ({differs})),
+                       count(*) FILTER (WHERE t._hit AND NOT ({differs}))
+            FROM {s} AS s LEFT JOIN (SELECT *, true AS _hit FROM {ident(spec.name)}) AS t
+            ON {key_match(spec, 't', 's')}"""
+        ).fetchone()
+        counts.inserted, counts.updated, counts.unchanged = inserted, updated, unchanged
+        sets = ", ".join(f"{ident(n)} = s.{ident(n)}" for n in data)
+        con.execute(
+            f"""MERGE INTO {ident(spec.name)} AS t USING {s} AS s ON {key_match(spec, 't', 's')}
+            WHEN MATCHED AND ({differs}) THEN UPDATE SET {sets}, {BUMP}
+            WHEN MATCHED THEN UPDATE SET {BUMP}
+            WHEN NOT MATCHED THEN {_insert_clause(spec)}"""
+        )
+    return counts
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table) -> None:
+    """Upsert rows by key, overwriting every data column (used for the run log)."""
+    if rows.num_rows == 0:
+        return
+    sets = ", ".join(f"{ident(n)} = s.{ident(n)}" for n in _data_columns(spec))
+    with staged(con, rows) as s:
+        con.execute(
+            f"""MERGE INTO {ident(spec.name)} AS t USING {s} AS s ON {key_match(spec, 't', 's')}
+            WHEN MATCHED THEN UPDATE SET {sets}, {BUMP}
+            WHEN NOT MATCHED THEN {_insert_clause(spec)}"""
+        )
+
+
+def mark_deleted(con: duckdb.DuckDBPyConnection, spec: TableSpec, keys: pa.Table, deleted_at: Any) -> int:
+    """Set `_deleted_at` on known, not yet deleted keys; returns how many rows it marked."""
+    with staged(con, keys) as k:
+        return con.execute(
+            f"""UPDATE {ident(spec.name)} AS t SET _deleted_at = ? FROM {k} AS k
+            WHERE {key_match(spec, 't', 'k')} AND t._deleted_at IS NULL""",
+            [deleted_at],
+        ).fetchone()[0]

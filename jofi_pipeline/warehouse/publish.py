@@ -1,0 +1,184 @@
+"""Atomic publish of the work database as an analyst DuckDB file and a Parquet tree.
+
+Everything is built next to the published copies under temporary names; only then two renames
+make it visible: `os.replace` of the new DuckDB file onto `jofi.duckdb`, and of a new symlink
+onto `parquet` (pointing at a fresh versioned directory). Readers holding the old file open keep
+reading the old inode (POSIX rename semantics), so an analyst never blocks a publish. If any step
+before the renames fails, the temporaries are removed and the published copies are untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from jofi_pipeline.warehouse.errors import PublishError
+from jofi_pipeline.warehouse.records import PublishResult
+from jofi_pipeline.warehouse.schema import ensure_schema, ident, literal, qualified
+from jofi_pipeline.warehouse.tables import TABLES
+from jofi_pipeline.warehouse.views import VIEWS
+
+# Written so DuckDB 1.4 tools (CLI, older client libraries) can open the published file.
+PUBLISHED_STORAGE_VERSION = "v1.4.0"
+PUBLISH_CATALOG = "jofi_publishing"
+TMP_DB_PREFIX = ".jofi.duckdb.publishing-"
+VERSION_PREFIX = "parquet."
+
+
+@dataclass(frozen=True)
+class PublishTargets:
+    mode_dir: Path
+    published_db_path: Path
+    parquet_link: Path
+
+
+def publish(con: duckdb.DuckDBPyConnection, targets: PublishTargets) -> PublishResult:
+    started = time.perf_counter()
+    remove_stale_temporaries(targets)
+    token = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
+    tmp_db = targets.mode_dir / f"{TMP_DB_PREFIX}{token}"
+    version_dir = targets.mode_dir / f"{VERSION_PREFIX}{token}"
+    try:
+        row_counts = build_database(con, tmp_db, version_dir)
+        fsync_path(tmp_db)
+        fsync_tree(version_dir)
+    except Exception as exc:
+        remove_quietly(tmp_db, Path(f"{tmp_db}.wal"), version_dir)
+        raise PublishError(f"publish failed before anything was replaced; the published copies are unchanged: {exc}") from exc
+    except BaseException:
+        remove_quietly(tmp_db, Path(f"{tmp_db}.wal"), version_dir)
+        raise
+    os.replace(tmp_db, targets.published_db_path)
+    fsync_path(targets.mode_dir)
+    previous = swap_symlink(targets.parquet_link, version_dir)
+    prune_versions(targets, keep={version_dir.name, previous})
+    return PublishResult(
+        published_db_path=targets.published_db_path,
+        parquet_dir=targets.parquet_link,
+        parquet_version_dir=version_dir,
+        row_counts=row_counts,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def build_database(con: duckdb.DuckDBPyConnection, tmp_db: Path, version_dir: Path) -> dict[str, int]:
+    """Copy every table (with comments) and the views into a new file; Parquet from the copy."""
+    con.execute(f"ATTACH {literal(str(tmp_db))} AS {ident(PUBLISH_CATALOG)} (STORAGE_VERSION {literal(PUBLISHED_STORAGE_VERSION)})")
+    try:
+        ensure_schema(con, PUBLISH_CATALOG)
+        row_counts = copy_tables(con)
+        create_views(con)
+        write_parquet(con, version_dir)
+        con.execute(f"CHECKPOINT {ident(PUBLISH_CATALOG)}")
+    finally:
+        con.execute(f"DETACH DATABASE IF EXISTS {ident(PUBLISH_CATALOG)}")
+    if Path(f"{tmp_db}.wal").exists():
+        raise RuntimeError(f"publish left a WAL next to {tmp_db}; the copy is not self-contained")
+    return row_counts
+
+
+def copy_tables(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    counts = {}
+    for spec in TABLES.values():
+        target = qualified(spec.name, PUBLISH_CATALOG)
+        con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {ident(spec.name)}")
+        counts[spec.name] = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+    return counts
+
+
+def create_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the analyst views; a view column without its own comment borrows the comment of
+    the first table column with the same name, so every column explains itself."""
+    table_comments: dict[str, str] = {}
+    for spec in TABLES.values():
+        for column in spec.all_columns:
+            table_comments.setdefault(column.name, column.comment)
+    for view in VIEWS:
+        target = qualified(view.name, PUBLISH_CATALOG)
+        con.execute(f"CREATE OR REPLACE VIEW {target} AS {view.sql}")
+        con.execute(f"COMMENT ON VIEW {target} IS {literal(view.comment)}")
+        columns = con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND table_name = ?",
+            [PUBLISH_CATALOG, view.name],
+        ).fetchall()
+        for (column,) in columns:
+            comment = view.column_comments.get(column) or table_comments.get(column)
+            if comment:
+                con.execute(f"COMMENT ON COLUMN {target}.{ident(column)} IS {literal(comment)}")
+
+
+def write_parquet(con: duckdb.DuckDBPyConnection, version_dir: Path) -> None:
+    """One directory per table, one file each (an empty table still gets a file with its schema)."""
+    for spec in TABLES.values():
+        table_dir = version_dir / spec.name
+        table_dir.mkdir(parents=True, exist_ok=True)
+        target = table_dir / "part-0.parquet"
+        con.execute(
+            f"COPY (SELECT * FROM {qualified(spec.name, PUBLISH_CATALOG)}) TO {literal(str(target))} "
+            "(FORMAT parquet, COMPRESSION zstd)"
+        )
+
+
+def swap_symlink(link: Path, version_dir: Path) -> str | None:
+    """Point `link` at `version_dir` atomically; returns the name it pointed at before."""
+    previous = os.readlink(link) if link.is_symlink() else None
+    if link.exists() and not link.is_symlink():
+        # A real directory (older layout or hand-made): move it aside once; from now on a symlink.
+        link.rename(link.with_name(f"{VERSION_PREFIX}legacy-{uuid.uuid4().hex[:8]}"))
+    tmp_link = link.with_name(f".{link.name}.swap-{uuid.uuid4().hex[:8]}")
+    os.symlink(version_dir.name, tmp_link)  # relative, so the data dir can move
+    try:
+        os.replace(tmp_link, link)
+    except BaseException:
+        remove_quietly(tmp_link)
+        raise
+    fsync_path(link.parent)
+    return previous
+
+
+def prune_versions(targets: PublishTargets, keep: set[str | None]) -> None:
+    """Drop Parquet versions except the current and the previous one (a reader may be mid-scan)."""
+    for path in targets.mode_dir.glob(f"{VERSION_PREFIX}*"):
+        if path.is_dir() and not path.is_symlink() and path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_stale_temporaries(targets: PublishTargets) -> None:
+    """Temp files a crashed publish left behind (we hold the writer lock, so none is live)."""
+    for path in targets.mode_dir.glob(f"{TMP_DB_PREFIX}*"):
+        remove_quietly(path)
+    for path in targets.mode_dir.glob(f".{targets.parquet_link.name}.swap-*"):
+        remove_quietly(path)
+
+
+def remove_quietly(*paths: Path) -> None:
+    for path in paths:
+        try:
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            elif path.is_dir():
+                shutil.rmtree(path)
+        except FileNotFoundError:
+            pass
+
+
+def fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: Path) -> None:
+    for directory, _, files in os.walk(root):
+        for name in files:
+            fsync_path(Path(directory) / name)
+        fsync_path(Path(directory))

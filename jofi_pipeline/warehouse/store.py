@@ -1,0 +1,297 @@
+"""Per-mode warehouse store: one writer at a time stages, merges and publishes.
+
+Layout under `$data_dir/<mode>/`:
+  jofi.duckdb             published analyst database (replaced atomically by publish)
+  parquet -> parquet.<v>  symlink to the current Parquet version (one directory per table)
+  work/jofi_work.duckdb   working database; only the sync opens it
+  work/writer.lock        fcntl lock: one writer per mode
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from jofi_pipeline.settings import Mode, parse_mode
+from jofi_pipeline.warehouse import flatten, merge
+from jofi_pipeline.warehouse.errors import ModeMismatchError, UnknownEntityError, WarehouseError
+from jofi_pipeline.warehouse.lock import ModeLock
+from jofi_pipeline.warehouse.publish import PublishTargets, publish
+from jofi_pipeline.warehouse.records import (
+    CoverageRecord,
+    MergeCounts,
+    PublishResult,
+    SyncRunRecord,
+    UpsertCounts,
+)
+from jofi_pipeline.warehouse.schema import ensure_schema, ident
+from jofi_pipeline.warehouse.tables import ENTITIES, SYNC_COVERAGE, SYNC_RUNS, TABLES, TableSpec, children_of
+
+log = logging.getLogger(__name__)
+
+WORK_DB_NAME = "jofi_work.duckdb"
+LOCK_NAME = "writer.lock"
+
+# Defence in depth: the store never receives the API key, but an error text might quote one.
+_API_KEY = re.compile(r"sk_(live|test)_[A-Za-z0-9_\-]+")
+
+
+def redact(text: str | None) -> str | None:
+    return None if text is None else _API_KEY.sub(lambda m: f"sk_{m.group(1)}_[REDACTED]", text)
+
+
+class WarehouseStore:
+    """Paths of one mode's warehouse, and the door to its single writer."""
+
+    def __init__(self, data_dir: Path, mode: Mode) -> None:
+        self.mode: Mode = parse_mode(mode)
+        self.data_dir = Path(data_dir)
+        self.mode_dir = self.data_dir / self.mode
+        self.published_db_path = self.mode_dir / "jofi.duckdb"
+        self.parquet_dir = self.mode_dir / "parquet"
+        self.work_dir = self.mode_dir / "work"
+        self.work_db_path = self.work_dir / WORK_DB_NAME
+        self.lock_path = self.work_dir / LOCK_NAME
+
+    def open_run(self, run_id: str, started_at: datetime) -> RunWriter:
+        """Take the mode's writer lock (or raise WarehouseBusyError) and open the work DB."""
+        lock = ModeLock(self.lock_path, self.mode)
+        lock.acquire(run_id)
+        try:
+            con = duckdb.connect(str(self.work_db_path))
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                ensure_schema(con)
+            except BaseException:
+                con.close()
+                raise
+        except BaseException:
+            lock.release()
+            raise
+        return RunWriter(self, con, lock, run_id, started_at)
+
+
+class RunWriter:
+    """The one writer of a mode for one run. Context manager; leaving it never publishes."""
+
+    def __init__(self, store: WarehouseStore, con: duckdb.DuckDBPyConnection, lock: ModeLock, run_id: str, started_at: datetime) -> None:
+        self.store = store
+        self.mode = store.mode
+        self.run_id = run_id
+        self.started_at = started_at
+        self._con: duckdb.DuckDBPyConnection | None = con
+        self._lock = lock
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the work DB and release the lock (idempotent)."""
+        con, self._con = self._con, None
+        try:
+            if con is not None:
+                con.close()
+        finally:
+            self._lock.release()
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise WarehouseError(f"run {self.run_id!r} is closed; open a new one with WarehouseStore.open_run")
+        return self._con
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def upsert(self, entity: str, objects: Iterable[Mapping[str, Any]], synced_at: datetime) -> UpsertCounts:
+        """Merge API objects into the entity's table and its child tables, in one transaction.
+
+        Known keys get the shallow merge of stored and new raw JSON; children are replaced only
+        for parents whose object carries the child list. Returns counts per table touched.
+        """
+        spec = entity_spec(entity)
+        objects = list(objects)
+        self._refuse_other_mode(entity, objects)
+        batch, skipped = fold_by_key(spec, objects)
+        counts: UpsertCounts = {spec.name: MergeCounts(skipped=skipped)}
+        if skipped:
+            log.warning("upsert %s: %d object(s) without a usable key were not stored", entity, skipped)
+        with self._transaction():
+            self._merge_entities(spec, batch, synced_at, counts[spec.name])
+            for child_spec in children_of(spec.name):
+                counts[child_spec.name] = self._replace_children(child_spec, batch, synced_at)
+        return counts
+
+    def mark_deleted(self, entity: str, keys: Iterable[Any], deleted_at: datetime) -> int:
+        """Mark known records the API now answers 404 for; rows are kept. Returns rows newly marked.
+
+        Keys are scalars for single-column keys, tuples for scorecards (test_taker_id, short_name).
+        """
+        spec = entity_spec(entity)
+        key_rows = [dict(zip(spec.key, k if isinstance(k, tuple) else (k,), strict=True)) for k in keys]
+        if not key_rows:
+            return 0
+        table = pa.table(
+            {n: pa.array([r[n] for r in key_rows], type=flatten.ARROW_TYPES[spec.column(n).type]) for n in spec.key}
+        )
+        with self._transaction():
+            return merge.mark_deleted(self.con, spec, table, deleted_at)
+
+    def record_run(self, run: SyncRunRecord) -> None:
+        """Write (or rewrite) the run's row in sync_runs and its coverage rows, committed together."""
+        now = datetime.now(UTC)
+        system = {"_mode": self.mode, "_first_synced_at": now, "_last_synced_at": now}
+        coverage = [coverage_row(run.run_id, c, run.finished_at or now) | system for c in run.coverage]
+        run_row = {
+            "run_id": run.run_id,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "status": run.status,
+            "error": redact(run.error),
+            "rows_inserted": flatten.dump_json(run.rows_inserted),
+            "rows_updated": flatten.dump_json(run.rows_updated),
+            "requests_total": run.requests_total,
+            "requests": redact(flatten.dump_json(run.requests_by_route)),
+            "coverage": flatten.dump_json([{k: _jsonable(v) for k, v in c.items() if not k.startswith("_")} for c in coverage]),
+            **system,
+        }
+        with self._transaction():
+            merge.replace_rows(self.con, SYNC_RUNS, flatten.arrow_table(SYNC_RUNS, [run_row]))
+            self.con.execute(f"DELETE FROM {ident(SYNC_COVERAGE.name)} WHERE run_id = ?", [run.run_id])
+            merge.replace_rows(self.con, SYNC_COVERAGE, flatten.arrow_table(SYNC_COVERAGE, coverage))
+
+    def publish(self) -> PublishResult:
+        """Atomically replace the published DuckDB file and Parquet tree with the work data."""
+        targets = PublishTargets(self.store.mode_dir, self.store.published_db_path, self.store.parquet_dir)
+        result = publish(self.con, targets)
+        log.info("published %s warehouse in %.2fs: %s", self.mode, result.seconds, result.row_counts)
+        return result
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Read the work database (e.g. to find open records to refresh by id)."""
+        return self.con.execute(sql, params or []).fetchall()
+
+    def rows_held(self, table: str) -> int:
+        """Rows a table holds, deleted-marked ones included (coverage's `rows_held`)."""
+        if table not in TABLES:
+            raise UnknownEntityError(f"unknown table {table!r}; known: {', '.join(TABLES)}")
+        return self.con.execute(f"SELECT count(*) FROM {ident(table)}").fetchone()[0]
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _refuse_other_mode(self, entity: str, objects: list[Mapping[str, Any]]) -> None:
+        for obj in objects:
+            if isinstance(obj, Mapping) and "mode" in obj and obj["mode"] != self.mode:
+                raise ModeMismatchError(
+                    f"refusing to write {entity}: an object says mode={obj['mode']!r} but this is the "
+                    f"{self.mode!r} warehouse; nothing was written. Check which API key the sync used."
+                )
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.con)
+
+    def _merge_entities(self, spec: TableSpec, batch: dict[tuple[Any, ...], dict[str, Any]], synced_at: datetime, counts: MergeCounts) -> None:
+        stored = merge.stored_raw(self.con, spec, list(batch))
+        rows = []
+        for key, incoming in batch.items():
+            previous = stored.get(key)
+            if previous is None:
+                action, raw = "insert", incoming
+                counts.inserted += 1
+            else:
+                old_raw = json.loads(previous[0]) if previous[0] else {}
+                merged = {**old_raw, **incoming}
+                changed = flatten.content(merged) != flatten.content(old_raw) or previous[1] is not None
+                action, raw = ("update", merged) if changed else ("unchanged", old_raw)
+                if changed:
+                    counts.updated += 1
+                else:
+                    counts.unchanged += 1
+            rows.append(
+                flatten.typed_row(spec, raw)
+                | {"_raw": flatten.dump_json(raw), "_mode": self.mode, "_first_synced_at": synced_at,
+                   "_last_synced_at": synced_at, "_deleted_at": None, "_action": action}
+            )
+        merge.merge_entities(self.con, spec, flatten.arrow_table(spec, rows, extra={"_action": pa.string()}))
+
+    def _replace_children(self, spec: TableSpec, batch: dict[tuple[Any, ...], dict[str, Any]], synced_at: datetime) -> MergeCounts:
+        parent_keys, rows = [], []
+        system = {"_mode": self.mode, "_first_synced_at": synced_at, "_last_synced_at": synced_at}
+        for key, obj in batch.items():
+            if flatten.has_child_list(spec, obj):
+                parent_keys.append(dict(zip(spec.parent_columns, key, strict=True)))
+                rows.extend(row | system for row in flatten.child_rows(spec, obj, key))
+        if not parent_keys:
+            return MergeCounts()
+        parents = pa.table(
+            {n: pa.array([p[n] for p in parent_keys], type=flatten.ARROW_TYPES[spec.column(n).type]) for n in spec.parent_columns}
+        )
+        return merge.replace_children(self.con, spec, flatten.arrow_table(spec, rows), parents)
+
+
+class _Transaction:
+    """BEGIN ... COMMIT, or ROLLBACK on any exception: one upsert is all or nothing."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def __enter__(self) -> None:
+        self.con.begin()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.con.commit()
+        else:
+            self.con.rollback()
+
+
+def entity_spec(entity: str) -> TableSpec:
+    try:
+        return ENTITIES[entity]
+    except KeyError:
+        raise UnknownEntityError(f"unknown entity {entity!r}; known: {', '.join(ENTITIES)}") from None
+
+
+def fold_by_key(spec: TableSpec, objects: Iterable[Any]) -> tuple[dict[tuple[Any, ...], dict[str, Any]], int]:
+    """Objects keyed by their key, repeats shallow-merged in order; plus how many had no key."""
+    batch: dict[tuple[Any, ...], dict[str, Any]] = {}
+    skipped = 0
+    for obj in objects:
+        key = flatten.object_key(spec, obj) if isinstance(obj, Mapping) else None
+        if key is None:
+            skipped += 1
+            continue
+        batch[key] = {**batch.get(key, {}), **obj}
+    return batch, skipped
+
+
+def coverage_row(run_id: str, coverage: CoverageRecord, default_at: datetime) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "list_route": coverage.list_route,
+        "entity": coverage.entity,
+        "api_total_count": coverage.api_total_count,
+        "rows_held": coverage.rows_held,
+        "has_more": coverage.has_more,
+        "capped": coverage.capped,
+        "read_at": coverage.at or default_at,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

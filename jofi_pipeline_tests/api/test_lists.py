@@ -1,0 +1,89 @@
+"""Lists: capped windows are reported as capped; Stripe-style cursors are followed when honoured."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from jofi_pipeline.api import ClientConfig
+
+from .helpers import FAST, Script, make_client, ok, page
+
+
+def cursor_server(all_ids: list, *, honour: bool, window: int = 3):
+    """A list route newest-first; pages by starting_after only when `honour`."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        after = request.url.params.get("starting_after")
+        limit = int(request.url.params.get("limit", window))
+        start = 0
+        if honour and after is not None:
+            start = [str(i) for i in all_ids].index(after) + 1
+        chunk = all_ids[start : start + min(limit, window)]
+        return ok(page(chunk, has_more=start + len(chunk) < len(all_ids), total=len(all_ids)))
+
+    return handler
+
+
+async def test_cursor_ignored_means_capped_after_one_extra_request():
+    script = Script(cursor_server([9, 8, 7, 6, 5], honour=False))
+    async with make_client(script) as client:
+        result = await client.test_takers()
+    assert [i["id"] for i in result.items] == [9, 8, 7]
+    assert (result.total_count, result.has_more, result.capped, result.pages) == (5, True, True, 2)
+    second = script.requests[1].url.params
+    assert second["starting_after"] == "7" and second["limit"] == str(FAST.page_limit)
+    assert not script.requests[0].url.params
+
+
+async def test_cursor_honoured_is_followed_to_the_end():
+    script = Script(cursor_server(list(range(10, 0, -1)), honour=True))
+    async with make_client(script) as client:
+        result = await client.invitations()
+    assert [i["id"] for i in result.items] == list(range(10, 0, -1))
+    assert (result.has_more, result.capped, result.pages) == (False, False, 4)
+
+
+async def test_string_ids_are_used_as_cursors():
+    ids = ["CNP5", "CNP4", "CNP3", "CNP2"]
+    script = Script(cursor_server(ids, honour=True, window=2))
+    async with make_client(script) as client:
+        result = await client.career_navigation_profiles()
+    assert [i["id"] for i in result.items] == ids
+    assert script.requests[1].url.params["starting_after"] == "CNP4"
+
+
+async def test_partially_new_page_keeps_only_new_ids():
+    script = Script(ok(page([5, 4, 3], has_more=True, total=6)), ok(page([3, 2, 1], has_more=False, total=6)))
+    async with make_client(script) as client:
+        result = await client.test_takers()
+    assert [i["id"] for i in result.items] == [5, 4, 3, 2, 1] and not result.capped
+
+
+async def test_endless_cursor_is_stopped_by_max_pages():
+    counter = iter(range(10**6))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return ok(page([next(counter)], has_more=True, total=10**6))
+
+    config = ClientConfig(max_pages=5, initial_backoff=0.001)
+    async with make_client(handler, config=config) as client:
+        result = await client.invitations()
+    assert (len(result.items), result.pages, result.capped, result.has_more) == (5, 5, True, True)
+
+
+async def test_has_more_with_empty_page_is_capped():
+    script = Script(ok(page([], has_more=True, total=4)))
+    async with make_client(script) as client:
+        result = await client.teams()
+    assert result.capped and result.items == [] and script.count == 1
+
+
+@pytest.mark.parametrize("has_more", [None, "yes", 1])
+async def test_has_more_must_be_true_to_follow(has_more):
+    body = page([1, 2])
+    body["has_more"] = has_more
+    script = Script(ok(body))
+    async with make_client(script) as client:
+        result = await client.teams()
+    assert script.count == 1 and result.has_more is False

@@ -1,0 +1,67 @@
+"""The `jofi-pipeline` command as a person runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jofi_pipeline.settings import ENV_BASE_URL, ENV_DATA_DIR, ENV_LIVE_KEY, ENV_TEST_KEY
+
+CLI = str(Path(sys.executable).parent / "jofi-pipeline")
+
+
+def run(args: list[str], env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def env(simulator, tmp_path):
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("JOFI_")},
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        ENV_BASE_URL: simulator.base_url,
+        ENV_TEST_KEY: simulator.test_key,
+        ENV_DATA_DIR: str(tmp_path / "data"),
+    }
+
+
+def test_sync_then_query_then_status(env):
+    synced = run(["sync", "--mode", "test"], env)
+    assert synced.returncode == 0, synced.stderr
+    assert "test sync succeeded" in synced.stdout
+    assert "invitations" in synced.stdout
+    assert "fetching" in synced.stderr or "reading lists" in synced.stderr  # progress goes to stderr
+
+    as_csv = run(["sql", "SELECT count(*) AS n FROM invitations", "--mode", "test", "--format", "csv"], env)
+    assert as_csv.returncode == 0, as_csv.stderr
+    header, value = as_csv.stdout.strip().splitlines()
+    assert header == "n" and int(value) > 0
+
+    as_json = run(["sql", "SELECT id, _mode FROM test_takers LIMIT 3", "-m", "test", "-f", "json"], env)
+    rows = json.loads(as_json.stdout)
+    assert len(rows) == 3 and {r["_mode"] for r in rows} == {"test"}
+
+    status = run(["status"], env)
+    assert status.returncode == 0, status.stderr
+    assert "== test" in status.stdout and "succeeded" in status.stdout
+    assert "not synced yet" in status.stdout  # live was never synced
+
+
+def test_sync_without_a_key_fails_in_one_line_and_writes_nothing(env, tmp_path):
+    failed = run(["sync", "--mode", "live"], env)
+    assert failed.returncode != 0
+    lines = [line for line in failed.stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and ENV_LIVE_KEY in lines[0], failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert not (tmp_path / "data" / "live").exists()
+
+
+def test_sql_on_a_missing_warehouse_says_what_to_do(env):
+    result = run(["sql", "SELECT 1", "--mode", "live"], env)
+    assert result.returncode != 0
+    assert "jofi-pipeline sync --mode live" in result.stderr

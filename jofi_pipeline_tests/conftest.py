@@ -1,0 +1,43 @@
+"""Shared fixtures: a running JOFI simulator (real HTTP, own process) for end-to-end tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from jofi_pipeline.simulator.process import SimulatorProcess
+
+
+@pytest.fixture(scope="session")
+def _session_simulator() -> Iterator[SimulatorProcess]:
+    with SimulatorProcess() as sim:
+        yield sim
+
+
+@pytest.fixture
+def simulator(_session_simulator: SimulatorProcess) -> SimulatorProcess:
+    """The session's default-world simulator, with faults cleared and stats reset for this test.
+
+    The world itself is shared: a test that advances the clock or POSTs live data should use
+    `make_simulator` (or call `simulator.reset()`).
+    """
+    _session_simulator.clear_faults()
+    _session_simulator.reset_stats()
+    return _session_simulator
+
+
+@pytest.fixture
+def make_simulator() -> Iterator[Callable[..., SimulatorProcess]]:
+    """Factory for simulators with their own options, e.g. `make_simulator(test_takers=50, seed=7)`."""
+    started: list[SimulatorProcess] = []
+
+    def make(**options: Any) -> SimulatorProcess:
+        sim = SimulatorProcess(**options).start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()

@@ -1,0 +1,56 @@
+"""The code location loads, with the names other people rely on, and its job really runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from jofi_pipeline.runs import load_definitions, sync_mode
+from jofi_pipeline.settings import ENV_BASE_URL, ENV_DATA_DIR, ENV_LIVE_KEY, ENV_TEST_KEY
+from jofi_pipeline.warehouse.tables import TABLES
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_definitions_expose_the_contract_names():
+    defs = load_definitions()
+    job = defs.resolve_job_def("jofi_sync")
+    assert job.partitions_def is not None
+    assert sorted(job.partitions_def.get_partition_keys()) == ["live", "test"]
+
+    schedule = defs.resolve_schedule_def("jofi_nightly_live")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.job_name == "jofi_sync"
+
+    graph = defs.resolve_asset_graph()
+    keys = {key for key in graph.get_all_asset_keys()}
+    assert keys == {dg.AssetKey(["jofi", name]) for name in TABLES}
+    for key in keys:
+        node = graph.get(key)
+        assert node.group_name == "jofi"
+        assert sorted(node.partitions_def.get_partition_keys()) == ["live", "test"]
+    check_names = {check.name for check in graph.asset_check_keys}
+    assert {"keys_unique_not_null", "mode_pure", "coverage", "freshness"} <= check_names
+
+
+def test_dg_check_defs_accepts_the_project():
+    dg_cli = Path(sys.executable).parent / "dg"
+    result = subprocess.run([str(dg_cli), "check", "defs"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_job_runs_in_process_for_one_partition(simulator, monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV_BASE_URL, simulator.base_url)
+    monkeypatch.setenv(ENV_TEST_KEY, simulator.test_key)
+    monkeypatch.setenv(ENV_LIVE_KEY, simulator.live_key)
+    monkeypatch.setenv(ENV_DATA_DIR, str(tmp_path))
+    outcome = sync_mode("test", instance=dg.DagsterInstance.ephemeral())
+    assert set(outcome.tables) == set(TABLES)
+    assert outcome.tables["invitations"].rows > 0
+    assert outcome.tables["scorecards"].rows > 0
+    assert outcome.checks_failed == []
+    assert (tmp_path / "test" / "jofi.duckdb").exists()
+    assert not (tmp_path / "live").exists()

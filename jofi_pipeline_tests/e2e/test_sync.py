@@ -1,0 +1,194 @@
+"""End-to-end: a real simulator over HTTP, real DuckDB and Parquet files, the real sync."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from jofi_pipeline.settings import ENV_LIVE_KEY, ENV_TEST_KEY
+from jofi_pipeline.sync import SyncFailed
+from jofi_pipeline.warehouse.store import RunWriter
+from jofi_pipeline_tests.e2e.helpers import ENTITY_TABLES, ids, published, sync, tree_digest, truth_ids
+
+
+@pytest.fixture
+def keys(monkeypatch):
+    """Put a simulator's keys where the sync reads them (env vars), like a customer would."""
+
+    def use(sim):
+        monkeypatch.setenv(ENV_LIVE_KEY, sim.live_key)
+        monkeypatch.setenv(ENV_TEST_KEY, sim.test_key)
+        return sim
+
+    return use
+
+
+def completed(test_taker: dict) -> int:
+    return sum(1 for a in test_taker.get("assigned_assessments") or [] if a.get("completed_at"))
+
+
+@pytest.mark.parametrize("mode", ["live", "test"])
+def test_full_sync_equals_the_simulated_world(make_simulator, keys, tmp_path, mode):
+    """With cursor paging every record is reachable, so the warehouse must equal the world."""
+    sim = keys(make_simulator(test_takers=60, seed=11, pagination="cursor"))
+    report = sync(sim, mode, tmp_path)
+    truth = sim.truth(mode)
+
+    assert report.status == "succeeded"
+    with published(tmp_path, mode) as con:
+        for entity in ENTITY_TABLES:
+            assert ids(con, entity) == truth_ids(truth, entity), entity
+        assert con.execute("SELECT id, display_name FROM account").fetchall() == [
+            (truth["account"]["id"], truth["account"]["display_name"])
+        ]
+        # Sampled values: every test taker's name, profile and completions as the API has them.
+        held = {
+            row[0]: row[1:]
+            for row in con.execute(
+                "SELECT t.id, t.email, t.career_navigation_profile_id, "
+                "count(a.completed_at) FROM test_takers t LEFT JOIN test_taker_assessments a ON a.test_taker_id = t.id "
+                "GROUP BY ALL"
+            ).fetchall()
+        }
+        for tt in truth["test_takers"]:
+            assert held[tt["id"]] == (tt["email"], tt.get("career_navigation_profile_id"), completed(tt)), tt["id"]
+
+        profiles = [sp["short_name"] for sp in truth["score_profiles"]]
+        scored = [tt for tt in truth["test_takers"] if completed(tt)]
+        assert con.execute("SELECT count(*) FROM scorecards").fetchone()[0] == len(scored) * len(profiles)
+        with_profile = [tt for tt in truth["test_takers"] if tt.get("career_navigation_profile_id")]
+        assert con.execute("SELECT count(*) FROM job_fit_reports").fetchone()[0] == len(with_profile)
+        assert con.execute("SELECT count(*) FROM scorecard_scores").fetchone()[0] > 0
+
+        # Mode isolation: every row of every table carries this mode and nothing else.
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+            modes = {m for (m,) in con.execute(f'SELECT DISTINCT _mode FROM "{table}"').fetchall()}
+            assert modes <= {mode}, table
+        # Parquet holds the same tables with the same row counts.
+        for table in ("invitations", "test_takers", "scorecard_scores"):
+            files = list((tmp_path / mode / "parquet" / table).glob("*.parquet"))
+            rows = sum(pq.read_metadata(f).num_rows for f in files)
+            assert rows == con.execute(f"SELECT count(*) FROM {table}").fetchone()[0], table
+    other = "test" if mode == "live" else "live"
+    assert not (tmp_path / other).exists(), "a sync of one mode must not touch the other's storage"
+
+
+def test_capped_lists_accumulate_and_open_records_are_refreshed_by_id(make_simulator, keys, tmp_path):
+    sim = keys(make_simulator(test_takers=80, seed=5))
+    sync(sim, "live", tmp_path)
+    with published(tmp_path, "live") as con:
+        first = {t: ids(con, t) for t in ("invitations", "test_takers", "career_navigation_profiles")}
+        coverage = dict(con.execute("SELECT entity, api_total_count - rows_held FROM sync_coverage").fetchall())
+    truth = sim.truth("live")
+    # Coverage says exactly how many records the windows hid from us.
+    for entity in first:
+        assert coverage[entity] == len(truth_ids(truth, entity)) - len(first[entity]), entity
+    assert coverage["invitations"] > 0, "the world should be larger than the invitations window"
+
+    summary = sim.advance(3)
+    assert summary, "advancing the clock should create activity"
+    report = sync(sim, "live", tmp_path)
+    truth = sim.truth("live")
+    with published(tmp_path, "live") as con:
+        for entity, before in first.items():
+            now = ids(con, entity)
+            assert before <= now, f"{entity}: records that left the window were dropped"
+            assert len(now) > len(before), f"{entity}: no new records after 3 days of activity"
+        # Every invitation we hold agrees with the API's current state (refreshed by id if it
+        # left the window while open), and nothing is duplicated.
+        by_id = {i["id"]: i for i in truth["invitations"]}
+        rows = con.execute("SELECT id, test_taker_id, career_navigation_profile_id FROM invitations").fetchall()
+        assert len(rows) == len({r[0] for r in rows})
+        for inv_id, tt_id, cnp_id in rows:
+            assert (tt_id, cnp_id) == (by_id[inv_id].get("test_taker_id"), by_id[inv_id].get("career_navigation_profile_id"))
+        tts = {t["id"]: t for t in truth["test_takers"]}
+        for tt_id, done in con.execute(
+            "SELECT test_taker_id, count(completed_at) FROM test_taker_assessments GROUP BY ALL"
+        ).fetchall():
+            assert done == completed(tts[tt_id]), tt_id
+        updated_any = con.execute(
+            "SELECT count(*) FROM invitations WHERE _first_synced_at < _last_synced_at"
+        ).fetchone()[0]
+        assert updated_any > 0
+    assert report.updated.get("invitations", 0) + report.updated.get("test_takers", 0) > 0
+
+
+def _snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list]:
+    """All rows of all data tables, without the per-run bookkeeping columns."""
+    snap = {}
+    for (table,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE table_name NOT IN ('sync_runs', 'sync_coverage')"
+    ).fetchall():
+        cols = [c for (c,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND column_name != '_last_synced_at' "
+            "ORDER BY column_index", [table]).fetchall()]
+        snap[table] = sorted(map(repr, con.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)} FROM "{table}"').fetchall()))
+    return snap
+
+
+def test_second_sync_without_activity_changes_only_last_synced_at(make_simulator, keys, tmp_path):
+    sim = keys(make_simulator(test_takers=40, seed=3))
+    sync(sim, "live", tmp_path)
+    with published(tmp_path, "live") as con:
+        before = _snapshot(con)
+        last_before = con.execute("SELECT max(_last_synced_at) FROM test_takers").fetchone()[0]
+    report = sync(sim, "live", tmp_path)
+    with published(tmp_path, "live") as con:
+        assert _snapshot(con) == before
+        assert con.execute("SELECT max(_last_synced_at) FROM test_takers").fetchone()[0] > last_before
+        assert con.execute("SELECT count(*) FROM sync_runs WHERE status = 'succeeded'").fetchone()[0] == 2
+    assert sum(report.inserted.values()) == 0
+    assert sum(report.updated.values()) == 0
+
+
+def test_a_sync_that_fails_midway_leaves_the_published_warehouse_untouched(make_simulator, keys, tmp_path, monkeypatch):
+    sim = keys(make_simulator(test_takers=40, seed=9))
+    sync(sim, "live", tmp_path)
+    before = tree_digest(tmp_path / "live")
+    sim.advance(2)
+
+    real_upsert = RunWriter.upsert
+
+    def failing_upsert(self, entity, objects, synced_at):
+        if entity == "scorecards":
+            raise OSError("disk full (injected)")
+        return real_upsert(self, entity, objects, synced_at)
+
+    monkeypatch.setattr(RunWriter, "upsert", failing_upsert)
+    with pytest.raises(OSError, match="injected"):
+        sync(sim, "live", tmp_path)
+    assert tree_digest(tmp_path / "live") == before
+
+    monkeypatch.setattr(RunWriter, "upsert", real_upsert)
+    report = sync(sim, "live", tmp_path)  # the next run picks up cleanly
+    assert report.status == "succeeded"
+    with published(tmp_path, "live") as con:
+        statuses = [s for (s,) in con.execute("SELECT status FROM sync_runs ORDER BY started_at").fetchall()]
+        assert statuses == ["succeeded", "failed", "succeeded"]
+        assert ids(con, "invitations") == truth_ids(sim.truth("live"), "invitations") & ids(con, "invitations")
+
+
+def test_an_open_reader_survives_a_sync(make_simulator, keys, tmp_path):
+    sim = keys(make_simulator(test_takers=40, seed=4))
+    sync(sim, "live", tmp_path)
+    reader = published(tmp_path, "live")
+    held_before = reader.execute("SELECT count(*) FROM invitations").fetchone()[0]
+    sim.advance(3)
+    sync(sim, "live", tmp_path)
+    # The reader keeps its consistent snapshot; a new connection sees the new run.
+    assert reader.execute("SELECT count(*) FROM invitations").fetchone()[0] == held_before
+    reader.close()
+    with published(tmp_path, "live") as con:
+        assert con.execute("SELECT count(*) FROM invitations").fetchone()[0] > held_before
+
+
+def test_a_key_for_the_wrong_mode_is_refused_before_any_request(simulator, monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV_LIVE_KEY, simulator.test_key)
+    simulator.reset_stats()
+    with pytest.raises(SyncFailed) as failure:
+        sync(simulator, "live", tmp_path)
+    assert "JOFI_LIVE_API_KEY" in failure.value.reason
+    assert simulator.test_key not in failure.value.reason
+    assert simulator.stats()["total"] == 0
+    assert not any(tmp_path.iterdir())

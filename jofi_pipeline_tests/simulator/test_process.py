@@ -1,0 +1,55 @@
+"""The process contract: three stdout lines, deterministic keys, overrides, bad options refused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from jofi_pipeline.simulator.keys import default_live_key, default_test_key
+from jofi_pipeline.simulator.process import SimulatorProcess
+
+
+def test_prints_exactly_three_lines_first():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jofi_pipeline.simulator", "--port", "0", "--seed", "5", "--test-takers", "35"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        lines = [proc.stdout.readline().rstrip("\n") for _ in range(3)]
+        assert lines[0].startswith("JOFI_API_BASE_URL=http://127.0.0.1:") and lines[0].endswith("/api/v2")
+        assert lines[1] == f"JOFI_LIVE_API_KEY={default_live_key(5)}"
+        assert lines[2] == f"JOFI_TEST_API_KEY={default_test_key(5)}"
+        base = lines[0].split("=", 1)[1]
+        assert httpx.get(base + "/healthcheck").json() == {"status": "ok"}
+        assert httpx.get(base + "/accounts", headers={"Authorization": f"Bearer {default_live_key(5)}"}).status_code == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert out == "", "nothing else on stdout"
+
+
+def test_keys_differ_by_seed_and_can_be_overridden(make_simulator):
+    assert default_live_key(1) != default_live_key(2) and default_live_key(1).startswith("sk_live_")
+    sim = make_simulator(test_takers=35, live_key="sk_live_custom123", test_key="sk_test_custom456")
+    assert (sim.live_key, sim.test_key) == ("sk_live_custom123", "sk_test_custom456")
+    headers = {"Authorization": "Bearer sk_test_custom456"}
+    assert httpx.get(sim.base_url + "/accounts", headers=headers).json()["mode"] == "test"
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(RuntimeError, match="did not start"):
+        SimulatorProcess(live_key="sk_test_wrongprefix").start()
+    with pytest.raises(RuntimeError, match="did not start"):
+        SimulatorProcess(pagination="pages").start()
+
+
+def test_reset_rebuilds_the_world(make_simulator):
+    sim = make_simulator(test_takers=35)
+    before = sim.truth("live")
+    sim.advance(3)
+    assert sim.truth("live") != before
+    sim.reset()
+    assert sim.truth("live") == before

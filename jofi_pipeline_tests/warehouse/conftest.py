@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from jofi_pipeline.warehouse import RunWriter, WarehouseStore
+
+T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+T1 = T0 + timedelta(days=1)
+T2 = T0 + timedelta(days=2)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> WarehouseStore:
+    return WarehouseStore(tmp_path / "data", "live")
+
+
+@pytest.fixture
+def writer(store: WarehouseStore) -> Iterator[RunWriter]:
+    with store.open_run("run-1", T0) as run:
+        yield run

@@ -1,0 +1,63 @@
+"""One writer per mode: a second open_run of the same mode fails fast, other modes are free."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from jofi_pipeline.warehouse import WarehouseBusyError, WarehouseStore
+from jofi_pipeline_tests.warehouse.conftest import T0
+
+
+def test_second_writer_same_mode_is_busy(store: WarehouseStore):
+    with store.open_run("first-run", T0):
+        with pytest.raises(WarehouseBusyError, match=r"first-run.*wait for that run to finish"):
+            store.open_run("second-run", T0)
+        with pytest.raises(WarehouseBusyError):
+            WarehouseStore(store.data_dir, "live").open_run("third-run", T0)
+
+
+def test_other_mode_is_free(store: WarehouseStore):
+    with store.open_run("live-run", T0):
+        with WarehouseStore(store.data_dir, "test").open_run("test-run", T0) as test_run:
+            assert test_run.query("SELECT 1") == [(1,)]
+
+
+def test_lock_released_on_exit_even_after_error(store: WarehouseStore):
+    with pytest.raises(RuntimeError), store.open_run("r1", T0):
+        raise RuntimeError("sync failed")
+    with store.open_run("r2", T0) as run:
+        assert run.query("SELECT 1") == [(1,)]
+
+
+def test_closed_writer_refuses_work(store: WarehouseStore):
+    with store.open_run("r1", T0) as run:
+        pass
+    with pytest.raises(Exception, match="closed"):
+        run.query("SELECT 1")
+
+
+def test_lock_held_by_another_process(store: WarehouseStore, tmp_path: Path):
+    script = textwrap.dedent(f"""
+        import sys
+        from datetime import UTC, datetime
+        from pathlib import Path
+        from jofi_pipeline.warehouse import WarehouseStore
+        run = WarehouseStore(Path({str(store.data_dir)!r}), "live").open_run("other-process", datetime.now(UTC))
+        print("ready", flush=True)
+        sys.stdin.readline()
+        run.close()
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(WarehouseBusyError, match="other-process"):
+            store.open_run("mine", T0)
+    finally:
+        holder.communicate("\n", timeout=30)
+    with store.open_run("mine", T0) as run:
+        assert run.query("SELECT 1") == [(1,)]

@@ -1,0 +1,186 @@
+"""Publish: a self-contained, commented DuckDB file and Parquet tree, swapped in atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pyarrow.dataset as ds
+import pytest
+
+import jofi_pipeline_tests.warehouse.docs_shapes as docs
+from jofi_pipeline.warehouse import PublishError, SyncRunRecord, WarehouseStore
+from jofi_pipeline.warehouse import publish as publish_module
+from jofi_pipeline.warehouse.tables import TABLES
+from jofi_pipeline.warehouse.views import VIEWS
+from jofi_pipeline_tests.warehouse.conftest import T0, T1
+
+
+def fill(run, n_teams: int = 1) -> None:
+    run.upsert("teams", [docs.team(id=i) for i in range(1, n_teams + 1)], T0)
+    run.upsert("test_takers", [docs.test_taker()], T0)
+    run.upsert("scorecards", [docs.scorecard()], T0)
+    run.upsert("job_fit_reports", [docs.job_fit_report()], T0)
+    run.upsert("career_navigation_profiles", [docs.career_navigation_profile()], T0)
+
+
+def digest_tree(path: Path) -> dict[str, str]:
+    out = {}
+    for root, _, files in os.walk(path):
+        for name in files:
+            full = Path(root) / name
+            out[str(full.relative_to(path))] = hashlib.sha256(full.read_bytes()).hexdigest()
+    return out
+
+
+def published_state(store: WarehouseStore) -> tuple:
+    return (
+        hashlib.sha256(store.published_db_path.read_bytes()).hexdigest(),
+        os.readlink(store.parquet_dir),
+        digest_tree(store.parquet_dir.resolve()),
+        sorted(p.name for p in store.mode_dir.iterdir()),
+    )
+
+
+def test_publish_creates_readable_duckdb_with_all_tables_views_and_comments(store):
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        result = run.publish()
+        work_counts = {t: run.query(f"SELECT count(*) FROM {t}")[0][0] for t in TABLES}
+    assert result.row_counts == work_counts
+    assert work_counts["scorecard_scores"] == 4 and work_counts["job_fit_occupations"] == 3
+    con = duckdb.connect(str(store.published_db_path), read_only=True)
+    try:
+        for table, count in work_counts.items():
+            assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == count
+        assert con.execute("SELECT tags['storage_version'] FROM duckdb_databases() WHERE database_name = 'jofi'").fetchone()[0].startswith("v1.4.0")
+        table_comments = dict(con.execute("SELECT table_name, comment FROM duckdb_tables()").fetchall())
+        assert set(table_comments) == set(TABLES) and all(table_comments.values())
+        uncommented = con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE NOT internal AND database_name = 'jofi' "
+            "AND (comment IS NULL OR comment = '') AND table_name IN (SELECT table_name FROM duckdb_tables())").fetchall()
+        assert uncommented == []
+        view_comments = dict(con.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
+        assert set(view_comments) == {v.name for v in VIEWS} and all(view_comments.values())
+        assert con.execute(
+            "SELECT comment FROM duckdb_columns() WHERE table_name = 'test_takers' AND column_name = 'id'").fetchone() == ("Test taker ID.",)
+        assert con.execute("SELECT id, typeof(id) FROM career_navigation_profiles").fetchall() == [("CNP1234567890", "VARCHAR")]
+        assert con.execute("SELECT typeof(id) FROM test_takers").fetchone() == ("BIGINT",)
+    finally:
+        con.close()
+    assert not list(store.mode_dir.glob(".jofi.duckdb.publishing-*"))
+    assert not Path(f"{store.published_db_path}.wal").exists()
+
+
+def test_parquet_matches_tables_and_is_readable(store):
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=3)
+        result = run.publish()
+    assert store.parquet_dir.is_symlink() and store.parquet_dir.resolve() == result.parquet_version_dir.resolve()
+    for table, count in result.row_counts.items():
+        table_dir = store.parquet_dir / table
+        assert ds.dataset(table_dir, format="parquet").to_table().num_rows == count
+        assert duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{table_dir}/*.parquet')").fetchone()[0] == count
+    tt = ds.dataset(store.parquet_dir / "test_takers", format="parquet").to_table()
+    assert tt.column("id").to_pylist() == [docs.BIG_TEST_TAKER_ID]
+    assert str(tt.schema.field("_last_synced_at").type).startswith("timestamp[us, tz=")
+
+
+def test_failure_before_rename_leaves_published_copy_untouched(store, monkeypatch):
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        before = published_state(store)
+        run.upsert("teams", [docs.team(id=77)], T1)
+
+        for step in ("write_parquet", "create_views", "fsync_tree"):
+            def boom(*args, _step=step, **kwargs):
+                raise OSError(f"injected failure in {_step}")
+
+            with monkeypatch.context() as patch:
+                patch.setattr(publish_module, step, boom)
+                with pytest.raises(PublishError, match=f"unchanged: injected failure in {step}"):
+                    run.publish()
+            assert published_state(store) == before, step
+
+        # the writer is still usable and a later publish succeeds
+        run.publish()
+    assert published_state(store) != before
+    con = duckdb.connect(str(store.published_db_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM teams").fetchone() == (2,)
+    con.close()
+
+
+def test_reader_in_another_process_survives_publish(store):
+    with store.open_run("r1", T0) as run:
+        run.upsert("teams", [docs.team(id=1)], T0)
+        run.publish()
+    script = textwrap.dedent(f"""
+        import sys, duckdb
+        con = duckdb.connect({str(store.published_db_path)!r}, read_only=True)
+        print(con.execute("SELECT count(*) FROM teams").fetchone()[0], flush=True)
+        sys.stdin.readline()
+        print(con.execute("SELECT count(*) FROM teams").fetchone()[0], flush=True)
+    """)
+    reader = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "1"
+        with store.open_run("r2", T1) as run:
+            run.upsert("teams", [docs.team(id=2), docs.team(id=3)], T1)
+            run.publish()  # must not block on the reader's open read-only connection
+        out, _ = reader.communicate("\n", timeout=30)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+    assert out.strip() == "1"  # the old session keeps its snapshot of the old file
+    fresh = duckdb.connect(str(store.published_db_path), read_only=True)
+    assert fresh.execute("SELECT count(*) FROM teams").fetchone() == (3,)
+    fresh.close()
+
+
+def test_reader_in_same_process_survives_publish(store):
+    with store.open_run("r1", T0) as run:
+        run.upsert("teams", [docs.team(id=1)], T0)
+        run.publish()
+        reader = duckdb.connect(str(store.published_db_path), read_only=True)
+        assert reader.execute("SELECT count(*) FROM teams").fetchone() == (1,)
+        run.upsert("teams", [docs.team(id=2)], T1)
+        run.publish()
+        assert reader.execute("SELECT count(*) FROM teams").fetchone() == (1,)
+        reader.close()
+    reader = duckdb.connect(str(store.published_db_path), read_only=True)
+    assert reader.execute("SELECT count(*) FROM teams").fetchone() == (2,)
+    reader.close()
+
+
+def test_old_parquet_versions_are_pruned_keeping_previous(store):
+    with store.open_run("r1", T0) as run:
+        run.upsert("teams", [docs.team()], T0)
+        results = [run.publish() for _ in range(3)]
+    versions = sorted(p.name for p in store.mode_dir.glob("parquet.*"))
+    assert versions == sorted([results[1].parquet_version_dir.name, results[2].parquet_version_dir.name])
+
+
+def test_real_parquet_directory_is_replaced_by_symlink(store):
+    (store.parquet_dir / "teams").mkdir(parents=True)
+    with store.open_run("r1", T0) as run:
+        run.upsert("teams", [docs.team()], T0)
+        run.publish()
+    assert store.parquet_dir.is_symlink()
+    assert (store.parquet_dir / "teams" / "part-0.parquet").exists()
+
+
+def test_api_key_never_reaches_published_files(store):
+    key = "sk_live_SuperSecret123"
+    with store.open_run("r1", T0) as run:
+        run.upsert("teams", [docs.team()], T0)
+        run.record_run(SyncRunRecord("r1", T0, T1, "failed", error=f"HTTP 401 with key {key}"))
+        run.publish()
+    for path in store.mode_dir.rglob("*"):
+        if path.is_file():
+            assert b"SuperSecret123" not in path.read_bytes(), path
