@@ -17,10 +17,12 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from jofi_pipeline.api.config import DEFAULT_MAX_CONCURRENCY
-
 T = TypeVar("T")
 R = TypeVar("R")
+
+# Items in flight when the caller does not say. Generous on purpose: the client's semaphore still
+# bounds the HTTP requests, so this only has to be at least the client's `max_concurrency`.
+DEFAULT_FANOUT_CONCURRENCY = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,7 @@ async def fan_out(
     func: Callable[[T], Awaitable[R]],
     items: Iterable[T] | AsyncIterable[T],
     *,
-    concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    concurrency: int = DEFAULT_FANOUT_CONCURRENCY,
 ) -> AsyncIterator[Outcome[T, R]]:
     """Yield `Outcome(item, value, error)` for `func(item)` over all items, as they complete.
 

@@ -267,7 +267,7 @@ class Transport:
         retry_after = parse_retry_after(response.headers)
         error_type, error_message = errors.describe_error_body(response.content)
         detail = _detail(status, error_type, error_message)
-        if False:
+        if retry_after is not None and retry_after > self._config.max_retry_after:
             cls = errors.RateLimitedError if status == 429 else errors.ServerError
             kwargs: dict[str, Any] = {"retry_after": retry_after} if status == 429 else {}
             raise cls(

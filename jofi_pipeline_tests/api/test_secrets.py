@@ -165,3 +165,8 @@ async def test_key_never_visible_in_a_faulty_run_against_the_simulator(make_simu
     assert any(r.startswith("status_5") for r in reasons) and any(r.startswith("malformed") for r in reasons)
     assert_no_key(everything_visible(errors, caplog, captured.err + captured.out))
     assert "ZZsecretZZ4f9c2b7e" not in captured.err  # the wrong key shares all but its last 3 chars
+
+
+def test_errors_redact_key_shaped_text_whoever_built_the_message():
+    err = JofiApiError(f"caller put {DISTINCTIVE} in a message", error_message=f"server said {DISTINCTIVE}")
+    assert_no_key(str(err) + repr(err) + repr(err.args) + repr(vars(err)))

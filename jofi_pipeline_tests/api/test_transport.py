@@ -179,6 +179,7 @@ async def test_retry_after_http_date_is_honoured(caplog):
     assert elapsed >= record.jofi_delay - 0.05
 
 
+@pytest.mark.timeout(10)
 async def test_retry_after_above_cap_fails_fast_saying_how_long():
     script = Script(error(429, "rate_limit_error", "come back tomorrow", **{"Retry-After": "3600"}), ok(ACCOUNT))
     config = ClientConfig(max_retry_after=30, initial_backoff=0.001, max_backoff=0.01)
@@ -192,6 +193,7 @@ async def test_retry_after_above_cap_fails_fast_saying_how_long():
     assert info.value.retry_after == 3600 and info.value.status == 429
 
 
+@pytest.mark.timeout(10)
 async def test_http_date_retry_after_above_cap_fails_fast():
     when = email.utils.formatdate(time.time() + 7200, usegmt=True)
     script = Script(error(429, "rate_limit_error", "later", **{"Retry-After": when}))
