@@ -90,7 +90,26 @@ def status_text(data_dir: Path | None = None) -> str:
                 lines.append(
                     f"     {entity:<28} api {total!s:>6}  held {now_held:>6}  missing {missing:>5}   gap by run: {trend}"
                 )
+                if missing and entity in _IMPORT_KIND:
+                    lines.append(f"       -> jofi-pipeline import-ids --kind {_IMPORT_KIND[entity]} FILE --mode {mode}")
+        lines.extend(_inbox_lines(mode, data_dir))
     return "\n".join(lines)
+
+
+_IMPORT_KIND = {"invitations": "invitations", "test_takers": "test-takers", "career_navigation_profiles": "profiles"}
+
+
+def _inbox_lines(mode: Mode, data_dir: Path | None) -> list[str]:
+    """Ids from webhooks / import-ids that the next sync will fetch by id."""
+    from jofi_pipeline.webhooks.inbox import Inbox, inbox_path
+
+    path = inbox_path(data_dir or settings.data_dir(), mode)
+    if not path.exists():
+        return []
+    with Inbox.open(path, create=False) as inbox:
+        counts, events = inbox.counts(), inbox.event_count()
+    pending = ", ".join(f"{e}={n}" for e, n in sorted(counts.items())) or "none"
+    return [f"   inbox ({events} webhook events received): ids pending for the next sync: {pending}"]
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -1,4 +1,4 @@
-"""`jofi-pipeline`: simulate | sync | demo | sql | status.
+"""`jofi-pipeline`: simulate | sync | demo | sql | status | webhooks | import-ids.
 
 Heavy imports (Dagster, the simulator) happen inside the commands so `--help` stays instant.
 """
@@ -43,6 +43,9 @@ def _mode(value: str) -> settings.Mode:
 def sync(
     mode: str = typer.Option(..., "--mode", "-m", help="live or test."),
     full: bool = typer.Option(False, "--full", help="Refetch everything, not only what may have changed."),
+    score_profile: str = typer.Option(
+        "", "--score-profile", help="Backfill: fetch scorecards only for these score profile short names (comma-separated)."
+    ),
     concurrency: Optional[int] = typer.Option(None, help="Max requests in flight (default 16)."),
     rate: Optional[float] = typer.Option(None, help="Max requests per second (default: unlimited)."),
     data_dir: Optional[Path] = typer.Option(None, help=f"Warehouse root (default ${settings.ENV_DATA_DIR} or ./data)."),
@@ -52,7 +55,10 @@ def sync(
 
     mode_value = _mode(mode)
     try:
-        outcome = sync_mode(mode_value, full_refresh=full, concurrency=concurrency, rate=rate, data_dir=data_dir)
+        outcome = sync_mode(
+            mode_value, full_refresh=full, score_profile=score_profile, concurrency=concurrency, rate=rate,
+            data_dir=data_dir,
+        )
     except SyncJobFailed as exc:
         _fail(str(exc))
     print_summary(outcome)
@@ -93,6 +99,43 @@ def demo(
 
     code = run_demo(test_takers=test_takers, data_dir=data_dir)
     raise typer.Exit(code)
+
+
+@app.command()
+def webhooks(
+    port: int = typer.Option(8080, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Interface (put TLS in front: JOFI requires HTTPS URLs)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Warehouse root; events go to <root>/live/inbox/events.sqlite."),
+) -> None:
+    """Receive JOFI's live webhook events: verify JOFI_WEBHOOK_SECRET signatures, store them durably."""
+    from jofi_pipeline.webhooks.serve import ReceiverConfigError, serve, webhook_secret
+
+    try:
+        webhook_secret()
+    except ReceiverConfigError as exc:
+        _fail(str(exc))
+    serve(host, port, data_dir=data_dir)
+
+
+@app.command("import-ids")
+def import_ids(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV with an id column, or one id per line."),
+    kind: str = typer.Option(..., "--kind", help="invitations, test-takers or profiles."),
+    mode: str = typer.Option("live", "--mode", "-m", help="live or test."),
+    data_dir: Optional[Path] = typer.Option(None, help="Warehouse root."),
+) -> None:
+    """Register ids you already hold so the next sync fetches them by id (closes coverage gaps)."""
+    from jofi_pipeline.webhooks.imports import import_ids as run_import
+
+    try:
+        report = run_import(file.read_text(encoding="utf-8-sig"), kind, _mode(mode), data_dir or settings.data_dir())
+    except (ValueError, UnicodeDecodeError) as exc:
+        _fail(str(exc))
+    typer.echo(report.summary())
+    if report.new:
+        typer.echo(f"queued in {report.inbox}; the next `jofi-pipeline sync --mode {mode}` fetches them by id")
+    if report.invalid and not (report.new or report.known):
+        raise typer.Exit(1)
 
 
 def _register_simulate() -> None:

@@ -19,6 +19,7 @@ import dagster as dg
 
 from jofi_pipeline import settings
 from jofi_pipeline.settings import Mode
+from jofi_pipeline.api.redact import redact_text
 
 JOB_NAME = "jofi_sync"
 ASSET_NODE = "jofi_warehouse"
@@ -33,6 +34,7 @@ class TableOutcome:
     rows: int
     inserted: int
     updated: int
+    drift: dict | None = None  # the table's schema drift this run ({kind: {field: objects}})
 
 
 @dataclass
@@ -74,6 +76,7 @@ def sync_mode(
     mode: Mode,
     *,
     full_refresh: bool = False,
+    score_profile: str = "",
     concurrency: int | None = None,
     rate: float | None = None,
     data_dir: Path | None = None,
@@ -87,9 +90,10 @@ def sync_mode(
     if data_dir is not None:
         resource_config["data_dir"] = str(data_dir)
     run_config = {
-        "ops": {ASSET_NODE: {"config": {"full_refresh": full_refresh}}},
+        "ops": {ASSET_NODE: {"config": {"full_refresh": full_refresh, "score_profile": score_profile}}},
         "resources": {"jofi": {"config": resource_config}},
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        # The CLI prints its own one-line reason; Dagster's console would add step tracebacks.
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }
     job = load_definitions().resolve_job_def(JOB_NAME)
     started = time.monotonic()
@@ -112,7 +116,10 @@ def _failure_reason(result) -> str:
             if data.user_failure_data is not None and data.user_failure_data.description:
                 return data.user_failure_data.description
             if data.error is not None:
-                return data.error.message.strip().splitlines()[0]
+                error = data.error
+                while error.cause is not None and "DagsterExecutionStepExecutionError" in (error.cls_name or "") + error.message:
+                    error = error.cause  # Dagster's wrapper says only "error in op"; the cause says what
+                return redact_text(error.message.strip().splitlines()[0])
     return "the run failed (see the Dagster event log)"
 
 
@@ -122,7 +129,8 @@ def _outcome(mode: Mode, result, seconds: float) -> SyncOutcome:
         mat = event.event_specific_data.materialization
         md = {k: v.value for k, v in mat.metadata.items()}
         outcome.tables[mat.asset_key.path[-1]] = TableOutcome(
-            rows=int(md.get("dagster/row_count", 0)), inserted=int(md.get("inserted", 0)), updated=int(md.get("updated", 0))
+            rows=int(md.get("dagster/row_count", 0)), inserted=int(md.get("inserted", 0)), updated=int(md.get("updated", 0)),
+            drift=md.get("schema_drift"),
         )
     for event in result.get_asset_check_evaluations():
         name = f"{event.asset_key.path[-1]}.{event.check_name}"
@@ -137,6 +145,10 @@ def print_summary(outcome: SyncOutcome, out=None) -> None:
     print(f"{'table':<30}{'rows':>10}{'inserted':>10}{'updated':>10}", file=out)
     for table, t in sorted(outcome.tables.items()):
         print(f"{table:<30}{t.rows:>10}{t.inserted:>10}{t.updated:>10}", file=out)
+    for table, t in sorted(outcome.tables.items()):
+        if t.drift:
+            shown = "; ".join(f"{kind} " + ", ".join(f"{n} x{c}" for n, c in names.items()) for kind, names in t.drift.items())
+            print(f"schema drift in {table} (raw JSON kept, run succeeded): {shown}", file=out)
     if outcome.checks_warned:
         print(f"checks warning: {', '.join(outcome.checks_warned)}  (see `jofi-pipeline status`)", file=out)
     if outcome.checks_failed:

@@ -20,6 +20,9 @@ DEFAULT_ATTEMPT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 6
 DEFAULT_INITIAL_BACKOFF = 0.5
 DEFAULT_MAX_BACKOFF = 8.0
+# 429s that come with a Retry-After are the server saying exactly when to come back: they get
+# their own, larger budget, so a rate-limit storm slows a sync down instead of failing it.
+DEFAULT_MAX_RATE_LIMITED_RETRIES = 30
 # A Retry-After above this is not waited out: the request fails fast and says how long was asked.
 DEFAULT_MAX_RETRY_AFTER = 60.0
 # Healthcheck answers "is it up?" quickly; it does not need the full retry budget.
@@ -50,6 +53,7 @@ class ClientConfig:
     initial_backoff: float = DEFAULT_INITIAL_BACKOFF
     max_backoff: float = DEFAULT_MAX_BACKOFF
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    max_rate_limited_retries: int = DEFAULT_MAX_RATE_LIMITED_RETRIES
     healthcheck_retries: int = DEFAULT_HEALTHCHECK_RETRIES
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
@@ -65,7 +69,7 @@ class ClientConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"ClientConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        non_negative = ("max_retries", "initial_backoff", "max_backoff", "max_retry_after",
+        non_negative = ("max_retries", "max_rate_limited_retries", "initial_backoff", "max_backoff", "max_retry_after",
                         "healthcheck_retries", "requests_per_second")
         for name in non_negative:
             if not getattr(self, name) >= 0:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import itertools
 import json
 import logging
 import random
@@ -36,6 +37,7 @@ log = logging.getLogger("jofi_pipeline.api")
 RETRYABLE_STATUSES = frozenset({408, 429, *range(500, 600)})
 RETRY_AFTER_HEADER = "retry-after"
 RETRY_AFTER_MS_HEADER = "retry-after-ms"
+RESUME_SPREAD_SECONDS = 0.25
 
 _URL_PATTERN = re.compile(r"https?://\S+")
 
@@ -162,21 +164,29 @@ class Transport:
         `lenient_body`: a 2xx whose body is not a JSON object is returned as {} (healthcheck).
         """
         retries = self._config.max_retries if max_retries is None else max_retries
-        attempts = retries + 1
-        for attempt in range(1, attempts + 1):
+        rate_limited_retries = self._config.max_rate_limited_retries if retries else 0
+        other_failures = told_to_wait = 0
+        for attempt in itertools.count(1):
             failure = await self._attempt(route, path, params, authenticated, check, retries, lenient_body)
             if isinstance(failure, dict):
                 return failure
-            if attempt == attempts:
+            # A 429 with Retry-After draws on its own budget; everything else on `retries`.
+            if failure.error.status == 429 and failure.retry_after is not None:
+                told_to_wait += 1
+                exhausted = told_to_wait > rate_limited_retries
+            else:
+                other_failures += 1
+                exhausted = other_failures > retries
+            if exhausted:
                 log.debug("giving up on GET %s after %d attempts: %s", route, attempt, failure.reason)
                 raise failure.error
             delay = failure.retry_after
             if delay is None:
-                delay = backoff_delay(attempt, self._config.initial_backoff, self._config.max_backoff, self._rng)
+                delay = backoff_delay(other_failures, self._config.initial_backoff, self._config.max_backoff, self._rng)
             self.counts.retries_by_reason[failure.reason.split(" ", 1)[0]] += 1
             log.info(
-                "retrying GET %s (attempt %d of %d) in %.2fs: %s",
-                route, attempt + 1, attempts, delay, failure.reason,
+                "retrying GET %s (attempt %d) in %.2fs: %s",
+                route, attempt + 1, delay, failure.reason,
                 extra={"jofi_route": route, "jofi_attempt": attempt + 1, "jofi_delay": delay,
                        "jofi_reason": failure.reason},
             )
@@ -234,8 +244,13 @@ class Transport:
 
     async def _wait_for_resume(self) -> None:
         loop = asyncio.get_running_loop()
+        waited = False
         while (wait := self._resume_at - loop.time()) > 0:
+            waited = True
             await asyncio.sleep(wait)
+        if waited:
+            # Spread the herd that a shared pause released, or it earns the next 429 together.
+            await asyncio.sleep(self._rng.uniform(0.0, RESUME_SPREAD_SECONDS))
 
     def _parse_success(
         self, route: str, response: httpx.Response, check: ResponseCheck | None
@@ -278,7 +293,8 @@ class Transport:
             )
         if status == 429:
             error: errors.JofiApiError = errors.RateLimitedError(
-                f"GET {route}: still rate limited by JOFI after {retries} retries ({detail}); "
+                f"GET {route}: still rate limited by JOFI after its Retry-After was honoured "
+                f"{self._config.max_rate_limited_retries} times ({detail}); "
                 "lower requests_per_second / max_concurrency",
                 status=status, route=route, error_type=error_type, error_message=error_message,
                 retry_after=retry_after,

@@ -7,6 +7,7 @@ publishes all tables together or none.
 
 
 import asyncio
+import dataclasses
 
 import dagster as dg
 import duckdb
@@ -20,12 +21,18 @@ from jofi_pipeline.sync import SyncFailed, run_sync
 from jofi_pipeline.warehouse.tables import TABLES
 
 FULL_REFRESH_TAG = "jofi/full_refresh"
+# Backfill one (newly enabled) score profile: limits the run's scorecard fan-out to it.
+SCORE_PROFILE_TAG = "jofi/score_profile"
 
 
 class SyncConfig(dg.Config):
     """Run config: `full_refresh: true` refetches everything instead of only what may have changed."""
 
     full_refresh: bool = False
+    # Score profile short name(s), comma-separated: fetch only their scorecards (a one-profile backfill).
+    score_profile: str = ""
+    # Set by the jofi_webhook_events sensor: {entity: [ids]} to fetch by id instead of a full run.
+    targets: dict[str, list[str]] | None = None
 
 
 @dg.multi_asset(
@@ -40,7 +47,9 @@ class SyncConfig(dg.Config):
 def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: JofiSyncResource):
     mode = parse_mode(context.partition_key)
     full = config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() in ("1", "true", "yes")
-    options = jofi.options(mode, full_refresh=full)
+    options = jofi.options(mode, full_refresh=full, score_profiles=score_profiles_asked(config, context.run.tags))
+    if config.targets is not None:
+        options = dataclasses.replace(options, targets=config.targets)
     try:
         report = asyncio.run(run_sync(options, progress=context.log.info))
     except SyncFailed as exc:
@@ -59,6 +68,13 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
                     "updated": report.updated.get(table, 0),
                     "sync_run_id": report.run_id,
                     "published_path": str(published),
+                    **({"schema_drift": report.drift[table].to_dict()} if report.drift.get(table) else {}),
                 },
             )
         yield from run_checks(con, mode)
+
+
+def score_profiles_asked(config: SyncConfig, tags: dict[str, str]) -> tuple[str, ...]:
+    """Short names from run config `score_profile` or the `jofi/score_profile` tag (config wins)."""
+    text = config.score_profile or tags.get(SCORE_PROFILE_TAG, "")
+    return tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))

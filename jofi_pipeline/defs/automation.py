@@ -4,15 +4,13 @@ import os
 
 import dagster as dg
 
-from jofi_pipeline.defs.partitions import mode_partitions
 from jofi_pipeline.defs.tables import GROUP
 
 ENV_SCHEDULE_TIMEZONE = "JOFI_SCHEDULE_TIMEZONE"
 
 jofi_sync = dg.define_asset_job(
     "jofi_sync",
-    selection=dg.AssetSelection.groups(GROUP),
-    partitions_def=mode_partitions,
+    selection=dg.AssetSelection.groups(GROUP),  # partitioned by `mode`, inferred from the assets
     # One step: the multiprocess executor would only add seconds of start-up.
     executor_def=dg.in_process_executor,
     description="Sync one mode (partition) of the JOFI API into its warehouse.",

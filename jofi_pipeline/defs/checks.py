@@ -56,7 +56,7 @@ def run_checks(con: duckdb.DuckDBPyConnection, mode: str) -> Iterator[dg.AssetCh
     for child, column, parent, parent_column, what in REFERENCES:
         yield _references(con, child, column, parent, parent_column, what)
     for table in CAPPED_LISTS:
-        yield _coverage(con, table)
+        yield _coverage(con, table, mode)
     yield _freshness(con)
 
 
@@ -118,19 +118,30 @@ def _references(con, child: str, column: str, parent: str, parent_column: str, w
     )
 
 
-def _coverage(con, table: str) -> dg.AssetCheckResult:
-    row = con.execute(
+IMPORT_KIND = {"invitations": "invitations", "test_takers": "test-takers", "career_navigation_profiles": "profiles"}
+
+
+def _coverage(con, table: str, mode: str = "live") -> dg.AssetCheckResult:
+    rows = con.execute(
         "SELECT api_total_count, rows_held, run_id FROM sync_coverage WHERE entity = ? "
-        "ORDER BY read_at DESC LIMIT 1",
+        "ORDER BY read_at DESC LIMIT 5",
         [table],
-    ).fetchone()
-    if row is None:
+    ).fetchall()
+    if not rows:
         return dg.AssetCheckResult(
             asset_key=asset_key(table), check_name="coverage", passed=False,
             severity=dg.AssetCheckSeverity.WARN, metadata={"what_to_do": "No sync has recorded coverage yet."},
         )
-    total, held, run_id = row
+    total, held, run_id = rows[0]
     missing = max((total or 0) - held, 0)
+    gaps = [max((t or 0) - h, 0) for t, h, _ in rows]  # newest first
+    trend = "steady" if len(gaps) < 2 or gaps[0] == gaps[1] else ("growing" if gaps[0] > gaps[1] else "shrinking")
+    hint = (
+        f"Import their ids from your own records: `jofi-pipeline import-ids --kind {IMPORT_KIND[table]} FILE "
+        f"--mode {mode}`; the next sync fetches them by id."
+    )
+    if mode == "live":
+        hint += " To stop new gaps, run `jofi-pipeline webhooks` (live only) and turn on the jofi_webhook_events sensor."
     return dg.AssetCheckResult(
         asset_key=asset_key(table),
         check_name="coverage",
@@ -140,10 +151,11 @@ def _coverage(con, table: str) -> dg.AssetCheckResult:
             "api_total_count": total,
             "rows_held": held,
             "missing": missing,
+            "gap_by_run": ", ".join(str(g) for g in gaps) + " (newest first)",
+            "gap_trend": trend,
             "run_id": run_id,
             "what_to_do": "" if missing == 0 else f"JOFI says {total} {table} exist but the warehouse holds {held}: "
-            f"{missing} fell out of the API's capped window before a sync saw them. Sync more often, or import "
-            "their ids from your own records so the next sync fetches them by id.",
+            f"{missing} fell out of the API's capped window before a sync saw them (gap {trend}). " + hint,
         },
     )
 

@@ -25,7 +25,7 @@ class JofiSyncResource(dg.ConfigurableResource):
     requests_per_second: float = 0.0
     batch_size: int = 500
 
-    def options(self, mode: Mode, *, full_refresh: bool = False) -> SyncOptions:
+    def options(self, mode: Mode, *, full_refresh: bool = False, score_profiles: tuple[str, ...] = ()) -> SyncOptions:
         return SyncOptions(
             mode=mode,
             base_url=self.base_url or settings.base_url(),
@@ -35,6 +35,7 @@ class JofiSyncResource(dg.ConfigurableResource):
             requests_per_second=self.requests_per_second,
             batch_size=self.batch_size,
             full_refresh=full_refresh,
+            score_profiles=score_profiles,
         )
 
 

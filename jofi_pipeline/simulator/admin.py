@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from . import views
 from .state import SimulatorState
+from .webhooks import admin_routes as webhook_routes
 from .world import World
 
 MAX_ADVANCE_DAYS = 3650
@@ -121,4 +122,5 @@ class Admin:
             Route("/truth", self.truth, methods=["GET"]),
             Route("/info", self.info, methods=["GET"]),
             Route("/reset", self.reset_world, methods=["POST"]),
+            *webhook_routes(lambda: self.state.webhooks),
         ]

@@ -40,6 +40,9 @@ def simulate(
     fault_routes: Annotated[str, typer.Option(help="Comma-separated route-template substrings faults apply to (default: all).")] = "",
     fault_seed: Annotated[int | None, typer.Option(help="Seed for the fault dice.")] = None,
     faults_json: Annotated[str, typer.Option(help="Any fault settings as JSON, merged last (same names as /_sim/faults).")] = "",
+    webhook_url: Annotated[str | None, typer.Option(help="Deliver live-mode events (signed, section 8.8) to this URL.")] = None,
+    webhook_secret: Annotated[str | None, typer.Option(envvar="JOFI_SIM_WEBHOOK_SECRET", help="Endpoint secret that signs deliveries (or env JOFI_SIM_WEBHOOK_SECRET).", show_default=False)] = None,
+    daily_invitations: Annotated[float | None, typer.Option(help="Live activity rate: new invitations per simulated day (default 4).")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request (slows the server down).")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
@@ -72,6 +75,9 @@ def simulate(
             test_key=test_key,
             advance_days=advance_days,
             faults=faults,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            daily_invitations=daily_invitations,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -43,6 +43,7 @@ class RequestContext:
     template: str  # e.g. "GET /test-takers/{id}/scorecard"
     key: str | None
     mode: str | None  # "live" / "test" for a key the account owns, else None
+    path: str = ""  # the path under /api/v2, e.g. "/test-takers/12" (faults aimed at ids read it)
 
     @property
     def is_healthcheck(self) -> bool:
@@ -67,7 +68,7 @@ def context_for(scope: dict, ring: KeyRing) -> RequestContext | None:
     else:
         return None
     key = presented_key(scope["headers"])
-    return RequestContext(route_template(scope["method"], api_path), key, ring.mode_of(key))
+    return RequestContext(route_template(scope["method"], api_path), key, ring.mode_of(key), api_path)
 
 
 class ContextMiddleware:
@@ -78,4 +79,5 @@ class ContextMiddleware:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
             scope["jofi"] = context_for(scope, self.ring)
+            scope["jofi.server_send"] = send  # the server's own send: the reset fault reaches its transport
         await self.app(scope, receive, send)

@@ -1,4 +1,6 @@
-"""Injected trouble: latency, rate limits, 5xx, malformed or truncated bodies, hung requests.
+"""Injected trouble: latency, rate limits, 5xx, malformed or truncated bodies, hung requests,
+dropped connections, HTML answers, the other mode's answers, revoked keys, deleted records and
+schema drift.
 
 Settings are one flat JSON object (`FaultSettings`), set at start from CLI options and merged at
 run time through `/_sim/faults`. Each kind of trouble is a `FaultRule` with up to two hooks:
@@ -10,10 +12,12 @@ Faults touch /api/v2 routes only: never /_sim/, and /healthcheck only with `incl
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import time
 from dataclasses import dataclass, field, fields
+from collections.abc import Callable
 from typing import Any, get_type_hints
 
 from .context import RequestContext
@@ -33,6 +37,14 @@ class FaultSettings:
     truncated_style: str = "mixed"  # "content_length" (connection drops) | "json" (valid framing) | "mixed"
     hang_rate: float = 0.0  # fraction that answer only after hang_seconds
     hang_seconds: float = 30.0
+    reset_rate: float = 0.0  # fraction whose connection is dropped without any response
+    wrong_content_type_rate: float = 0.0  # fraction answered 200 text/html (a proxy's error page)
+    force_mode: str = ""  # "" = honest; "live"/"test"/"other": the `mode` every JSON body claims
+    revoke_after_requests: int = 0  # 0 = never; else every request after the first N answers 401
+    not_found_ids: list[int] = field(default_factory=list)  # 404 by id; dropped from lists
+    drift_remove: list[str] = field(default_factory=list)  # top-level fields removed from objects
+    drift_add: list[str] = field(default_factory=list)  # top-level fields added (value "drift")
+    drift_retype: list[str] = field(default_factory=list)  # fields whose value changes JSON type
     routes: list[str] = field(default_factory=list)  # route-template substrings; empty = every route
     modes: list[str] = field(default_factory=list)  # "live"/"test"/"none"; empty = every mode
     include_healthcheck: bool = False
@@ -51,16 +63,18 @@ class FaultSettings:
         return result
 
     def validate(self) -> None:
-        for name in ("error_rate", "malformed_rate", "truncated_rate", "hang_rate"):
+        for name in ("error_rate", "malformed_rate", "truncated_rate", "hang_rate", "reset_rate", "wrong_content_type_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
-        for name in ("latency_ms", "latency_jitter_ms", "rate_limit_per_s", "hang_seconds", "rate_limit_burst"):
+        for name in ("latency_ms", "latency_jitter_ms", "rate_limit_per_s", "hang_seconds", "rate_limit_burst", "revoke_after_requests"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.truncated_style not in ("content_length", "json", "mixed"):
             raise ValueError("truncated_style must be content_length, json or mixed")
         if any(not 500 <= s <= 599 for s in self.error_statuses) or not self.error_statuses:
             raise ValueError("error_statuses must be a non-empty list of 5xx codes")
+        if self.force_mode not in ("", "live", "test", "other"):
+            raise ValueError("force_mode must be '', 'live', 'test' or 'other'")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -110,6 +124,8 @@ class Plan:
     response: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None  # answer instead of the route
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # added to the route's answer
     mangle: str | None = None  # "malformed" | "truncated_content_length" | "truncated_json"
+    rewrites: list[Callable[[Any], Any]] = field(default_factory=list)  # applied to a JSON answer
+    reset: bool = False  # drop the connection without answering
     fired: list[str] = field(default_factory=list)
 
 
@@ -217,7 +233,130 @@ class Truncated(FaultRule):
             plan.fired.append(self.name)
 
 
-RULES: tuple[FaultRule, ...] = (Latency(), Hang(), RateLimit(), ServerError(), Malformed(), Truncated())
+class Reset(FaultRule):
+    name = "reset"
+
+    def before(self, s, ctx, rng, plan, injector) -> None:
+        if plan.response is None and s.reset_rate and rng.random() < s.reset_rate:
+            plan.reset = True
+            plan.fired.append(self.name)
+
+
+class WrongContentType(FaultRule):
+    name = "wrong_content_type"
+    PAGE = b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>Checking your browser</body></html>"
+
+    def before(self, s, ctx, rng, plan, injector) -> None:
+        if plan.response is None and s.wrong_content_type_rate and rng.random() < s.wrong_content_type_rate:
+            plan.fired.append(self.name)
+            plan.response = (200, [(b"content-type", b"text/html; charset=utf-8")], self.PAGE)
+
+
+class RevokedKey(FaultRule):
+    """The key stops working after N requests, as when someone revokes it during a run."""
+
+    name = "revoked"
+
+    def before(self, s, ctx, rng, plan, injector) -> None:
+        if not s.revoke_after_requests or plan.response is not None:
+            return
+        injector.requests_seen += 1
+        if injector.requests_seen > s.revoke_after_requests:
+            plan.fired.append(self.name)
+            plan.response = (401, [], error_body(401, "Invalid API key provided (revoked).", None))
+
+
+class NotFound(FaultRule):
+    """Listed ids are gone: 404 by id (their sub-resources too), and missing from lists."""
+
+    name = "not_found"
+
+    def before(self, s, ctx, rng, plan, injector) -> None:
+        if not s.not_found_ids or plan.response is not None or "{id}" not in ctx.template:
+            return
+        segments = set(ctx.path.split("/"))
+        gone = next((i for i in s.not_found_ids if str(i) in segments), None)
+        if gone is not None:
+            plan.fired.append(self.name)
+            plan.response = (404, [], error_body(404, f"No such record: {gone} (deleted, injected).", ctx.mode))
+
+    def after(self, s, ctx, rng, plan) -> None:
+        if s.not_found_ids and "{id}" not in ctx.template:
+            gone = set(s.not_found_ids)
+            plan.rewrites.append(lambda body: _without_ids(body, gone))
+
+
+class Drift(FaultRule):
+    """The API changed shape: fields removed, added, or of another JSON type."""
+
+    name = "drift"
+
+    def after(self, s, ctx, rng, plan) -> None:
+        if s.drift_remove or s.drift_add or s.drift_retype:
+            plan.fired.append(self.name)
+            plan.rewrites.append(lambda body: _each_object(body, lambda obj: _drifted(obj, s)))
+
+
+class ForceMode(FaultRule):
+    """Every JSON body claims a mode: a server mixing up modes, or a proxy in front of the wrong one."""
+
+    name = "force_mode"
+
+    def after(self, s, ctx, rng, plan) -> None:
+        if not s.force_mode:
+            return
+        claimed = s.force_mode
+        if claimed == "other":
+            claimed = {"live": "test", "test": "live"}.get(ctx.mode or "", "live")
+        plan.fired.append(self.name)
+        plan.rewrites.append(lambda body: {**body, "mode": claimed} if isinstance(body, dict) else body)
+
+
+RULES: tuple[FaultRule, ...] = (
+    Latency(), Hang(), RateLimit(), RevokedKey(), ServerError(), Reset(), WrongContentType(), NotFound(),
+    Drift(), ForceMode(), Malformed(), Truncated(),
+)
+
+
+def _without_ids(body: Any, gone: set[int]) -> Any:
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        return body
+    kept = [item for item in body["data"] if not (isinstance(item, dict) and item.get("id") in gone)]
+    removed = len(body["data"]) - len(kept)
+    total = body.get("total_count")
+    return {**body, "data": kept, **({"total_count": total - removed} if isinstance(total, int) else {})}
+
+
+def _each_object(body: Any, change: Callable[[dict], dict]) -> Any:
+    """Apply `change` to the record(s) a body carries: each list item, or the object itself."""
+    if not isinstance(body, dict) or body.get("object") == "error":
+        return body
+    if body.get("object") == "list" and isinstance(body.get("data"), list):
+        return {**body, "data": [change(i) if isinstance(i, dict) else i for i in body["data"]]}
+    return change(body)
+
+
+def _drifted(obj: dict, s: FaultSettings) -> dict:
+    out = {k: v for k, v in obj.items() if k not in s.drift_remove}
+    for name in s.drift_add:
+        out[name] = "drift"
+    for name in s.drift_retype:
+        if name in out:
+            out[name] = _retyped(out[name])
+    return out
+
+
+def _retyped(value: Any) -> Any:
+    """The same information in another JSON type: numbers become text, text becomes a number."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return len(value)
+    if value is None:
+        return {"value": None}
+    return str(value)
 
 
 class FaultInjector:
@@ -226,6 +365,7 @@ class FaultInjector:
     def __init__(self, settings: FaultSettings | None = None) -> None:
         self.buckets = TokenBuckets()
         self.fired: dict[str, int] = {}
+        self.requests_seen = 0  # for revoke_after_requests; restarts whenever settings change
         self.set(settings or FaultSettings())
 
     def set(self, settings: FaultSettings) -> None:
@@ -233,11 +373,9 @@ class FaultInjector:
         self.settings = settings
         self.rng = random.Random(settings.seed)
         self.buckets.reset()
+        self.requests_seen = 0
         defaults = FaultSettings()
-        self.active = any(
-            getattr(settings, name) != getattr(defaults, name)
-            for name in ("latency_ms", "latency_jitter_ms", "rate_limit_per_s", "error_rate", "malformed_rate", "truncated_rate", "hang_rate")
-        )
+        self.active = any(getattr(settings, name) != getattr(defaults, name) for name in TRIGGERS)
 
     def merge(self, update: dict[str, Any]) -> None:
         self.set(self.settings.merged(update))
@@ -269,6 +407,14 @@ class FaultInjector:
         return {"settings": self.settings.to_dict(), "active": self.active, "fired": dict(self.fired)}
 
 
+# Settings that switch a fault on (the rest only shape or scope one).
+TRIGGERS = (
+    "latency_ms", "latency_jitter_ms", "rate_limit_per_s", "error_rate", "malformed_rate", "truncated_rate", "hang_rate",
+    "reset_rate", "wrong_content_type_rate", "force_mode", "revoke_after_requests", "not_found_ids",
+    "drift_remove", "drift_add", "drift_retype",
+)
+
+
 # ---- the ASGI layer ----------------------------------------------------------------------
 
 
@@ -286,18 +432,33 @@ class FaultMiddleware:
         plan = injector.plan(ctx)
         if plan.delay_s:
             await asyncio.sleep(plan.delay_s)
+        if plan.reset:
+            await _drop_connection(scope)
+            return
         if plan.response is not None:
             status, headers, body = plan.response
             await _send_whole(send, status, headers, body)
             return
-        if not plan.headers and plan.mangle is None:
+        if not plan.headers and plan.mangle is None and not plan.rewrites:
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, _Mangler(send, plan))
 
 
+async def _drop_connection(scope) -> None:
+    """Abort the TCP connection under the request (uvicorn's send is bound to a cycle with a transport)."""
+    server_send = scope.get("jofi.server_send")
+    transport = getattr(getattr(server_send, "__self__", None), "transport", None)
+    if transport is None:
+        raise RuntimeError("reset fault: the server's transport is not reachable")
+    transport.abort()
+    for _ in range(3):  # let connection_lost run, so the server knows not to answer a closed socket
+        await asyncio.sleep(0)
+
+
 async def _send_whole(send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    typed = any(k.lower() == b"content-type" for k, _ in headers)
+    head = [*([] if typed else [(b"content-type", b"application/json")]), (b"content-length", str(len(body)).encode()), *headers]
     await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
@@ -310,15 +471,16 @@ class _Mangler:
         self.plan = plan
         self.start: dict | None = None
         self.chunks: list[bytes] = []
+        self.buffering = plan.mangle is not None or bool(plan.rewrites)
 
     async def __call__(self, message) -> None:
         if message["type"] == "http.response.start":
             self.start = dict(message)
             self.start["headers"] = [*message.get("headers", []), *self.plan.headers]
-            if self.plan.mangle is None:
+            if not self.buffering:
                 await self.send(self.start)
             return
-        if message["type"] != "http.response.body" or self.plan.mangle is None:
+        if message["type"] != "http.response.body" or not self.buffering:
             await self.send(message)
             return
         self.chunks.append(message.get("body", b""))
@@ -329,8 +491,11 @@ class _Mangler:
     async def _send_mangled(self, body: bytes) -> None:
         assert self.start is not None
         headers = [(k, v) for k, v in self.start["headers"] if k.lower() != b"content-length"]
+        body = _rewritten(body, self.plan.rewrites)
         mangle = self.plan.mangle
-        if mangle == "malformed":
+        if mangle is None:
+            await _send_whole(self.send, self.start["status"], headers, body)
+        elif mangle == "malformed":
             broken = b'{"mode": "live", "object": <html>502 Bad Gateway</html>' + body[: len(body) // 3]
             await _send_whole(self.send, 200, [h for h in headers if h[0].lower() != b"content-type"], broken)
         elif mangle == "truncated_json":
@@ -341,3 +506,15 @@ class _Mangler:
             await self.send({"type": "http.response.start", "status": self.start["status"], "headers": head})
             await self.send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
             # Returning without finishing makes uvicorn close the connection mid-body.
+
+
+def _rewritten(body: bytes, rewrites: list[Callable[[Any], Any]]) -> bytes:
+    if not rewrites:
+        return body
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    for rewrite in rewrites:
+        data = rewrite(data)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()

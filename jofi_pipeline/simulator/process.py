@@ -160,6 +160,18 @@ class SimulatorProcess:
         """Rebuild the worlds from the start options (also clears faults and stats)."""
         return self._call("POST", "/reset")
 
+    def webhooks(self) -> dict:
+        """Webhook settings (never the secret), delivery counters and the pending queue."""
+        return self._call("GET", "/webhooks")
+
+    def set_webhooks(self, **settings: Any) -> dict:
+        """Merge `url`, `secret`, `max_attempts`; `url=None` switches deliveries off."""
+        return self._call("POST", "/webhooks", json=settings)
+
+    def flush_webhooks(self, timeout: float = 60.0) -> dict:
+        """Wait until every queued delivery was answered (or given up); `flushed` says which."""
+        return self._call("POST", "/webhooks/flush", params={"timeout": timeout})
+
     def env(self) -> dict[str, str]:
         """The three variables a client needs, as the simulator printed them."""
         return {"JOFI_API_BASE_URL": self.base_url, "JOFI_LIVE_API_KEY": self.live_key, "JOFI_TEST_API_KEY": self.test_key}

@@ -8,6 +8,7 @@ from .auth import KeyRing
 from .faults import FaultInjector, FaultSettings
 from .keys import LIVE_PREFIX, TEST_PREFIX, check_key, default_live_key, default_test_key
 from .stats import Stats
+from .webhooks import WebhookSender
 from .world import TEST_WORLD_TEST_TAKERS, World
 
 
@@ -21,6 +22,9 @@ class SimulatorConfig:
     test_key: str | None = None
     advance_days: int = 0  # move the live clock this far before serving
     faults: FaultSettings = field(default_factory=FaultSettings)
+    webhook_url: str | None = None  # live events are POSTed here when a secret is set too
+    webhook_secret: str | None = None
+    daily_invitations: float | None = None  # live activity rate for advance(); None = the world's default
 
     def __post_init__(self) -> None:
         if self.pagination not in ("none", "cursor"):
@@ -63,6 +67,7 @@ class SimulatorState:
         self.faults = FaultInjector(config.faults)
         self.stats = Stats()
         self.cache = ResponseCache()
+        self.webhooks = WebhookSender(config.webhook_url, config.webhook_secret)
         self.worlds = self._build_worlds()
 
     def _build_worlds(self) -> dict[str, World]:
@@ -71,8 +76,11 @@ class SimulatorState:
             "live": World.build(config.seed, config.test_takers, "live"),
             "test": World.build(config.seed, config.test_world_test_takers, "test"),
         }
+        if config.daily_invitations is not None:
+            worlds["live"].daily_invitations = config.daily_invitations
         if config.advance_days:
             worlds["live"].advance(config.advance_days)
+        worlds["live"].on_event = self.webhooks.emit  # live only: test keys never trigger events
         return worlds
 
     def reset(self) -> None:

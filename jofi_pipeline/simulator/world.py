@@ -83,6 +83,7 @@ class World:
         self._assignment_ids = IdSequence(base + 2_000_000_000 + ids_rng.randint(0, 50_000_000), ids_rng)
         self._write_rng = self.rng("writes")
         self._serial = 0
+        self.on_event = None  # set on the live world to receive lifecycle events (webhooks.WebhookSender.emit)
 
     # ---- construction -------------------------------------------------------------------
 
@@ -113,6 +114,10 @@ class World:
 
     def template(self, template_id: int) -> EmailTemplate | None:
         return next((t for t in self.templates if t.id == template_id), None)
+
+    def emit(self, event_type: str, record: object, at: datetime) -> None:
+        if self.on_event is not None:
+            self.on_event(self, event_type, record, at)
 
     def next_serial(self) -> int:
         self._serial += 1
@@ -161,6 +166,7 @@ class World:
         )
         if store:
             self.invitations[invitation.id] = invitation
+            self.emit("invitation.created", invitation, at)
         return invitation
 
     def random_invitation(self, at: datetime, rng: random.Random) -> Invitation:
@@ -214,6 +220,8 @@ class World:
         invitation.accepted_at = accepted
         invitation.test_taker_id = taker.id
         self.test_takers[taker.id] = taker
+        self.emit("invitation.accepted", invitation, at)
+        self.emit("test_taker.created", taker, at)
         return taker
 
     def start(self, assignment: Assignment, at: datetime, rng: random.Random) -> None:
@@ -229,6 +237,7 @@ class World:
         """Finish an assessment; finishing Career Interests creates the career navigation profile."""
         assignment.completed_at = self.stamp(at, rng)
         assignment.progress_saved_at = assignment.completed_at
+        self.emit("test_taker.assessment_completed", taker, at)
         if assignment.assessment_id != INTERESTS or taker.career_navigation_profile_id:
             return None
         profile_id = f"CNP{rng.randrange(10**9, 10**10)}"
@@ -238,6 +247,7 @@ class World:
         self.profiles[profile_id] = profile
         taker.career_navigation_profile_id = profile_id
         self.invitations[taker.invitation_id].career_navigation_profile_id = profile_id
+        self.emit("career_navigation_profile.created", profile, profile.created_at.at)
         return profile
 
     # ---- the clock ----------------------------------------------------------------------

@@ -20,4 +20,9 @@ class SyncOptions:
     requests_per_second: float = 0.0
     batch_size: int = 500
     full_refresh: bool = False
+    # Limit the scorecard fan-out to these score profile short names (a one-profile backfill);
+    # empty = every profile the account has enabled. Everything else in the run is unchanged.
+    score_profiles: tuple[str, ...] = ()
     run_tags: dict[str, str] = field(default_factory=dict)
+    # {entity: [ids]} (e.g. from webhook events): fetch only these by id, skip the lists. See targets.py.
+    targets: dict[str, list] | None = None

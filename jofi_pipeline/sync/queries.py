@@ -1,55 +1,130 @@
-"""SQL over the working database that decides what a run fetches by id.
+"""SQL over the working database that decides what a run fetches by id, and why.
 
-Kept apart from the runner so the rules (what counts as "open") read as one list.
+Kept apart from the runner so the rules read as one list. Every query takes the same named
+parameters (DuckDB `$name`): `$full` (a full refresh: ask for everything held), `$in_window`
+(ids the capped list just returned, so not worth a GET by id) and, for scorecards, `$profiles`
+(short names of the score profiles to fetch).
+
+Derived objects (scorecards, job-fit reports) are fetched again only when their inputs changed
+since `fetch_state` says they were last fetched. The inputs of a test taker are its
+(assessment id, completed_at) list (hashed) and its career navigation profile id.
 """
 
-# Not accepted yet, or accepted but without a profile: these can still change.
+# Not accepted yet, or accepted but without a profile: these can still change. Full: all held.
 OPEN_INVITATIONS = """
     SELECT id FROM invitations
-    WHERE _deleted_at IS NULL
-      AND (accepted_at IS NULL OR test_taker_id IS NULL OR career_navigation_profile_id IS NULL)
+    WHERE id NOT IN (SELECT unnest($in_window::BIGINT[]))
+      AND ($full OR (_deleted_at IS NULL
+           AND (accepted_at IS NULL OR test_taker_id IS NULL OR career_navigation_profile_id IS NULL)))
     ORDER BY id
 """
 
 # Test takers whose detail (assigned assessments) we lack, that are still open (an assessment not
 # completed, or no profile), or that we only know by reference from an invitation or a profile.
-TEST_TAKERS_NEEDING_DETAIL = """
-    SELECT t.id FROM test_takers t
-    WHERE t._deleted_at IS NULL AND (
-        t.career_navigation_profile_id IS NULL
-        OR NOT EXISTS (SELECT 1 FROM test_taker_assessments a WHERE a.test_taker_id = t.id)
-        OR EXISTS (SELECT 1 FROM test_taker_assessments a
-                   WHERE a.test_taker_id = t.id AND a.completed_at IS NULL))
+# The list items carry no assessments, so window membership does not spare a GET by id here.
+#
+# Open but dormant test takers (no activity for DORMANT_AFTER_DAYS before the account's newest
+# activity — the account's own clock, so a replayed or simulated account behaves the same) are
+# refreshed in a 7-day rotation, one seventh each night: most open test takers are abandoned,
+# and asking for all of them every night would cost more than everything that really changed.
+# A dormant test taker who comes back is seen within a week (at once with webhooks, issue 6);
+# a full refresh asks for all.
+DORMANT_AFTER_DAYS = 60
+TEST_TAKERS_NEEDING_DETAIL = f"""
+    WITH activity AS (
+        SELECT test_taker_id,
+               max(greatest(created_at, started_at, completed_at, progress_saved_at)) AS last_activity,
+               bool_or(completed_at IS NULL) AS has_open_assessment
+        FROM test_taker_assessments GROUP BY test_taker_id
+    ),
+    clock AS (SELECT max(last_activity) AS account_now FROM activity)
+    SELECT t.id FROM test_takers t LEFT JOIN activity a ON a.test_taker_id = t.id, clock
+    WHERE $full OR (t._deleted_at IS NULL AND (
+        a.test_taker_id IS NULL
+        OR ((t.career_navigation_profile_id IS NULL OR a.has_open_assessment) AND (
+            a.last_activity IS NULL
+            OR a.last_activity >= clock.account_now - INTERVAL {DORMANT_AFTER_DAYS} DAY
+            OR (t.id + epoch(clock.account_now)::BIGINT // 86400) % 7 = 0))))
     UNION
     SELECT test_taker_id FROM invitations
     WHERE test_taker_id IS NOT NULL AND test_taker_id NOT IN (SELECT id FROM test_takers)
     UNION
     SELECT test_taker_id FROM career_navigation_profiles
     WHERE test_taker_id IS NOT NULL AND test_taker_id NOT IN (SELECT id FROM test_takers)
+    ORDER BY 1
 """
 
-PROFILES_MISSING = """
-    SELECT career_navigation_profile_id FROM test_takers
-    WHERE career_navigation_profile_id IS NOT NULL
+# Profiles referenced but not held; on a full refresh every held profile outside the window too.
+PROFILES_NEEDED = """
+    (SELECT career_navigation_profile_id FROM test_takers WHERE career_navigation_profile_id IS NOT NULL
+     UNION
+     SELECT career_navigation_profile_id FROM invitations WHERE career_navigation_profile_id IS NOT NULL
+     EXCEPT
+     SELECT id FROM career_navigation_profiles)
     UNION
-    SELECT career_navigation_profile_id FROM invitations
-    WHERE career_navigation_profile_id IS NOT NULL
-    EXCEPT
     SELECT id FROM career_navigation_profiles
+    WHERE $full AND id NOT IN (SELECT unnest($in_window::VARCHAR[]))
+    ORDER BY 1
 """
 
-ALL_PROFILES = "SELECT id FROM career_navigation_profiles WHERE _deleted_at IS NULL ORDER BY id"
-
-TEST_TAKERS_WITH_COMPLETIONS = """
-    SELECT DISTINCT t.id FROM test_takers t JOIN test_taker_assessments a ON a.test_taker_id = t.id
-    WHERE t._deleted_at IS NULL AND a.completed_at IS NOT NULL
-    ORDER BY t.id
+# One row per live test taker: what its scorecards and job-fit report are computed from.
+_TEST_TAKER_INPUTS = """
+    inputs AS (
+        SELECT t.id AS test_taker_id,
+               t.career_navigation_profile_id,
+               md5(coalesce(string_agg(
+                   a.assessment_id::VARCHAR || '@' || coalesce(epoch_us(a.completed_at)::VARCHAR, '-'),
+                   ',' ORDER BY a.assessment_id, a.id), '')) AS completions_hash,
+               count(a.completed_at) AS completed
+        FROM test_takers t LEFT JOIN test_taker_assessments a ON a.test_taker_id = t.id
+        WHERE t._deleted_at IS NULL
+        GROUP BY t.id, t.career_navigation_profile_id
+    )
 """
 
-TEST_TAKERS_WITH_PROFILE = """
-    SELECT id FROM test_takers
-    WHERE _deleted_at IS NULL AND career_navigation_profile_id IS NOT NULL
-    ORDER BY id
+
+def _reason(inputs: str, state: str, first: str, second: str) -> str:
+    """Why an object is wanted: never fetched, or which input changed, or only the full refresh."""
+    checks = {
+        "completions_changed": f"{state}.completions_hash IS DISTINCT FROM {inputs}.completions_hash",
+        "profile_changed": f"{state}.career_navigation_profile_id IS DISTINCT FROM {inputs}.career_navigation_profile_id",
+    }
+    return (
+        f"CASE WHEN {state}.kind IS NULL THEN 'new' "
+        f"WHEN {checks[first]} THEN '{first}' WHEN {checks[second]} THEN '{second}' "
+        "ELSE 'full_refresh' END"
+    )
+
+
+# Scorecards: (test taker with a completed assessment) x (score profile), new or changed inputs.
+# Columns: test_taker_id, short_name, completions_hash, career_navigation_profile_id, reason.
+SCORECARDS_WANTED = f"""
+    WITH {_TEST_TAKER_INPUTS},
+    profiles AS (SELECT DISTINCT unnest($profiles::VARCHAR[]) AS short_name),
+    candidates AS (
+        SELECT i.test_taker_id, p.short_name, i.completions_hash, i.career_navigation_profile_id,
+               {_reason('i', 's', 'completions_changed', 'profile_changed')} AS reason
+        FROM inputs i CROSS JOIN profiles p
+        LEFT JOIN fetch_state s
+          ON s.kind = 'scorecard' AND s.test_taker_id = i.test_taker_id AND s.score_profile_short_name = p.short_name
+        WHERE i.completed > 0
+    )
+    SELECT * FROM candidates WHERE $full OR reason <> 'full_refresh'
+    ORDER BY test_taker_id, short_name
+"""
+
+# Job-fit reports: test takers with a career navigation profile, new or changed inputs.
+JOB_FIT_REPORTS_WANTED = f"""
+    WITH {_TEST_TAKER_INPUTS},
+    candidates AS (
+        SELECT i.test_taker_id, NULL::VARCHAR AS short_name, i.completions_hash, i.career_navigation_profile_id,
+               {_reason('i', 's', 'profile_changed', 'completions_changed')} AS reason
+        FROM inputs i
+        LEFT JOIN fetch_state s ON s.kind = 'job_fit_report' AND s.test_taker_id = i.test_taker_id
+        WHERE i.career_navigation_profile_id IS NOT NULL
+    )
+    SELECT * FROM candidates WHERE $full OR reason <> 'full_refresh'
+    ORDER BY test_taker_id
 """
 
 ALL_TABLES = "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY table_name"

@@ -6,6 +6,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from jofi_pipeline.warehouse.records import SchemaDrift
+
 
 class SyncFailed(Exception):
     """A sync that stopped; `reason` is one line a person can act on (never contains the key)."""
@@ -48,6 +50,7 @@ class SyncReport:
     coverage: list[Coverage] = field(default_factory=list)
     rows_held: dict[str, int] = field(default_factory=dict)
     fetch_failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    drift: dict[str, SchemaDrift] = field(default_factory=dict)  # per table: shapes that differ from the docs
 
     @property
     def requests_total(self) -> int:
@@ -65,3 +68,9 @@ class SyncReport:
             self.inserted[table] += c.inserted
             self.updated[table] += c.updated
             self.unchanged[table] += c.unchanged
+            if getattr(c, "drift", None):
+                self.drift.setdefault(table, SchemaDrift()).add(c.drift)
+
+    def drift_summary(self) -> str:
+        """One line naming each drifting table, or '' when every object matched the docs."""
+        return " | ".join(f"{table}: {d.describe()}" for table, d in sorted(self.drift.items()) if d)

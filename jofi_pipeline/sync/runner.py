@@ -18,10 +18,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jofi_pipeline.api.client import ClientConfig, JofiClient
-from jofi_pipeline.api.errors import JofiApiError, NotFoundError
+from jofi_pipeline.api.errors import JofiApiError
 from jofi_pipeline.api.lists import ListResult
 from jofi_pipeline.sync import queries
+from jofi_pipeline.sync.fanout import JOB_FIT_REPORT, SCORECARD, Derived, FanOut
+from jofi_pipeline.sync.targets import InboxWork
 from jofi_pipeline.sync.options import SyncOptions
+from jofi_pipeline.sync.plan import Plan
 from jofi_pipeline.sync.report import Coverage, SyncFailed, SyncReport
 from jofi_pipeline.warehouse import CoverageRecord, RunWriter, SyncRunRecord, WarehouseError, WarehouseStore
 
@@ -82,6 +85,8 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
             try:
                 await run.fetch_everything(account)
                 run.raise_for_fetch_failures()
+                if run.inbox is not None:
+                    run.inbox.mark_applied(report.run_id)
                 run.finish("succeeded")
                 say(f"publishing {store.published_db_path}")
                 await asyncio.to_thread(writer.publish)
@@ -90,6 +95,8 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
                 if isinstance(exc, (JofiApiError, WarehouseError)):
                     raise SyncFailed(report.error or str(exc), run_id=report.run_id) from None
                 raise
+    if report.drift:
+        say(f"WARNING schema drift (raw JSON kept, see sync_runs.drift): {report.drift_summary()}")
     say(f"done in {report.seconds:.1f}s, {report.requests_total} requests")
     return report
 
@@ -103,40 +110,43 @@ class _Run:
     options: SyncOptions
     report: SyncReport
     say: Progress
+    inbox: InboxWork | None = None  # ids from webhooks / imports (sync/targets.py)
 
     async def fetch_everything(self, account: dict) -> None:
         await self.upsert("account", [account])
+        self.inbox = InboxWork.take(self.options)  # webhook / imported ids (sync/targets.py)
+        if self.inbox.targeted:
+            return await self.inbox.fetch_targets(self)
 
         self.say("reading lists")
-        lists: dict[str, ListResult] = {}
-        for entity in WHOLE_LISTS + CAPPED_LISTS:
-            lists[entity] = result = await getattr(self.client, entity)()
+        # The lists are independent: read them side by side (a paged list still pages in order),
+        # then merge them one by one through the single writer.
+        entities = WHOLE_LISTS + CAPPED_LISTS
+        results = await asyncio.gather(*(getattr(self.client, entity)() for entity in entities))
+        lists: dict[str, ListResult] = dict(zip(entities, results))
+        for entity, result in lists.items():
             await self.upsert(entity, list(result.items))
             self.say(f"  {entity}: {len(result.items)} read, API total {result.total_count}")
-        in_window = {e: {item.get("id") for item in lists[e].items} for e in CAPPED_LISTS}
+        in_window = {e: [item["id"] for item in lists[e].items if item.get("id") is not None] for e in CAPPED_LISTS}
+        await self.inbox.fetch_pending(self, in_window)
+        if self.options.full_refresh:
+            self.say("full refresh: every record and derived object is fetched again")
 
         # Invitations that can still change and are no longer in the window: refresh by id.
-        open_invitations = [i for i in self.ids(queries.OPEN_INVITATIONS) if i not in in_window["invitations"]]
-        await self.fetch_by_id("invitations", self.client.invitation, open_invitations)
-
+        await self.fetch_planned("invitations", self.client.invitation, queries.OPEN_INVITATIONS,
+                                 in_window=[i for i in in_window["invitations"] if isinstance(i, int)])
         # Test takers that are new, still open, or only known from an invitation or a profile.
-        await self.fetch_by_id("test_takers", self.client.test_taker, self.ids(queries.TEST_TAKERS_NEEDING_DETAIL))
-
+        await self.fetch_planned("test_takers", self.client.test_taker, queries.TEST_TAKERS_NEEDING_DETAIL)
         # Profiles referenced but not held (all known profiles on a full refresh).
-        profiles = set(self.ids(queries.PROFILES_MISSING))
-        if self.options.full_refresh:
-            profiles |= set(self.ids(queries.ALL_PROFILES)) - in_window["career_navigation_profiles"]
-        await self.fetch_by_id("career_navigation_profiles", self.client.career_navigation_profile, sorted(profiles))
+        await self.fetch_planned("career_navigation_profiles", self.client.career_navigation_profile,
+                                 queries.PROFILES_NEEDED,
+                                 in_window=[i for i in in_window["career_navigation_profiles"] if isinstance(i, str)])
 
-        # Scorecards: every test taker with a completed assessment x every enabled score profile.
-        short_names = [sp["short_name"] for sp in lists["score_profiles"].items if sp.get("short_name")]
-        pairs = [(tt, sp) for tt in self.ids(queries.TEST_TAKERS_WITH_COMPLETIONS) for sp in short_names]
-        await self.fetch_by_id("scorecards", lambda pair: self.client.scorecard(*pair), pairs, deletable=False)
-
-        # Job-fit reports: every test taker with a career navigation profile.
-        await self.fetch_by_id(
-            "job_fit_reports", self.client.job_fit_report, self.ids(queries.TEST_TAKERS_WITH_PROFILE), deletable=False
-        )
+        # Derived objects: only those whose inputs changed since fetch_state says they were fetched.
+        await self.fetch_planned("scorecards", lambda pair: self.client.scorecard(*pair), queries.SCORECARDS_WANTED,
+                                 profiles=self.scorecard_profiles(lists["score_profiles"]), derived=SCORECARD)
+        await self.fetch_planned("job_fit_reports", self.client.job_fit_report, queries.JOB_FIT_REPORTS_WANTED,
+                                 derived=JOB_FIT_REPORT)
 
         for entity in CAPPED_LISTS + WHOLE_LISTS:
             result = lists[entity]
@@ -144,51 +154,61 @@ class _Run:
                 Coverage(entity, result.total_count, self.writer.rows_held(entity), result.has_more, result.capped)
             )
 
+    def scorecard_profiles(self, listed: ListResult) -> list[str]:
+        """The enabled profiles' short names, narrowed to `options.score_profiles` for a backfill."""
+        enabled = [sp["short_name"] for sp in listed.items if isinstance(sp.get("short_name"), str)]
+        wanted = self.options.score_profiles
+        if not wanted:
+            return enabled
+        unknown = sorted(set(wanted) - set(enabled))
+        if unknown:
+            raise SyncFailed(
+                f"score profile {', '.join(unknown)} is not enabled for this account; enabled: "
+                f"{', '.join(enabled) or 'none'}. Check the short name (e.g. JOFI-295-AS) in the score_profiles table.",
+                run_id=self.report.run_id,
+            )
+        self.say(f"scorecards limited to score profile {', '.join(wanted)}")
+        return [sp for sp in enabled if sp in wanted]
+
     async def upsert(self, entity: str, objects: list[dict]) -> None:
         if objects:
             counts = await asyncio.to_thread(self.writer.upsert, entity, objects, _now())
             self.report.add_counts(counts)
 
-    def ids(self, sql: str) -> list:
-        return [row[0] for row in self.writer.query(sql)]
+    async def fetch_planned(
+        self,
+        entity: str,
+        fetch: Callable[[Any], Awaitable[dict]],
+        sql: str,
+        *,
+        in_window: list | None = None,
+        profiles: list[str] | None = None,
+        derived: Derived | None = None,
+    ) -> None:
+        """Plan the GETs with `sql` (see queries.py), then fan them out and stream them in."""
+        params = {"full": self.options.full_refresh, "in_window": in_window or [], "profiles": profiles or []}
+        reader = self.writer.reader()
+        try:
+            with Plan(reader, sql, params) as plan:
+                if derived is not None and plan.size:
+                    self.say(f"  {entity} wanted: {plan.reasons()}")
+                fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size)
+                await fan.fetch(entity, fetch, plan, size=plan.size, derived=derived)
+        finally:
+            reader.close()
 
     async def fetch_by_id(
         self, entity: str, fetch: Callable[[Any], Awaitable[dict]], keys: Iterable[Any], *, deletable: bool = True
     ) -> None:
-        """Fan out GETs, merging results in batches as they arrive so a crash loses one batch at most.
+        """Fan out GETs for keys the caller already has (e.g. ids from webhooks), streamed in batches.
 
-        A 404 on a record we hold marks it deleted (never dropped); a 404 on a derived object
-        (scorecard, job-fit report) only means there is nothing yet. A fatal error (auth, mode)
-        stops the run at once; other failures are counted and fail the run after everything else
-        was committed.
+        No fetch_state is written: keys chosen by the caller are not an incremental decision, and
+        `deletable` is kept for callers written against the earlier runner (a 404 on a derived
+        object is never a deletion either way).
         """
         keys = list(keys)
-        if not keys:
-            return
-        self.say(f"fetching {len(keys)} {entity} by id")
-        batch: list[dict] = []
-        gone: list[Any] = []
-        done = 0
-        async for outcome in self.client.fan_out(fetch, keys):
-            done += 1
-            if outcome.error is None:
-                batch.append(outcome.value)
-            elif isinstance(outcome.error, NotFoundError):
-                if deletable:
-                    gone.append(outcome.item)
-            elif getattr(outcome.error, "fatal", False) or not isinstance(outcome.error, JofiApiError):
-                raise outcome.error
-            else:
-                self.report.fetch_failures[entity] += 1
-                log.warning("%s %r could not be fetched: %s", entity, outcome.item, _one_line(outcome.error))
-            if len(batch) >= self.options.batch_size:
-                await self.upsert(entity, batch)
-                batch = []
-                self.say(f"  {entity}: {done}/{len(keys)}")
-        await self.upsert(entity, batch)
-        if gone:
-            await asyncio.to_thread(self.writer.mark_deleted, entity, gone, _now())
-            self.say(f"  {entity}: {len(gone)} no longer exist at JOFI (marked deleted)")
+        fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size)
+        await fan.fetch(entity, fetch, [(k,) for k in keys], size=len(keys), deletions=deletable)
 
     def raise_for_fetch_failures(self) -> None:
         failures = self.report.fetch_failures
@@ -228,6 +248,7 @@ def _run_record(report: SyncReport) -> SyncRunRecord:
         rows_updated=dict(report.updated),
         requests_total=report.requests_total,
         requests_by_route=dict(report.requests),
+        drift=dict(report.drift),
         coverage=tuple(
             CoverageRecord(
                 list_route=LIST_ROUTES[c.entity], entity=c.entity, api_total_count=c.api_total_count,

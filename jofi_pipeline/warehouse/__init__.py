@@ -9,6 +9,7 @@ from jofi_pipeline.warehouse.errors import (
 )
 from jofi_pipeline.warehouse.records import (
     CoverageRecord,
+    FetchRecord,
     MergeCounts,
     PublishResult,
     SyncRunRecord,
@@ -21,6 +22,7 @@ __all__ = [
     "ENTITIES",
     "TABLES",
     "CoverageRecord",
+    "FetchRecord",
     "MergeCounts",
     "ModeMismatchError",
     "PublishError",

@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from jofi_pipeline.warehouse.records import SchemaDrift
 from jofi_pipeline.warehouse.tables import ENTITIES, TABLES, Column, SqlType, TableSpec, children_of
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -143,6 +144,71 @@ def child_rows(spec: TableSpec, parent: Mapping[str, Any], parent_key: tuple[Any
         if key is not None:
             by_key[key] = row
     return list(by_key.values())
+
+
+class _FieldProbe(Mapping[str, Any]):
+    """An empty object that remembers which top-level fields a column's getter asked for."""
+
+    def __init__(self) -> None:
+        self.asked: set[str] = set()
+
+    def __getitem__(self, name: str) -> Any:
+        self.asked.add(name)
+        raise KeyError(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self.asked.add(name)
+        return default
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+_DOCUMENTED: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def documented_fields(spec: TableSpec) -> tuple[frozenset[str], frozenset[str]]:
+    """(fields the columns read, fields that may be absent): the shape drift is judged against.
+
+    Child list fields may be absent (a list item omits what its by-id object carries), and the
+    envelope fields are the response's, not the record's.
+    """
+    if spec.name not in _DOCUMENTED:
+        probe = _FieldProbe()
+        for column in spec.columns:
+            column.read(probe)
+        optional = frozenset({c.list_key for c in children_of(spec.name) if c.list_key} | ENVELOPE_FIELDS)
+        _DOCUMENTED[spec.name] = (frozenset(probe.asked) | optional, optional)
+    return _DOCUMENTED[spec.name]
+
+
+def drift_of(spec: TableSpec, objects: Iterable[Mapping[str, Any]]) -> SchemaDrift:
+    """Per field, how many objects had an unknown field, lacked a documented one, or had a value
+    of the wrong type (which becomes null in its typed column while `_raw` keeps it)."""
+    known, optional = documented_fields(spec)
+    drift = SchemaDrift()
+    for obj in objects:
+        if not isinstance(obj, Mapping):
+            continue
+        for name in obj.keys() - known:
+            drift.unknown[name] = drift.unknown.get(name, 0) + 1
+        for name in known - optional - obj.keys():
+            drift.missing[name] = drift.missing.get(name, 0) + 1
+        for column in spec.columns:
+            raw = column.read(obj)
+            if raw is not None and not _coerced(column, raw):
+                drift.uncoercible[column.name] = drift.uncoercible.get(column.name, 0) + 1
+    return drift
+
+
+def _coerced(column: Column, raw: Any) -> bool:
+    value = COERCERS[column.type](raw)
+    if isinstance(value, list) and isinstance(raw, list):
+        return all(v is not None or r is None for v, r in zip(value, raw, strict=True))
+    return value is not None
 
 
 def arrow_table(spec: TableSpec, rows: Iterable[Mapping[str, Any]], extra: Mapping[str, pa.DataType] | None = None) -> pa.Table:

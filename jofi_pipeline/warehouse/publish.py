@@ -1,10 +1,19 @@
 """Atomic publish of the work database as an analyst DuckDB file and a Parquet tree.
 
-Everything is built next to the published copies under temporary names; only then two renames
-make it visible: `os.replace` of the new DuckDB file onto `jofi.duckdb`, and of a new symlink
-onto `parquet` (pointing at a fresh versioned directory). Readers holding the old file open keep
-reading the old inode (POSIX rename semantics), so an analyst never blocks a publish. If any step
-before the renames fails, the temporaries are removed and the published copies are untouched.
+Each publish builds one version directory holding both copies, then makes it visible with ONE
+rename, so the DuckDB file and the Parquet tree can never disagree, whatever instant a crash hits:
+
+    jofi.duckdb -> current/jofi.duckdb     (fixed symlink)
+    parquet     -> current/parquet         (fixed symlink)
+    current     -> published.<v>           (the one switch: os.replace of a new symlink)
+    published.<v>/jofi.duckdb, published.<v>/parquet/<table>/part-0.parquet
+
+Readers holding an old file open keep reading its inode (POSIX), so an analyst never blocks a
+publish; the previous version is kept for readers mid-scan. If anything fails before the switch,
+the version directory is removed and the published copies are untouched. An older layout (a real
+`jofi.duckdb` file, `parquet -> parquet.<v>`) is converted on the first publish after the switch;
+the fixed links are re-asserted by every publish, so a crash during that conversion heals on the
+next run.
 """
 
 from __future__ import annotations
@@ -29,7 +38,11 @@ from jofi_pipeline.warehouse.views import VIEWS
 PUBLISHED_STORAGE_VERSION = "v1.4.0"
 PUBLISH_CATALOG = "jofi_publishing"
 TMP_DB_PREFIX = ".jofi.duckdb.publishing-"
-VERSION_PREFIX = "parquet."
+VERSION_PREFIX = "published."
+LEGACY_VERSION_PREFIX = "parquet."  # Parquet versions of the two-rename layout, pruned on publish
+CURRENT_LINK = "current"
+DB_NAME = "jofi.duckdb"
+PARQUET_NAME = "parquet"
 
 
 @dataclass(frozen=True)
@@ -43,26 +56,26 @@ def publish(con: duckdb.DuckDBPyConnection, targets: PublishTargets) -> PublishR
     started = time.perf_counter()
     remove_stale_temporaries(targets)
     token = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
-    tmp_db = targets.mode_dir / f"{TMP_DB_PREFIX}{token}"
     version_dir = targets.mode_dir / f"{VERSION_PREFIX}{token}"
+    db_file, parquet_dir = version_dir / DB_NAME, version_dir / PARQUET_NAME
     try:
-        row_counts = build_database(con, tmp_db, version_dir)
-        fsync_path(tmp_db)
+        version_dir.mkdir()
+        row_counts = build_database(con, db_file, parquet_dir)
         fsync_tree(version_dir)
     except Exception as exc:
-        remove_quietly(tmp_db, Path(f"{tmp_db}.wal"), version_dir)
+        remove_quietly(version_dir)
         raise PublishError(f"publish failed before anything was replaced; the published copies are unchanged: {exc}") from exc
     except BaseException:
-        remove_quietly(tmp_db, Path(f"{tmp_db}.wal"), version_dir)
+        remove_quietly(version_dir)
         raise
-    os.replace(tmp_db, targets.published_db_path)
-    fsync_path(targets.mode_dir)
-    previous = swap_symlink(targets.parquet_link, version_dir)
+    current = targets.mode_dir / CURRENT_LINK
+    previous = swap_symlink(current, version_dir)  # the moment the new pair becomes visible
+    ensure_fixed_links(targets)
     prune_versions(targets, keep={version_dir.name, previous})
     return PublishResult(
         published_db_path=targets.published_db_path,
         parquet_dir=targets.parquet_link,
-        parquet_version_dir=version_dir,
+        parquet_version_dir=parquet_dir,
         row_counts=row_counts,
         seconds=time.perf_counter() - started,
     )
@@ -126,14 +139,25 @@ def write_parquet(con: duckdb.DuckDBPyConnection, version_dir: Path) -> None:
         )
 
 
-def swap_symlink(link: Path, version_dir: Path) -> str | None:
-    """Point `link` at `version_dir` atomically; returns the name it pointed at before."""
+def ensure_fixed_links(targets: PublishTargets) -> None:
+    """`jofi.duckdb` and `parquet` point through `current`; replace whatever else is there."""
+    for path, name in ((targets.published_db_path, DB_NAME), (targets.parquet_link, PARQUET_NAME)):
+        wanted = f"{CURRENT_LINK}/{name}"
+        if not (path.is_symlink() and os.readlink(path) == wanted):
+            swap_symlink(path, Path(wanted))
+
+
+def swap_symlink(link: Path, target: Path) -> str | None:
+    """Point `link` at `target` (relative to its folder) atomically; returns what it pointed at before.
+
+    A real file there (older layout, or a corrupt copy) is replaced atomically by the rename; a
+    real directory is moved aside once (pruned later).
+    """
     previous = os.readlink(link) if link.is_symlink() else None
-    if link.exists() and not link.is_symlink():
-        # A real directory (older layout or hand-made): move it aside once; from now on a symlink.
-        link.rename(link.with_name(f"{VERSION_PREFIX}legacy-{uuid.uuid4().hex[:8]}"))
+    if link.is_dir() and not link.is_symlink():
+        link.rename(link.with_name(f"{LEGACY_VERSION_PREFIX}legacy-{uuid.uuid4().hex[:8]}"))
     tmp_link = link.with_name(f".{link.name}.swap-{uuid.uuid4().hex[:8]}")
-    os.symlink(version_dir.name, tmp_link)  # relative, so the data dir can move
+    os.symlink(target.name if target.is_absolute() else str(target), tmp_link)  # relative, so the data dir can move
     try:
         os.replace(tmp_link, link)
     except BaseException:
@@ -144,18 +168,20 @@ def swap_symlink(link: Path, version_dir: Path) -> str | None:
 
 
 def prune_versions(targets: PublishTargets, keep: set[str | None]) -> None:
-    """Drop Parquet versions except the current and the previous one (a reader may be mid-scan)."""
-    for path in targets.mode_dir.glob(f"{VERSION_PREFIX}*"):
-        if path.is_dir() and not path.is_symlink() and path.name not in keep:
-            shutil.rmtree(path, ignore_errors=True)
+    """Drop versions except the current and the previous one (a reader may be mid-scan)."""
+    for prefix in (VERSION_PREFIX, LEGACY_VERSION_PREFIX):
+        for path in targets.mode_dir.glob(f"{prefix}*"):
+            if path.is_dir() and not path.is_symlink() and path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def remove_stale_temporaries(targets: PublishTargets) -> None:
     """Temp files a crashed publish left behind (we hold the writer lock, so none is live)."""
     for path in targets.mode_dir.glob(f"{TMP_DB_PREFIX}*"):
         remove_quietly(path)
-    for path in targets.mode_dir.glob(f".{targets.parquet_link.name}.swap-*"):
-        remove_quietly(path)
+    for link in (CURRENT_LINK, DB_NAME, PARQUET_NAME):
+        for path in targets.mode_dir.glob(f".{link}.swap-*"):
+            remove_quietly(path)
 
 
 def remove_quietly(*paths: Path) -> None:

@@ -22,10 +22,40 @@ class MergeCounts:
     unchanged: int = 0
     removed: int = 0
     skipped: int = 0
+    drift: SchemaDrift = field(default_factory=lambda: SchemaDrift())
 
     @property
     def changed(self) -> int:
         return self.inserted + self.updated + self.removed
+
+
+@dataclass
+class SchemaDrift:
+    """How objects differed from the shape the table spec documents: field -> objects affected.
+
+    The raw JSON always keeps what arrived; this only makes the difference visible in the run.
+    unknown: top-level fields the spec does not know. missing: documented fields absent.
+    uncoercible: present values of the wrong type (stored as null in the typed column).
+    """
+
+    unknown: dict[str, int] = field(default_factory=dict)
+    missing: dict[str, int] = field(default_factory=dict)
+    uncoercible: dict[str, int] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.unknown or self.missing or self.uncoercible)
+
+    def add(self, other: SchemaDrift) -> None:
+        for mine, theirs in ((self.unknown, other.unknown), (self.missing, other.missing), (self.uncoercible, other.uncoercible)):
+            for name, n in theirs.items():
+                mine[name] = mine.get(name, 0) + n
+
+    def to_dict(self) -> dict[str, dict[str, int]]:
+        return {k: dict(sorted(v.items())) for k, v in (("unknown", self.unknown), ("missing", self.missing), ("uncoercible", self.uncoercible)) if v}
+
+    def describe(self) -> str:
+        """One line, e.g. `unknown loyalty_tier x20; missing first_name x20; uncoercible email x20`."""
+        return "; ".join(f"{kind} " + ", ".join(f"{n} x{c}" for n, c in names.items()) for kind, names in self.to_dict().items())
 
 
 # upsert() returns one MergeCounts per table it touched: the entity table and its child tables.
@@ -59,6 +89,7 @@ class SyncRunRecord:
     requests_total: int = 0
     requests_by_route: dict[str, int] = field(default_factory=dict)
     coverage: tuple[CoverageRecord, ...] = ()
+    drift: dict[str, SchemaDrift] = field(default_factory=dict)  # per table; empty when shapes matched
 
 
 @dataclass(frozen=True)
@@ -70,3 +101,21 @@ class PublishResult:
     parquet_version_dir: Path    # the directory it points at now
     row_counts: dict[str, int]
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRecord:
+    """One derived object a run asked the API for, and the inputs it asked for (a `fetch_state` row).
+
+    kind: 'scorecard' or 'job_fit_report'; score_profile_short_name is None for job-fit reports.
+    outcome: 'fetched' or 'not_found'.
+    """
+
+    kind: str
+    test_taker_id: int
+    score_profile_short_name: str | None
+    completions_hash: str | None
+    career_navigation_profile_id: str | None
+    reason: str
+    outcome: str
+    fetched_at: datetime

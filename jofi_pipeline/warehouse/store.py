@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -22,24 +22,26 @@ import duckdb
 import pyarrow as pa
 
 from jofi_pipeline.settings import Mode, parse_mode
-from jofi_pipeline.warehouse import flatten, merge
+from jofi_pipeline.warehouse import fetch_state, flatten, merge
 from jofi_pipeline.warehouse.errors import ModeMismatchError, UnknownEntityError, WarehouseError
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.publish import PublishTargets, publish
 from jofi_pipeline.warehouse.records import (
     CoverageRecord,
+    FetchRecord,
     MergeCounts,
     PublishResult,
     SyncRunRecord,
     UpsertCounts,
 )
 from jofi_pipeline.warehouse.schema import ensure_schema, ident
-from jofi_pipeline.warehouse.tables import ENTITIES, SYNC_COVERAGE, SYNC_RUNS, TABLES, TableSpec, children_of
+from jofi_pipeline.warehouse.tables import ENTITIES, FETCH_STATE, SYNC_COVERAGE, SYNC_RUNS, TABLES, TableSpec, children_of
 
 log = logging.getLogger(__name__)
 
 WORK_DB_NAME = "jofi_work.duckdb"
 LOCK_NAME = "writer.lock"
+WORK_DB_MEMORY_LIMIT = "256MB"
 
 # Defence in depth: the store never receives the API key, but an error text might quote one.
 _API_KEY = re.compile(r"sk_(live|test)_[A-Za-z0-9_\-]+")
@@ -65,11 +67,19 @@ class WarehouseStore:
     def open_run(self, run_id: str, started_at: datetime) -> RunWriter:
         """Take the mode's writer lock (or raise WarehouseBusyError) and open the work DB."""
         lock = ModeLock(self.lock_path, self.mode)
-        lock.acquire(run_id)
         try:
-            con = duckdb.connect(str(self.work_db_path))
+            lock.acquire(run_id)
+        except OSError as exc:
+            raise WarehouseError(
+                f"cannot write the {self.mode} warehouse under {self.mode_dir} ({exc.strerror or exc}); "
+                "point JOFI_DATA_DIR (or --data-dir) at a writable directory"
+            ) from None
+        try:
+            con = self._connect_work_db()
             try:
                 con.execute("SET TimeZone = 'UTC'")
+                # Bounded memory whatever the account's size: DuckDB spills to work/ beyond this.
+                con.execute(f"SET memory_limit = '{WORK_DB_MEMORY_LIMIT}'")
                 ensure_schema(con)
             except BaseException:
                 con.close()
@@ -78,6 +88,18 @@ class WarehouseStore:
             lock.release()
             raise
         return RunWriter(self, con, lock, run_id, started_at)
+
+    def _connect_work_db(self) -> duckdb.DuckDBPyConnection:
+        """The working database, or a WarehouseError that says how to recover without losing history."""
+        try:
+            return duckdb.connect(str(self.work_db_path))
+        except (duckdb.Error, OSError) as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WarehouseError(
+                f"the working database {self.work_db_path} cannot be opened ({detail}); nothing was changed. "
+                f"Move it aside and restore it from the published copy: mv {self.work_db_path} {self.work_db_path}.broken "
+                f"&& cp {self.published_db_path} {self.work_db_path}"
+            ) from None
 
 
 class RunWriter:
@@ -116,23 +138,31 @@ class RunWriter:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def upsert(self, entity: str, objects: Iterable[Mapping[str, Any]], synced_at: datetime) -> UpsertCounts:
+    def upsert(
+        self, entity: str, objects: Iterable[Mapping[str, Any]], synced_at: datetime, *, fetched: Sequence[FetchRecord] = ()
+    ) -> UpsertCounts:
         """Merge API objects into the entity's table and its child tables, in one transaction.
 
         Known keys get the shallow merge of stored and new raw JSON; children are replaced only
-        for parents whose object carries the child list. Returns counts per table touched.
+        for parents whose object carries the child list. `fetched` (fetch_state rows saying why
+        these objects were asked for) commits in the same transaction, so the record of having
+        fetched something never outlives or predates the data. Returns counts per table touched.
         """
         spec = entity_spec(entity)
         objects = list(objects)
         self._refuse_other_mode(entity, objects)
         batch, skipped = fold_by_key(spec, objects)
-        counts: UpsertCounts = {spec.name: MergeCounts(skipped=skipped)}
+        counts: UpsertCounts = {spec.name: MergeCounts(skipped=skipped, drift=flatten.drift_of(spec, objects))}
         if skipped:
             log.warning("upsert %s: %d object(s) without a usable key were not stored", entity, skipped)
         with self._transaction():
-            self._merge_entities(spec, batch, synced_at, counts[spec.name])
-            for child_spec in children_of(spec.name):
-                counts[child_spec.name] = self._replace_children(child_spec, batch, synced_at)
+            if batch:
+                self._merge_entities(spec, batch, synced_at, counts[spec.name])
+                for child_spec in children_of(spec.name):
+                    counts[child_spec.name] = self._replace_children(child_spec, batch, synced_at)
+            if fetched:
+                written = fetch_state.record(self.con, self.mode, self.run_id, fetched, synced_at)
+                counts[FETCH_STATE.name] = MergeCounts(inserted=written)
         return counts
 
     def mark_deleted(self, entity: str, keys: Iterable[Any], deleted_at: datetime) -> int:
@@ -166,6 +196,7 @@ class RunWriter:
             "requests_total": run.requests_total,
             "requests": redact(flatten.dump_json(run.requests_by_route)),
             "coverage": flatten.dump_json([{k: _jsonable(v) for k, v in c.items() if not k.startswith("_")} for c in coverage]),
+            "drift": flatten.dump_json({table: d.to_dict() for table, d in sorted(run.drift.items()) if d}),
             **system,
         }
         with self._transaction():
@@ -185,6 +216,15 @@ class RunWriter:
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Read the work database (e.g. to find open records to refresh by id)."""
         return self.con.execute(sql, params or []).fetchall()
+
+    def reader(self) -> duckdb.DuckDBPyConnection:
+        """A second connection to the work database, for reading while a batch is being written.
+
+        DuckDB connections are not shared between threads; the run writes batches in a worker
+        thread while it reads its fetch plan page by page, so the reads get their own connection.
+        The caller closes it.
+        """
+        return self.con.cursor()
 
     def rows_held(self, table: str) -> int:
         """Rows a table holds, deleted-marked ones included (coverage's `rows_held`)."""

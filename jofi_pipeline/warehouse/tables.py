@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 # SQL types the flattener knows how to coerce to (see flatten.COERCERS).
 SqlType = Literal["BIGINT", "DOUBLE", "VARCHAR", "BOOLEAN", "TIMESTAMPTZ", "BIGINT[]", "JSON"]
-TableKind = Literal["entity", "child", "run_log"]
+TableKind = Literal["entity", "child", "run_log", "state"]
 
 Source = Callable[[Mapping[str, Any]], Any]
 
@@ -421,6 +421,7 @@ SYNC_RUNS = TableSpec(
         Column("requests_total", "BIGINT", "API requests made by the run."),
         Column("requests", "JSON", "API requests per route, e.g. {\"GET /test-takers/:id\": 30}."),
         Column("coverage", "JSON", "List coverage per list route (same data as sync_coverage)."),
+        Column("drift", "JSON", "Schema drift per table: fields the API sent that the docs do not list (`unknown`), documented fields it left out (`missing`) and values of the wrong type (`uncoercible`, null in the typed column), each with how many objects; {} when every object matched. `_raw` keeps what arrived."),
     ),
     system_columns=CHILD_SYSTEM,
 )
@@ -443,12 +444,34 @@ SYNC_COVERAGE = TableSpec(
     system_columns=CHILD_SYSTEM,
 )
 
+FETCH_STATE = TableSpec(
+    "fetch_state",
+    "state",
+    "Why the sync last fetched each derived object (scorecard, job-fit report): the inputs it was fetched "
+    "for, when and why. Committed in the same transaction as the object, so the next run asks again only "
+    "when the inputs changed.",
+    ("kind", "test_taker_id", "score_profile_short_name"),
+    (
+        Column("kind", "VARCHAR", "What was fetched: 'scorecard' or 'job_fit_report'."),
+        Column("test_taker_id", "BIGINT", "Test taker the object belongs to."),
+        Column("score_profile_short_name", "VARCHAR", "Score profile of a scorecard; null for a job-fit report."),
+        Column("completions_hash", "VARCHAR", "md5 of the test taker's (assessment id, completed_at) list when fetched: a new completion changes it."),
+        Column("career_navigation_profile_id", "VARCHAR", "The test taker's career navigation profile id when fetched."),
+        Column("reason", "VARCHAR", "Why it was fetched: 'new', 'completions_changed', 'profile_changed' or 'full_refresh'."),
+        Column("outcome", "VARCHAR", "'fetched' (stored), or 'not_found' (the API answered 404; asked again when the inputs change)."),
+        Column("fetched_at", "TIMESTAMPTZ", "When the answer arrived."),
+        Column("run_id", "VARCHAR", "Sync run that fetched it (sync_runs.run_id)."),
+    ),
+    system_columns=CHILD_SYSTEM,
+    nullable_key=("score_profile_short_name",),
+)
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
         ACCOUNT, USERS, TEAMS, EMAIL_TEMPLATES, ASSESSMENTS, SCORE_PROFILES, INVITATIONS,
         TEST_TAKERS, TEST_TAKER_ASSESSMENTS, CAREER_NAVIGATION_PROFILES, SCORECARDS,
-        SCORECARD_SCORES, JOB_FIT_REPORTS, JOB_FIT_OCCUPATIONS, SYNC_RUNS, SYNC_COVERAGE,
+        SCORECARD_SCORES, JOB_FIT_REPORTS, JOB_FIT_OCCUPATIONS, SYNC_RUNS, SYNC_COVERAGE, FETCH_STATE,
     )
 }
 

@@ -203,6 +203,27 @@ async def test_http_date_retry_after_above_cap_fails_fast():
     assert script.count == 1 and 7190 <= info.value.retry_after <= 7201
 
 
+@pytest.mark.timeout(20)
+async def test_a_429_storm_with_retry_after_outlasts_the_ordinary_retry_budget():
+    """Retry-After says when to come back: honouring it does not use up max_retries (3 here)."""
+    storm = [error(429, "rate_limit_error", "slow down", **{"Retry-After": "0.01"}) for _ in range(8)]
+    script = Script(*storm, ok(ACCOUNT))
+    async with make_client(script) as client:
+        assert await client.account() == ACCOUNT
+    assert script.count == 9
+
+
+@pytest.mark.timeout(20)
+async def test_a_429_storm_beyond_its_own_budget_fails_as_rate_limited():
+    script = Script(error(429, "rate_limit_error", "slow down", **{"Retry-After": "0.01"}))
+    config = ClientConfig(initial_backoff=0.001, max_backoff=0.01, max_retries=3, max_rate_limited_retries=5)
+    async with make_client(script, config=config) as client:
+        with pytest.raises(RateLimitedError) as info:
+            await client.account()
+    assert script.count == 6
+    assert "honoured 5 times" in str(info.value)
+
+
 async def test_429_without_retry_after_backs_off_then_gives_up_as_rate_limited():
     script = Script(error(429, "rate_limit_error", "slow down"))
     async with make_client(script) as client:

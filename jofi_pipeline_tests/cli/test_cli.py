@@ -65,3 +65,10 @@ def test_sql_on_a_missing_warehouse_says_what_to_do(env):
     result = run(["sql", "SELECT 1", "--mode", "live"], env)
     assert result.returncode != 0
     assert "jofi-pipeline sync --mode live" in result.stderr
+
+
+def test_sync_with_an_unknown_score_profile_names_the_enabled_ones(env):
+    result = run(["sync", "--mode", "test", "--score-profile", "JOFI-000-XX"], env)
+    assert result.returncode != 0
+    (line,) = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    assert "JOFI-000-XX" in line and "JOFI-295-AS" in line

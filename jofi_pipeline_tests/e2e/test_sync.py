@@ -150,10 +150,10 @@ def test_a_sync_that_fails_midway_leaves_the_published_warehouse_untouched(make_
 
     real_upsert = RunWriter.upsert
 
-    def failing_upsert(self, entity, objects, synced_at):
+    def failing_upsert(self, entity, objects, synced_at, **fetch_state):
         if entity == "scorecards":
             raise OSError("disk full (injected)")
-        return real_upsert(self, entity, objects, synced_at)
+        return real_upsert(self, entity, objects, synced_at, **fetch_state)
 
     monkeypatch.setattr(RunWriter, "upsert", failing_upsert)
     with pytest.raises(OSError, match="injected"):

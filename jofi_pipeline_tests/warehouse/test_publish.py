@@ -162,8 +162,8 @@ def test_old_parquet_versions_are_pruned_keeping_previous(store):
     with store.open_run("r1", T0) as run:
         run.upsert("teams", [docs.team()], T0)
         results = [run.publish() for _ in range(3)]
-    versions = sorted(p.name for p in store.mode_dir.glob("parquet.*"))
-    assert versions == sorted([results[1].parquet_version_dir.name, results[2].parquet_version_dir.name])
+    versions = sorted(p.name for p in store.mode_dir.glob("published.*"))
+    assert versions == sorted([results[1].parquet_version_dir.parent.name, results[2].parquet_version_dir.parent.name])
 
 
 def test_real_parquet_directory_is_replaced_by_symlink(store):

@@ -1,0 +1,166 @@
+"""Fan out GETs for a plan and stream the answers into the warehouse in batches.
+
+Two things keep a large fan-out cheap and safe:
+- memory follows `batch_size` and the client's concurrency: the plan is read page by page, one
+  batch fills while the previous one is merged in a worker thread, nothing else is kept;
+- each batch commits together with its `fetch_state` rows, so a crash loses at most the batches
+  in flight and the next run does not ask again for what was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from jofi_pipeline.api.client import JofiClient
+from jofi_pipeline.api.errors import JofiApiError, NotFoundError
+from jofi_pipeline.sync.report import SyncReport
+from jofi_pipeline.warehouse import FetchRecord, RunWriter
+
+log = logging.getLogger("jofi_pipeline.sync")
+
+Progress = Callable[[str], None]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """How a derived object's plan row maps to its GET and to its fetch_state row.
+
+    Plan rows are (test_taker_id, short_name, completions_hash, career_navigation_profile_id, reason).
+    """
+
+    kind: str  # fetch_state.kind: 'scorecard' | 'job_fit_report'
+
+    def key(self, row: tuple) -> Any:
+        return (row[0], row[1]) if self.kind == "scorecard" else row[0]
+
+    def record(self, row: tuple, outcome: str) -> FetchRecord:
+        test_taker_id, short_name, completions_hash, profile_id, reason = row
+        return FetchRecord(self.kind, test_taker_id, short_name, completions_hash, profile_id, reason, outcome, _now())
+
+
+SCORECARD = Derived("scorecard")
+DERIVED_ENTITIES = ("scorecards", "job_fit_reports")  # a 404 means "nothing yet", never "deleted"
+JOB_FIT_REPORT = Derived("job_fit_report")
+
+
+class PipelinedWrites:
+    """At most one batch is being merged (in a worker thread) while the next one fills."""
+
+    def __init__(self) -> None:
+        self._pending: asyncio.Future | None = None
+
+    async def submit(self, write: Callable[[], Any]) -> None:
+        await self.drain()
+        self._pending = asyncio.ensure_future(asyncio.to_thread(write))
+
+    async def drain(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await pending
+
+
+@dataclass
+class _Batch:
+    objects: list[dict] = field(default_factory=list)
+    fetched: list[FetchRecord] = field(default_factory=list)
+    gone: list[Any] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.objects) + len(self.fetched) + len(self.gone)
+
+
+@dataclass
+class FanOut:
+    """One run's fan-outs: the client to ask, the writer to store into, the report to count in."""
+
+    client: JofiClient
+    writer: RunWriter
+    report: SyncReport
+    say: Progress
+    batch_size: int
+
+    async def fetch(
+        self,
+        entity: str,
+        fetch: Callable[[Any], Awaitable[dict]],
+        plan: Iterable[tuple],
+        *,
+        size: int,
+        derived: Derived | None = None,
+        deletions: bool = True,
+    ) -> None:
+        """GET every planned key; merge the answers in batches as they arrive.
+
+        A 404 on a record we hold marks it deleted (never dropped); a 404 on a derived object
+        (scorecard, job-fit report) only means there is nothing yet, and is remembered in
+        fetch_state so it is asked again only when its inputs change. A fatal error (auth, mode)
+        stops the run at once; other failures are counted (not remembered, so the next run asks
+        again) and fail the run after everything else was committed.
+        """
+        if size == 0:
+            return
+        self.say(f"fetching {size} {entity} by id")
+        key = derived.key if derived else (lambda row: row[0])
+        writes = PipelinedWrites()
+        batch, done = _Batch(), 0
+        try:
+            outcomes = self.client.fan_out(lambda row: fetch(key(row)), plan)
+            async with contextlib.aclosing(outcomes):
+                async for outcome in outcomes:
+                    done += 1
+                    self._sort(entity, outcome, batch, key, derived, deletions)
+                    if len(batch) >= self.batch_size:
+                        await writes.submit(self._writer_of(entity, batch))
+                        batch = _Batch()
+                        self.say(f"  {entity}: {done}/{size}")
+            await writes.submit(self._writer_of(entity, batch))
+        except BaseException:
+            # The batch already being written is valid data: let it commit; the first error wins.
+            with contextlib.suppress(Exception):
+                await writes.drain()
+            raise
+        await writes.drain()
+
+    def _sort(self, entity: str, outcome, batch: _Batch, key, derived: Derived | None, deletions: bool) -> None:
+        if outcome.error is None:
+            batch.objects.append(outcome.value)
+            if derived:
+                batch.fetched.append(derived.record(outcome.item, "fetched"))
+        elif isinstance(outcome.error, NotFoundError):
+            if derived:
+                batch.fetched.append(derived.record(outcome.item, "not_found"))
+            elif deletions and entity not in DERIVED_ENTITIES:
+                batch.gone.append(key(outcome.item))
+        elif getattr(outcome.error, "fatal", False) or not isinstance(outcome.error, JofiApiError):
+            raise outcome.error
+        else:
+            self.report.fetch_failures[entity] += 1
+            log.warning("%s %r could not be fetched: %s", entity, key(outcome.item), _one_line(outcome.error))
+
+    def _writer_of(self, entity: str, batch: _Batch) -> Callable[[], None]:
+        """The blocking write of one batch (runs in a worker thread): data + fetch_state together."""
+
+        def write() -> None:
+            if batch.objects or batch.fetched:
+                with_state = {"fetched": batch.fetched} if batch.fetched else {}
+                self.report.add_counts(self.writer.upsert(entity, batch.objects, _now(), **with_state))
+            if batch.gone:
+                self.writer.mark_deleted(entity, batch.gone, _now())
+                self.say(f"  {entity}: {len(batch.gone)} no longer exist at JOFI (marked deleted)")
+
+        return write
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -1,0 +1,130 @@
+"""Ids a run fetches by id beyond the capped lists: webhook events and imported ids (issue 6).
+
+Two ways in, one module, so the runner only needs a few hook lines:
+- `SyncOptions.targets` set (a sensor run): skip the lists, fetch exactly those invitations, test
+  takers and profiles by id, then the scorecards and job-fit reports of those test takers.
+- otherwise (a normal run): the inbox's unapplied ids are fetched by id right after the lists, so
+  the run's usual by-id steps (referenced test takers, missing profiles, scorecards) see them.
+Inbox rows are marked applied only after the run's data is committed and nothing failed; a run
+that fails leaves them pending for the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jofi_pipeline.webhooks.inbox import ENTITIES, Inbox, group_ids, inbox_path
+
+log = logging.getLogger("jofi_pipeline.sync")
+
+_FETCHERS = {
+    "invitations": "invitation",
+    "test_takers": "test_taker",
+    "career_navigation_profiles": "career_navigation_profile",
+}
+
+SCORE_PROFILE_NAMES = "SELECT short_name FROM score_profiles WHERE short_name IS NOT NULL AND _deleted_at IS NULL"
+TARGETS_WITH_COMPLETIONS = """
+    SELECT DISTINCT t.id FROM test_takers t JOIN test_taker_assessments a ON a.test_taker_id = t.id
+    WHERE t._deleted_at IS NULL AND a.completed_at IS NOT NULL AND list_contains(?, t.id) ORDER BY t.id
+"""
+TARGETS_WITH_PROFILE = """
+    SELECT id FROM test_takers
+    WHERE _deleted_at IS NULL AND career_navigation_profile_id IS NOT NULL AND list_contains(?, id) ORDER BY id
+"""
+
+
+def typed_targets(raw: Mapping[str, Any]) -> dict[str, list]:
+    """Validate run-config targets ({entity: [ids as text or int]}) into typed, distinct id lists."""
+    typed: dict[str, list] = {}
+    for entity, ids in raw.items():
+        if entity not in ENTITIES:
+            raise ValueError(f"unknown target entity {entity!r}; use {', '.join(ENTITIES)}")
+        values: dict[Any, None] = {}
+        for value in ids:
+            if entity == "career_navigation_profiles":
+                values[str(value)] = None
+            else:
+                text = str(value).strip()
+                if not text.isdigit():
+                    raise ValueError(f"{entity} ids are integers, got {value!r}")
+                values[int(text)] = None
+        typed[entity] = list(values)
+    return typed
+
+
+def _typed(entity: str, object_id: str) -> Any:
+    return object_id if entity == "career_navigation_profiles" else int(object_id)
+
+
+@dataclass
+class InboxWork:
+    """What this run took on: ids per entity, and the inbox snapshot (seq) they came from."""
+
+    targeted: bool
+    ids: dict[str, list] = field(default_factory=dict)
+    inbox: Any = None  # Path of the mode's inbox, when it exists
+    up_to_seq: int = 0
+
+    @classmethod
+    def take(cls, options: Any) -> InboxWork:
+        path = inbox_path(options.data_dir, options.mode)
+        targets = getattr(options, "targets", None)
+        work = cls(targeted=targets is not None, inbox=path if path.exists() else None)
+        if work.targeted:
+            work.ids = typed_targets(targets)
+        if work.inbox is not None:
+            with Inbox.open(path, create=False) as inbox:
+                work.up_to_seq = inbox.last_seq()
+                if not work.targeted:
+                    pending = group_ids(inbox.unapplied(work.up_to_seq))
+                    work.ids = {e: [_typed(e, i) for i in ids] for e, ids in pending.items()}
+        return work
+
+    @property
+    def total(self) -> int:
+        return sum(len(ids) for ids in self.ids.values())
+
+    async def fetch_pending(self, run: Any, in_window: Mapping[str, set]) -> None:
+        """Normal run: fetch the inbox's ids the lists did not just bring."""
+        if self.total:
+            run.say(f"inbox: {self.total} ids from webhooks / imports to fetch by id")
+        for entity in ENTITIES:
+            ids = [i for i in self.ids.get(entity, ()) if i not in in_window.get(entity, ())]
+            await run.fetch_by_id(entity, getattr(run.client, _FETCHERS[entity]), ids)
+
+    async def fetch_targets(self, run: Any) -> None:
+        """Targeted run: exactly these records, then the scorecards and job-fit reports of those test takers."""
+        run.say("targeted run: " + ", ".join(f"{len(v)} {k}" for k, v in self.ids.items()))
+        for entity in ENTITIES:
+            await run.fetch_by_id(entity, getattr(run.client, _FETCHERS[entity]), self.ids.get(entity, ()))
+        takers = [int(i) for i in self.ids.get("test_takers", ())]
+        if not takers:
+            return
+        short_names = [r[0] for r in run.writer.query(SCORE_PROFILE_NAMES)]
+        if not short_names:  # a first-ever run that is a targeted one
+            profiles = list((await run.client.score_profiles()).items)
+            await run.upsert("score_profiles", profiles)
+            short_names = [p["short_name"] for p in profiles if p.get("short_name")]
+        scored = [r[0] for r in run.writer.query(TARGETS_WITH_COMPLETIONS, [takers])]
+        pairs = [(tt, sp) for tt in scored for sp in short_names]
+        await run.fetch_by_id("scorecards", lambda pair: run.client.scorecard(*pair), pairs, deletable=False)
+        with_profile = [r[0] for r in run.writer.query(TARGETS_WITH_PROFILE, [takers])]
+        await run.fetch_by_id("job_fit_reports", run.client.job_fit_report, with_profile, deletable=False)
+
+    def mark_applied(self, run_id: str) -> None:
+        """After the data is committed: these inbox rows need no more fetching. Best effort."""
+        if self.inbox is None or not self.up_to_seq:
+            return
+        only = {e: {str(i) for i in ids} for e, ids in self.ids.items()} if self.targeted else None
+        try:
+            with Inbox.open(self.inbox, create=False) as inbox:
+                marked = inbox.mark_applied(run_id, self.up_to_seq, only)
+        except Exception as exc:  # the rows stay pending; the next run fetches them again, harmlessly
+            log.warning("could not mark inbox ids applied (%s); the next run refetches them", type(exc).__name__)
+            return
+        if marked:
+            log.info("inbox: %d ids marked applied by run %s", marked, run_id)

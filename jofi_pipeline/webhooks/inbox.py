@@ -1,0 +1,217 @@
+"""The per-mode inbox: received webhook events and the record ids a sync must fetch by id.
+
+`$JOFI_DATA_DIR/<mode>/inbox/events.sqlite`, SQLite in WAL mode with synchronous=FULL, so an
+event is on disk before the receiver answers 2xx, and a sync can read (and mark applied) while the
+receiver keeps appending. Only the receiver (live) and `import-ids` (either mode) write new rows;
+the sync marks rows applied after the data they name is committed.
+
+Tables:
+  events       one row per event id (UNIQUE): a redelivery is stored once.
+  pending_ids  one row per (entity, id) an event or an import named; `seq` is the sensor cursor;
+               `applied_at` is set once a sync committed that record.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+INBOX_DIR = "inbox"
+INBOX_FILE = "events.sqlite"
+ENTITIES = ("invitations", "test_takers", "career_navigation_profiles")
+BUSY_TIMEOUT_MS = 10_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    event_created_at TEXT,
+    received_at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending_ids (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    event_id TEXT,
+    added_at TEXT NOT NULL,
+    applied_at TEXT,
+    applied_run_id TEXT
+);
+CREATE INDEX IF NOT EXISTS pending_ids_unapplied ON pending_ids (applied_at, seq);
+CREATE INDEX IF NOT EXISTS pending_ids_entity_id ON pending_ids (entity, object_id);
+"""
+
+
+def inbox_path(data_dir: Path, mode: str) -> Path:
+    return Path(data_dir) / mode / INBOX_DIR / INBOX_FILE
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class PendingId:
+    seq: int
+    entity: str
+    object_id: str
+    source: str
+
+
+class Inbox:
+    """One inbox file. Thread-safe (one connection behind a lock); open it with `Inbox.open`."""
+
+    def __init__(self, con: sqlite3.Connection, path: Path) -> None:
+        self._con = con
+        self._lock = threading.Lock()
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = True) -> Inbox:
+        path = Path(path)
+        if not create and not path.exists():
+            raise FileNotFoundError(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")  # fsync on every commit: stored means on disk
+        con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        con.executescript(SCHEMA)
+        return cls(con, path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> Inbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._con
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def add_event(
+        self, event_id: str, event_type: str, created_at: str | None, body: str, targets: Iterable[tuple[str, str]]
+    ) -> bool:
+        """Store an event and the ids it names, in one transaction. False if the id was already stored."""
+        now = _now()
+        with self._write() as con:
+            cur = con.execute(
+                "INSERT OR IGNORE INTO events (event_id, type, event_created_at, received_at, body) VALUES (?, ?, ?, ?, ?)",
+                (event_id, event_type, created_at, now, body),
+            )
+            if cur.rowcount == 0:
+                return False
+            con.executemany(
+                "INSERT INTO pending_ids (entity, object_id, source, event_id, added_at) VALUES (?, ?, 'event', ?, ?)",
+                [(entity, str(object_id), event_id, now) for entity, object_id in targets],
+            )
+        return True
+
+    def add_imported(self, entity: str, object_ids: Iterable[str]) -> tuple[int, int]:
+        """Register ids to fetch; returns (new, already in the inbox). One transaction."""
+        _check_entity(entity)
+        now = _now()
+        new = known = 0
+        with self._write() as con:
+            for object_id in object_ids:
+                exists = con.execute(
+                    "SELECT 1 FROM pending_ids WHERE entity = ? AND object_id = ? LIMIT 1", (entity, object_id)
+                ).fetchone()
+                if exists:
+                    known += 1
+                    continue
+                con.execute(
+                    "INSERT INTO pending_ids (entity, object_id, source, added_at) VALUES (?, ?, 'import', ?)",
+                    (entity, object_id, now),
+                )
+                new += 1
+        return new, known
+
+    def mark_applied(self, run_id: str, up_to_seq: int, only: dict[str, set[str]] | None = None) -> int:
+        """Mark unapplied rows with seq <= up_to_seq applied (restricted to `only` ids when given)."""
+        now = _now()
+        with self._write() as con:
+            if only is None:
+                cur = con.execute(
+                    "UPDATE pending_ids SET applied_at = ?, applied_run_id = ? WHERE applied_at IS NULL AND seq <= ?",
+                    (now, run_id, up_to_seq),
+                )
+                return cur.rowcount
+            marked = 0
+            for entity, ids in only.items():
+                for object_id in ids:
+                    cur = con.execute(
+                        "UPDATE pending_ids SET applied_at = ?, applied_run_id = ? "
+                        "WHERE applied_at IS NULL AND seq <= ? AND entity = ? AND object_id = ?",
+                        (now, run_id, up_to_seq, entity, str(object_id)),
+                    )
+                    marked += cur.rowcount
+            return marked
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._con.execute(sql, params).fetchall()
+
+    def last_seq(self) -> int:
+        return self._read("SELECT coalesce(max(seq), 0) FROM pending_ids")[0][0]
+
+    def unapplied(self, up_to_seq: int | None = None) -> list[PendingId]:
+        rows = self._read(
+            "SELECT seq, entity, object_id, source FROM pending_ids WHERE applied_at IS NULL AND seq <= ? ORDER BY seq",
+            (up_to_seq if up_to_seq is not None else 2**62,),
+        )
+        return [PendingId(*row) for row in rows]
+
+    def after(self, seq: int, limit: int) -> list[PendingId]:
+        """Rows added after `seq` (the sensor's cursor), oldest first, applied or not."""
+        rows = self._read(
+            "SELECT seq, entity, object_id, source FROM pending_ids WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        )
+        return [PendingId(*row) for row in rows]
+
+    def event_count(self) -> int:
+        return self._read("SELECT count(*) FROM events")[0][0]
+
+    def event_ids(self) -> list[str]:
+        return [r[0] for r in self._read("SELECT event_id FROM events ORDER BY seq")]
+
+    def counts(self) -> dict[str, int]:
+        """Unapplied ids per entity (what the next sync will fetch by id)."""
+        rows = self._read("SELECT entity, count(DISTINCT object_id) FROM pending_ids WHERE applied_at IS NULL GROUP BY 1")
+        return dict(rows)
+
+
+def _check_entity(entity: str) -> None:
+    if entity not in ENTITIES:
+        raise ValueError(f"unknown entity {entity!r}; known: {', '.join(ENTITIES)}")
+
+
+def group_ids(rows: Iterable[PendingId]) -> dict[str, list[str]]:
+    """Distinct ids per entity, in first-seen order."""
+    grouped: dict[str, dict[str, None]] = {}
+    for row in rows:
+        grouped.setdefault(row.entity, {})[row.object_id] = None
+    return {entity: list(ids) for entity, ids in grouped.items()}

@@ -1,0 +1,47 @@
+"""`jofi-pipeline webhooks`: run the receiver for the live endpoint under uvicorn.
+
+The endpoint secret comes from JOFI_WEBHOOK_SECRET only (never a flag: flags show up in `ps`).
+Webhooks are live-only: JOFI sends automatic events to the live endpoint only, so events go to
+the live inbox.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jofi_pipeline import settings
+from jofi_pipeline.webhooks.inbox import Inbox, inbox_path
+
+ENV_WEBHOOK_SECRET = "JOFI_WEBHOOK_SECRET"
+MODE = "live"
+
+
+class ReceiverConfigError(Exception):
+    """The receiver cannot start; the message says what to set."""
+
+
+def webhook_secret() -> str:
+    secret = os.environ.get(ENV_WEBHOOK_SECRET, "").strip()
+    if not secret:
+        raise ReceiverConfigError(
+            f"{ENV_WEBHOOK_SECRET} is not set: export the live webhook endpoint secret JOFI gave you "
+            "(the receiver never accepts unsigned events; webhooks are live-only, test keys never send any)"
+        )
+    return secret
+
+
+def serve(host: str, port: int, data_dir: Path | None = None, log_level: str = "info") -> None:
+    import uvicorn
+
+    from jofi_pipeline.webhooks.app import PATH, build_app
+
+    secret = webhook_secret()
+    path = inbox_path(data_dir or settings.data_dir(), MODE)
+    inbox = Inbox.open(path)
+    app = build_app(secret, inbox)
+    print(f"jofi webhooks: POST http://{host}:{port}{PATH} -> {path}", flush=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, lifespan="off")
+    finally:
+        inbox.close()

@@ -1,0 +1,102 @@
+"""kill -9 of the sync at seeded random instants: the published warehouse is always one run's
+complete state, the next run completes, no key is ever duplicated, nothing is lost."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+import duckdb
+import pytest
+
+from jofi_pipeline.warehouse import publish as publish_module
+from jofi_pipeline.warehouse.store import WarehouseStore
+from jofi_pipeline_tests.reliability.conftest import cli_env
+from jofi_pipeline_tests.reliability.crash import crash_trial, timed_run
+from jofi_pipeline_tests.reliability.helpers import observe
+
+TRIALS = 20  # the brief asks for >= 20; bench/chaos.py runs 200
+SEED = 20240611
+
+
+def test_kill_9_at_random_points_never_leaves_a_mixed_warehouse(sim, zygote, tmp_path):
+    env = cli_env(sim, tmp_path)
+    duration = timed_run(zygote, env)  # first run: the window the kills are drawn from
+    rng = random.Random(SEED)
+    trials, before = [], None
+    for _ in range(TRIALS):
+        trials.append(crash_trial(zygote, sim, env, rng, duration, before))
+        before = trials[-1].after
+    problems = [(round(t.delay, 2), t.problem) for t in trials if not t.ok]
+    assert not problems, problems
+    assert sum(t.killed for t in trials) >= TRIALS // 2, "most trials must actually kill a running sync"
+    assert {t.outcome for t in trials} == {"before", "after"} or sum(t.killed for t in trials) == TRIALS
+
+
+class Crash(BaseException):
+    """Stands in for kill -9 at one step of publish (BaseException: no cleanup code catches it)."""
+
+
+STEPS = ["fsync_tree", "swap_symlink", "ensure_fixed_links", "prune_versions"]
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_crash_at_any_publish_step_leaves_one_whole_pair_and_heals(sim, tmp_path, monkeypatch, step):
+    """Deterministic companion of the random kills: stop publish right before each of its steps."""
+    from jofi_pipeline_tests.e2e.helpers import sync
+
+    sync(sim, "live", tmp_path)
+    before = observe(tmp_path / "live")
+    sim.advance(1)
+
+    def crash(*args, **kwargs):
+        raise Crash(step)
+
+    original = getattr(publish_module, step)
+    monkeypatch.setattr(publish_module, step, crash)
+    with pytest.raises(Crash):
+        sync(sim, "live", tmp_path)
+    monkeypatch.setattr(publish_module, step, original)
+    crashed = observe(tmp_path / "live")  # whole pair, unique keys, whatever the step
+    if step in ("fsync_tree", "swap_symlink"):
+        assert crashed == before, "before the switch nothing is visible"
+    else:
+        assert crashed.run_ids - before.run_ids, "after the switch the new pair is visible"
+    sync(sim, "live", tmp_path)
+    healed = observe(tmp_path / "live")
+    assert (tmp_path / "live" / "jofi.duckdb").is_symlink() and (tmp_path / "live" / "parquet").is_symlink()
+    assert healed.run_ids > crashed.run_ids
+
+
+def test_the_two_rename_layout_is_converted_and_a_half_swapped_pair_is_detected(sim, tmp_path):
+    """The old publish (DuckDB file replaced, then the Parquet link) could be killed in between;
+    the suite's pair check catches that state, and a publish converts the old layout."""
+    from jofi_pipeline_tests.e2e.helpers import sync
+
+    sync(sim, "live", tmp_path)
+    mode_dir = tmp_path / "live"
+    old_parquet = mode_dir / "parquet.old"
+    (mode_dir / "parquet").resolve().rename(old_parquet)
+    db_bytes = (mode_dir / "jofi.duckdb").resolve().read_bytes()
+    for link in ("jofi.duckdb", "parquet", "current"):
+        (mode_dir / link).unlink()
+    (mode_dir / "parquet").symlink_to("parquet.old")
+    (mode_dir / "jofi.duckdb").write_bytes(db_bytes)
+    observe(mode_dir)  # a whole old-layout pair passes
+    shutil.copytree(old_parquet, tmp_path / "old-parquet-copy")
+
+    sim.advance(1)
+    sync(sim, "live", tmp_path)
+    new_db = (mode_dir / "jofi.duckdb").resolve().read_bytes()
+    (mode_dir / "jofi.duckdb").unlink()
+    (mode_dir / "jofi.duckdb").write_bytes(new_db)
+    (mode_dir / "parquet").unlink()
+    shutil.copytree(tmp_path / "old-parquet-copy", old_parquet)
+    (mode_dir / "parquet").symlink_to("parquet.old")  # as if killed between the two renames
+    with pytest.raises(AssertionError, match="half done"):
+        observe(mode_dir)
+    sync(sim, "live", tmp_path)
+    assert observe(mode_dir) is not None
+    assert not old_parquet.exists(), "old-layout versions are pruned"
+    with duckdb.connect(str(WarehouseStore(tmp_path, "live").published_db_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sync_runs").fetchone()[0] == 3

@@ -1,0 +1,111 @@
+"""A pre-imported `jofi-pipeline` that forks a fresh CLI process per request: real processes to
+kill -9, without paying Python + Dagster imports (seconds) on every trial.
+
+Run as `python -m jofi_pipeline_tests.reliability.zygote`; one JSON request per stdin line:
+  {"op": "run", "argv": [...], "env": {...}, "out": path, "err": path} -> {"pid": n}
+  {"op": "wait", "pid": n}                                            -> {"code": exit code, or -signal}
+The child is an ordinary CLI process: same code path as the `jofi-pipeline` script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import jofi_pipeline.cli  # noqa: F401  the heavy imports happen once, here
+import jofi_pipeline.definitions  # noqa: F401
+import jofi_pipeline.runs  # noqa: F401
+
+
+def _child(request: dict[str, Any]) -> None:
+    os.environ.clear()
+    os.environ.update(request["env"])
+    for fd, path in ((1, request["out"]), (2, request["err"])):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(target, fd)
+        os.close(target)
+    sys.argv = ["jofi-pipeline", *request["argv"]]
+    code = 0
+    try:
+        jofi_pipeline.cli.main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # an uncaught exception: print it like the interpreter would
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def serve() -> None:
+    assert threading.active_count() == 1, "forking is only safe before any thread starts"
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["op"] == "run":
+            pid = os.fork()
+            if pid == 0:
+                _child(request)
+            reply: dict[str, Any] = {"pid": pid}
+        else:
+            _, status = os.waitpid(request["pid"], 0)
+            reply = {"code": os.waitstatus_to_exitcode(status)}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+class Zygote:
+    """The test side: start the zygote once, then `start()`/`wait()` CLI processes cheaply."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "jofi_pipeline_tests.reliability.zygote"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "DAGSTER_DISABLE_TELEMETRY": "1"},
+        )
+        self._n = 0
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps(request) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the zygote died")
+        return json.loads(line)
+
+    def start(self, argv: list[str], env: dict[str, str]) -> tuple[int, Path, Path]:
+        self._n += 1
+        out, err = self.workdir / f"cli-{self._n}.out", self.workdir / f"cli-{self._n}.err"
+        env = {"PATH": os.environ.get("PATH", ""), "DAGSTER_DISABLE_TELEMETRY": "1", **env}
+        pid = self._ask({"op": "run", "argv": argv, "env": env, "out": str(out), "err": str(err)})["pid"]
+        return pid, out, err
+
+    def wait(self, pid: int) -> int:
+        return self._ask({"op": "wait", "pid": pid})["code"]
+
+    def run(self, argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+        pid, out, err = self.start(argv, env)
+        code = self.wait(pid)
+        return code, out.read_text(errors="replace"), err.read_text(errors="replace")
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+if __name__ == "__main__":
+    serve()
