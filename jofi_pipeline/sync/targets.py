@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jofi_pipeline.sync import queries
+from jofi_pipeline.sync.fanout import JOB_FIT_REPORT, SCORECARD
 from jofi_pipeline.webhooks.inbox import ENTITIES, Inbox, group_ids, inbox_path
 
 log = logging.getLogger("jofi_pipeline.sync")
@@ -27,15 +29,6 @@ _FETCHERS = {
 }
 
 SCORE_PROFILE_NAMES = "SELECT short_name FROM score_profiles WHERE short_name IS NOT NULL AND _deleted_at IS NULL"
-TARGETS_WITH_COMPLETIONS = """
-    SELECT DISTINCT t.id FROM test_takers t JOIN test_taker_assessments a ON a.test_taker_id = t.id
-    WHERE t._deleted_at IS NULL AND a.completed_at IS NOT NULL AND list_contains(?, t.id) ORDER BY t.id
-"""
-TARGETS_WITH_PROFILE = """
-    SELECT id FROM test_takers
-    WHERE _deleted_at IS NULL AND career_navigation_profile_id IS NOT NULL AND list_contains(?, id) ORDER BY id
-"""
-
 
 def typed_targets(raw: Mapping[str, Any]) -> dict[str, list]:
     """Validate run-config targets ({entity: [ids as text or int]}) into typed, distinct id lists."""
@@ -97,23 +90,21 @@ class InboxWork:
             await run.fetch_by_id(entity, getattr(run.client, _FETCHERS[entity]), ids)
 
     async def fetch_targets(self, run: Any) -> None:
-        """Targeted run: exactly these records, then the scorecards and job-fit reports of those test takers."""
+        """Targeted run: exactly these records, then the scorecards and job-fit reports whose inputs changed."""
         run.say("targeted run: " + ", ".join(f"{len(v)} {k}" for k, v in self.ids.items()))
         for entity in ENTITIES:
             await run.fetch_by_id(entity, getattr(run.client, _FETCHERS[entity]), self.ids.get(entity, ()))
-        takers = [int(i) for i in self.ids.get("test_takers", ())]
-        if not takers:
-            return
         short_names = [r[0] for r in run.writer.query(SCORE_PROFILE_NAMES)]
         if not short_names:  # a first-ever run that is a targeted one
             profiles = list((await run.client.score_profiles()).items)
             await run.upsert("score_profiles", profiles)
             short_names = [p["short_name"] for p in profiles if p.get("short_name")]
-        scored = [r[0] for r in run.writer.query(TARGETS_WITH_COMPLETIONS, [takers])]
-        pairs = [(tt, sp) for tt in scored for sp in short_names]
-        await run.fetch_by_id("scorecards", lambda pair: run.client.scorecard(*pair), pairs, deletable=False)
-        with_profile = [r[0] for r in run.writer.query(TARGETS_WITH_PROFILE, [takers])]
-        await run.fetch_by_id("job_fit_reports", run.client.job_fit_report, with_profile, deletable=False)
+        # Derived objects through the same incremental plan as a nightly run, so what this run
+        # fetches is recorded in fetch_state and not asked for again by the next one.
+        await run.fetch_planned("scorecards", lambda pair: run.client.scorecard(*pair), queries.SCORECARDS_WANTED,
+                                profiles=short_names, derived=SCORECARD)
+        await run.fetch_planned("job_fit_reports", run.client.job_fit_report, queries.JOB_FIT_REPORTS_WANTED,
+                                derived=JOB_FIT_REPORT)
 
     def mark_applied(self, run_id: str) -> None:
         """After the data is committed: these inbox rows need no more fetching. Best effort."""

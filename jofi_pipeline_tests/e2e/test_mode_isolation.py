@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -15,6 +10,7 @@ from starlette.routing import Route
 from jofi_pipeline.settings import ENV_LIVE_KEY
 from jofi_pipeline.sync import SyncFailed
 from jofi_pipeline_tests.e2e.helpers import sync
+from jofi_pipeline_tests.threaded_server import ThreadedServer
 
 
 def _wrong_mode_app() -> Starlette:
@@ -38,21 +34,12 @@ def _wrong_mode_app() -> Starlette:
 
 @pytest.fixture
 def wrong_mode_server():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(_wrong_mode_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
+    with ThreadedServer(_wrong_mode_app()) as server:
 
-    class Endpoint:
-        base_url = f"http://127.0.0.1:{port}/api/v2"
+        class Endpoint:
+            base_url = f"{server.root_url}/api/v2"
 
-    yield Endpoint
-    server.should_exit = True
-    thread.join(5)
+        yield Endpoint
 
 
 def test_test_mode_answers_to_the_live_partition_write_nothing(wrong_mode_server, monkeypatch, tmp_path):

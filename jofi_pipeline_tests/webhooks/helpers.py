@@ -5,15 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
-import threading
 import time
 from pathlib import Path
 
-import uvicorn
-
 from jofi_pipeline.webhooks.app import PATH, build_app
 from jofi_pipeline.webhooks.inbox import Inbox, inbox_path
+from jofi_pipeline_tests.threaded_server import ThreadedServer
 
 SECRET = "whsec_test_only_0123456789abcdef"
 
@@ -30,29 +27,15 @@ def event_body(event_type: str, obj: dict, event_id: str = "evt_0001", **extra) 
     return json.dumps(envelope).encode()
 
 
-class ReceiverThread:
+class ReceiverThread(ThreadedServer):
     """`jofi-pipeline webhooks` in a thread: the real app under uvicorn, on a free port."""
 
     def __init__(self, data_dir: Path, secret: str = SECRET) -> None:
         self.inbox = Inbox.open(inbox_path(data_dir, "live"))
         self.app = build_app(secret, self.inbox)
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}{PATH}"
-        self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
-
-    def __enter__(self) -> ReceiverThread:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("receiver did not start")
-            time.sleep(0.01)
-        return self
+        super().__init__(self.app)
+        self.url = f"{self.root_url}{PATH}"
 
     def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
+        super().__exit__(*exc)
         self.inbox.close()

@@ -5,17 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
-import threading
 import time
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from jofi_pipeline_tests.threaded_server import ThreadedServer
 from jofi_pipeline_tests.webhooks.helpers import SECRET
 
 TYPES = {
@@ -27,7 +25,7 @@ TYPES = {
 }
 
 
-class Recorder:
+class Recorder(ThreadedServer):
     """A bare endpoint that records what arrives; answers `fail_first` requests with 503."""
 
     def __init__(self, fail_first: int = 0) -> None:
@@ -42,24 +40,8 @@ class Recorder:
             self.received.append((dict(request.headers), await request.body()))
             return JSONResponse({"ok": True})
 
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self._sock = sock
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
-        self._server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/hook", hook, methods=["POST"])]),
-                                                     log_level="warning", lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-
-    def __enter__(self) -> Recorder:
-        self._thread.start()
-        while not self._server.started:
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
+        super().__init__(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
+        self.url = f"{self.root_url}/hook"
 
 
 def create_invitation(sim, key: str) -> httpx.Response:
