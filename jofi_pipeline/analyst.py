@@ -69,7 +69,9 @@ def status_text(data_dir: Path | None = None) -> str:
             ).fetchone()
             if last:
                 run_id, status, started, finished, error = last
-                lines.append(f"   last run {run_id}: {status}, {started:%Y-%m-%d %H:%M:%S%z} -> {finished}")
+                # Read from the published copy: a run that failed since is not in it (its row is
+                # in the work database and appears here with the next successful run).
+                lines.append(f"   last published run {run_id}: {status}, {started:%Y-%m-%d %H:%M:%S%z} -> {finished}")
                 if error:
                     lines.append(f"   error: {error}")
             counts = con.execute(

@@ -43,6 +43,7 @@ class SyncOutcome:
     run_id: str
     seconds: float
     tables: dict[str, TableOutcome] = field(default_factory=dict)
+    status: str = "succeeded"  # or "partial": published, but some records could not be fetched
     checks_failed: list[str] = field(default_factory=list)
     checks_warned: list[str] = field(default_factory=list)
 
@@ -128,6 +129,7 @@ def _outcome(mode: Mode, result, seconds: float) -> SyncOutcome:
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         md = {k: v.value for k, v in mat.metadata.items()}
+        outcome.status = md.get("sync_status", outcome.status)
         outcome.tables[mat.asset_key.path[-1]] = TableOutcome(
             rows=int(md.get("dagster/row_count", 0)), inserted=int(md.get("inserted", 0)), updated=int(md.get("updated", 0)),
             drift=md.get("schema_drift"),
@@ -141,7 +143,8 @@ def _outcome(mode: Mode, result, seconds: float) -> SyncOutcome:
 
 def print_summary(outcome: SyncOutcome, out=None) -> None:
     out = out or sys.stdout
-    print(f"\n{outcome.mode} sync succeeded in {outcome.seconds:.1f}s (dagster run {outcome.run_id[:8]})", file=out)
+    verb = "succeeded" if outcome.status == "succeeded" else "published with records missing (see warnings)"
+    print(f"\n{outcome.mode} sync {verb} in {outcome.seconds:.1f}s (dagster run {outcome.run_id[:8]})", file=out)
     print(f"{'table':<30}{'rows':>10}{'inserted':>10}{'updated':>10}", file=out)
     for table, t in sorted(outcome.tables.items()):
         print(f"{table:<30}{t.rows:>10}{t.inserted:>10}{t.updated:>10}", file=out)

@@ -3,7 +3,8 @@
 JOFI returns only the most recent N items with `has_more` (jofi-api.md 2.0). When `has_more` is
 true we ask for the next page with `limit` and `starting_after=<last id>` (8.6): a server that
 paginates answers with older items, a server that ignores the cursor answers with the same window
-again. No new ids on a page therefore means "capped": we stop and say so, rather than loop.
+again. No new ids on a page therefore means "capped": we stop and say so, rather than loop. A
+server that rejects the cursor params with a 4xx is treated the same way: keep what was read, capped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from jofi_pipeline.api.errors import BadRequestError, JofiApiError, NotFoundError, UnexpectedStatusError
 from jofi_pipeline.api.transport import BodyShapeError
 
 log = logging.getLogger("jofi_pipeline.api")
@@ -64,8 +66,18 @@ async def read_list(fetch_page: FetchPage, route: str, *, page_limit: int, max_p
             log.warning("GET %s: stopped after %d pages with has_more still true; capped", route, pages)
             capped = True
             break
-        body = await fetch_page({"limit": page_limit, "starting_after": last_id})
         pages += 1
+        try:
+            body = await fetch_page({"limit": page_limit, "starting_after": last_id})
+        except JofiApiError as exc:
+            if not _rejects_cursor(exc):
+                raise
+            log.warning(
+                "GET %s: page %d with limit/starting_after was refused (%s); keeping the %d items read, capped",
+                route, pages, exc.status, len(items),
+            )
+            capped = True
+            break
         added = _add_new(body["data"], items, seen)
         if added == 0:
             log.info(
@@ -77,6 +89,16 @@ async def read_list(fetch_page: FetchPage, route: str, *, page_limit: int, max_p
         total_count = _int_or_none(body.get("total_count"), default=total_count)
         has_more = body.get("has_more") is True
     return ListResult(items=items, total_count=total_count, has_more=has_more, capped=capped, pages=pages)
+
+
+def _rejects_cursor(exc: JofiApiError) -> bool:
+    """A non-fatal 4xx on page 2+: the server refuses our undocumented `limit`/`starting_after`.
+
+    That must not fail the nightly sync; the first page is still a capped window like any other.
+    Fatal errors (key, mode), 429s and 5xx still raise.
+    """
+    rejected = isinstance(exc, (BadRequestError, NotFoundError, UnexpectedStatusError))
+    return rejected and not exc.fatal and exc.status is not None and 400 <= exc.status < 500
 
 
 def _add_new(data: list[Any], items: list[dict[str, Any]], seen: set[Any]) -> int:

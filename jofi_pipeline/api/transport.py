@@ -4,10 +4,11 @@ Modelled on openai-python's `_base_client.py`: a hand-written loop (rather than 
 the retry decision needs the response itself (status, Retry-After, body shape) and the shared
 pause after a 429 must be visible to every request in flight, which a per-call decorator cannot do.
 
-What is retried: 408, 429, 5xx, timeouts, connection errors (including a body cut off mid-way),
-and 2xx bodies that are not JSON or not the expected shape. What is not: 400/401/403/404 and other
-4xx, and a mode mismatch. Each retry is logged on `jofi_pipeline.api` with the route template,
-the attempt, the reason and the delay; never the key, never a full URL.
+What is retried: 408, 429, 5xx, timeouts, connection, proxy and other transport errors (including
+a body cut off mid-way), and 2xx bodies that are not JSON or not the expected shape. What is not:
+400/401/403/404 and other 4xx, a mode mismatch, and an unsupported URL scheme (a ConfigError).
+Each retry is logged on `jofi_pipeline.api` with the route template, the attempt, the reason and
+the delay; never the key, never a full URL.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import httpx
 from aiolimiter import AsyncLimiter
 
+from jofi_pipeline import settings
 from jofi_pipeline.api import errors
 from jofi_pipeline.api.config import ClientConfig
 from jofi_pipeline.api.redact import SecretKey, redact_text, safe_host, safe_url
@@ -231,6 +233,15 @@ class Transport:
                     f"GET {route}: the response body could not be decoded", route=route
                 ),
             )
+        except httpx.UnsupportedProtocol as exc:
+            raise self._unsupported_protocol(route, exc) from None
+        except httpx.TransportError as exc:
+            # The rest (ProxyError, LocalProtocolError, future kinds): typed and retried like a
+            # dropped connection, so the sync reports "unreachable", never a bare httpx class.
+            return _Failure(
+                f"transport_error ({type(exc).__name__}: {_safe_exc_text(exc)})",
+                self._unreachable(route, "could not be reached (proxy or transport error)", exc, retries),
+            )
         finally:
             headers = None  # drop the only local that holds the key as soon as it has been sent
 
@@ -330,6 +341,14 @@ class Transport:
         if status == 404:
             return errors.NotFoundError(f"GET {route}: not found ({detail})", **common)
         return errors.UnexpectedStatusError(f"GET {route}: unexpected response ({detail})", **common)
+
+    def _unsupported_protocol(self, route: str, exc: httpx.UnsupportedProtocol) -> errors.ConfigError:
+        """A URL scheme httpx cannot speak is a setup mistake: retrying would only fail again."""
+        return errors.ConfigError(
+            f"GET {route}: cannot send to {safe_url(self._base_url)} [{type(exc).__name__}]: unsupported "
+            f"protocol; check {settings.ENV_BASE_URL} (it must start with http:// or https://)",
+            route=route,
+        )
 
     def _unreachable(
         self, route: str, what: str, exc: BaseException | None, retries: int, *, status: int | None = None

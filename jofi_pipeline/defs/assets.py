@@ -67,6 +67,7 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
                     "inserted": report.inserted.get(table, 0),
                     "updated": report.updated.get(table, 0),
                     "sync_run_id": report.run_id,
+                    "sync_status": report.status,
                     "published_path": str(published),
                     **({"schema_drift": report.drift[table].to_dict()} if report.drift.get(table) else {}),
                 },

@@ -38,7 +38,8 @@ def check_specs() -> list[dg.AssetCheckSpec]:
         specs.append(_spec(f"references_{parent}_{column}", asset_key(child), f"every {what} resolves"))
     for table in CAPPED_LISTS:
         specs.append(_spec("coverage", asset_key(table), "rows held vs the API's total_count"))
-    specs.append(_spec("freshness", asset_key("sync_runs"), "a sync succeeded within the last 26 hours"))
+    specs.append(_spec("freshness", asset_key("sync_runs"), "a sync published within the last 26 hours"))
+    specs.append(_spec("last_run_complete", asset_key("sync_runs"), "the last published run fetched every record it planned"))
     return specs
 
 
@@ -58,6 +59,7 @@ def run_checks(con: duckdb.DuckDBPyConnection, mode: str) -> Iterator[dg.AssetCh
     for table in CAPPED_LISTS:
         yield _coverage(con, table, mode)
     yield _freshness(con)
+    yield _last_run_complete(con)
 
 
 def _unique_keys(con, key, table: str, columns: tuple[str, ...], not_null: tuple[str, ...]) -> dg.AssetCheckResult:
@@ -161,7 +163,7 @@ def _coverage(con, table: str, mode: str = "live") -> dg.AssetCheckResult:
 
 
 def _freshness(con) -> dg.AssetCheckResult:
-    last = con.execute("SELECT max(finished_at) FROM sync_runs WHERE status = 'succeeded'").fetchone()[0]
+    last = con.execute("SELECT max(finished_at) FROM sync_runs WHERE status IN ('succeeded', 'partial')").fetchone()[0]
     now = datetime.now(timezone.utc)
     age = (now - last) if last is not None else None
     passed = age is not None and age <= FRESHNESS_LIMIT
@@ -175,5 +177,26 @@ def _freshness(con) -> dg.AssetCheckResult:
             "age_hours": round(age.total_seconds() / 3600, 2) if age is not None else None,
             "what_to_do": "" if passed else "The nightly sync has not succeeded recently: check that the "
             "jofi_nightly_live schedule is on and look at the last failed run's error.",
+        },
+    )
+
+
+def _last_run_complete(con) -> dg.AssetCheckResult:
+    row = con.execute(
+        "SELECT run_id, status, error FROM sync_runs WHERE status IN ('succeeded', 'partial') "
+        "ORDER BY finished_at DESC LIMIT 1"
+    ).fetchone()
+    run_id, status, error = row if row else (None, None, None)
+    passed = status == "succeeded"
+    return dg.AssetCheckResult(
+        asset_key=asset_key("sync_runs"),
+        check_name="last_run_complete",
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "run_id": run_id or "",
+            "status": status or "none",
+            "what_to_do": "" if passed else f"{error}. The next sync asks for these records again; if the same "
+            "ones keep failing, look them up in JOFI's UI and report them to your JOFI representative.",
         },
     )

@@ -24,6 +24,8 @@ class JofiSyncResource(dg.ConfigurableResource):
     max_concurrency: int = 16
     requests_per_second: float = 0.0
     batch_size: int = 500
+    # A run that finds another sync of its mode writing waits this long for it (then fails clearly).
+    writer_wait_seconds: float = 3600.0
 
     def options(self, mode: Mode, *, full_refresh: bool = False, score_profiles: tuple[str, ...] = ()) -> SyncOptions:
         return SyncOptions(
@@ -34,6 +36,7 @@ class JofiSyncResource(dg.ConfigurableResource):
             max_concurrency=self.max_concurrency,
             requests_per_second=self.requests_per_second,
             batch_size=self.batch_size,
+            writer_wait_seconds=self.writer_wait_seconds,
             full_refresh=full_refresh,
             score_profiles=score_profiles,
         )

@@ -14,21 +14,17 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from jofi_pipeline.api.client import JofiClient
 from jofi_pipeline.api.errors import JofiApiError, NotFoundError
-from jofi_pipeline.sync.report import SyncReport
+from jofi_pipeline.sync.report import SyncReport, one_line, utc_now
 from jofi_pipeline.warehouse import FetchRecord, RunWriter
 
 log = logging.getLogger("jofi_pipeline.sync")
 
 Progress = Callable[[str], None]
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -43,13 +39,30 @@ class Derived:
     def key(self, row: tuple) -> Any:
         return (row[0], row[1]) if self.kind == "scorecard" else row[0]
 
+    def keyed(self, obj: dict, row: tuple) -> dict:
+        """The object with its key fields as the request named them.
+
+        We asked for this test taker's (and score profile's) object, so the request is the
+        authority on which object it is. Without this, an answer whose key is missing or of
+        another type would be skipped by the store while fetch_state recorded it as fetched:
+        lost until a full refresh. Keys already right leave the raw object untouched.
+        """
+        test_taker_id, short_name = row[0], row[1]
+        fixed = obj
+        if obj.get("test_taker_id") != test_taker_id:
+            fixed = {**fixed, "test_taker_id": test_taker_id}
+        if self.kind == "scorecard":
+            profile = obj.get("score_profile")
+            if not isinstance(profile, dict) or profile.get("short_name") != short_name:
+                fixed = {**fixed, "score_profile": {**(profile if isinstance(profile, dict) else {}), "short_name": short_name}}
+        return fixed
+
     def record(self, row: tuple, outcome: str) -> FetchRecord:
         test_taker_id, short_name, completions_hash, profile_id, reason = row
-        return FetchRecord(self.kind, test_taker_id, short_name, completions_hash, profile_id, reason, outcome, _now())
+        return FetchRecord(self.kind, test_taker_id, short_name, completions_hash, profile_id, reason, outcome, utc_now())
 
 
 SCORECARD = Derived("scorecard")
-DERIVED_ENTITIES = ("scorecards", "job_fit_reports")  # a 404 means "nothing yet", never "deleted"
 JOB_FIT_REPORT = Derived("job_fit_report")
 
 
@@ -97,7 +110,6 @@ class FanOut:
         *,
         size: int,
         derived: Derived | None = None,
-        deletions: bool = True,
     ) -> None:
         """GET every planned key; merge the answers in batches as they arrive.
 
@@ -110,6 +122,7 @@ class FanOut:
         if size == 0:
             return
         self.say(f"fetching {size} {entity} by id")
+        self.report.fetch_planned[entity] += size
         key = derived.key if derived else (lambda row: row[0])
         writes = PipelinedWrites()
         batch, done = _Batch(), 0
@@ -118,7 +131,7 @@ class FanOut:
             async with contextlib.aclosing(outcomes):
                 async for outcome in outcomes:
                     done += 1
-                    self._sort(entity, outcome, batch, key, derived, deletions)
+                    self._sort(entity, outcome, batch, key, derived)
                     if len(batch) >= self.batch_size:
                         await writes.submit(self._writer_of(entity, batch))
                         batch = _Batch()
@@ -131,21 +144,23 @@ class FanOut:
             raise
         await writes.drain()
 
-    def _sort(self, entity: str, outcome, batch: _Batch, key, derived: Derived | None, deletions: bool) -> None:
+    def _sort(self, entity: str, outcome, batch: _Batch, key, derived: Derived | None) -> None:
         if outcome.error is None:
-            batch.objects.append(outcome.value)
             if derived:
+                batch.objects.append(derived.keyed(outcome.value, outcome.item))
                 batch.fetched.append(derived.record(outcome.item, "fetched"))
+            else:
+                batch.objects.append(outcome.value)
         elif isinstance(outcome.error, NotFoundError):
             if derived:
                 batch.fetched.append(derived.record(outcome.item, "not_found"))
-            elif deletions and entity not in DERIVED_ENTITIES:
+            else:  # a record we hold that JOFI no longer has (a derived object's 404 is "not yet")
                 batch.gone.append(key(outcome.item))
         elif getattr(outcome.error, "fatal", False) or not isinstance(outcome.error, JofiApiError):
             raise outcome.error
         else:
-            self.report.fetch_failures[entity] += 1
-            log.warning("%s %r could not be fetched: %s", entity, key(outcome.item), _one_line(outcome.error))
+            self.report.add_fetch_failure(entity, key(outcome.item), outcome.error)
+            log.warning("%s %r could not be fetched: %s", entity, key(outcome.item), one_line(outcome.error))
 
     def _writer_of(self, entity: str, batch: _Batch) -> Callable[[], None]:
         """The blocking write of one batch (runs in a worker thread): data + fetch_state together."""
@@ -153,14 +168,10 @@ class FanOut:
         def write() -> None:
             if batch.objects or batch.fetched:
                 with_state = {"fetched": batch.fetched} if batch.fetched else {}
-                self.report.add_counts(self.writer.upsert(entity, batch.objects, _now(), **with_state))
+                self.report.add_counts(self.writer.upsert(entity, batch.objects, utc_now(), **with_state))
             if batch.gone:
-                self.writer.mark_deleted(entity, batch.gone, _now())
+                self.writer.mark_deleted(entity, batch.gone, utc_now())
                 self.say(f"  {entity}: {len(batch.gone)} no longer exist at JOFI (marked deleted)")
 
         return write
 
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from jofi_pipeline.settings import Mode
@@ -23,6 +23,8 @@ class SyncOptions:
     # Limit the scorecard fan-out to these score profile short names (a one-profile backfill);
     # empty = every profile the account has enabled. Everything else in the run is unchanged.
     score_profiles: tuple[str, ...] = ()
-    run_tags: dict[str, str] = field(default_factory=dict)
+    # How long to wait for another sync of this mode to finish before giving up (0: fail at once,
+    # as the CLI does; Dagster runs queue behind each other instead of failing the nightly).
+    writer_wait_seconds: float = 0.0
     # {entity: [ids]} (e.g. from webhook events): fetch only these by id, skip the lists. See targets.py.
     targets: dict[str, list] | None = None

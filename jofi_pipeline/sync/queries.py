@@ -10,26 +10,46 @@ since `fetch_state` says they were last fetched. The inputs of a test taker are 
 (assessment id, completed_at) list (hashed) and its career navigation profile id.
 """
 
-# Not accepted yet, or accepted but without a profile: these can still change. Full: all held.
-OPEN_INVITATIONS = """
-    SELECT id FROM invitations
-    WHERE id NOT IN (SELECT unnest($in_window::BIGINT[]))
-      AND ($full OR (_deleted_at IS NULL
-           AND (accepted_at IS NULL OR test_taker_id IS NULL OR career_navigation_profile_id IS NULL)))
-    ORDER BY id
+# Dormant open records (no activity for DORMANT_AFTER_DAYS before the account's newest activity —
+# the account's own clock, so a replayed or simulated account behaves the same) are refreshed in a
+# rotation, one seventh each night by the calendar day of the run (so the rotation moves on even
+# when the account is quiet): most open records are abandoned, and asking for all of them every
+# night would cost more than everything that really changed. A dormant record that comes back is
+# seen within a week (at once with webhooks, issue 6); a full refresh asks for all.
+DORMANT_AFTER_DAYS = 60
+
+
+def tonights_seventh(id_column: str) -> str:
+    return f"({id_column} + epoch(now())::BIGINT // 86400) % 7 = 0"
+
+
+# Invitations not accepted yet: recent ones every night, dormant ones in the rotation. Full: all held.
+OPEN_INVITATIONS = f"""
+    WITH clock AS (SELECT max(created_at) AS account_now FROM invitations)
+    SELECT i.id FROM invitations i, clock
+    WHERE i.id NOT IN (SELECT unnest($in_window::BIGINT[]))
+      AND ($full OR (i._deleted_at IS NULL AND (i.accepted_at IS NULL OR i.test_taker_id IS NULL) AND (
+          i.created_at IS NULL OR i.created_at >= clock.account_now - INTERVAL {DORMANT_AFTER_DAYS} DAY
+          OR {tonights_seventh("i.id")})))
+    ORDER BY i.id
+"""
+
+# Invitations that fell behind their test taker (run after the test takers were refreshed): a test
+# taker names an invitation we hold as not accepted, or has a profile the invitation lacks.
+INVITATIONS_BEHIND_TEST_TAKERS = """
+    SELECT DISTINCT i.id FROM invitations i
+    JOIN test_takers t ON t.id = i.test_taker_id OR t.invitation_id = i.id
+    WHERE i._deleted_at IS NULL AND NOT $full
+      AND i.id NOT IN (SELECT unnest($in_window::BIGINT[]))
+      AND (i.accepted_at IS NULL OR i.test_taker_id IS NULL
+           OR (i.career_navigation_profile_id IS NULL AND t.career_navigation_profile_id IS NOT NULL))
+    ORDER BY i.id
 """
 
 # Test takers whose detail (assigned assessments) we lack, that are still open (an assessment not
 # completed, or no profile), or that we only know by reference from an invitation or a profile.
 # The list items carry no assessments, so window membership does not spare a GET by id here.
-#
-# Open but dormant test takers (no activity for DORMANT_AFTER_DAYS before the account's newest
-# activity — the account's own clock, so a replayed or simulated account behaves the same) are
-# refreshed in a 7-day rotation, one seventh each night: most open test takers are abandoned,
-# and asking for all of them every night would cost more than everything that really changed.
-# A dormant test taker who comes back is seen within a week (at once with webhooks, issue 6);
-# a full refresh asks for all.
-DORMANT_AFTER_DAYS = 60
+# Open but dormant ones are refreshed in the rotation above.
 TEST_TAKERS_NEEDING_DETAIL = f"""
     WITH activity AS (
         SELECT test_taker_id,
@@ -44,7 +64,7 @@ TEST_TAKERS_NEEDING_DETAIL = f"""
         OR ((t.career_navigation_profile_id IS NULL OR a.has_open_assessment) AND (
             a.last_activity IS NULL
             OR a.last_activity >= clock.account_now - INTERVAL {DORMANT_AFTER_DAYS} DAY
-            OR (t.id + epoch(clock.account_now)::BIGINT // 86400) % 7 = 0))))
+            OR {tonights_seventh("t.id")}))))
     UNION
     SELECT test_taker_id FROM invitations
     WHERE test_taker_id IS NOT NULL AND test_taker_id NOT IN (SELECT id FROM test_takers)
@@ -127,4 +147,3 @@ JOB_FIT_REPORTS_WANTED = f"""
     ORDER BY test_taker_id
 """
 
-ALL_TABLES = "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY table_name"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from jofi_pipeline.warehouse.records import SchemaDrift
 
@@ -35,6 +35,19 @@ class Coverage:
         return max(self.api_total_count - self.rows_held, 0)
 
 
+MAX_FAILURE_SAMPLES = 3
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for reports and logs: its type and the first line of its text."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 @dataclass
 class SyncReport:
     run_id: str
@@ -45,11 +58,12 @@ class SyncReport:
     error: str | None = None
     inserted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     updated: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    unchanged: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     requests: dict[str, int] = field(default_factory=dict)
     coverage: list[Coverage] = field(default_factory=list)
-    rows_held: dict[str, int] = field(default_factory=dict)
+    # Per-record GETs: how many were planned, how many failed after retries, and a few examples.
+    fetch_planned: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     fetch_failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    fetch_failure_samples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     drift: dict[str, SchemaDrift] = field(default_factory=dict)  # per table: shapes that differ from the docs
 
     @property
@@ -67,9 +81,22 @@ class SyncReport:
         for table, c in counts.items():
             self.inserted[table] += c.inserted
             self.updated[table] += c.updated
-            self.unchanged[table] += c.unchanged
             if getattr(c, "drift", None):
                 self.drift.setdefault(table, SchemaDrift()).add(c.drift)
+
+    def add_fetch_failure(self, entity: str, key: object, error: BaseException) -> None:
+        self.fetch_failures[entity] += 1
+        samples = self.fetch_failure_samples[entity]
+        if len(samples) < MAX_FAILURE_SAMPLES:
+            status = getattr(error, "status", None)
+            samples.append(f"{key!r} ({status or type(error).__name__})")
+
+    def fetch_failures_text(self) -> str:
+        """e.g. '3 of 800 scorecards (e.g. (12, 'JOFI-295-AS') (500), ...)'; '' when none failed."""
+        return "; ".join(
+            f"{n} of {self.fetch_planned.get(entity, n)} {entity} (e.g. {', '.join(self.fetch_failure_samples[entity])})"
+            for entity, n in self.fetch_failures.items()
+        )
 
     def drift_summary(self) -> str:
         """One line naming each drifting table, or '' when every object matched the docs."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,8 +26,10 @@ from jofi_pipeline.sync.fanout import JOB_FIT_REPORT, SCORECARD, Derived, FanOut
 from jofi_pipeline.sync.targets import InboxWork
 from jofi_pipeline.sync.options import SyncOptions
 from jofi_pipeline.sync.plan import Plan
-from jofi_pipeline.sync.report import Coverage, SyncFailed, SyncReport
-from jofi_pipeline.warehouse import CoverageRecord, RunWriter, SyncRunRecord, WarehouseError, WarehouseStore
+from jofi_pipeline.sync.report import Coverage, SyncFailed, SyncReport, one_line, utc_now
+from jofi_pipeline.warehouse import (
+    CoverageRecord, RunWriter, SyncRunRecord, WarehouseBusyError, WarehouseError, WarehouseStore,
+)
 
 log = logging.getLogger("jofi_pipeline.sync")
 
@@ -35,15 +38,16 @@ Progress = Callable[[str], None]
 # Small lists come back whole; capped lists are the windows we must look beyond.
 WHOLE_LISTS = ("users", "teams", "email_templates", "assessments", "score_profiles")
 CAPPED_LISTS = ("invitations", "test_takers", "career_navigation_profiles")
+WRITER_POLL_SECONDS = 2.0
+# More per-record failures than this (per entity) means the API is failing, not a few records.
+SYSTEMIC_FAILURES_MIN = 10
+SYSTEMIC_FAILURES_SHARE = 0.02
 LIST_ROUTES = {
     "users": "GET /users", "teams": "GET /teams", "email_templates": "GET /email-templates",
     "assessments": "GET /assessments", "score_profiles": "GET /score-profiles", "invitations": "GET /invitations",
     "test_takers": "GET /test-takers", "career_navigation_profiles": "GET /career-navigation-profiles",
 }
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def new_run_id(mode: str, started_at: datetime) -> str:
@@ -53,7 +57,7 @@ def new_run_id(mode: str, started_at: datetime) -> str:
 async def run_sync(options: SyncOptions, progress: Progress | None = None) -> SyncReport:
     """Sync one mode; return the report, or raise SyncFailed with a one-line reason."""
     say = _progress_sink(options.mode, progress)
-    started_at = _now()
+    started_at = utc_now()
     report = SyncReport(run_id=new_run_id(options.mode, started_at), mode=options.mode, started_at=started_at)
     try:
         client = JofiClient(
@@ -77,17 +81,17 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
 
         store = WarehouseStore(options.data_dir, options.mode)
         try:
-            writer_cm = store.open_run(report.run_id, started_at)
+            writer_cm = await _open_when_free(store, report, options.writer_wait_seconds, say)
         except WarehouseError as exc:
             raise SyncFailed(str(exc), run_id=report.run_id) from None
         with writer_cm as writer:
             run = _Run(client, writer, options, report, say)
             try:
                 await run.fetch_everything(account)
-                run.raise_for_fetch_failures()
-                if run.inbox is not None:
+                status = run.judge_fetch_failures()
+                if run.inbox is not None and status == "succeeded":
                     run.inbox.mark_applied(report.run_id)
-                run.finish("succeeded")
+                run.finish(status)
                 say(f"publishing {store.published_db_path}")
                 await asyncio.to_thread(writer.publish)
             except BaseException as exc:
@@ -95,10 +99,28 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
                 if isinstance(exc, (JofiApiError, WarehouseError)):
                     raise SyncFailed(report.error or str(exc), run_id=report.run_id) from None
                 raise
+    if report.status == "partial":
+        say(f"WARNING published, but {report.error}")
     if report.drift:
         say(f"WARNING schema drift (raw JSON kept, see sync_runs.drift): {report.drift_summary()}")
     say(f"done in {report.seconds:.1f}s, {report.requests_total} requests")
     return report
+
+
+async def _open_when_free(store: WarehouseStore, report: SyncReport, wait_seconds: float, say: Progress) -> RunWriter:
+    """Open the mode's writer, waiting up to `wait_seconds` while another sync holds it."""
+    deadline = time.monotonic() + wait_seconds
+    told = False
+    while True:
+        try:
+            return store.open_run(report.run_id, report.started_at)
+        except WarehouseBusyError:
+            if time.monotonic() >= deadline:
+                raise
+            if not told:
+                say(f"another {report.mode} sync is writing; waiting up to {wait_seconds:.0f}s for it to finish")
+                told = True
+            await asyncio.sleep(WRITER_POLL_SECONDS)
 
 
 @dataclass
@@ -121,22 +143,29 @@ class _Run:
         self.say("reading lists")
         # The lists are independent: read them side by side (a paged list still pages in order),
         # then merge them one by one through the single writer.
-        entities = WHOLE_LISTS + CAPPED_LISTS
-        results = await asyncio.gather(*(getattr(self.client, entity)() for entity in entities))
-        lists: dict[str, ListResult] = dict(zip(entities, results))
+        # A TaskGroup, so one list failing cancels the others before the client closes.
+        async with asyncio.TaskGroup() as reads:
+            tasks = {entity: reads.create_task(getattr(self.client, entity)()) for entity in WHOLE_LISTS + CAPPED_LISTS}
+        lists: dict[str, ListResult] = {entity: task.result() for entity, task in tasks.items()}
         for entity, result in lists.items():
             await self.upsert(entity, list(result.items))
             self.say(f"  {entity}: {len(result.items)} read, API total {result.total_count}")
-        in_window = {e: [item["id"] for item in lists[e].items if item.get("id") is not None] for e in CAPPED_LISTS}
+        # Checked now, not after the by-id work: a mistyped backfill profile fails in seconds.
+        score_profiles = self.scorecard_profiles(lists["score_profiles"])
+        in_window = {e: [i["id"] for i in _objects(lists[e].items) if i.get("id") is not None] for e in CAPPED_LISTS}
         await self.inbox.fetch_pending(self, in_window)
         if self.options.full_refresh:
             self.say("full refresh: every record and derived object is fetched again")
 
         # Invitations that can still change and are no longer in the window: refresh by id.
+        invitations_in_window = [i for i in in_window["invitations"] if isinstance(i, int)]
         await self.fetch_planned("invitations", self.client.invitation, queries.OPEN_INVITATIONS,
-                                 in_window=[i for i in in_window["invitations"] if isinstance(i, int)])
+                                 in_window=invitations_in_window)
         # Test takers that are new, still open, or only known from an invitation or a profile.
         await self.fetch_planned("test_takers", self.client.test_taker, queries.TEST_TAKERS_NEEDING_DETAIL)
+        # Invitations their (just refreshed) test takers show to be out of date.
+        await self.fetch_planned("invitations", self.client.invitation, queries.INVITATIONS_BEHIND_TEST_TAKERS,
+                                 in_window=invitations_in_window)
         # Profiles referenced but not held (all known profiles on a full refresh).
         await self.fetch_planned("career_navigation_profiles", self.client.career_navigation_profile,
                                  queries.PROFILES_NEEDED,
@@ -144,7 +173,7 @@ class _Run:
 
         # Derived objects: only those whose inputs changed since fetch_state says they were fetched.
         await self.fetch_planned("scorecards", lambda pair: self.client.scorecard(*pair), queries.SCORECARDS_WANTED,
-                                 profiles=self.scorecard_profiles(lists["score_profiles"]), derived=SCORECARD)
+                                 profiles=score_profiles, derived=SCORECARD)
         await self.fetch_planned("job_fit_reports", self.client.job_fit_report, queries.JOB_FIT_REPORTS_WANTED,
                                  derived=JOB_FIT_REPORT)
 
@@ -156,7 +185,7 @@ class _Run:
 
     def scorecard_profiles(self, listed: ListResult) -> list[str]:
         """The enabled profiles' short names, narrowed to `options.score_profiles` for a backfill."""
-        enabled = [sp["short_name"] for sp in listed.items if isinstance(sp.get("short_name"), str)]
+        enabled = [sp["short_name"] for sp in _objects(listed.items) if isinstance(sp.get("short_name"), str)]
         wanted = self.options.score_profiles
         if not wanted:
             return enabled
@@ -172,7 +201,7 @@ class _Run:
 
     async def upsert(self, entity: str, objects: list[dict]) -> None:
         if objects:
-            counts = await asyncio.to_thread(self.writer.upsert, entity, objects, _now())
+            counts = await asyncio.to_thread(self.writer.upsert, entity, objects, utc_now())
             self.report.add_counts(counts)
 
     async def fetch_planned(
@@ -197,37 +226,49 @@ class _Run:
         finally:
             reader.close()
 
-    async def fetch_by_id(
-        self, entity: str, fetch: Callable[[Any], Awaitable[dict]], keys: Iterable[Any], *, deletable: bool = True
-    ) -> None:
-        """Fan out GETs for keys the caller already has (e.g. ids from webhooks), streamed in batches.
+    async def fetch_by_id(self, entity: str, fetch: Callable[[Any], Awaitable[dict]], keys: Iterable[Any]) -> None:
+        """Fan out GETs for keys the caller already has (ids from webhooks or imports), in batches.
 
-        No fetch_state is written: keys chosen by the caller are not an incremental decision, and
-        `deletable` is kept for callers written against the earlier runner (a 404 on a derived
-        object is never a deletion either way).
+        No fetch_state is written: the caller chose these keys, it is not an incremental decision.
         """
         keys = list(keys)
         fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size)
-        await fan.fetch(entity, fetch, [(k,) for k in keys], size=len(keys), deletions=deletable)
+        await fan.fetch(entity, fetch, [(k,) for k in keys], size=len(keys))
 
-    def raise_for_fetch_failures(self) -> None:
-        failures = self.report.fetch_failures
-        if failures:
-            what = ", ".join(f"{n} {entity}" for entity, n in failures.items())
+    def judge_fetch_failures(self) -> str:
+        """'succeeded', or 'partial' when a few records failed; raise when the failures look systemic.
+
+        One record that JOFI always refuses must not stop every publish forever: below the
+        threshold the run publishes what it has, says which records failed, and the next run asks
+        for them again (they are not in fetch_state). Above it (the API is failing, not a record),
+        nothing is published.
+        """
+        report = self.report
+        if not report.fetch_failures:
+            return "succeeded"
+        what = report.fetch_failures_text()
+        systemic = any(
+            n > max(SYSTEMIC_FAILURES_MIN, SYSTEMIC_FAILURES_SHARE * report.fetch_planned.get(entity, n))
+            for entity, n in report.fetch_failures.items()
+        )
+        if systemic:
             raise SyncFailed(
-                f"{what} could not be fetched after retries; what was fetched is kept, the published "
-                "warehouse is unchanged, and the next run retries the rest",
-                run_id=self.report.run_id,
+                f"{what} could not be fetched; that many failures looks like an API problem, so the published "
+                "warehouse is unchanged (what was fetched is kept) and the next run retries the rest",
+                run_id=report.run_id,
             )
+        report.error = f"{what} could not be fetched; the next run asks for them again"
+        return "partial"
 
     def finish(self, status: str, error: BaseException | None = None) -> None:
         """Record the run in sync_runs (committed with the data, published with it on success)."""
         report = self.report
         report.status = status
-        report.error = _one_line(error) if error is not None else None
+        if error is not None:
+            report.error = one_line(error)
         if isinstance(error, SyncFailed):
             report.error = error.reason
-        report.finished_at = _now()
+        report.finished_at = utc_now()
         report.requests = self.client.request_counts()
         try:
             self.writer.record_run(_run_record(report))
@@ -235,6 +276,11 @@ class _Run:
             if error is None:
                 raise
             log.exception("could not record the failed sync run")
+
+
+def _objects(items: Iterable[Any]) -> list[dict]:
+    """List items that are JSON objects (the store ignores anything else, so must we)."""
+    return [item for item in items if isinstance(item, dict)]
 
 
 def _run_record(report: SyncReport) -> SyncRunRecord:
@@ -268,7 +314,3 @@ def _progress_sink(mode: str, progress: Progress | None) -> Progress:
 
     return say
 
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -1,8 +1,9 @@
 """Per-mode warehouse store: one writer at a time stages, merges and publishes.
 
 Layout under `$data_dir/<mode>/`:
-  jofi.duckdb             published analyst database (replaced atomically by publish)
-  parquet -> parquet.<v>  symlink to the current Parquet version (one directory per table)
+  jofi.duckdb -> current/jofi.duckdb   the published analyst database
+  parquet -> current/parquet           the same tables as Parquet (one directory per table)
+  current -> published.<v>             swapped by one rename per publish (see publish.py)
   work/jofi_work.duckdb   working database; only the sync opens it
   work/writer.lock        fcntl lock: one writer per mode
 """

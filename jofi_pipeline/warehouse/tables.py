@@ -310,8 +310,10 @@ TEST_TAKERS = entity(
 TEST_TAKER_ASSESSMENTS = child(
     "test_taker_assessments",
     "Assessments assigned to a test taker (`assigned_assessments` of GET /test-takers/:id). Replaced per test taker whenever a by-id object is synced.",
-    ("id",),
-    Column("id", "BIGINT", "The assignment's own id."),
+    # Assignment ids are unique only per test taker (API docs; test-mode data reuses them), so the
+    # key names the parent: keyed by `id` alone, the MERGE would move a row to another test taker.
+    ("test_taker_id", "id"),
+    Column("id", "BIGINT", "The assignment's own id; unique per test taker, not across test takers."),
     Column("test_taker_id", "BIGINT", "Test taker the assessment is assigned to."),
     Column("assessment_id", "BIGINT", "Catalog assessment id (nested `assessment.id`).", at("assessment", "id")),
     Column("short_name", "VARCHAR", "Catalog short name (nested `assessment.short_name`).", at("assessment", "short_name")),

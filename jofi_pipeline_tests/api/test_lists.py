@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 
-from jofi_pipeline.api import ClientConfig
+from jofi_pipeline.api import AuthenticationError, BadRequestError, ClientConfig, ServerError
 
-from .helpers import FAST, Script, make_client, ok, page
+from .helpers import FAST, LIVE_KEY, Script, error, make_client, ok, page
 
 
 def cursor_server(all_ids: list, *, honour: bool, window: int = 3):
@@ -87,3 +89,35 @@ async def test_has_more_must_be_true_to_follow(has_more):
     async with make_client(script) as client:
         result = await client.teams()
     assert script.count == 1 and result.has_more is False
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
+async def test_cursor_params_refused_on_page_two_keeps_page_one_as_capped(status, caplog):
+    caplog.set_level(logging.WARNING, logger="jofi_pipeline.api")
+    refused = error(status, "invalid_request_error", "Unknown parameter: starting_after")
+    script = Script(ok(page([9, 8, 7], has_more=True, total=5)), refused)
+    async with make_client(script) as client:
+        result = await client.test_takers()
+    assert [i["id"] for i in result.items] == [9, 8, 7]
+    assert (result.total_count, result.has_more, result.capped) == (5, True, True)
+    assert script.count == 2  # a 4xx is not retried
+    (record,) = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    text = record.getMessage()
+    assert "/test-takers" in text and str(status) in text
+    assert LIVE_KEY not in text and "http" not in text and "starting_after=" not in text
+
+
+async def test_page_one_rejection_still_raises():
+    script = Script(error(400, "invalid_request_error", "nope"))
+    async with make_client(script) as client:
+        with pytest.raises(BadRequestError):
+            await client.test_takers()
+
+
+@pytest.mark.parametrize(("status", "raised"), [(401, AuthenticationError), (500, ServerError)])
+async def test_fatal_or_server_errors_on_page_two_still_raise(status, raised):
+    script = Script(ok(page([9, 8, 7], has_more=True, total=5)), error(status, "api_error", "boom"))
+    async with make_client(script) as client:
+        with pytest.raises(raised):
+            await client.test_takers()

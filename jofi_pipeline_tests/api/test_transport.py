@@ -15,6 +15,7 @@ from jofi_pipeline.api import (
     AuthenticationError,
     BadRequestError,
     ClientConfig,
+    ConfigError,
     MalformedResponseError,
     NotFoundError,
     RateLimitedError,
@@ -389,3 +390,33 @@ async def test_concurrency_is_bounded():
     async with make_client(handler, config=config) as client:
         await asyncio.gather(*(client.account() for _ in range(20)))
     assert peak == 3
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [httpx.ProxyError("407 Proxy Authentication Required"), httpx.LocalProtocolError("illegal header value")],
+)
+async def test_other_transport_errors_are_retried_as_unreachable(fault, caplog):
+    caplog.set_level(logging.INFO)
+    script = Script(fault, ok(ACCOUNT))
+    async with make_client(script) as client:
+        assert await client.account() == ACCOUNT
+    assert script.count == 2
+    assert retry_records(caplog)[0].jofi_reason.startswith(f"transport_error ({type(fault).__name__}")
+
+    script = Script(fault)
+    async with make_client(script) as client:
+        with pytest.raises(ApiUnreachableError) as info:
+            await client.teams()
+    assert script.count == FAST.max_retries + 1
+    assert "jofi.example:8080" in str(info.value) and type(fault).__name__ in str(info.value)
+    assert info.value.route == "/teams"
+
+
+async def test_unsupported_protocol_is_a_config_error_naming_the_base_url_env_var():
+    script = Script(httpx.UnsupportedProtocol("Request URL has an unsupported protocol 'ftp://'."))
+    async with make_client(script) as client:
+        with pytest.raises(ConfigError, match="JOFI_API_BASE_URL") as info:
+            await client.teams()
+    assert script.count == 1  # not retried
+    assert info.value.fatal and info.value.route == "/teams" and LIVE_KEY not in str(info.value)

@@ -192,3 +192,74 @@ def test_a_key_for_the_wrong_mode_is_refused_before_any_request(simulator, monke
     assert simulator.test_key not in failure.value.reason
     assert simulator.stats()["total"] == 0
     assert not any(tmp_path.iterdir())
+
+
+def test_a_sync_waits_for_the_other_writer_of_its_mode_when_asked_to(simulator, keys, tmp_path):
+    """Dagster runs wait (writer_wait_seconds) instead of failing a nightly behind a sensor run."""
+    import threading
+    import time
+    from datetime import datetime, timezone
+
+    from jofi_pipeline.warehouse import WarehouseStore
+
+    keys(simulator)
+    holder = WarehouseStore(tmp_path, "test").open_run("holder", datetime.now(timezone.utc))
+    with pytest.raises(SyncFailed, match="being written by another sync"):
+        sync(simulator, "test", tmp_path)  # the CLI's default: fail at once, clearly
+
+    release = threading.Timer(2.0, holder.close)
+    release.start()
+    started = time.monotonic()
+    report = sync(simulator, "test", tmp_path, writer_wait_seconds=30)
+    assert report.status == "succeeded"
+    assert time.monotonic() - started >= 1.9
+    release.join()
+
+
+def test_a_few_failing_records_publish_as_partial_and_are_asked_for_again(make_simulator, keys, tmp_path, monkeypatch):
+    from jofi_pipeline.api.client import JofiClient
+    from jofi_pipeline.api.errors import ServerError
+
+    sim = keys(make_simulator(test_takers=40, seed=12))
+    real_scorecard = JofiClient.scorecard
+    broken: list[int] = []
+
+    async def scorecard(self, test_taker_id, short_name):
+        if not broken:
+            broken.append(test_taker_id)  # the first test taker asked for: JOFI always fails it
+        if test_taker_id == broken[0]:
+            raise ServerError("GET /test-takers/{id}/scorecard: 500 (injected)", status=500, route="scorecard")
+        return await real_scorecard(self, test_taker_id, short_name)
+
+    monkeypatch.setattr(JofiClient, "scorecard", scorecard)
+    report = sync(sim, "live", tmp_path)
+    assert report.status == "partial"
+    assert report.fetch_failures["scorecards"] == 4  # one test taker x 4 score profiles
+    assert str(broken[0]) in report.error
+    with published(tmp_path, "live") as con:  # published anyway: one record must not block every night
+        assert con.execute("SELECT status FROM sync_runs").fetchall() == [("partial",)]
+        assert con.execute("SELECT count(*) FROM scorecards WHERE test_taker_id = ?", broken).fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM scorecards").fetchone()[0] > 0
+
+    monkeypatch.setattr(JofiClient, "scorecard", real_scorecard)
+    sim.reset_stats()
+    report = sync(sim, "live", tmp_path)
+    assert report.status == "succeeded"
+    assert sim.stats()["routes"]["GET /test-takers/{id}/scorecard"]["total"] == 4  # only the failed ones
+    with published(tmp_path, "live") as con:
+        assert con.execute("SELECT count(*) FROM scorecards WHERE test_taker_id = ?", broken).fetchone()[0] == 4
+
+
+def test_failures_on_many_records_look_systemic_and_publish_nothing(make_simulator, keys, tmp_path, monkeypatch):
+    from jofi_pipeline.api.client import JofiClient
+    from jofi_pipeline.api.errors import ServerError
+
+    sim = keys(make_simulator(test_takers=40, seed=12))
+
+    async def scorecard(self, test_taker_id, short_name):
+        raise ServerError("GET /test-takers/{id}/scorecard: 500 (injected)", status=500, route="scorecard")
+
+    monkeypatch.setattr(JofiClient, "scorecard", scorecard)
+    with pytest.raises(SyncFailed, match="looks like an API problem"):
+        sync(sim, "live", tmp_path)
+    assert not (tmp_path / "live" / "jofi.duckdb").exists()

@@ -265,3 +265,49 @@ def test_warehouse_imports_no_http_dagster_api_or_simulator():
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_assignment_ids_are_per_test_taker(writer):
+    """Assignment ids are unique only per test taker (test mode reuses them): no re-parenting."""
+    both = [docs.test_taker(id=1), docs.test_taker(id=2)]  # each with assignments 11111 and 22222
+    counts = writer.upsert("test_takers", both, T0)["test_taker_assessments"]
+    assert counts.inserted == 4
+    expected = [(1, 11111), (1, 22222), (2, 11111), (2, 22222)]
+    assert writer.query("SELECT test_taker_id, id FROM test_taker_assessments ORDER BY ALL") == expected
+
+    writer.upsert("test_takers", [docs.test_taker(id=2)], T1)  # one parent alone, later
+    assert writer.query("SELECT test_taker_id, id FROM test_taker_assessments ORDER BY ALL") == expected
+    progressed = docs.test_taker(id=1, assignments=[docs.assignment(11111, 6, started_at="2026-02-04T10:00:00Z")])
+    counts = writer.upsert("test_takers", [progressed], T2)["test_taker_assessments"]
+    assert (counts.updated, counts.removed) == (1, 1)
+    assert writer.query(
+        "SELECT test_taker_id, id, started_at IS NOT NULL, _first_synced_at FROM test_taker_assessments ORDER BY ALL"
+    ) == [(1, 11111, True, T0), (2, 11111, False, T0), (2, 22222, True, T0)]
+
+
+def test_child_keys_include_the_parent_key():
+    """Replace-children deletes per parent and merges on the key: the key must name the parent."""
+    for spec in TABLES.values():
+        if spec.kind == "child":
+            assert spec.key[: len(spec.parent_columns)] == spec.parent_columns, spec.name
+
+
+def test_work_db_written_under_the_old_assignment_key_needs_no_migration(store: WarehouseStore, monkeypatch):
+    """The key lives in the MERGE, not in a constraint: an existing work DB takes the new key as is."""
+    new = TABLES["test_taker_assessments"]
+    old = TableSpec(new.name, new.kind, new.comment, ("id",), new.columns, parent=new.parent,
+                    list_key=new.list_key, parent_columns=new.parent_columns, items=new.items,
+                    system_columns=new.system_columns)
+    with monkeypatch.context() as m:
+        m.setitem(TABLES, new.name, old)
+        with store.open_run("r1", T0) as run:
+            run.upsert("test_takers", [docs.test_taker(id=1)], T0)
+    with store.open_run("r2", T1) as run:
+        assert run.query("SELECT count(*) FROM duckdb_constraints() WHERE table_name = ? "
+                         "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')", [new.name]) == [(0,)]
+        assert run.query("SELECT comment FROM duckdb_tables() WHERE table_name = ?", [new.name])[0][0].endswith(
+            "Key: (test_taker_id, id).")
+        counts = run.upsert("test_takers", [docs.test_taker(id=2)], T1)["test_taker_assessments"]
+        assert (counts.inserted, counts.removed) == (2, 0)
+        assert run.query("SELECT test_taker_id, id, _first_synced_at FROM test_taker_assessments ORDER BY ALL") == [
+            (1, 11111, T0), (1, 22222, T0), (2, 11111, T1), (2, 22222, T1)]
