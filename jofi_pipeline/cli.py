@@ -49,6 +49,7 @@ def sync(
     concurrency: Optional[int] = typer.Option(None, help="Max requests in flight (default 16)."),
     rate: Optional[float] = typer.Option(None, help="Max requests per second (default: unlimited)."),
     data_dir: Optional[Path] = typer.Option(None, help=f"Warehouse root (default ${settings.ENV_DATA_DIR} or ./data)."),
+    wait: float = typer.Option(0.0, "--wait", help="Seconds to wait if another sync of this mode is writing (default: fail at once)."),
 ) -> None:
     """Run the jofi_sync job in-process for one mode, with progress on stderr and a summary."""
     from jofi_pipeline.runs import SyncJobFailed, print_summary, sync_mode
@@ -57,7 +58,7 @@ def sync(
     try:
         outcome = sync_mode(
             mode_value, full_refresh=full, score_profile=score_profile, concurrency=concurrency, rate=rate,
-            data_dir=data_dir,
+            data_dir=data_dir, wait=wait,
         )
     except SyncJobFailed as exc:
         _fail(str(exc))

@@ -81,9 +81,11 @@ def sync_mode(
     concurrency: int | None = None,
     rate: float | None = None,
     data_dir: Path | None = None,
+    wait: float = 0.0,
     instance: dg.DagsterInstance | None = None,
 ) -> SyncOutcome:
-    resource_config: dict = {}
+    # A person at a terminal is told at once that another sync is writing (unless they ask to wait).
+    resource_config: dict = {"writer_wait_seconds": wait}
     if concurrency is not None:
         resource_config["max_concurrency"] = concurrency
     if rate is not None:
