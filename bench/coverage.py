@@ -44,7 +44,7 @@ def held(sim, data_dir: Path) -> dict[str, tuple[set, set]]:
 
 def row(name: str, counts: dict[str, tuple[set, set]], extra: str = "") -> str:
     cells = [f"{len(h & w)}/{len(w)} ({len(h & w) / max(len(w), 1):.0%})" for h, w in counts.values()]
-    return f"{name:<34}" + "".join(f"{c:>22}" for c in cells) + f"  {extra}"
+    return f"{name:<40}" + "".join(f"{c:>30}" for c in cells) + f"  {extra}"
 
 
 def main() -> None:
@@ -81,7 +81,7 @@ def main() -> None:
             lines.append(row("webhooks off, after import-ids + 1 sync", held(sim, off)))
     print(f"\ncoverage of a simulated account (seed {args.seed}, ~{args.daily_invitations} invitations/day, "
           f"synced at day 0 and after {', '.join(map(str, args.days))} days)")
-    print(f"{'scenario':<34}" + "".join(f"{e:>22}" for e in CAPPED))
+    print(f"{'scenario':<40}" + "".join(f"{e:>30}" for e in CAPPED))
     print("\n".join(lines))
 
 
