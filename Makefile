@@ -27,6 +27,8 @@ install: .venv/.installed
 bench: install
 	$(UV) run python bench/simulator_load.py
 	$(UV) run python bench/client_fanout.py
+	$(UV) run python bench/sync.py
+	$(UV) run python bench/coverage.py
 
 lock:
 	$(UV) lock

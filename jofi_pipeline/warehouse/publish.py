@@ -69,7 +69,7 @@ def publish(con: duckdb.DuckDBPyConnection, targets: PublishTargets) -> PublishR
         remove_quietly(version_dir)
         raise
     current = targets.mode_dir / CURRENT_LINK
-    previous = swap_symlink(current, version_dir)  # the moment the new pair becomes visible
+    previous = swap_symlink(current, Path(version_dir.name))  # the moment the new pair becomes visible
     ensure_fixed_links(targets)
     prune_versions(targets, keep={version_dir.name, previous})
     return PublishResult(
@@ -148,7 +148,10 @@ def ensure_fixed_links(targets: PublishTargets) -> None:
 
 
 def swap_symlink(link: Path, target: Path) -> str | None:
-    """Point `link` at `target` (relative to its folder) atomically; returns what it pointed at before.
+    """Point `link` at `target`, a path relative to the link's folder, atomically; return the old target.
+
+    Relative, so the data dir can move (and a relative JOFI_DATA_DIR cannot produce a link that
+    resolves from the wrong folder).
 
     A real file there (older layout, or a corrupt copy) is replaced atomically by the rename; a
     real directory is moved aside once (pruned later).
@@ -157,7 +160,9 @@ def swap_symlink(link: Path, target: Path) -> str | None:
     if link.is_dir() and not link.is_symlink():
         link.rename(link.with_name(f"{LEGACY_VERSION_PREFIX}legacy-{uuid.uuid4().hex[:8]}"))
     tmp_link = link.with_name(f".{link.name}.swap-{uuid.uuid4().hex[:8]}")
-    os.symlink(target.name if target.is_absolute() else str(target), tmp_link)  # relative, so the data dir can move
+    if target.is_absolute():
+        raise ValueError(f"symlink target must be relative to {link.parent}, got {target}")
+    os.symlink(str(target), tmp_link)
     try:
         os.replace(tmp_link, link)
     except BaseException:

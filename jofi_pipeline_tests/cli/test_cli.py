@@ -72,3 +72,16 @@ def test_sync_with_an_unknown_score_profile_names_the_enabled_ones(env):
     assert result.returncode != 0
     (line,) = [l for l in result.stderr.splitlines() if l.startswith("error:")]
     assert "JOFI-000-XX" in line and "JOFI-295-AS" in line
+
+
+def test_demo_runs_end_to_end_in_a_fresh_folder(tmp_path):
+    """What `make demo` runs: its own simulator, both modes, the default relative ./data."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOFI_")}
+    env["DAGSTER_DISABLE_TELEMETRY"] = "1"
+    result = subprocess.run([CLI, "demo", "--test-takers", "40"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "live sync succeeded" in result.stdout and "test sync succeeded" in result.stdout
+    assert "Invitation funnel by team" in result.stdout and "avg_score" in result.stdout
+    assert (tmp_path / "data" / "live" / "jofi.duckdb").exists()
+    assert (tmp_path / "data" / "test" / "parquet" / "invitations").is_dir()

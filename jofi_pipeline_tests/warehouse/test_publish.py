@@ -184,3 +184,19 @@ def test_api_key_never_reaches_published_files(store):
     for path in store.mode_dir.rglob("*"):
         if path.is_file():
             assert b"SuperSecret123" not in path.read_bytes(), path
+
+
+def test_publish_under_a_relative_data_dir_leaves_links_that_resolve(tmp_path, monkeypatch):
+    """`make demo` uses ./data: every link must resolve from its own folder, not from the cwd."""
+    monkeypatch.chdir(tmp_path)
+    relative = WarehouseStore(Path("data"), "live")
+    for run_id in ("r1", "r2"):  # the second publish swaps `current` from one version to the next
+        with relative.open_run(run_id, T0) as run:
+            fill(run)
+            run.publish()
+    monkeypatch.chdir("/")
+    absolute = WarehouseStore(tmp_path / "data", "live")
+    with duckdb.connect(str(absolute.published_db_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM teams").fetchone()[0] == 1
+    assert (absolute.parquet_dir / "teams").is_dir()
+    assert not os.path.isabs(os.readlink(absolute.mode_dir / "current"))
