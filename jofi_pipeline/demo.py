@@ -13,8 +13,8 @@ from jofi_pipeline.runs import SyncJobFailed, print_summary, sync_mode
 EXAMPLE_QUERIES = [
     (
         "Invitation funnel by team (live)",
-        "SELECT team_display_name AS team, sum(invited) AS invited, sum(accepted) AS accepted, "
-        "sum(all_assessments_completed) AS completed, sum(with_profile) AS profiles "
+        "SELECT team_display_name AS team, sum(invited)::BIGINT AS invited, sum(accepted)::BIGINT AS accepted, "
+        "sum(all_assessments_completed)::BIGINT AS completed, sum(with_profile)::BIGINT AS profiles "
         "FROM invitation_funnel GROUP BY ALL ORDER BY invited DESC",
     ),
     (
