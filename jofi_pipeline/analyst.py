@@ -75,9 +75,9 @@ def status_text(data_dir: Path | None = None) -> str:
                 if error:
                     lines.append(f"   error: {error}")
             counts = con.execute(
-                "SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name='main' ORDER BY 1"
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name='main' ORDER BY 1"
             ).fetchall()
-            lines.append("   rows: " + ", ".join(f"{t}={_count(con, t)}" for t, _ in counts))
+            lines.append("   rows: " + ", ".join(f"{t}={_count(con, t)}" for (t,) in counts))
             lines.append("   coverage (API total_count vs rows held, last runs):")
             rows = con.execute(
                 """
