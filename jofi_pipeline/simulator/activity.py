@@ -1,16 +1,22 @@
-"""One simulated day of account activity, reproducible from (seed, day number).
+"""The live clock: `advance(world, hours)` plays each day's account activity as its hours go by.
 
-Only records that existed when the day began can move during it, which keeps every timestamp
-after the one it depends on (accepted after created, started after assigned, ...).
+A day is planned at its midnight, reproducibly from (seed, day number), and only records that
+existed then can move during it, which keeps every timestamp after the one it depends on (accepted
+after created, started after assigned, ...). The plan is then played up to the new clock, so a
+client that polls every hour sees the day arrive hour by hour, and advancing 24 times one hour
+leaves the world exactly as advancing one day does.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from .world import START, ActivitySummary, World
+from .world import START, World
 
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 PENDING_FOR = timedelta(days=21)  # invitations older than this are never accepted any more
 ACTIVE_FOR = timedelta(days=45)  # test takers older than this have abandoned what is left
 ACCEPT_PER_DAY = 0.35
@@ -18,7 +24,63 @@ START_PER_DAY = 0.35
 COMPLETE_PER_DAY = 0.55
 
 
-def simulate_day(world: World, summary: ActivitySummary) -> None:
+@dataclass
+class DayPlan:
+    """One day's events, (seconds after midnight, tiebreak, kind, payload), sorted; `played` so far."""
+
+    start: datetime
+    rng: random.Random
+    events: list[tuple[float, int, str, object]]
+    played: int = 0
+
+
+@dataclass
+class ActivitySummary:
+    """What advance() did, by kind, with the ids a test can look up."""
+
+    invitations_created: list[int] = field(default_factory=list)
+    invitations_accepted: list[int] = field(default_factory=list)
+    test_takers_created: list[int] = field(default_factory=list)
+    test_takers_updated: set[int] = field(default_factory=set)
+    assessments_started: list[dict] = field(default_factory=list)
+    assessments_completed: list[dict] = field(default_factory=list)
+    career_navigation_profiles_created: list[str] = field(default_factory=list)
+
+    def as_dict(self, hours: int, now: datetime) -> dict:
+        return {
+            "days": hours // 24 if hours % 24 == 0 else hours / 24,
+            "hours": hours,
+            "now": now.isoformat(),
+            "invitations_created": self.invitations_created,
+            "invitations_accepted": self.invitations_accepted,
+            "test_takers_created": self.test_takers_created,
+            "test_takers_updated": sorted(self.test_takers_updated),
+            "assessments_started": self.assessments_started,
+            "assessments_completed": self.assessments_completed,
+            "career_navigation_profiles_created": self.career_navigation_profiles_created,
+        }
+
+
+def advance(world: World, hours: int) -> dict:
+    """Move the clock `hours` forward, playing the activity due meanwhile. Frozen worlds refuse."""
+    if world.frozen:
+        raise RuntimeError("the test world is fake data and does not move")
+    summary = ActivitySummary()
+    end = world.now + HOUR * max(0, hours)
+    while world.now < end:
+        plan = world.day_plan if isinstance(world.day_plan, DayPlan) else plan_day(world)
+        world.day_plan = plan
+        until = min(end, plan.start + DAY)
+        _play(world, plan, until, summary)
+        world.now = until
+        if until == plan.start + DAY:
+            world.day_plan = None
+    world.touch()
+    return summary.as_dict(max(0, hours), world.now)
+
+
+def plan_day(world: World) -> DayPlan:
+    """The day starting at `world.now` (a midnight): who is invited, accepts, starts, completes when."""
     day_number = (world.now - START) // DAY
     rng = world.rng(f"day:{day_number}")
     day_start = world.now
@@ -49,9 +111,18 @@ def simulate_day(world: World, summary: ActivitySummary) -> None:
                     events.append((at(), len(events), "complete", (taker, assignment)))
                 elif rng.random() < 0.5:
                     events.append((at(), len(events), "save", (taker, assignment)))
+    return DayPlan(day_start, rng, sorted(events, key=lambda e: (e[0], e[1])))
 
-    for offset, _, kind, payload in sorted(events, key=lambda e: (e[0], e[1])):
-        moment = day_start + timedelta(seconds=offset)
+
+def _play(world: World, plan: DayPlan, until: datetime, summary: ActivitySummary) -> None:
+    """Apply the plan's events that happen before `until`, in order, with the day's own dice."""
+    rng = plan.rng
+    while plan.played < len(plan.events):
+        offset, _, kind, payload = plan.events[plan.played]
+        moment = plan.start + timedelta(seconds=offset)
+        if moment >= until:
+            return
+        plan.played += 1
         if kind == "invite":
             summary.invitations_created.append(world.random_invitation(moment, rng).id)
         elif kind == "accept":

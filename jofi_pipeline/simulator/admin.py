@@ -9,11 +9,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import views
+from .activity import advance
 from .state import SimulatorState
 from .webhooks import admin_routes as webhook_routes
 from .world import World
 
 MAX_ADVANCE_DAYS = 3650
+ADVANCE_LIMITS = {"days": MAX_ADVANCE_DAYS, "hours": 24 * MAX_ADVANCE_DAYS}
+USAGE = 'send one of ?days=N or ?hours=N (or a JSON body {"days": N} or {"hours": N})'
 
 
 def truth(world: World, mode: str) -> dict:
@@ -48,16 +51,23 @@ class Admin:
         self.state = state
 
     async def advance(self, request: Request) -> Response:
-        raw = request.query_params.get("days")
-        if raw is None:
+        """`?days=N` or `?hours=N` (or a JSON body with one of them); nothing given = one day."""
+        given = {unit: request.query_params.get(unit) for unit in ADVANCE_LIMITS}
+        given = {unit: raw for unit, raw in given.items() if raw is not None}
+        if not given:
             body = await request.body()
             try:
-                raw = str(json.loads(body).get("days")) if body else "1"
-            except (ValueError, AttributeError):
-                return _problem("send ?days=N or a JSON body {\"days\": N}")
-        if not raw.isdigit() or int(raw) > MAX_ADVANCE_DAYS:
-            return _problem(f"days must be an integer between 0 and {MAX_ADVANCE_DAYS}")
-        return JSONResponse(self.state.worlds["live"].advance(int(raw)))
+                sent = json.loads(body) if body else {"days": 1}
+                given = {unit: str(sent[unit]) for unit in ADVANCE_LIMITS if unit in sent}
+            except (ValueError, TypeError, AttributeError):
+                return _problem(USAGE)
+        if len(given) != 1:
+            return _problem(USAGE)
+        ((unit, raw),) = given.items()
+        if not raw.isdigit() or int(raw) > ADVANCE_LIMITS[unit]:
+            return _problem(f"{unit} must be an integer between 0 and {ADVANCE_LIMITS[unit]}")
+        hours = int(raw) * (24 if unit == "days" else 1)
+        return JSONResponse(advance(self.state.worlds["live"], hours))
 
     async def stats(self, request: Request) -> Response:
         snapshot = self.state.stats.snapshot()

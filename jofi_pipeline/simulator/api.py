@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -75,11 +76,35 @@ class Api:
         records = self._newest_first(world, kind)
         return self._cached(request, world, lambda: capped_page(mode, records, lambda r: r.id, render, cap, query), with_query=cursor)
 
+    @staticmethod
+    def _found(records: dict, raw_id: str, what: str, mode: str, *, int_id: bool = True) -> Any:
+        """The record a path id names, or the API's 404 (also for ids that cannot name one)."""
+        record = records.get(parse_int_id(raw_id, what, mode) if int_id else raw_id)
+        if record is None:
+            raise not_found(what, raw_id, mode)
+        return record
+
+    def _capped_list(self, kind: str, cap: int, view: Callable) -> Callable:
+        """The route of one capped list, each record as `view` renders a list item."""
+
+        async def endpoint(request: Request) -> Response:
+            mode, world = self._auth(request)
+            return self._list(request, mode, world, kind, cap, lambda record: view(world, record, item=True))
+
+        return endpoint
+
+    def _by_id(self, records: Callable[[World], dict], what: str, view: Callable, *, int_id: bool = True) -> Callable:
+        """The GET-by-id route of one kind of record, rendered by `view`."""
+
+        async def endpoint(request: Request) -> Response:
+            mode, world = self._auth(request)
+            record = self._found(records(world), request.path_params["id"], what, mode, int_id=int_id)
+            return self._cached(request, world, lambda: views.with_mode(mode, view(world, record)))
+
+        return endpoint
+
     def _taker(self, world: World, raw_id: str, mode: str) -> TestTaker:
-        taker = world.test_takers.get(parse_int_id(raw_id, "test taker", mode))
-        if taker is None:
-            raise not_found("test taker", raw_id, mode)
-        return taker
+        return self._found(world.test_takers, raw_id, "test taker", mode)
 
     # ---- routes ---------------------------------------------------------------------------
 
@@ -110,19 +135,6 @@ class Api:
         mode, world = self._auth(request)
         return self._cached(request, world, lambda: whole(mode, views.score_profiles()))
 
-    async def list_invitations(self, request: Request) -> Response:
-        mode, world = self._auth(request)
-        render = lambda inv: views.invitation(world, inv, item=True)  # noqa: E731
-        return self._list(request, mode, world, "invitations", CAPS["invitations"], render)
-
-    async def get_invitation(self, request: Request) -> Response:
-        mode, world = self._auth(request)
-        raw = request.path_params["id"]
-        invitation = world.invitations.get(parse_int_id(raw, "invitation", mode))
-        if invitation is None:
-            raise not_found("invitation", raw, mode)
-        return self._cached(request, world, lambda: views.with_mode(mode, views.invitation(world, invitation)))
-
     async def create_invitation(self, request: Request) -> Response:
         mode, world = self._auth(request)
         body = parse_json_object(await request.body(), mode)
@@ -135,26 +147,13 @@ class Api:
 
     async def update_invitation(self, request: Request) -> Response:
         mode, world = self._auth(request)
-        raw = request.path_params["id"]
-        current = world.invitations.get(parse_int_id(raw, "invitation", mode))
-        if current is None:
-            raise not_found("invitation", raw, mode)
+        current = self._found(world.invitations, request.path_params["id"], "invitation", mode)
         body = parse_json_object(await request.body(), mode)
         updated = updated_invitation(world, current, body, mode)
         if mode == "live":
             world.invitations[updated.id] = updated
             world.touch()
         return json_response(encode(views.with_mode(mode, views.invitation(world, updated))))
-
-    async def list_test_takers(self, request: Request) -> Response:
-        mode, world = self._auth(request)
-        render = lambda t: views.test_taker(world, t, item=True)  # noqa: E731
-        return self._list(request, mode, world, "test_takers", CAPS["test-takers"], render)
-
-    async def get_test_taker(self, request: Request) -> Response:
-        mode, world = self._auth(request)
-        taker = self._taker(world, request.path_params["id"], mode)
-        return self._cached(request, world, lambda: views.with_mode(mode, views.test_taker(world, taker)))
 
     async def scorecard(self, request: Request) -> Response:
         mode, world = self._auth(request)
@@ -175,20 +174,8 @@ class Api:
             raise ApiError(404, "This test taker has no career navigation profile yet, so no job-fit report.", mode)
         return self._cached(request, world, lambda: views.with_mode(mode, views.job_fit_report(world, taker)))
 
-    async def list_profiles(self, request: Request) -> Response:
-        mode, world = self._auth(request)
-        render = lambda p: views.career_navigation_profile(world, p, item=True)  # noqa: E731
-        return self._list(request, mode, world, "profiles", CAPS["career-navigation-profiles"], render)
-
-    async def get_profile(self, request: Request) -> Response:
-        mode, world = self._auth(request)
-        raw = request.path_params["id"]
-        profile = world.profiles.get(raw)
-        if profile is None:
-            raise not_found("career navigation profile", raw, mode)
-        return self._cached(request, world, lambda: views.with_mode(mode, views.career_navigation_profile(world, profile)))
-
     def routes(self) -> list[Route]:
+        profile = views.career_navigation_profile
         table = [
             ("/healthcheck", self.healthcheck, ["GET"]),
             ("/accounts", self.accounts, ["GET"]),
@@ -197,15 +184,19 @@ class Api:
             ("/email-templates", self.email_templates, ["GET"]),
             ("/assessments", self.assessments, ["GET"]),
             ("/score-profiles", self.score_profiles, ["GET"]),
-            ("/invitations", self.list_invitations, ["GET"]),
+            ("/invitations", self._capped_list("invitations", CAPS["invitations"], views.invitation), ["GET"]),
             ("/invitations", self.create_invitation, ["POST"]),
-            ("/invitations/{id}", self.get_invitation, ["GET"]),
+            ("/invitations/{id}", self._by_id(lambda w: w.invitations, "invitation", views.invitation), ["GET"]),
             ("/invitations/{id}", self.update_invitation, ["PUT"]),
-            ("/test-takers", self.list_test_takers, ["GET"]),
-            ("/test-takers/{id}", self.get_test_taker, ["GET"]),
+            ("/test-takers", self._capped_list("test_takers", CAPS["test-takers"], views.test_taker), ["GET"]),
+            ("/test-takers/{id}", self._by_id(lambda w: w.test_takers, "test taker", views.test_taker), ["GET"]),
             ("/test-takers/{id}/scorecard", self.scorecard, ["GET"]),
             ("/test-takers/{id}/job-fit-report", self.job_fit_report, ["GET"]),
-            ("/career-navigation-profiles", self.list_profiles, ["GET"]),
-            ("/career-navigation-profiles/{id}", self.get_profile, ["GET"]),
+            ("/career-navigation-profiles", self._capped_list("profiles", CAPS["career-navigation-profiles"], profile), ["GET"]),
+            (
+                "/career-navigation-profiles/{id}",
+                self._by_id(lambda w: w.profiles, "career navigation profile", profile, int_id=False),
+                ["GET"],
+            ),
         ]
         return [Route(path, endpoint, methods=methods) for path, endpoint, methods in table]

@@ -2,115 +2,74 @@
 dropped connections, HTML answers, the other mode's answers, revoked keys, deleted records and
 schema drift.
 
-Settings are one flat JSON object (`FaultSettings`), set at start from CLI options and merged at
-run time through `/_sim/faults`. Each kind of trouble is a `FaultRule` with up to two hooks:
-`before` (delay or answer instead of the route) and `after` (mangle the route's answer).
-To add a fault: add its fields to `FaultSettings` and a rule to `RULES` — nothing else changes.
-Faults touch /api/v2 routes only: never /_sim/, and /healthcheck only with `include_healthcheck`.
+Each kind of trouble is one `FaultRule` subclass below: its `knobs` (the settings that switch it on
+or shape it, each with its default and its check) and up to two hooks, `before` (delay or answer
+instead of the route) and `after` (mangle the route's answer). Defining the class registers it:
+rules run in the order they are defined. `FaultSettings` (one flat JSON object, set at start from
+CLI options and merged at run time through `/_sim/faults`), its validation and `TRIGGERS` are all
+derived from the registered rules' knobs plus the `SCOPE` knobs. To add a fault, write its class:
+nothing else changes. Faults touch /api/v2 routes only: never /_sim/, and /healthcheck only with
+`include_healthcheck`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import math
 import random
 import time
-from dataclasses import dataclass, field, fields
 from collections.abc import Callable
-from typing import Any, get_type_hints
+from dataclasses import dataclass, field, fields, make_dataclass
+from typing import Any
 
 from .context import RequestContext
 from .errors import error_body
 
-
-@dataclass
-class FaultSettings:
-    latency_ms: float = 0.0
-    latency_jitter_ms: float = 0.0  # extra delay drawn uniformly from [0, jitter]
-    rate_limit_per_s: float = 0.0  # per-key token bucket refill rate; 0 = no limit
-    rate_limit_burst: int = 0  # bucket size; 0 = max(1, ceil(rate_limit_per_s))
-    error_rate: float = 0.0  # fraction of requests answered with a 5xx
-    error_statuses: list[int] = field(default_factory=lambda: [500, 502, 503])
-    malformed_rate: float = 0.0  # fraction answered 200 with a body that is not JSON
-    truncated_rate: float = 0.0  # fraction whose body is cut short
-    truncated_style: str = "mixed"  # "content_length" (connection drops) | "json" (valid framing) | "mixed"
-    hang_rate: float = 0.0  # fraction that answer only after hang_seconds
-    hang_seconds: float = 30.0
-    reset_rate: float = 0.0  # fraction whose connection is dropped without any response
-    wrong_content_type_rate: float = 0.0  # fraction answered 200 text/html (a proxy's error page)
-    force_mode: str = ""  # "" = honest; "live"/"test"/"other": the `mode` every JSON body claims
-    revoke_after_requests: int = 0  # 0 = never; else every request after the first N answers 401
-    not_found_ids: list[int] = field(default_factory=list)  # 404 by id; dropped from lists
-    drift_remove: list[str] = field(default_factory=list)  # top-level fields removed from objects
-    drift_add: list[str] = field(default_factory=list)  # top-level fields added (value "drift")
-    drift_retype: list[str] = field(default_factory=list)  # fields whose value changes JSON type
-    routes: list[str] = field(default_factory=list)  # route-template substrings; empty = every route
-    modes: list[str] = field(default_factory=list)  # "live"/"test"/"none"; empty = every mode
-    include_healthcheck: bool = False
-    seed: int | None = None  # fault dice seed; None = fresh randomness
-
-    def merged(self, update: dict[str, Any]) -> FaultSettings:
-        """A copy with `update` applied; unknown names or wrong types raise ValueError."""
-        data = self.to_dict()
-        hints = get_type_hints(FaultSettings)
-        for name, value in update.items():
-            if name not in hints:
-                raise ValueError(f"unknown fault setting {name!r}; known: {', '.join(sorted(hints))}")
-            data[name] = _coerce(name, hints[name], value)
-        result = FaultSettings(**data)
-        result.validate()
-        return result
-
-    def validate(self) -> None:
-        for name in ("error_rate", "malformed_rate", "truncated_rate", "hang_rate", "reset_rate", "wrong_content_type_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1")
-        for name in ("latency_ms", "latency_jitter_ms", "rate_limit_per_s", "hang_seconds", "rate_limit_burst", "revoke_after_requests"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
-        if self.truncated_style not in ("content_length", "json", "mixed"):
-            raise ValueError("truncated_style must be content_length, json or mixed")
-        if any(not 500 <= s <= 599 for s in self.error_statuses) or not self.error_statuses:
-            raise ValueError("error_statuses must be a non-empty list of 5xx codes")
-        if self.force_mode not in ("", "live", "test", "other"):
-            raise ValueError("force_mode must be '', 'live', 'test' or 'other'")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @property
-    def bucket_size(self) -> int:
-        return self.rate_limit_burst or max(1, math.ceil(self.rate_limit_per_s))
+# ---- settings: knobs, declared by the rules that read them -------------------------------------
 
 
-def _coerce(name: str, hint: Any, value: Any) -> Any:
-    text = str(hint)
-    try:
-        if value is None and "None" in text:
-            return None
-        if hint is bool:
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if hint is float:
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        if hint is int or text.startswith("int"):
-            if isinstance(value, bool) or int(value) != value:
-                raise TypeError
-            return int(value)
-        if hint is str:
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-        if text.startswith("list"):
-            items = value.split(",") if isinstance(value, str) else list(value)
-            return [int(v) for v in items] if "int" in text else [str(v).strip() for v in items if str(v).strip()]
-    except (TypeError, ValueError):
-        pass
-    raise ValueError(f"fault setting {name!r} has the wrong type: {value!r}")
+def _no_check(value: Any) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One `/_sim/faults` setting: name, Python type, default, and a check that names what is wrong."""
+
+    name: str
+    type: Any
+    default: Any
+    trigger: bool = False  # a value other than the default switches the fault on; others shape or scope it
+    check: Callable[[Any], str | None] = _no_check
+
+
+def fraction(name: str) -> Knob:
+    """A share of requests that a fault hits: 0 (off) to 1 (every request)."""
+    return Knob(name, float, 0.0, True, lambda v: None if 0.0 <= v <= 1.0 else f"{name} must be between 0 and 1")
+
+
+def amount(name: str, kind: type, default: Any = 0, *, trigger: bool = False) -> Knob:
+    """A non-negative number."""
+    return Knob(name, kind, default, trigger, lambda v: None if v >= 0 else f"{name} must not be negative")
+
+
+def choice(name: str, options: tuple[str, ...], *, trigger: bool = False) -> Knob:
+    """One of a few words; the first is the default."""
+    listed = ", ".join(repr(o) for o in options)
+    return Knob(name, str, options[0], trigger, lambda v: None if v in options else f"{name} must be one of {listed}")
+
+
+SCOPE: tuple[Knob, ...] = (
+    Knob("routes", list[str], []),  # route-template substrings; empty = every route
+    Knob("modes", list[str], []),  # "live"/"test"/"none"; empty = every mode
+    Knob("include_healthcheck", bool, False),
+    Knob("seed", int | None, None),  # fault dice seed; None = fresh randomness
+)
+"""Knobs that say where and how repeatably faults apply, not which."""
+
+_REGISTRY: list[FaultRule] = []
 
 
 # ---- what a rule can decide ---------------------------------------------------------------
@@ -152,7 +111,14 @@ class TokenBuckets:
 
 
 class FaultRule:
+    """One kind of trouble. Subclasses register themselves; they run in the order they are defined."""
+
     name = "rule"
+    knobs: tuple[Knob, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY.append(cls())
 
     def before(self, s: FaultSettings, ctx: RequestContext, rng: random.Random, plan: Plan, injector: FaultInjector) -> None:
         """Add a delay or an answer to `plan` before the route runs."""
@@ -163,6 +129,10 @@ class FaultRule:
 
 class Latency(FaultRule):
     name = "latency"
+    knobs = (
+        amount("latency_ms", float, 0.0, trigger=True),
+        amount("latency_jitter_ms", float, 0.0, trigger=True),  # extra delay, uniform in [0, jitter]
+    )
 
     def before(self, s, ctx, rng, plan, injector) -> None:
         if s.latency_ms or s.latency_jitter_ms:
@@ -172,6 +142,7 @@ class Latency(FaultRule):
 
 class Hang(FaultRule):
     name = "hang"
+    knobs = (fraction("hang_rate"), amount("hang_seconds", float, 30.0))
 
     def before(self, s, ctx, rng, plan, injector) -> None:
         if s.hang_rate and rng.random() < s.hang_rate:
@@ -181,11 +152,15 @@ class Hang(FaultRule):
 
 class RateLimit(FaultRule):
     name = "rate_limit"
+    knobs = (
+        amount("rate_limit_per_s", float, 0.0, trigger=True),  # per-key token bucket refill rate; 0 = no limit
+        amount("rate_limit_burst", int),  # bucket size; 0 = max(1, ceil(rate_limit_per_s))
+    )
 
     def before(self, s, ctx, rng, plan, injector) -> None:
         if not s.rate_limit_per_s:
             return
-        size = s.bucket_size
+        size = s.rate_limit_burst or max(1, math.ceil(s.rate_limit_per_s))
         allowed, tokens, wait = injector.buckets.take(ctx.key, s.rate_limit_per_s, size)
         reset = max(1, math.ceil(wait)) if wait else 0
         headers = [
@@ -201,61 +176,11 @@ class RateLimit(FaultRule):
         plan.response = (429, [*headers, (b"retry-after", str(reset).encode())], error_body(429, message, ctx.mode))
 
 
-class ServerError(FaultRule):
-    name = "error"
-
-    def before(self, s, ctx, rng, plan, injector) -> None:
-        if plan.response is None and s.error_rate and rng.random() < s.error_rate:
-            status = rng.choice(s.error_statuses)
-            plan.fired.append(self.name)
-            body = error_body(status, "The server had an error while processing your request (injected).", ctx.mode)
-            plan.response = (status, list(plan.headers), body)
-
-
-class Malformed(FaultRule):
-    name = "malformed"
-
-    def after(self, s, ctx, rng, plan) -> None:
-        if s.malformed_rate and rng.random() < s.malformed_rate:
-            plan.mangle = "malformed"
-            plan.fired.append(self.name)
-
-
-class Truncated(FaultRule):
-    name = "truncated"
-
-    def after(self, s, ctx, rng, plan) -> None:
-        if plan.mangle is None and s.truncated_rate and rng.random() < s.truncated_rate:
-            style = s.truncated_style
-            if style == "mixed":
-                style = rng.choice(("content_length", "json"))
-            plan.mangle = f"truncated_{style}"
-            plan.fired.append(self.name)
-
-
-class Reset(FaultRule):
-    name = "reset"
-
-    def before(self, s, ctx, rng, plan, injector) -> None:
-        if plan.response is None and s.reset_rate and rng.random() < s.reset_rate:
-            plan.reset = True
-            plan.fired.append(self.name)
-
-
-class WrongContentType(FaultRule):
-    name = "wrong_content_type"
-    PAGE = b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>Checking your browser</body></html>"
-
-    def before(self, s, ctx, rng, plan, injector) -> None:
-        if plan.response is None and s.wrong_content_type_rate and rng.random() < s.wrong_content_type_rate:
-            plan.fired.append(self.name)
-            plan.response = (200, [(b"content-type", b"text/html; charset=utf-8")], self.PAGE)
-
-
 class RevokedKey(FaultRule):
     """The key stops working after N requests, as when someone revokes it during a run."""
 
     name = "revoked"
+    knobs = (amount("revoke_after_requests", int, trigger=True),)  # 0 = never; else 401 after the first N requests
 
     def before(self, s, ctx, rng, plan, injector) -> None:
         if not s.revoke_after_requests or plan.response is not None:
@@ -266,10 +191,48 @@ class RevokedKey(FaultRule):
             plan.response = (401, [], error_body(401, "Invalid API key provided (revoked).", None))
 
 
+class ServerError(FaultRule):
+    name = "error"
+    knobs = (
+        fraction("error_rate"),
+        Knob("error_statuses", list[int], [500, 502, 503], check=lambda v: None if v and all(500 <= s <= 599 for s in v)
+             else "error_statuses must be a non-empty list of 5xx codes"),
+    )
+
+    def before(self, s, ctx, rng, plan, injector) -> None:
+        if plan.response is None and s.error_rate and rng.random() < s.error_rate:
+            status = rng.choice(s.error_statuses)
+            plan.fired.append(self.name)
+            body = error_body(status, "The server had an error while processing your request (injected).", ctx.mode)
+            plan.response = (status, list(plan.headers), body)
+
+
+class Reset(FaultRule):
+    name = "reset"
+    knobs = (fraction("reset_rate"),)  # the connection is dropped without any response
+
+    def before(self, s, ctx, rng, plan, injector) -> None:
+        if plan.response is None and s.reset_rate and rng.random() < s.reset_rate:
+            plan.reset = True
+            plan.fired.append(self.name)
+
+
+class WrongContentType(FaultRule):
+    name = "wrong_content_type"
+    knobs = (fraction("wrong_content_type_rate"),)  # answered 200 text/html (a proxy's error page)
+    PAGE = b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>Checking your browser</body></html>"
+
+    def before(self, s, ctx, rng, plan, injector) -> None:
+        if plan.response is None and s.wrong_content_type_rate and rng.random() < s.wrong_content_type_rate:
+            plan.fired.append(self.name)
+            plan.response = (200, [(b"content-type", b"text/html; charset=utf-8")], self.PAGE)
+
+
 class NotFound(FaultRule):
     """Listed ids are gone: 404 by id (their sub-resources too), and missing from lists."""
 
     name = "not_found"
+    knobs = (Knob("not_found_ids", list[int], [], trigger=True),)
 
     def before(self, s, ctx, rng, plan, injector) -> None:
         if not s.not_found_ids or plan.response is not None or "{id}" not in ctx.template:
@@ -290,6 +253,7 @@ class Drift(FaultRule):
     """The API changed shape: fields removed, added, or of another JSON type."""
 
     name = "drift"
+    knobs = tuple(Knob(f"drift_{change}", list[str], [], trigger=True) for change in ("remove", "add", "retype"))
 
     def after(self, s, ctx, rng, plan) -> None:
         if s.drift_remove or s.drift_add or s.drift_retype:
@@ -301,6 +265,7 @@ class ForceMode(FaultRule):
     """Every JSON body claims a mode: a server mixing up modes, or a proxy in front of the wrong one."""
 
     name = "force_mode"
+    knobs = (choice("force_mode", ("", "live", "test", "other"), trigger=True),)  # "" = honest; else the claimed mode
 
     def after(self, s, ctx, rng, plan) -> None:
         if not s.force_mode:
@@ -312,10 +277,94 @@ class ForceMode(FaultRule):
         plan.rewrites.append(lambda body: {**body, "mode": claimed} if isinstance(body, dict) else body)
 
 
-RULES: tuple[FaultRule, ...] = (
-    Latency(), Hang(), RateLimit(), RevokedKey(), ServerError(), Reset(), WrongContentType(), NotFound(),
-    Drift(), ForceMode(), Malformed(), Truncated(),
+class Malformed(FaultRule):
+    name = "malformed"
+    knobs = (fraction("malformed_rate"),)  # answered 200 with a body that is not JSON
+
+    def after(self, s, ctx, rng, plan) -> None:
+        if s.malformed_rate and rng.random() < s.malformed_rate:
+            plan.mangle = "malformed"
+            plan.fired.append(self.name)
+
+
+class Truncated(FaultRule):
+    name = "truncated"
+    knobs = (fraction("truncated_rate"), choice("truncated_style", ("mixed", "content_length", "json")))
+
+    def after(self, s, ctx, rng, plan) -> None:
+        if plan.mangle is None and s.truncated_rate and rng.random() < s.truncated_rate:
+            style = s.truncated_style
+            if style == "mixed":
+                style = rng.choice(("content_length", "json"))
+            plan.mangle = f"truncated_{style}"
+            plan.fired.append(self.name)
+
+
+RULES: tuple[FaultRule, ...] = tuple(_REGISTRY)
+KNOBS: tuple[Knob, ...] = (*(knob for rule in RULES for knob in rule.knobs), *SCOPE)
+TRIGGERS: tuple[str, ...] = tuple(knob.name for knob in KNOBS if knob.trigger)
+"""Settings that switch a fault on (the rest only shape or scope one)."""
+
+
+class _SettingsMethods:
+    def merged(self, update: dict[str, Any]) -> FaultSettings:
+        """A copy with `update` applied; unknown names or wrong types raise ValueError."""
+        data = self.to_dict()
+        known = {knob.name: knob for knob in KNOBS}
+        for name, value in update.items():
+            if name not in known:
+                raise ValueError(f"unknown fault setting {name!r}; known: {', '.join(sorted(known))}")
+            data[name] = _coerce(name, known[name].type, value)
+        result = FaultSettings(**data)
+        result.validate()
+        return result
+
+    def validate(self) -> None:
+        for knob in KNOBS:
+            problem = knob.check(getattr(self, knob.name))
+            if problem:
+                raise ValueError(problem)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+FaultSettings = make_dataclass(
+    "FaultSettings",
+    [(k.name, k.type, field(default_factory=lambda k=k: copy.deepcopy(k.default))) for k in KNOBS],
+    bases=(_SettingsMethods,),
 )
+FaultSettings.__module__ = __name__
+FaultSettings.__doc__ = "Every knob of every registered rule, plus SCOPE: the body of `/_sim/faults`."
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    text = str(hint)
+    try:
+        if value is None and "None" in text:
+            return None
+        if hint is bool:
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if hint is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if hint is int or text.startswith("int"):
+            if isinstance(value, bool) or int(value) != value:
+                raise TypeError
+            return int(value)
+        if hint is str:
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if text.startswith("list"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return [int(v) for v in items] if "int" in text else [str(v).strip() for v in items if str(v).strip()]
+    except (TypeError, ValueError):
+        pass
+    raise ValueError(f"fault setting {name!r} has the wrong type: {value!r}")
 
 
 def _without_ids(body: Any, gone: set[int]) -> Any:
@@ -405,14 +454,6 @@ class FaultInjector:
 
     def describe(self) -> dict:
         return {"settings": self.settings.to_dict(), "active": self.active, "fired": dict(self.fired)}
-
-
-# Settings that switch a fault on (the rest only shape or scope one).
-TRIGGERS = (
-    "latency_ms", "latency_jitter_ms", "rate_limit_per_s", "error_rate", "malformed_rate", "truncated_rate", "hang_rate",
-    "reset_rate", "wrong_content_type_rate", "force_mode", "revoke_after_requests", "not_found_ids",
-    "drift_remove", "drift_add", "drift_retype",
-)
 
 
 # ---- the ASGI layer ----------------------------------------------------------------------

@@ -19,6 +19,13 @@ from .world import BUNDLES, World
 DAY = timedelta(days=1)
 
 
+def build_world(seed: int, test_takers: int, kind: str = "live") -> World:
+    """The account for these arguments, the same every time: reference records and its past."""
+    world = World(seed, kind, test_takers)
+    populate(world)
+    return world
+
+
 def populate(world: World) -> None:
     rng = world.rng("reference")
     _account(world, rng)

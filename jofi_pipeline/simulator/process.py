@@ -132,8 +132,9 @@ class SimulatorProcess:
         response.raise_for_status()
         return response.json()
 
-    def advance(self, days: int = 1) -> dict:
-        return self._call("POST", "/advance", params={"days": days})
+    def advance(self, days: int = 1, *, hours: int | None = None) -> dict:
+        """Move the live clock `days` forward, or `hours` when given."""
+        return self._call("POST", "/advance", params={"hours": hours} if hours is not None else {"days": days})
 
     def stats(self) -> dict:
         return self._call("GET", "/stats")

@@ -9,6 +9,8 @@ from .faults import FaultInjector, FaultSettings
 from .keys import LIVE_PREFIX, TEST_PREFIX, check_key, default_live_key, default_test_key
 from .stats import Stats
 from .webhooks import WebhookSender
+from .activity import advance
+from .history import build_world
 from .world import TEST_WORLD_TEST_TAKERS, World
 
 
@@ -73,13 +75,13 @@ class SimulatorState:
     def _build_worlds(self) -> dict[str, World]:
         config = self.config
         worlds = {
-            "live": World.build(config.seed, config.test_takers, "live"),
-            "test": World.build(config.seed, config.test_world_test_takers, "test"),
+            "live": build_world(config.seed, config.test_takers, "live"),
+            "test": build_world(config.seed, config.test_world_test_takers, "test"),
         }
         if config.daily_invitations is not None:
             worlds["live"].daily_invitations = config.daily_invitations
         if config.advance_days:
-            worlds["live"].advance(config.advance_days)
+            advance(worlds["live"], 24 * config.advance_days)
         worlds["live"].on_event = self.webhooks.emit  # live only: test keys never trigger events
         return worlds
 

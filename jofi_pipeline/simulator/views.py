@@ -162,19 +162,7 @@ def test_taker(world: World, taker: TestTaker, item: bool = False) -> dict:
     obj = {
         "object": "test_taker_list_item" if item else "test_taker",
         "id": taker.id,
-        "first_name": taker.first_name,
-        "last_name": taker.last_name,
-        "email": taker.email,
-        "invitation_created_at": taker.invitation_created_at.text,
-        "invitation_id": taker.invitation_id,
-        "custom_id": taker.custom_id,
-        "person_id": taker.person_id,
-        "career_navigation_profile_id": taker.career_navigation_profile_id,
-        "assessment_url": taker.assessment_url,
-        "scorecard_url": _scorecard_url(taker),
-        **_profile_urls(taker.career_navigation_profile_id),
-        "team": _team_ref(world, taker.team_id),
-        "account": _account_ref(world),
+        **_person(world, taker, "career_navigation_profile_id", taker.career_navigation_profile_id, taker.career_navigation_profile_id),
     }
     if not item:
         obj["assigned_assessments"] = [_assignment(a) for a in taker.assignments]
@@ -186,6 +174,14 @@ def career_navigation_profile(world: World, profile: CareerNavigationProfile, it
     return {
         "object": "career_navigation_profile_list_item" if item else "career_navigation_profile",
         "id": profile.id,
+        **_person(world, taker, "test_taker_id", taker.id, profile.id),
+    }
+
+
+def _person(world: World, taker: TestTaker, link: str, linked: object, profile_id: str | None) -> dict:
+    """What a test taker and their career navigation profile both say about the person, in order,
+    around the one field that links each to the other (`link`)."""
+    return {
         "first_name": taker.first_name,
         "last_name": taker.last_name,
         "email": taker.email,
@@ -193,10 +189,10 @@ def career_navigation_profile(world: World, profile: CareerNavigationProfile, it
         "invitation_id": taker.invitation_id,
         "custom_id": taker.custom_id,
         "person_id": taker.person_id,
-        "test_taker_id": taker.id,
+        link: linked,
         "assessment_url": taker.assessment_url,
         "scorecard_url": _scorecard_url(taker),
-        **_profile_urls(profile.id),
+        **_profile_urls(profile_id),
         "team": _team_ref(world, taker.team_id),
         "account": _account_ref(world),
     }

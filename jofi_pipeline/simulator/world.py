@@ -1,8 +1,9 @@
 """One simulated JOFI account: its records, its clock, and the lifecycle moves that change them.
 
-`World.build(seed, test_takers, kind)` makes the same account every time for the same arguments.
-The live world moves on with `advance(days)`; the test world (fake data for sk_test keys) is built
-the same way from a different seed stream and is frozen.
+This module holds the records and the moves that change one of them; it imports nothing that moves
+the world as a whole. `history.build_world(seed, test_takers, kind)` makes the same account every
+time for the same arguments; `activity.advance(world, hours)` moves the live clock on; the test
+world (fake data for sk_test keys) is built the same way from a different seed stream and is frozen.
 """
 
 from __future__ import annotations
@@ -84,16 +85,7 @@ class World:
         self._write_rng = self.rng("writes")
         self._serial = 0
         self.on_event = None  # set on the live world to receive lifecycle events (webhooks.WebhookSender.emit)
-
-    # ---- construction -------------------------------------------------------------------
-
-    @classmethod
-    def build(cls, seed: int, test_takers: int, kind: str = "live") -> World:
-        from .history import populate  # history needs World; imported late to avoid a cycle
-
-        world = cls(seed, kind, test_takers)
-        populate(world)
-        return world
+        self.day_plan: object | None = None  # today's activity, planned at midnight (activity.py)
 
     def rng(self, purpose: str) -> random.Random:
         """An independent, reproducible random stream for one purpose."""
@@ -250,20 +242,7 @@ class World:
         self.emit("career_navigation_profile.created", profile, profile.created_at.at)
         return profile
 
-    # ---- the clock ----------------------------------------------------------------------
-
-    def advance(self, days: int) -> dict:
-        """Move the clock `days` forward, creating each day's activity. Frozen worlds refuse."""
-        if self.frozen:
-            raise RuntimeError("the test world is fake data and does not move")
-        from .activity import simulate_day
-
-        summary = ActivitySummary()
-        for _ in range(max(0, days)):
-            simulate_day(self, summary)
-            self.now += timedelta(days=1)
-        self.touch()
-        return summary.as_dict(days, self.now)
+    # ---- API writes -------------------------------------------------------------------
 
     def write_moment(self) -> datetime:
         """The creation time for an API write: the clock, nudged so writes stay ordered."""
@@ -272,29 +251,3 @@ class World:
     @property
     def write_rng(self) -> random.Random:
         return self._write_rng
-
-
-class ActivitySummary:
-    """What advance() did, by kind, with the ids a test can look up."""
-
-    def __init__(self) -> None:
-        self.invitations_created: list[int] = []
-        self.invitations_accepted: list[int] = []
-        self.test_takers_created: list[int] = []
-        self.test_takers_updated: set[int] = set()
-        self.assessments_started: list[dict] = []
-        self.assessments_completed: list[dict] = []
-        self.career_navigation_profiles_created: list[str] = []
-
-    def as_dict(self, days: int, now: datetime) -> dict:
-        return {
-            "days": days,
-            "now": now.isoformat(),
-            "invitations_created": self.invitations_created,
-            "invitations_accepted": self.invitations_accepted,
-            "test_takers_created": self.test_takers_created,
-            "test_takers_updated": sorted(self.test_takers_updated),
-            "assessments_started": self.assessments_started,
-            "assessments_completed": self.assessments_completed,
-            "career_navigation_profiles_created": self.career_navigation_profiles_created,
-        }

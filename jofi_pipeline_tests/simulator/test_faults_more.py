@@ -77,3 +77,32 @@ def test_drift_removes_adds_and_retypes_fields_in_objects_and_list_items(simulat
 def test_new_settings_are_validated(simulator):
     for bad in ({"force_mode": "staging"}, {"reset_rate": 2}, {"revoke_after_requests": -1}, {"not_found_ids": ["x"]}):
         assert httpx.post(simulator.root_url + "/_sim/faults", json=bad).status_code == 400, bad
+
+
+CONTRACT_DEFAULTS = {
+    "latency_ms": 0.0, "latency_jitter_ms": 0.0, "rate_limit_per_s": 0.0, "rate_limit_burst": 0, "error_rate": 0.0,
+    "error_statuses": [500, 502, 503], "malformed_rate": 0.0, "truncated_rate": 0.0, "truncated_style": "mixed",
+    "hang_rate": 0.0, "hang_seconds": 30.0, "reset_rate": 0.0, "wrong_content_type_rate": 0.0, "force_mode": "",
+    "revoke_after_requests": 0, "not_found_ids": [], "drift_remove": [], "drift_add": [], "drift_retype": [],
+    "routes": [], "modes": [], "include_healthcheck": False, "seed": None,
+}
+
+
+def test_fault_settings_contract_is_every_knob_with_its_default(simulator):
+    assert simulator.faults() == {"settings": CONTRACT_DEFAULTS, "active": False, "fired": {}}
+
+
+def test_each_trigger_and_only_a_trigger_switches_faults_on():
+    """TRIGGERS and validation come from the rules' knobs: every knob is owned once and behaves as declared."""
+    from jofi_pipeline.simulator.faults import KNOBS, RULES, SCOPE, TRIGGERS, FaultInjector
+
+    owners = [knob.name for rule in RULES for knob in rule.knobs] + [knob.name for knob in SCOPE]
+    assert sorted(owners) == sorted(CONTRACT_DEFAULTS), "each setting belongs to exactly one rule (or the scope)"
+    samples = {float: 0.5, int: 2, str: "other", bool: True}
+    for knob in KNOBS:
+        value = samples.get(knob.type, [501] if str(knob.type) == "list[int]" else ["x"])
+        value = {"truncated_style": "json", "seed": 7}.get(knob.name, value)
+        injector = FaultInjector()
+        injector.merge({knob.name: value})
+        assert injector.describe()["active"] is (knob.name in TRIGGERS), knob.name
+        assert injector.describe()["settings"][knob.name] == value

@@ -7,7 +7,8 @@ from collections import Counter
 import httpx
 import pytest
 
-from jofi_pipeline.simulator.world import World
+from jofi_pipeline.simulator.activity import advance
+from jofi_pipeline.simulator.history import build_world
 
 from .conftest import client, get_json
 
@@ -26,23 +27,47 @@ def test_same_seed_same_world_and_answers(make_simulator):
 
 
 def test_different_seed_different_world():
-    a, b = World.build(1, 50), World.build(2, 50)
+    a, b = build_world(1, 50), build_world(2, 50)
     assert [i.email for i in a.invitations.values()] != [i.email for i in b.invitations.values()]
     assert list(a.test_takers) != list(b.test_takers)
 
 
+def _lifecycle(world):
+    return (
+        [(i.id, i.created_at.at, i.accepted_at and i.accepted_at.at) for i in world.invitations.values()],
+        [(t.id, t.completed_ids(), t.career_navigation_profile_id) for t in world.test_takers.values()],
+        sorted(world.profiles),
+        world.now,
+    )
+
+
 def test_advance_in_steps_equals_advance_at_once():
-    a, b = World.build(5, 40), World.build(5, 40)
-    a.advance(6)
+    a, b, c = build_world(5, 40), build_world(5, 40), build_world(5, 40)
+    advance(a, 6 * 24)
     for _ in range(3):
-        b.advance(2)
-    assert [(t.id, t.completed_ids(), t.career_navigation_profile_id) for t in a.test_takers.values()] == [
-        (t.id, t.completed_ids(), t.career_navigation_profile_id) for t in b.test_takers.values()
-    ]
+        advance(b, 2 * 24)
+    for hours in (1, 2, 3, 5, 7, 13, 24, 17, 72):  # 144 hours in uneven steps across midnights
+        advance(c, hours)
+    assert _lifecycle(a) == _lifecycle(b) == _lifecycle(c)
+
+
+def test_hours_spread_the_day_and_never_show_the_future():
+    world = build_world(3, 20)
+    world.daily_invitations = 70
+    created_per_step = []
+    for _ in range(12):
+        before = world.now
+        summary = advance(world, 2)
+        assert summary["hours"] == 2 and summary["now"] == world.now.isoformat()
+        created = [world.invitations[i].created_at.at for i in summary["invitations_created"]]
+        assert all(before <= moment < world.now for moment in created)
+        created_per_step.append(len(created))
+    assert all(world.invitations[i].created_at.at < world.now for i in world.invitations)
+    assert sum(created_per_step) >= 35 and max(created_per_step) < sum(created_per_step) / 2, created_per_step
 
 
 def test_world_size_and_lifecycle_states():
-    world = World.build(42, 200)
+    world = build_world(42, 200)
     assert len(world.test_takers) == 200
     states = Counter()
     for taker in world.test_takers.values():
@@ -51,10 +76,10 @@ def test_world_size_and_lifecycle_states():
     assert all(states[k] > 0 for k in ("none", "some", "all")), states
     assert any(i.accepted_at is None for i in world.invitations.values())
     assert all(i > 2**31 for i in world.invitations) and all(i > 2**31 for i in world.test_takers)
-    test_world = World.build(42, 100, "test")
+    test_world = build_world(42, 100, "test")
     assert len(test_world.invitations) > 50 and len(test_world.test_takers) > 30 and len(test_world.profiles) > 50
     with pytest.raises(RuntimeError):
-        test_world.advance(1)
+        advance(test_world, 1)
 
 
 def test_advance_moves_the_lifecycle_and_the_windows(make_simulator):
@@ -97,6 +122,20 @@ def test_advance_moves_the_lifecycle_and_the_windows(make_simulator):
         assert get_json(test, "/test-takers")["total_count"] == len(test_before["test_takers"])
 
 
-def test_advance_rejects_bad_days(simulator):
-    for days in ("-1", "x", "100000"):
-        assert httpx.post(simulator.root_url + "/_sim/advance", params={"days": days}).status_code == 400
+def test_advance_rejects_bad_days_and_hours(simulator):
+    url = simulator.root_url + "/_sim/advance"
+    for params in ({"days": "-1"}, {"days": "x"}, {"days": "100000"}, {"hours": "1.5"}, {"hours": "99999999"}, {"days": 1, "hours": 1}):
+        answer = httpx.post(url, params=params)
+        unit = "hours" if "hours" in params else "days"
+        assert answer.status_code == 400 and unit in answer.json()["error"]["message"], params
+    assert httpx.post(url, json=["hours"]).status_code == 400
+
+
+def test_advance_by_hours_over_http(simulator):
+    start = simulator.info()["now"]
+    by_body = httpx.post(simulator.root_url + "/_sim/advance", json={"hours": 5}).json()
+    assert by_body["hours"] == 5 and by_body["days"] == 5 / 24
+    summary = simulator.advance(hours=19)
+    assert summary["hours"] == 19 and summary["days"] == 19 / 24
+    assert summary["now"] == simulator.advance(days=0)["now"] and summary["now"] > start
+    assert summary["now"][:10] != start[:10] and summary["now"][11:19] == start[11:19], "5 h + 19 h is one day"
