@@ -62,6 +62,7 @@ def status_text(data_dir: Path | None = None) -> str:
         lines.append(f"== {mode} ({path})")
         if not path.exists():
             lines.append("   not synced yet")
+            lines.extend(_inbox_lines(mode, data_dir))
             continue
         with duckdb.connect(str(path), read_only=True) as con:
             last = con.execute(
@@ -102,7 +103,9 @@ _IMPORT_KIND = {"invitations": "invitations", "test_takers": "test-takers", "car
 
 
 def _inbox_lines(mode: Mode, data_dir: Path | None) -> list[str]:
-    """Ids from webhooks / import-ids that the next sync will fetch by id."""
+    """Ids from webhooks / import-ids / the watcher that the next sync will fetch by id, and the
+    watcher's last poll and the records it saw fall out of a window between two polls."""
+    from jofi_pipeline.webhooks import watch_log
     from jofi_pipeline.webhooks.inbox import Inbox, inbox_path
 
     path = inbox_path(data_dir or settings.data_dir(), mode)
@@ -111,7 +114,9 @@ def _inbox_lines(mode: Mode, data_dir: Path | None) -> list[str]:
     with Inbox.open(path, create=False) as inbox:
         counts, events = inbox.counts(), inbox.event_count()
     pending = ", ".join(f"{e}={n}" for e, n in sorted(counts.items())) or "none"
-    return [f"   inbox ({events} webhook events received): ids pending for the next sync: {pending}"]
+    watcher = watch_log.summary(path)
+    return [f"   inbox ({events} webhook events received): ids pending for the next sync: {pending}",
+            *(watcher.lines() if watcher else [])]
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -1,4 +1,4 @@
-"""`jofi-pipeline`: simulate | sync | demo | sql | status | webhooks | import-ids.
+"""`jofi-pipeline`: simulate | sync | demo | sql | status | webhooks | import-ids | watch.
 
 Heavy imports (Dagster, the simulator) happen inside the commands so `--help` stays instant.
 """
@@ -137,6 +137,36 @@ def import_ids(
         typer.echo(f"queued in {report.inbox}; the next `jofi-pipeline sync --mode {mode}` fetches them by id")
     if report.invalid and not (report.new or report.known):
         raise typer.Exit(1)
+
+
+@app.command()
+def watch(
+    mode: str = typer.Option(..., "--mode", "-m", help="live or test."),
+    once: bool = typer.Option(False, "--once", help="Poll once and exit (for cron)."),
+    interval: Optional[str] = typer.Option(
+        None, "--interval", help="Time between polls, e.g. 2h or 30m (default: from the observed turnover)."
+    ),
+    data_dir: Optional[Path] = typer.Option(None, help="Warehouse root; ids go to <root>/<mode>/inbox/events.sqlite."),
+) -> None:
+    """Without webhooks: poll the capped lists (3 requests) and queue new ids for the next sync."""
+    import asyncio
+
+    from jofi_pipeline.webhooks.watch import WatchFailed, parse_interval
+    from jofi_pipeline.webhooks.watch import watch as run_watch
+
+    mode_value = _mode(mode)
+    try:
+        seconds = parse_interval(interval) if interval is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        report = asyncio.run(run_watch(mode_value, data_dir or settings.data_dir(), once=once, interval_s=seconds, echo=typer.echo))
+    except WatchFailed as exc:
+        _fail(f"{exc} (nothing queued earlier is lost)")
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    if report.errors:
+        _fail("not every list could be read: " + "; ".join(f"{e}: {m}" for e, m in report.errors.items()))
 
 
 def _register_simulate() -> None:

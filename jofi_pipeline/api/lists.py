@@ -63,7 +63,9 @@ async def read_list(fetch_page: FetchPage, route: str, *, page_limit: int, max_p
             capped = True
             break
         if pages >= max_pages:
-            log.warning("GET %s: stopped after %d pages with has_more still true; capped", route, pages)
+            # One page asked for (the window watcher) is no surprise; a page limit hit mid-list is.
+            level = logging.WARNING if max_pages > 1 else logging.DEBUG
+            log.log(level, "GET %s: stopped after %d pages with has_more still true; capped", route, pages)
             capped = True
             break
         pages += 1

@@ -19,6 +19,8 @@ from jofi_pipeline.defs.tables import asset_key, table_specs
 from jofi_pipeline.settings import parse_mode
 from jofi_pipeline.sync import SyncFailed, run_sync
 from jofi_pipeline.warehouse.tables import TABLES
+from jofi_pipeline.webhooks import watch_log
+from jofi_pipeline.webhooks.inbox import inbox_path
 
 FULL_REFRESH_TAG = "jofi/full_refresh"
 # Backfill one (newly enabled) score profile: limits the run's scorecard fan-out to it.
@@ -72,7 +74,7 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
                     **({"schema_drift": report.drift[table].to_dict()} if report.drift.get(table) else {}),
                 },
             )
-        yield from run_checks(con, mode)
+        yield from run_checks(con, mode, watch_log.summary(inbox_path(options.data_dir, mode)))
 
 
 def score_profiles_asked(config: SyncConfig, tags: dict[str, str]) -> tuple[str, ...]:

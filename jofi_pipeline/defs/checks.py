@@ -14,6 +14,7 @@ import duckdb
 from jofi_pipeline.defs.tables import asset_key
 from jofi_pipeline.defs.partitions import mode_partitions
 from jofi_pipeline.warehouse.tables import TABLES
+from jofi_pipeline.webhooks.watch_log import WatchSummary, format_interval
 
 CAPPED_LISTS = ("invitations", "test_takers", "career_navigation_profiles")
 
@@ -47,7 +48,10 @@ def _spec(name: str, key: dg.AssetKey, description: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=key, description=description, partitions_def=mode_partitions)
 
 
-def run_checks(con: duckdb.DuckDBPyConnection, mode: str) -> Iterator[dg.AssetCheckResult]:
+def run_checks(
+    con: duckdb.DuckDBPyConnection, mode: str, watcher: WatchSummary | None = None
+) -> Iterator[dg.AssetCheckResult]:
+    """`watcher`: the window watcher's record of this mode (webhooks/watch_log.py), when it ran."""
     for table in TABLES.values():
         key = asset_key(table.name)
         if table.key:
@@ -57,7 +61,7 @@ def run_checks(con: duckdb.DuckDBPyConnection, mode: str) -> Iterator[dg.AssetCh
     for child, column, parent, parent_column, what in REFERENCES:
         yield _references(con, child, column, parent, parent_column, what)
     for table in CAPPED_LISTS:
-        yield _coverage(con, table, mode)
+        yield _coverage(con, table, mode, watcher)
     yield _freshness(con)
     yield _last_run_complete(con)
 
@@ -123,7 +127,7 @@ def _references(con, child: str, column: str, parent: str, parent_column: str, w
 IMPORT_KIND = {"invitations": "invitations", "test_takers": "test-takers", "career_navigation_profiles": "profiles"}
 
 
-def _coverage(con, table: str, mode: str = "live") -> dg.AssetCheckResult:
+def _coverage(con, table: str, mode: str = "live", watcher: WatchSummary | None = None) -> dg.AssetCheckResult:
     rows = con.execute(
         "SELECT api_total_count, rows_held, run_id FROM sync_coverage WHERE entity = ? "
         "ORDER BY read_at DESC LIMIT 5",
@@ -144,6 +148,10 @@ def _coverage(con, table: str, mode: str = "live") -> dg.AssetCheckResult:
     )
     if mode == "live":
         hint += " To stop new gaps, run `jofi-pipeline webhooks` (live only) and turn on the jofi_webhook_events sensor."
+    hint += (f" Without webhooks, `jofi-pipeline watch --mode {mode}` (or the jofi_window_watcher sensor) queues new"
+             " ids while they are still listed.")
+    watched = _watcher_metadata(watcher, table)
+    watcher_said = watched.pop("watcher_said", "")
     return dg.AssetCheckResult(
         asset_key=asset_key(table),
         check_name="coverage",
@@ -156,10 +164,29 @@ def _coverage(con, table: str, mode: str = "live") -> dg.AssetCheckResult:
             "gap_by_run": ", ".join(str(g) for g in gaps) + " (newest first)",
             "gap_trend": trend,
             "run_id": run_id,
+            **watched,
             "what_to_do": "" if missing == 0 else f"JOFI says {total} {table} exist but the warehouse holds {held}: "
-            f"{missing} fell out of the API's capped window before a sync saw them (gap {trend}). " + hint,
+            f"{missing} fell out of the API's capped window before a sync saw them (gap {trend}). "
+            + watcher_said + hint,
         },
     )
+
+
+def _watcher_metadata(watcher: WatchSummary | None, table: str) -> dict:
+    """What the window watcher saw fall out of this list between two of its polls."""
+    if watcher is None:
+        return {}
+    missed = watcher.missed.get(table, 0)
+    out: dict = {"watcher_last_poll": watcher.last.polled_at if watcher.last else "", "watcher_missed": missed}
+    gaps = [g for g in watcher.gaps if g.entity == table]
+    if gaps:
+        last = gaps[-1]
+        out["watcher_said"] = (
+            f"The window watcher saw {missed} of them fall out between two of its polls (last: {last.missed} "
+            f"between {last.since[:19]} and {last.detected_at[:19]}) and shortened its interval to "
+            f"{format_interval(last.interval_after_s or 0)}. "
+        )
+    return out
 
 
 def _freshness(con) -> dg.AssetCheckResult:

@@ -2,12 +2,14 @@
 
 `$JOFI_DATA_DIR/<mode>/inbox/events.sqlite`, SQLite in WAL mode with synchronous=FULL, so an
 event is on disk before the receiver answers 2xx, and a sync can read (and mark applied) while the
-receiver keeps appending. Only the receiver (live) and `import-ids` (either mode) write new rows;
-the sync marks rows applied after the data they name is committed.
+receiver keeps appending. Only the receiver (live), `import-ids` and the window watcher (either
+mode) write new rows; the sync marks rows applied after the data they name is committed. The
+watcher keeps its own state in tables of its own here too (watch_log.py), written in the same
+transaction as the ids it queues.
 
 Tables:
   events       one row per event id (UNIQUE): a redelivery is stored once.
-  pending_ids  one row per (entity, id) an event or an import named; `seq` is the sensor cursor;
+  pending_ids  one row per (entity, id) an event, an import or the watcher named; `seq` is the sensor cursor;
                `applied_at` is set once a sync committed that record.
 """
 
@@ -98,7 +100,8 @@ class Inbox:
         self.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE): all of it is on disk, or none of it."""
         with self._lock:
             self._con.execute("BEGIN IMMEDIATE")
             try:
@@ -115,7 +118,7 @@ class Inbox:
     ) -> bool:
         """Store an event and the ids it names, in one transaction. False if the id was already stored."""
         now = _now()
-        with self._write() as con:
+        with self.transaction() as con:
             cur = con.execute(
                 "INSERT OR IGNORE INTO events (event_id, type, event_created_at, received_at, body) VALUES (?, ?, ?, ?, ?)",
                 (event_id, event_type, created_at, now, body),
@@ -131,27 +134,13 @@ class Inbox:
     def add_imported(self, entity: str, object_ids: Iterable[str]) -> tuple[int, int]:
         """Register ids to fetch; returns (new, already in the inbox). One transaction."""
         _check_entity(entity)
-        now = _now()
-        new = known = 0
-        with self._write() as con:
-            for object_id in object_ids:
-                exists = con.execute(
-                    "SELECT 1 FROM pending_ids WHERE entity = ? AND object_id = ? LIMIT 1", (entity, object_id)
-                ).fetchone()
-                if exists:
-                    known += 1
-                    continue
-                con.execute(
-                    "INSERT INTO pending_ids (entity, object_id, source, added_at) VALUES (?, ?, 'import', ?)",
-                    (entity, object_id, now),
-                )
-                new += 1
-        return new, known
+        with self.transaction() as con:
+            return queue_ids(con, entity, object_ids, "import")
 
     def mark_applied(self, run_id: str, up_to_seq: int, only: dict[str, set[str]] | None = None) -> int:
         """Mark unapplied rows with seq <= up_to_seq applied (restricted to `only` ids when given)."""
         now = _now()
-        with self._write() as con:
+        with self.transaction() as con:
             if only is None:
                 cur = con.execute(
                     "UPDATE pending_ids SET applied_at = ?, applied_run_id = ? WHERE applied_at IS NULL AND seq <= ?",
@@ -171,15 +160,15 @@ class Inbox:
 
     # ---- reading ------------------------------------------------------------------------
 
-    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def read(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:
             return self._con.execute(sql, params).fetchall()
 
     def last_seq(self) -> int:
-        return self._read("SELECT coalesce(max(seq), 0) FROM pending_ids")[0][0]
+        return self.read("SELECT coalesce(max(seq), 0) FROM pending_ids")[0][0]
 
     def unapplied(self, up_to_seq: int | None = None) -> list[PendingId]:
-        rows = self._read(
+        rows = self.read(
             "SELECT seq, entity, object_id, source FROM pending_ids WHERE applied_at IS NULL AND seq <= ? ORDER BY seq",
             (up_to_seq if up_to_seq is not None else 2**62,),
         )
@@ -187,21 +176,36 @@ class Inbox:
 
     def after(self, seq: int, limit: int) -> list[PendingId]:
         """Rows added after `seq` (the sensor's cursor), oldest first, applied or not."""
-        rows = self._read(
+        rows = self.read(
             "SELECT seq, entity, object_id, source FROM pending_ids WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
         )
         return [PendingId(*row) for row in rows]
 
     def event_count(self) -> int:
-        return self._read("SELECT count(*) FROM events")[0][0]
+        return self.read("SELECT count(*) FROM events")[0][0]
 
     def event_ids(self) -> list[str]:
-        return [r[0] for r in self._read("SELECT event_id FROM events ORDER BY seq")]
+        return [r[0] for r in self.read("SELECT event_id FROM events ORDER BY seq")]
 
     def counts(self) -> dict[str, int]:
         """Unapplied ids per entity (what the next sync will fetch by id)."""
-        rows = self._read("SELECT entity, count(DISTINCT object_id) FROM pending_ids WHERE applied_at IS NULL GROUP BY 1")
+        rows = self.read("SELECT entity, count(DISTINCT object_id) FROM pending_ids WHERE applied_at IS NULL GROUP BY 1")
         return dict(rows)
+
+
+def queue_ids(con: sqlite3.Connection, entity: str, object_ids: Iterable[str], source: str) -> tuple[int, int]:
+    """Inside a transaction: add the ids not in the inbox yet (whatever their state); (new, known)."""
+    now = _now()
+    new = known = 0
+    for object_id in object_ids:
+        if con.execute("SELECT 1 FROM pending_ids WHERE entity = ? AND object_id = ? LIMIT 1", (entity, object_id)).fetchone():
+            known += 1
+            continue
+        con.execute(
+            "INSERT INTO pending_ids (entity, object_id, source, added_at) VALUES (?, ?, ?, ?)", (entity, object_id, source, now)
+        )
+        new += 1
+    return new, known
 
 
 def _check_entity(entity: str) -> None:
