@@ -85,7 +85,7 @@ async def run(sim: SimulatorProcess, pairs: list[tuple[int, str]], s: Scenario, 
     async with JofiClient(api_key=sim.live_key, mode="live", base_url=sim.base_url, config=config) as client:
         await client.healthcheck()  # open a connection before the clock starts
         started = time.perf_counter()
-        async for outcome in client.fan_out(lambda pair: client.scorecard(*pair), work):
+        async for outcome in client.fan_out(lambda pair: client.get("scorecards", pair), work):
             if outcome.ok:
                 ok += 1
             else:

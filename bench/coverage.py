@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 from jofi_pipeline.api import JofiClient  # noqa: E402
+from jofi_pipeline.entities import CAPPED_LISTS, ENTITIES  # noqa: E402
 from jofi_pipeline.settings import ENV_LIVE_KEY  # noqa: E402
 from jofi_pipeline.simulator.process import SimulatorProcess  # noqa: E402
 from jofi_pipeline.sync import SyncOptions, run_sync  # noqa: E402
@@ -33,8 +34,7 @@ from jofi_pipeline.webhooks.watch_log import format_interval  # noqa: E402
 from jofi_pipeline_tests.e2e.helpers import ids, published, truth_ids  # noqa: E402
 from jofi_pipeline_tests.webhooks.helpers import SECRET, ReceiverThread  # noqa: E402
 
-CAPPED = ("invitations", "test_takers", "career_navigation_profiles")
-KINDS = {"invitations": "invitations", "test_takers": "test-takers", "career_navigation_profiles": "profiles"}
+CAPPED = CAPPED_LISTS
 
 
 def sync(sim, data_dir: Path):
@@ -155,7 +155,7 @@ def main() -> None:
             lines.append(row("webhooks off", counts, "coverage reports missing: "
                              + ", ".join(f"{e}={reported[e]}" for e in CAPPED) + f" (equals truth: {exact})"))
             for entity, (have, want) in counts.items():
-                import_ids("\n".join(map(str, sorted(want - have))) + "\n", KINDS[entity], "live", off)
+                import_ids("\n".join(map(str, sorted(want - have))) + "\n", ENTITIES[entity].import_kind, "live", off)
             sync(sim, off)
             lines.append(row("webhooks off, after import-ids + 1 sync", held(sim, off)))
     print_table(args, lines)

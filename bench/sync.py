@@ -36,7 +36,7 @@ def child(args: argparse.Namespace) -> None:
     import pstats
 
     from jofi_pipeline.sync import SyncOptions, run_sync
-    from jofi_pipeline.sync.fanout import FanOut
+    from jofi_pipeline.sync.by_id import FanOut
 
     fanout_seconds = 0.0
     real_fetch = FanOut.fetch

@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from jofi_pipeline import settings
+from jofi_pipeline.api.config import DEFAULT_MAX_CONCURRENCY
 
 app = typer.Typer(
     help="Sync the JOFI API v2 into per-mode DuckDB + Parquet warehouses, and query them.",
@@ -46,7 +47,7 @@ def sync(
     score_profile: str = typer.Option(
         "", "--score-profile", help="Backfill: fetch scorecards only for these score profile short names (comma-separated)."
     ),
-    concurrency: Optional[int] = typer.Option(None, help="Max requests in flight (default 16)."),
+    concurrency: Optional[int] = typer.Option(None, help=f"Max requests in flight (default {DEFAULT_MAX_CONCURRENCY})."),
     rate: Optional[float] = typer.Option(None, help="Max requests per second (default: unlimited)."),
     data_dir: Optional[Path] = typer.Option(None, help=f"Warehouse root (default ${settings.ENV_DATA_DIR} or ./data)."),
     wait: float = typer.Option(0.0, "--wait", help="Seconds to wait if another sync of this mode is writing (default: fail at once)."),

@@ -6,6 +6,7 @@ Kept in one place so a rename cannot leave the client, the Dagster wiring and th
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -22,6 +23,14 @@ DEFAULT_DATA_DIR = "./data"
 
 KEY_PREFIX: dict[Mode, str] = {"live": "sk_live_", "test": "sk_test_"}
 KEY_ENV_VAR: dict[Mode, str] = {"live": ENV_LIVE_KEY, "test": ENV_TEST_KEY}
+# Anything shaped like a JOFI key, whoever it belongs to: what every redaction looks for (the
+# client's errors and logs, and the warehouse's run log, which may not import the client).
+KEY_PATTERN = re.compile("(" + "|".join(map(re.escape, KEY_PREFIX.values())) + r")[A-Za-z0-9_\-]+")
+
+
+def redact_keys(text: str, marker: str) -> str:
+    """`text` with every key-shaped run replaced by its prefix and `marker` (the mode is not secret)."""
+    return KEY_PATTERN.sub(lambda m: m.group(1) + marker, text)
 
 
 def parse_mode(value: str) -> Mode:

@@ -15,10 +15,11 @@ from urllib.parse import quote
 
 import httpx
 
-from jofi_pipeline import settings
-from jofi_pipeline.api import routes
+from jofi_pipeline import entities, settings
 from jofi_pipeline.api.config import ClientConfig
-from jofi_pipeline.api.errors import ApiKeyError, ApiUnreachableError, ConfigError, JofiApiError, ModeMismatchError
+from jofi_pipeline.api.errors import (
+    ApiKeyError, ApiUnreachableError, ConfigError, InvalidIdError, JofiApiError, ModeMismatchError,
+)
 from jofi_pipeline.api.fanout import Outcome, fan_out
 from jofi_pipeline.api.lists import ListResult, check_list_envelope, read_list
 from jofi_pipeline.api.redact import SecretKey, redact_text, safe_url
@@ -30,6 +31,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _PRINTABLE_KEY = re.compile(r"[\x21-\x7e]+")
+HEALTHCHECK_ROUTE = "/healthcheck"
 _ANY_KEY_ENV = f"{settings.ENV_LIVE_KEY} or {settings.ENV_TEST_KEY}"
 
 
@@ -101,7 +103,7 @@ class JofiClient:
         """GET /healthcheck without the key. Any 2xx is healthy; returns the body if it is a JSON object."""
         try:
             return await self._transport.get_json(
-                routes.HEALTHCHECK, routes.HEALTHCHECK, authenticated=False, check=None,
+                HEALTHCHECK_ROUTE, HEALTHCHECK_ROUTE, authenticated=False, check=None,
                 max_retries=self.config.healthcheck_retries, lenient_body=True,
             )
         except ApiUnreachableError:
@@ -110,59 +112,29 @@ class JofiClient:
             raise ApiUnreachableError(
                 f"the JOFI API at {self._transport.host} is not healthy: {exc.message}; check "
                 f"{settings.ENV_BASE_URL} (should end in /api/v2) and that the service is up",
-                status=exc.status, route=routes.HEALTHCHECK, error_type=exc.error_type,
+                status=exc.status, route=HEALTHCHECK_ROUTE, error_type=exc.error_type,
                 error_message=exc.error_message,
             ) from None
 
-    async def account(self) -> dict[str, Any]:
-        return await self._object(routes.ACCOUNT, routes.ACCOUNT)
+    async def list(self, entity: str) -> ListResult:
+        """GET the list route the entity registry gives `entity` (every page the server hands out)."""
+        record = entities.entity(entity)
+        if record.list_route is None:
+            raise ValueError(f"{entity} has no list route; read it with get()")
+        return await self._list(record.list_route)
 
-    async def users(self) -> ListResult:
-        return await self._list(routes.USERS)
+    async def get(self, entity: str, key: Any = None) -> dict[str, Any]:
+        """GET one object by the by-id route the entity registry gives `entity`.
 
-    async def teams(self) -> ListResult:
-        return await self._list(routes.TEAMS)
-
-    async def email_templates(self) -> ListResult:
-        return await self._list(routes.EMAIL_TEMPLATES)
-
-    async def assessments(self) -> ListResult:
-        return await self._list(routes.ASSESSMENTS)
-
-    async def score_profiles(self) -> ListResult:
-        return await self._list(routes.SCORE_PROFILES)
-
-    async def invitations(self) -> ListResult:
-        return await self._list(routes.INVITATIONS)
-
-    async def invitation(self, invitation_id: int) -> dict[str, Any]:
-        return await self._object(routes.INVITATION, f"/invitations/{_int_id('invitation_id', invitation_id)}")
-
-    async def test_takers(self) -> ListResult:
-        return await self._list(routes.TEST_TAKERS)
-
-    async def test_taker(self, test_taker_id: int) -> dict[str, Any]:
-        return await self._object(routes.TEST_TAKER, f"/test-takers/{_int_id('test_taker_id', test_taker_id)}")
-
-    async def scorecard(self, test_taker_id: int, score_profile_short_name: str) -> dict[str, Any]:
-        sp = _str_id("score_profile_short_name", score_profile_short_name)
-        return await self._object(
-            routes.SCORECARD,
-            f"/test-takers/{_int_id('test_taker_id', test_taker_id)}/scorecard",
-            params={routes.SCORE_PROFILE_PARAM: sp},
-        )
-
-    async def job_fit_report(self, test_taker_id: int) -> dict[str, Any]:
-        return await self._object(
-            routes.JOB_FIT_REPORT, f"/test-takers/{_int_id('test_taker_id', test_taker_id)}/job-fit-report"
-        )
-
-    async def career_navigation_profiles(self) -> ListResult:
-        return await self._list(routes.CAREER_NAVIGATION_PROFILES)
-
-    async def career_navigation_profile(self, career_navigation_profile_id: str) -> dict[str, Any]:
-        cnp = quote(_str_id("career_navigation_profile_id", career_navigation_profile_id), safe="")
-        return await self._object(routes.CAREER_NAVIGATION_PROFILE, f"/career-navigation-profiles/{cnp}")
+        `key` is the record's id (an int, or a str for career navigation profiles); for a scorecard
+        the pair (test_taker_id, score profile short name); nothing for the account. It is checked
+        against the registry's id rule before any request (InvalidIdError: nothing is sent).
+        """
+        record = entities.entity(entity)
+        if record.by_id is None:
+            raise ValueError(f"{entity} has no by-id route; read it with list()")
+        path, params = _request_of(record, key)
+        return await self._object(record.by_id.template, path, params=params)
 
     # --- fan-out -----------------------------------------------------------------------------
 
@@ -261,17 +233,26 @@ def _validate_base_url(raw: str) -> str:
     return str(url).rstrip("/")
 
 
-def _int_id(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TypeError(f"{name} must be an integer id, got {type(value).__name__}")
-    if isinstance(value, str):
-        if not value.strip().isdigit():
-            raise ValueError(f"{name} must be an integer id, got a non-numeric string")
-        value = int(value)
-    return value
-
-
-def _str_id(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string")
-    return value
+def _request_of(record: entities.Entity, key: Any) -> tuple[str, dict[str, str] | None]:
+    """(path, query params) of `record`'s by-id route for `key`; InvalidIdError before any request."""
+    route = record.by_id
+    assert route is not None
+    if route.param is None:
+        if key is not None:
+            raise InvalidIdError(f"{record.name} is read without an id, got {key!r}", route=route.template)
+        return route.template, None
+    params = None
+    if route.query is not None:
+        if not isinstance(key, tuple) or len(key) != 2:
+            raise InvalidIdError(
+                f"{record.name} is keyed by ({route.param}, {route.query}), got {type(key).__name__}", route=route.template
+            )
+        key, value = key
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidIdError(f"{record.name} needs a non-empty `{route.query}`", route=route.template)
+        params = {route.query: value}
+    try:
+        typed = record.parse_id(key)
+    except entities.InvalidIdError as exc:
+        raise InvalidIdError(f"{exc}; no request was sent", route=route.template) from None
+    return route.template.format(**{route.param: quote(str(typed), safe="")}), params

@@ -29,8 +29,9 @@ DEFAULT_MAX_RETRY_AFTER = 60.0
 DEFAULT_HEALTHCHECK_RETRIES = 2
 
 # Throughput: requests per second (0 = no proactive limit) and simultaneous requests in flight.
+# The one default of the whole project: the sync, the Dagster resource and the CLI take it from here.
 DEFAULT_REQUESTS_PER_SECOND = 0.0
-DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_MAX_CONCURRENCY = 16
 # The rate limiter allows a burst of at most this many seconds' worth of requests.
 DEFAULT_RATE_BURST_SECONDS = 0.1
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from jofi_pipeline import entities
 from jofi_pipeline.api.redact import redact_text
 
 _BODY_SNIPPET_CHARS = 200
@@ -59,6 +60,13 @@ class ConfigError(JofiApiError, ValueError):
 
 class ApiKeyError(ConfigError):
     """The API key is missing, blank, of unknown prefix, or of the other mode's prefix."""
+
+
+class InvalidIdError(JofiApiError, entities.InvalidIdError):
+    """An id that breaks the entity registry's rule: refused before any request was sent.
+
+    Not fatal: in a fan-out it fails that one record (reported, asked again next run), not the batch.
+    """
 
 
 class AuthenticationError(JofiApiError):

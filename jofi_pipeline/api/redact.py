@@ -7,12 +7,10 @@ is not secret) and nothing else. Text that came from the server, or URLs we prin
 
 from __future__ import annotations
 
-import re
-
 import httpx
 
-# Anything shaped like a JOFI key, whoever it belongs to.
-_KEY_PATTERN = re.compile(r"sk_(live|test)_[A-Za-z0-9_\-]+")
+from jofi_pipeline import settings
+
 REDACTED = "[redacted]"
 
 
@@ -30,8 +28,8 @@ class SecretKey:
 
     @property
     def prefix(self) -> str:
-        match = _KEY_PATTERN.match(self._value)
-        return f"sk_{match.group(1)}_" if match else ""
+        match = settings.KEY_PATTERN.match(self._value)
+        return match.group(1) if match else ""
 
     def __repr__(self) -> str:
         return f"SecretKey({self.prefix}{REDACTED})"
@@ -56,7 +54,7 @@ def redact_text(text: str, *secrets: str) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
-    return _KEY_PATTERN.sub(lambda m: f"sk_{m.group(1)}_{REDACTED}", text)
+    return settings.redact_keys(text, REDACTED)
 
 
 def safe_url(url: str | httpx.URL) -> str:

@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 
 import dagster as dg
-import duckdb
 
 from jofi_pipeline.defs.checks import check_specs, run_checks
 from jofi_pipeline.defs.partitions import mode_partitions
@@ -18,9 +17,9 @@ from jofi_pipeline.defs.resources import JofiSyncResource
 from jofi_pipeline.defs.tables import asset_key, table_specs
 from jofi_pipeline.settings import parse_mode
 from jofi_pipeline.sync import SyncFailed, run_sync
+from jofi_pipeline.warehouse import PublishedWarehouse
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.webhooks import watch_log
-from jofi_pipeline.webhooks.inbox import inbox_path
 
 FULL_REFRESH_TAG = "jofi/full_refresh"
 # Backfill one (newly enabled) score profile: limits the run's scorecard fan-out to it.
@@ -58,23 +57,23 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
         # One line a person can act on; the traceback adds nothing and the reason never holds the key.
         raise dg.Failure(description=exc.reason, metadata={"run_id": exc.run_id or ""}) from None
 
-    published = options.data_dir / mode / "jofi.duckdb"
-    with duckdb.connect(str(published), read_only=True) as con:
+    published = PublishedWarehouse(mode, options.data_dir)
+    with published.open() as reader:
+        row_counts = reader.row_counts()
         for table in TABLES:
-            rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
             yield dg.MaterializeResult(
                 asset_key=asset_key(table),
                 metadata={
-                    "dagster/row_count": rows,
+                    "dagster/row_count": row_counts[table],
                     "inserted": report.inserted.get(table, 0),
                     "updated": report.updated.get(table, 0),
                     "sync_run_id": report.run_id,
                     "sync_status": report.status,
-                    "published_path": str(published),
+                    "published_path": str(published.path),
                     **({"schema_drift": report.drift[table].to_dict()} if report.drift.get(table) else {}),
                 },
             )
-        yield from run_checks(con, mode, watch_log.summary(inbox_path(options.data_dir, mode)))
+        yield from run_checks(reader, mode, watch_log.summary(published.paths.inbox))
 
 
 def score_profiles_asked(config: SyncConfig, tags: dict[str, str]) -> tuple[str, ...]:

@@ -1,6 +1,8 @@
 """Asset checks over the published database, each with metadata a person can act on.
 
 They read the published copy read-only, exactly what analysts see, after the sync published it.
+The queries are the warehouse's (PublishedReader); here is only what each result means and what
+a person should do about it.
 """
 
 from __future__ import annotations
@@ -9,14 +11,14 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
-import duckdb
 
-from jofi_pipeline.defs.tables import asset_key
 from jofi_pipeline.defs.partitions import mode_partitions
+from jofi_pipeline.defs.tables import asset_key
+from jofi_pipeline.entities import CAPPED_LISTS, ENTITIES
+from jofi_pipeline.warehouse import CoverageHistory, PublishedReader
+from jofi_pipeline.warehouse.published import RunSummary
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.webhooks.watch_log import WatchSummary, format_interval
-
-CAPPED_LISTS = ("invitations", "test_takers", "career_navigation_profiles")
 
 # (child table, column, parent table, parent column, description)
 REFERENCES = [
@@ -48,31 +50,26 @@ def _spec(name: str, key: dg.AssetKey, description: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=key, description=description, partitions_def=mode_partitions)
 
 
-def run_checks(
-    con: duckdb.DuckDBPyConnection, mode: str, watcher: WatchSummary | None = None
-) -> Iterator[dg.AssetCheckResult]:
+def run_checks(reader: PublishedReader, mode: str, watcher: WatchSummary | None = None) -> Iterator[dg.AssetCheckResult]:
     """`watcher`: the window watcher's record of this mode (webhooks/watch_log.py), when it ran."""
     for table in TABLES.values():
         key = asset_key(table.name)
         if table.key:
-            not_null = tuple(c for c in table.key if c not in table.nullable_key)
-            yield _unique_keys(con, key, table.name, table.key, not_null)
-        yield _mode_pure(con, key, table.name, mode)
+            yield _unique_keys(reader, key, table.name)
+        yield _mode_pure(reader, key, table.name, mode)
     for child, column, parent, parent_column, what in REFERENCES:
-        yield _references(con, child, column, parent, parent_column, what)
+        yield _references(reader, child, column, parent, parent_column, what)
+    coverage = reader.coverage()
     for table in CAPPED_LISTS:
-        yield _coverage(con, table, mode, watcher)
-    yield _freshness(con)
-    yield _last_run_complete(con)
+        yield _coverage(coverage.get(table), table, mode, watcher)
+    last = reader.last_published_run()
+    yield _freshness(last)
+    yield _last_run_complete(last)
 
 
-def _unique_keys(con, key, table: str, columns: tuple[str, ...], not_null: tuple[str, ...]) -> dg.AssetCheckResult:
-    cols = ", ".join(f'"{c}"' for c in columns)
-    nulls = " OR ".join(f'"{c}" IS NULL' for c in not_null) or "false"
-    dupes = con.execute(
-        f'SELECT count(*) FROM (SELECT {cols} FROM "{table}" GROUP BY ALL HAVING count(*) > 1)'
-    ).fetchone()[0]
-    null_rows = con.execute(f'SELECT count(*) FROM "{table}" WHERE {nulls}').fetchone()[0]
+def _unique_keys(reader: PublishedReader, key, table: str) -> dg.AssetCheckResult:
+    dupes, null_rows = reader.duplicate_keys(table), reader.null_key_rows(table)
+    cols = ", ".join(f'"{c}"' for c in TABLES[table].key)
     passed = dupes == 0 and null_rows == 0
     return dg.AssetCheckResult(
         asset_key=key,
@@ -87,9 +84,8 @@ def _unique_keys(con, key, table: str, columns: tuple[str, ...], not_null: tuple
     )
 
 
-def _mode_pure(con, key, table: str, mode: str) -> dg.AssetCheckResult:
-    rows = con.execute(f'SELECT _mode, count(*) FROM "{table}" GROUP BY ALL').fetchall()
-    foreign = {m: n for m, n in rows if m != mode}
+def _mode_pure(reader: PublishedReader, key, table: str, mode: str) -> dg.AssetCheckResult:
+    foreign = {m: n for m, n in reader.rows_by_mode(table).items() if m != mode}
     return dg.AssetCheckResult(
         asset_key=key,
         check_name="mode_pure",
@@ -103,13 +99,8 @@ def _mode_pure(con, key, table: str, mode: str) -> dg.AssetCheckResult:
     )
 
 
-def _references(con, child: str, column: str, parent: str, parent_column: str, what: str) -> dg.AssetCheckResult:
-    dangling = con.execute(
-        f'SELECT count(*), list(DISTINCT c."{column}")[1:10] FROM "{child}" c '
-        f'WHERE c."{column}" IS NOT NULL AND NOT EXISTS '
-        f'(SELECT 1 FROM "{parent}" p WHERE p."{parent_column}" = c."{column}")'
-    ).fetchone()
-    count, sample = dangling[0], dangling[1] or []
+def _references(reader: PublishedReader, child: str, column: str, parent: str, parent_column: str, what: str) -> dg.AssetCheckResult:
+    count, sample = reader.dangling(child, column, parent, parent_column)
     return dg.AssetCheckResult(
         asset_key=asset_key(child),
         check_name=f"references_{parent}_{column}",
@@ -124,26 +115,17 @@ def _references(con, child: str, column: str, parent: str, parent_column: str, w
     )
 
 
-IMPORT_KIND = {"invitations": "invitations", "test_takers": "test-takers", "career_navigation_profiles": "profiles"}
-
-
-def _coverage(con, table: str, mode: str = "live", watcher: WatchSummary | None = None) -> dg.AssetCheckResult:
-    rows = con.execute(
-        "SELECT api_total_count, rows_held, run_id FROM sync_coverage WHERE entity = ? "
-        "ORDER BY read_at DESC LIMIT 5",
-        [table],
-    ).fetchall()
-    if not rows:
+def _coverage(
+    history: CoverageHistory | None, table: str, mode: str = "live", watcher: WatchSummary | None = None
+) -> dg.AssetCheckResult:
+    if history is None or not history.runs:
         return dg.AssetCheckResult(
             asset_key=asset_key(table), check_name="coverage", passed=False,
             severity=dg.AssetCheckSeverity.WARN, metadata={"what_to_do": "No sync has recorded coverage yet."},
         )
-    total, held, run_id = rows[0]
-    missing = max((total or 0) - held, 0)
-    gaps = [max((t or 0) - h, 0) for t, h, _ in rows]  # newest first
-    trend = "steady" if len(gaps) < 2 or gaps[0] == gaps[1] else ("growing" if gaps[0] > gaps[1] else "shrinking")
+    total, held, missing, trend = history.api_total_count, history.rows_held, history.missing, history.trend
     hint = (
-        f"Import their ids from your own records: `jofi-pipeline import-ids --kind {IMPORT_KIND[table]} FILE "
+        f"Import their ids from your own records: `jofi-pipeline import-ids --kind {ENTITIES[table].import_kind} FILE "
         f"--mode {mode}`; the next sync fetches them by id."
     )
     if mode == "live":
@@ -161,9 +143,9 @@ def _coverage(con, table: str, mode: str = "live", watcher: WatchSummary | None 
             "api_total_count": total,
             "rows_held": held,
             "missing": missing,
-            "gap_by_run": ", ".join(str(g) for g in gaps) + " (newest first)",
+            "gap_by_run": ", ".join(str(g) for g in history.gaps) + " (newest first)",
             "gap_trend": trend,
-            "run_id": run_id,
+            "run_id": history.run_id,
             **watched,
             "what_to_do": "" if missing == 0 else f"JOFI says {total} {table} exist but the warehouse holds {held}: "
             f"{missing} fell out of the API's capped window before a sync saw them (gap {trend}). "
@@ -189,10 +171,10 @@ def _watcher_metadata(watcher: WatchSummary | None, table: str) -> dict:
     return out
 
 
-def _freshness(con) -> dg.AssetCheckResult:
-    last = con.execute("SELECT max(finished_at) FROM sync_runs WHERE status IN ('succeeded', 'partial')").fetchone()[0]
+def _freshness(last: RunSummary | None) -> dg.AssetCheckResult:
+    finished = last.finished_at if last else None
     now = datetime.now(timezone.utc)
-    age = (now - last) if last is not None else None
+    age = (now - finished) if finished is not None else None
     passed = age is not None and age <= FRESHNESS_LIMIT
     return dg.AssetCheckResult(
         asset_key=asset_key("sync_runs"),
@@ -200,7 +182,7 @@ def _freshness(con) -> dg.AssetCheckResult:
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "last_success": str(last),
+            "last_success": str(finished),
             "age_hours": round(age.total_seconds() / 3600, 2) if age is not None else None,
             "what_to_do": "" if passed else "The nightly sync has not succeeded recently: check that the "
             "jofi_nightly_live schedule is on and look at the last failed run's error.",
@@ -208,12 +190,8 @@ def _freshness(con) -> dg.AssetCheckResult:
     )
 
 
-def _last_run_complete(con) -> dg.AssetCheckResult:
-    row = con.execute(
-        "SELECT run_id, status, error FROM sync_runs WHERE status IN ('succeeded', 'partial') "
-        "ORDER BY finished_at DESC LIMIT 1"
-    ).fetchone()
-    run_id, status, error = row if row else (None, None, None)
+def _last_run_complete(last: RunSummary | None) -> dg.AssetCheckResult:
+    run_id, status, error = (last.run_id, last.status, last.error) if last else (None, None, None)
     passed = status == "succeeded"
     return dg.AssetCheckResult(
         asset_key=asset_key("sync_runs"),

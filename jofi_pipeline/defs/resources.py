@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from jofi_pipeline import settings
+from jofi_pipeline.api.config import DEFAULT_MAX_CONCURRENCY, DEFAULT_REQUESTS_PER_SECOND
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.sync import SyncOptions
 
@@ -21,8 +22,8 @@ class JofiSyncResource(dg.ConfigurableResource):
 
     base_url: str = ""
     data_dir: str = ""
-    max_concurrency: int = 16
-    requests_per_second: float = 0.0
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
     batch_size: int = 500
     # A run that finds another sync of its mode writing waits this long for it (then fails clearly).
     writer_wait_seconds: float = 3600.0

@@ -11,14 +11,12 @@ the inbox and the next normal sync fetches them.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 
-from jofi_pipeline import settings
 from jofi_pipeline.defs.automation import jofi_sync
 from jofi_pipeline.defs.resources import JofiSyncResource
-from jofi_pipeline.webhooks.inbox import Inbox, group_ids, inbox_path
+from jofi_pipeline.warehouse import ModePaths
+from jofi_pipeline.webhooks.inbox import Inbox, group_ids
 
 MODE = "live"
 ASSET_NODE = "jofi_warehouse"
@@ -51,7 +49,7 @@ def _live_sync_in_progress(context: dg.SensorEvaluationContext) -> bool:
     description="Refresh exactly the records named by new webhook events (and imported ids) in the live warehouse.",
 )
 def jofi_webhook_events(context: dg.SensorEvaluationContext, jofi: JofiSyncResource) -> dg.SensorResult | dg.SkipReason:
-    path = inbox_path(Path(jofi.data_dir) if jofi.data_dir else settings.data_dir(), MODE)
+    path = ModePaths.of(MODE, jofi.data_dir or None).inbox
     if not path.exists():
         return dg.SkipReason(f"no live inbox at {path}: start `jofi-pipeline webhooks` (live only)")
     cursor = int(context.cursor or 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from jofi_pipeline.api.config import DEFAULT_MAX_CONCURRENCY, DEFAULT_REQUESTS_PER_SECOND
 from jofi_pipeline.settings import Mode
 
 
@@ -16,8 +17,8 @@ class SyncOptions:
     # The key itself is not a field: repr() of options must be safe to log. It is read from the
     # environment (or given) only when the client is built.
     api_key_env_var: str
-    max_concurrency: int = 16
-    requests_per_second: float = 0.0
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
     batch_size: int = 500
     full_refresh: bool = False
     # Limit the scorecard fan-out to these score profile short names (a one-profile backfill);

@@ -30,6 +30,8 @@ class Plan:
             f"CREATE TEMP TABLE {self._table} AS SELECT row_number() OVER () AS _seq, * FROM ({sql})", used
         )
         self.size: int = reader.execute(f"SELECT count(*) FROM {self._table}").fetchone()[0]
+        described = reader.execute(f"SELECT * FROM {self._table} LIMIT 0").description
+        self.columns: tuple[str, ...] = tuple(d[0] for d in described[1:])
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         last = 0
@@ -42,6 +44,11 @@ class Plan:
             last = page[-1][0]
             for row in page:
                 yield row[1:]
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The rows as {column: value}, for plans whose columns are named (derived objects)."""
+        for row in self:
+            yield dict(zip(self.columns, row, strict=True))
 
     def reasons(self) -> str:
         """`new 12, completions_changed 3`: how many rows the plan holds per `reason` column value."""

@@ -7,8 +7,17 @@ parameters (DuckDB `$name`): `$full` (a full refresh: ask for everything held), 
 
 Derived objects (scorecards, job-fit reports) are fetched again only when their inputs changed
 since `fetch_state` says they were last fetched. The inputs of a test taker are its
-(assessment id, completed_at) list (hashed) and its career navigation profile id.
+(assessment id, completed_at) list (hashed) and its career navigation profile id. Their plans
+select exactly `PLAN_COLUMNS` (declared by the warehouse's FetchRecord), by name.
+
+Which records are open is the registry's `open_when` (entities.py); these queries implement it.
 """
+
+from jofi_pipeline.warehouse.records import PLAN_COLUMNS
+
+# fetch_state.kind of each derived entity.
+FETCH_KIND = {"scorecards": "scorecard", "job_fit_reports": "job_fit_report"}
+_PLAN = ", ".join(PLAN_COLUMNS)
 
 # Dormant open records (no activity for DORMANT_AFTER_DAYS before the account's newest activity —
 # the account's own clock, so a replayed or simulated account behaves the same) are refreshed in a
@@ -117,33 +126,35 @@ def _reason(inputs: str, state: str, first: str, second: str) -> str:
 
 
 # Scorecards: (test taker with a completed assessment) x (score profile), new or changed inputs.
-# Columns: test_taker_id, short_name, completions_hash, career_navigation_profile_id, reason.
 SCORECARDS_WANTED = f"""
     WITH {_TEST_TAKER_INPUTS},
     profiles AS (SELECT DISTINCT unnest($profiles::VARCHAR[]) AS short_name),
     candidates AS (
-        SELECT i.test_taker_id, p.short_name, i.completions_hash, i.career_navigation_profile_id,
+        SELECT i.test_taker_id, p.short_name AS score_profile_short_name, i.completions_hash,
+               i.career_navigation_profile_id,
                {_reason('i', 's', 'completions_changed', 'profile_changed')} AS reason
         FROM inputs i CROSS JOIN profiles p
         LEFT JOIN fetch_state s
-          ON s.kind = 'scorecard' AND s.test_taker_id = i.test_taker_id AND s.score_profile_short_name = p.short_name
+          ON s.kind = '{FETCH_KIND["scorecards"]}' AND s.test_taker_id = i.test_taker_id
+         AND s.score_profile_short_name = p.short_name
         WHERE i.completed > 0
     )
-    SELECT * FROM candidates WHERE $full OR reason <> 'full_refresh'
-    ORDER BY test_taker_id, short_name
+    SELECT {_PLAN} FROM candidates WHERE $full OR reason <> 'full_refresh'
+    ORDER BY test_taker_id, score_profile_short_name
 """
 
 # Job-fit reports: test takers with a career navigation profile, new or changed inputs.
 JOB_FIT_REPORTS_WANTED = f"""
     WITH {_TEST_TAKER_INPUTS},
     candidates AS (
-        SELECT i.test_taker_id, NULL::VARCHAR AS short_name, i.completions_hash, i.career_navigation_profile_id,
+        SELECT i.test_taker_id, NULL::VARCHAR AS score_profile_short_name, i.completions_hash,
+               i.career_navigation_profile_id,
                {_reason('i', 's', 'profile_changed', 'completions_changed')} AS reason
         FROM inputs i
-        LEFT JOIN fetch_state s ON s.kind = 'job_fit_report' AND s.test_taker_id = i.test_taker_id
+        LEFT JOIN fetch_state s ON s.kind = '{FETCH_KIND["job_fit_reports"]}' AND s.test_taker_id = i.test_taker_id
         WHERE i.career_navigation_profile_id IS NOT NULL
     )
-    SELECT * FROM candidates WHERE $full OR reason <> 'full_refresh'
+    SELECT {_PLAN} FROM candidates WHERE $full OR reason <> 'full_refresh'
     ORDER BY test_taker_id
 """
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from jofi_pipeline.warehouse.records import SchemaDrift
+from jofi_pipeline.warehouse.records import SchemaDrift, coverage_gap
 
 
 class SyncFailed(Exception):
@@ -30,9 +30,7 @@ class Coverage:
 
     @property
     def missing(self) -> int:
-        if self.api_total_count is None:
-            return 0
-        return max(self.api_total_count - self.rows_held, 0)
+        return coverage_gap(self.api_total_count, self.rows_held)
 
 
 MAX_FAILURE_SAMPLES = 3

@@ -12,17 +12,19 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
+from jofi_pipeline import entities
 from jofi_pipeline.api.client import ClientConfig, JofiClient
 from jofi_pipeline.api.errors import JofiApiError
 from jofi_pipeline.api.lists import ListResult
 from jofi_pipeline.sync import queries
-from jofi_pipeline.sync.fanout import JOB_FIT_REPORT, SCORECARD, Derived, FanOut
+from jofi_pipeline.sync.by_id import JOB_FIT_REPORT, SCORECARD, Derived, FanOut
 from jofi_pipeline.sync.targets import InboxWork
 from jofi_pipeline.sync.options import SyncOptions
 from jofi_pipeline.sync.plan import Plan
@@ -35,20 +37,10 @@ log = logging.getLogger("jofi_pipeline.sync")
 
 Progress = Callable[[str], None]
 
-# Small lists come back whole; capped lists are the windows we must look beyond.
-WHOLE_LISTS = ("users", "teams", "email_templates", "assessments", "score_profiles")
-CAPPED_LISTS = ("invitations", "test_takers", "career_navigation_profiles")
 WRITER_POLL_SECONDS = 2.0
 # More per-record failures than this (per entity) means the API is failing, not a few records.
 SYSTEMIC_FAILURES_MIN = 10
 SYSTEMIC_FAILURES_SHARE = 0.02
-LIST_ROUTES = {
-    "users": "GET /users", "teams": "GET /teams", "email_templates": "GET /email-templates",
-    "assessments": "GET /assessments", "score_profiles": "GET /score-profiles", "invitations": "GET /invitations",
-    "test_takers": "GET /test-takers", "career_navigation_profiles": "GET /career-navigation-profiles",
-}
-
-
 
 def new_run_id(mode: str, started_at: datetime) -> str:
     return f"{mode}-{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -75,7 +67,7 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
         try:
             say(f"checking {urlsplit(options.base_url).netloc or options.base_url} is reachable")
             await client.healthcheck()
-            account = await client.account()  # the first mode check, before anything is written
+            account = await client.get("account")  # the first mode check, before anything is written
         except JofiApiError as exc:
             raise SyncFailed(str(exc), run_id=report.run_id) from None
 
@@ -145,39 +137,33 @@ class _Run:
         # then merge them one by one through the single writer.
         # A TaskGroup, so one list failing cancels the others before the client closes.
         async with asyncio.TaskGroup() as reads:
-            tasks = {entity: reads.create_task(getattr(self.client, entity)()) for entity in WHOLE_LISTS + CAPPED_LISTS}
+            tasks = {entity: reads.create_task(self.client.list(entity)) for entity in entities.LISTS}
         lists: dict[str, ListResult] = {entity: task.result() for entity, task in tasks.items()}
         for entity, result in lists.items():
             await self.upsert(entity, list(result.items))
             self.say(f"  {entity}: {len(result.items)} read, API total {result.total_count}")
         # Checked now, not after the by-id work: a mistyped backfill profile fails in seconds.
         score_profiles = self.scorecard_profiles(lists["score_profiles"])
-        in_window = {e: [i["id"] for i in _objects(lists[e].items) if i.get("id") is not None] for e in CAPPED_LISTS}
+        in_window = {
+            e: [i["id"] for i in _objects(lists[e].items) if i.get("id") is not None] for e in entities.CAPPED_LISTS
+        }
         await self.inbox.fetch_pending(self, in_window)
         if self.options.full_refresh:
             self.say("full refresh: every record and derived object is fetched again")
 
         # Invitations that can still change and are no longer in the window: refresh by id.
         invitations_in_window = [i for i in in_window["invitations"] if isinstance(i, int)]
-        await self.fetch_planned("invitations", self.client.invitation, queries.OPEN_INVITATIONS,
-                                 in_window=invitations_in_window)
+        await self.fetch_planned("invitations", queries.OPEN_INVITATIONS, in_window=invitations_in_window)
         # Test takers that are new, still open, or only known from an invitation or a profile.
-        await self.fetch_planned("test_takers", self.client.test_taker, queries.TEST_TAKERS_NEEDING_DETAIL)
+        await self.fetch_planned("test_takers", queries.TEST_TAKERS_NEEDING_DETAIL)
         # Invitations their (just refreshed) test takers show to be out of date.
-        await self.fetch_planned("invitations", self.client.invitation, queries.INVITATIONS_BEHIND_TEST_TAKERS,
-                                 in_window=invitations_in_window)
+        await self.fetch_planned("invitations", queries.INVITATIONS_BEHIND_TEST_TAKERS, in_window=invitations_in_window)
         # Profiles referenced but not held (all known profiles on a full refresh).
-        await self.fetch_planned("career_navigation_profiles", self.client.career_navigation_profile,
-                                 queries.PROFILES_NEEDED,
+        await self.fetch_planned("career_navigation_profiles", queries.PROFILES_NEEDED,
                                  in_window=[i for i in in_window["career_navigation_profiles"] if isinstance(i, str)])
+        await self.fetch_derived(score_profiles)
 
-        # Derived objects: only those whose inputs changed since fetch_state says they were fetched.
-        await self.fetch_planned("scorecards", lambda pair: self.client.scorecard(*pair), queries.SCORECARDS_WANTED,
-                                 profiles=score_profiles, derived=SCORECARD)
-        await self.fetch_planned("job_fit_reports", self.client.job_fit_report, queries.JOB_FIT_REPORTS_WANTED,
-                                 derived=JOB_FIT_REPORT)
-
-        for entity in CAPPED_LISTS + WHOLE_LISTS:
+        for entity in entities.CAPPED_LISTS + entities.WHOLE_LISTS:
             result = lists[entity]
             self.report.coverage.append(
                 Coverage(entity, result.total_count, self.writer.rows_held(entity), result.has_more, result.capped)
@@ -204,10 +190,14 @@ class _Run:
             counts = await asyncio.to_thread(self.writer.upsert, entity, objects, utc_now())
             self.report.add_counts(counts)
 
+    async def fetch_derived(self, score_profiles: list[str]) -> None:
+        """Derived objects: only those whose inputs changed since fetch_state says they were fetched."""
+        await self.fetch_planned("scorecards", queries.SCORECARDS_WANTED, profiles=score_profiles, derived=SCORECARD)
+        await self.fetch_planned("job_fit_reports", queries.JOB_FIT_REPORTS_WANTED, derived=JOB_FIT_REPORT)
+
     async def fetch_planned(
         self,
         entity: str,
-        fetch: Callable[[Any], Awaitable[dict]],
         sql: str,
         *,
         in_window: list | None = None,
@@ -222,18 +212,19 @@ class _Run:
                 if derived is not None and plan.size:
                     self.say(f"  {entity} wanted: {plan.reasons()}")
                 fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size)
-                await fan.fetch(entity, fetch, plan, size=plan.size, derived=derived)
+                rows = plan.records() if derived is not None else plan
+                await fan.fetch(entity, partial(self.client.get, entity), rows, size=plan.size, derived=derived)
         finally:
             reader.close()
 
-    async def fetch_by_id(self, entity: str, fetch: Callable[[Any], Awaitable[dict]], keys: Iterable[Any]) -> None:
+    async def fetch_by_id(self, entity: str, keys: Iterable[Any]) -> None:
         """Fan out GETs for keys the caller already has (ids from webhooks or imports), in batches.
 
         No fetch_state is written: the caller chose these keys, it is not an incremental decision.
         """
         keys = list(keys)
         fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size)
-        await fan.fetch(entity, fetch, [(k,) for k in keys], size=len(keys))
+        await fan.fetch(entity, partial(self.client.get, entity), [(k,) for k in keys], size=len(keys))
 
     def judge_fetch_failures(self) -> str:
         """'succeeded', or 'partial' when a few records failed; raise when the failures look systemic.
@@ -297,7 +288,7 @@ def _run_record(report: SyncReport) -> SyncRunRecord:
         drift=dict(report.drift),
         coverage=tuple(
             CoverageRecord(
-                list_route=LIST_ROUTES[c.entity], entity=c.entity, api_total_count=c.api_total_count,
+                list_route=entities.entity(c.entity).list_route_name, entity=c.entity, api_total_count=c.api_total_count,
                 rows_held=c.rows_held, has_more=c.has_more, capped=c.capped, at=report.finished_at,
             )
             for c in report.coverage

@@ -16,41 +16,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jofi_pipeline.sync import queries
-from jofi_pipeline.sync.fanout import JOB_FIT_REPORT, SCORECARD
-from jofi_pipeline.webhooks.inbox import ENTITIES, Inbox, group_ids, inbox_path
+from jofi_pipeline import entities
+from jofi_pipeline.warehouse import ModePaths
+from jofi_pipeline.webhooks.inbox import Inbox, group_ids
 
 log = logging.getLogger("jofi_pipeline.sync")
 
-_FETCHERS = {
-    "invitations": "invitation",
-    "test_takers": "test_taker",
-    "career_navigation_profiles": "career_navigation_profile",
-}
-
 SCORE_PROFILE_NAMES = "SELECT short_name FROM score_profiles WHERE short_name IS NOT NULL AND _deleted_at IS NULL"
+
 
 def typed_targets(raw: Mapping[str, Any]) -> dict[str, list]:
     """Validate run-config targets ({entity: [ids as text or int]}) into typed, distinct id lists."""
     typed: dict[str, list] = {}
     for entity, ids in raw.items():
-        if entity not in ENTITIES:
-            raise ValueError(f"unknown target entity {entity!r}; use {', '.join(ENTITIES)}")
-        values: dict[Any, None] = {}
-        for value in ids:
-            if entity == "career_navigation_profiles":
-                values[str(value)] = None
-            else:
-                text = str(value).strip()
-                if not text.isdigit():
-                    raise ValueError(f"{entity} ids are integers, got {value!r}")
-                values[int(text)] = None
-        typed[entity] = list(values)
+        if entity not in entities.INBOX_ENTITIES:
+            raise ValueError(f"unknown target entity {entity!r}; use {', '.join(entities.INBOX_ENTITIES)}")
+        typed[entity] = list(dict.fromkeys(entities.parse_id(entity, value) for value in ids))
     return typed
-
-
-def _typed(entity: str, object_id: str) -> Any:
-    return object_id if entity == "career_navigation_profiles" else int(object_id)
 
 
 @dataclass
@@ -64,7 +46,7 @@ class InboxWork:
 
     @classmethod
     def take(cls, options: Any) -> InboxWork:
-        path = inbox_path(options.data_dir, options.mode)
+        path = ModePaths(options.data_dir, options.mode).inbox
         targets = getattr(options, "targets", None)
         work = cls(targeted=targets is not None, inbox=path if path.exists() else None)
         if work.targeted:
@@ -74,7 +56,7 @@ class InboxWork:
                 work.up_to_seq = inbox.last_seq()
                 if not work.targeted:
                     pending = group_ids(inbox.unapplied(work.up_to_seq))
-                    work.ids = {e: [_typed(e, i) for i in ids] for e, ids in pending.items()}
+                    work.ids = {e: [entities.parse_id(e, i) for i in ids] for e, ids in pending.items()}
         return work
 
     @property
@@ -85,26 +67,23 @@ class InboxWork:
         """Normal run: fetch the inbox's ids the lists did not just bring."""
         if self.total:
             run.say(f"inbox: {self.total} ids from webhooks / imports to fetch by id")
-        for entity in ENTITIES:
+        for entity in entities.INBOX_ENTITIES:
             ids = [i for i in self.ids.get(entity, ()) if i not in in_window.get(entity, ())]
-            await run.fetch_by_id(entity, getattr(run.client, _FETCHERS[entity]), ids)
+            await run.fetch_by_id(entity, ids)
 
     async def fetch_targets(self, run: Any) -> None:
         """Targeted run: exactly these records, then the scorecards and job-fit reports whose inputs changed."""
         run.say("targeted run: " + ", ".join(f"{len(v)} {k}" for k, v in self.ids.items()))
-        for entity in ENTITIES:
-            await run.fetch_by_id(entity, getattr(run.client, _FETCHERS[entity]), self.ids.get(entity, ()))
+        for entity in entities.INBOX_ENTITIES:
+            await run.fetch_by_id(entity, self.ids.get(entity, ()))
         short_names = [r[0] for r in run.writer.query(SCORE_PROFILE_NAMES)]
         if not short_names:  # a first-ever run that is a targeted one
-            profiles = list((await run.client.score_profiles()).items)
+            profiles = list((await run.client.list("score_profiles")).items)
             await run.upsert("score_profiles", profiles)
             short_names = [p["short_name"] for p in profiles if p.get("short_name")]
         # Derived objects through the same incremental plan as a nightly run, so what this run
         # fetches is recorded in fetch_state and not asked for again by the next one.
-        await run.fetch_planned("scorecards", lambda pair: run.client.scorecard(*pair), queries.SCORECARDS_WANTED,
-                                profiles=short_names, derived=SCORECARD)
-        await run.fetch_planned("job_fit_reports", run.client.job_fit_report, queries.JOB_FIT_REPORTS_WANTED,
-                                derived=JOB_FIT_REPORT)
+        await run.fetch_derived(short_names)
 
     def mark_applied(self, run_id: str) -> None:
         """After the data is committed: these inbox rows need no more fetching. Best effort."""

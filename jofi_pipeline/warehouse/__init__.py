@@ -7,26 +7,35 @@ from jofi_pipeline.warehouse.errors import (
     WarehouseBusyError,
     WarehouseError,
 )
+from jofi_pipeline.warehouse.paths import ModePaths
+from jofi_pipeline.warehouse.published import NotPublishedError, PublishedReader, PublishedWarehouse
 from jofi_pipeline.warehouse.records import (
+    CoverageHistory,
     CoverageRecord,
     FetchRecord,
     MergeCounts,
     PublishResult,
     SyncRunRecord,
     UpsertCounts,
+    coverage_gap,
 )
 from jofi_pipeline.warehouse.store import RunWriter, WarehouseStore
-from jofi_pipeline.warehouse.tables import ENTITIES, TABLES
+from jofi_pipeline.warehouse.tables import ENTITY_TABLES, TABLES
 
 __all__ = [
-    "ENTITIES",
+    "ENTITY_TABLES",
     "TABLES",
+    "CoverageHistory",
     "CoverageRecord",
     "FetchRecord",
     "MergeCounts",
     "ModeMismatchError",
+    "ModePaths",
+    "NotPublishedError",
     "PublishError",
     "PublishResult",
+    "PublishedReader",
+    "PublishedWarehouse",
     "RunWriter",
     "SyncRunRecord",
     "UnknownEntityError",
@@ -34,4 +43,5 @@ __all__ = [
     "WarehouseBusyError",
     "WarehouseError",
     "WarehouseStore",
+    "coverage_gap",
 ]

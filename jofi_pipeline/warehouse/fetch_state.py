@@ -22,7 +22,7 @@ def record(con: duckdb.DuckDBPyConnection, mode: str, run_id: str, fetched: Sequ
     if not fetched:
         return 0
     system = {"_mode": mode, "_first_synced_at": now, "_last_synced_at": now, "run_id": run_id}
-    latest = {(f.kind, f.test_taker_id, f.score_profile_short_name): f for f in fetched}  # MERGE needs unique keys
+    latest = {tuple(getattr(f, k) for k in FETCH_STATE.key): f for f in fetched}  # MERGE needs unique keys
     rows = [asdict(f) | system for f in latest.values()]
     merge.replace_rows(con, FETCH_STATE, flatten.arrow_table(FETCH_STATE, rows))
     return len(rows)

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from jofi_pipeline.warehouse.records import SchemaDrift
-from jofi_pipeline.warehouse.tables import ENTITIES, TABLES, Column, SqlType, TableSpec, children_of
+from jofi_pipeline.warehouse.tables import ENTITY_TABLES, TABLES, Column, SqlType, TableSpec, children_of
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -111,6 +111,31 @@ def row_key(spec: TableSpec, row: Mapping[str, Any]) -> tuple[Any, ...] | None:
 
 def object_key(spec: TableSpec, obj: Mapping[str, Any]) -> tuple[Any, ...] | None:
     return row_key(spec, {name: typed_value(spec.column(name), obj) for name in spec.key})
+
+
+def with_key(spec: TableSpec, obj: Mapping[str, Any], key: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`obj` with its key columns (`spec.key`) set to `key`'s values wherever they differ.
+
+    For derived objects the request is the authority on which object an answer is: without this,
+    an answer whose key is missing or of another type would be skipped by the store while
+    fetch_state recorded it as fetched. An object already right is returned untouched.
+    """
+    fixed = obj
+    for name in spec.key:
+        column = spec.column(name)
+        if column.read(fixed) != key[name]:
+            if column.path is None:
+                raise ValueError(f"{spec.name}.{name} is computed and cannot be set from a key")
+            fixed = _set_path(fixed, column.path, key[name])
+    return fixed
+
+
+def _set_path(obj: Mapping[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    head, *rest = path
+    if not rest:
+        return {**obj, head: value}
+    inner = obj.get(head)
+    return {**obj, head: _set_path(inner if isinstance(inner, Mapping) else {}, tuple(rest), value)}
 
 
 def content(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -229,7 +254,7 @@ def flatten_entity(entity: str, objects: Iterable[Mapping[str, Any]]) -> dict[st
     Useful to inspect what a batch turns into; the store uses the same building blocks after
     merging each object with what it already holds.
     """
-    spec = ENTITIES[entity]
+    spec = ENTITY_TABLES[entity]
     parents: list[dict[str, Any]] = []
     kids: dict[str, list[dict[str, Any]]] = {c.name: [] for c in children_of(spec.name)}
     for obj in objects:

@@ -22,13 +22,13 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from jofi_pipeline.warehouse.errors import PublishError
+from jofi_pipeline.warehouse.paths import CURRENT_LINK, DB_NAME, PARQUET_NAME, ModePaths
 from jofi_pipeline.warehouse.records import PublishResult
 from jofi_pipeline.warehouse.schema import ensure_schema, ident, literal, qualified
 from jofi_pipeline.warehouse.tables import TABLES
@@ -37,22 +37,12 @@ from jofi_pipeline.warehouse.views import VIEWS
 # Written so DuckDB 1.4 tools (CLI, older client libraries) can open the published file.
 PUBLISHED_STORAGE_VERSION = "v1.4.0"
 PUBLISH_CATALOG = "jofi_publishing"
-TMP_DB_PREFIX = ".jofi.duckdb.publishing-"
+TMP_DB_PREFIX = f".{DB_NAME}.publishing-"
 VERSION_PREFIX = "published."
 LEGACY_VERSION_PREFIX = "parquet."  # Parquet versions of the two-rename layout, pruned on publish
-CURRENT_LINK = "current"
-DB_NAME = "jofi.duckdb"
-PARQUET_NAME = "parquet"
 
 
-@dataclass(frozen=True)
-class PublishTargets:
-    mode_dir: Path
-    published_db_path: Path
-    parquet_link: Path
-
-
-def publish(con: duckdb.DuckDBPyConnection, targets: PublishTargets) -> PublishResult:
+def publish(con: duckdb.DuckDBPyConnection, targets: ModePaths) -> PublishResult:
     started = time.perf_counter()
     remove_stale_temporaries(targets)
     token = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
@@ -68,13 +58,12 @@ def publish(con: duckdb.DuckDBPyConnection, targets: PublishTargets) -> PublishR
     except BaseException:
         remove_quietly(version_dir)
         raise
-    current = targets.mode_dir / CURRENT_LINK
-    previous = swap_symlink(current, Path(version_dir.name))  # the moment the new pair becomes visible
+    previous = swap_symlink(targets.current, Path(version_dir.name))  # the moment the new pair becomes visible
     ensure_fixed_links(targets)
     prune_versions(targets, keep={version_dir.name, previous})
     return PublishResult(
-        published_db_path=targets.published_db_path,
-        parquet_dir=targets.parquet_link,
+        published_db_path=targets.published_db,
+        parquet_dir=targets.parquet,
         parquet_version_dir=parquet_dir,
         row_counts=row_counts,
         seconds=time.perf_counter() - started,
@@ -139,9 +128,9 @@ def write_parquet(con: duckdb.DuckDBPyConnection, version_dir: Path) -> None:
         )
 
 
-def ensure_fixed_links(targets: PublishTargets) -> None:
+def ensure_fixed_links(targets: ModePaths) -> None:
     """`jofi.duckdb` and `parquet` point through `current`; replace whatever else is there."""
-    for path, name in ((targets.published_db_path, DB_NAME), (targets.parquet_link, PARQUET_NAME)):
+    for path, name in ((targets.published_db, DB_NAME), (targets.parquet, PARQUET_NAME)):
         wanted = f"{CURRENT_LINK}/{name}"
         if not (path.is_symlink() and os.readlink(path) == wanted):
             swap_symlink(path, Path(wanted))
@@ -172,7 +161,7 @@ def swap_symlink(link: Path, target: Path) -> str | None:
     return previous
 
 
-def prune_versions(targets: PublishTargets, keep: set[str | None]) -> None:
+def prune_versions(targets: ModePaths, keep: set[str | None]) -> None:
     """Drop versions except the current and the previous one (a reader may be mid-scan)."""
     for prefix in (VERSION_PREFIX, LEGACY_VERSION_PREFIX):
         for path in targets.mode_dir.glob(f"{prefix}*"):
@@ -180,7 +169,7 @@ def prune_versions(targets: PublishTargets, keep: set[str | None]) -> None:
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def remove_stale_temporaries(targets: PublishTargets) -> None:
+def remove_stale_temporaries(targets: ModePaths) -> None:
     """Temp files a crashed publish left behind (we hold the writer lock, so none is live)."""
     for path in targets.mode_dir.glob(f"{TMP_DB_PREFIX}*"):
         remove_quietly(path)

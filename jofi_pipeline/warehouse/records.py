@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -75,6 +75,51 @@ class CoverageRecord:
     at: datetime | None = None
 
 
+def coverage_gap(api_total_count: int | None, rows_held: int | None) -> int:
+    """Records the API reports that the warehouse does not hold (0 when the API gave no total).
+
+    The one place this arithmetic lives: the sync report, `status` and the coverage check use it.
+    """
+    return max((api_total_count or 0) - (rows_held or 0), 0)
+
+
+@dataclass(frozen=True)
+class CoverageHistory:
+    """One list's coverage over the last runs, newest first: (api_total_count, rows_held, run_id)."""
+
+    entity: str
+    runs: tuple[tuple[int | None, int, str], ...]
+
+    @property
+    def api_total_count(self) -> int | None:
+        return self.runs[0][0] if self.runs else None
+
+    @property
+    def rows_held(self) -> int:
+        return self.runs[0][1] if self.runs else 0
+
+    @property
+    def run_id(self) -> str | None:
+        return self.runs[0][2] if self.runs else None
+
+    @property
+    def missing(self) -> int:
+        return self.gaps[0] if self.runs else 0
+
+    @property
+    def gaps(self) -> list[int]:
+        """The gap of each run, newest first."""
+        return [coverage_gap(total, held) for total, held, _ in self.runs]
+
+    @property
+    def trend(self) -> str:
+        """'growing', 'shrinking' or 'steady': the newest gap against the one before."""
+        gaps = self.gaps
+        if len(gaps) < 2 or gaps[0] == gaps[1]:
+            return "steady"
+        return "growing" if gaps[0] > gaps[1] else "shrinking"
+
+
 @dataclass(frozen=True)
 class SyncRunRecord:
     """One sync run as it lands in `sync_runs` (+ `sync_coverage`). Never holds request headers."""
@@ -108,7 +153,8 @@ class FetchRecord:
     """One derived object a run asked the API for, and the inputs it asked for (a `fetch_state` row).
 
     kind: 'scorecard' or 'job_fit_report'; score_profile_short_name is None for job-fit reports.
-    outcome: 'fetched' or 'not_found'.
+    outcome: 'fetched' or 'not_found'. The fields between `kind` and `outcome` are what a fetch
+    plan row carries (PLAN_COLUMNS), named like the columns they fill.
     """
 
     kind: str
@@ -119,3 +165,10 @@ class FetchRecord:
     reason: str
     outcome: str
     fetched_at: datetime
+
+
+# The columns of a derived object's fetch plan row, in order: the object's key, then its inputs and
+# why it is wanted. Declared once, by FetchRecord: the plan queries select exactly these.
+PLAN_COLUMNS: tuple[str, ...] = tuple(
+    f.name for f in fields(FetchRecord) if f.name not in ("kind", "outcome", "fetched_at")
+)

@@ -1,18 +1,13 @@
 """Per-mode warehouse store: one writer at a time stages, merges and publishes.
 
-Layout under `$data_dir/<mode>/`:
-  jofi.duckdb -> current/jofi.duckdb   the published analyst database
-  parquet -> current/parquet           the same tables as Parquet (one directory per table)
-  current -> published.<v>             swapped by one rename per publish (see publish.py)
-  work/jofi_work.duckdb   working database; only the sync opens it
-  work/writer.lock        fcntl lock: one writer per mode
+The files it works on (the working database, the lock, the published pair) are named by
+`paths.ModePaths`; what is published is read back through `published.PublishedWarehouse`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,11 +17,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from jofi_pipeline.settings import Mode, parse_mode
+from jofi_pipeline import settings
+from jofi_pipeline.settings import Mode
 from jofi_pipeline.warehouse import fetch_state, flatten, merge
 from jofi_pipeline.warehouse.errors import ModeMismatchError, UnknownEntityError, WarehouseError
 from jofi_pipeline.warehouse.lock import ModeLock
-from jofi_pipeline.warehouse.publish import PublishTargets, publish
+from jofi_pipeline.warehouse.paths import ModePaths
+from jofi_pipeline.warehouse.publish import publish
 from jofi_pipeline.warehouse.records import (
     CoverageRecord,
     FetchRecord,
@@ -36,34 +33,30 @@ from jofi_pipeline.warehouse.records import (
     UpsertCounts,
 )
 from jofi_pipeline.warehouse.schema import ensure_schema, ident
-from jofi_pipeline.warehouse.tables import ENTITIES, FETCH_STATE, SYNC_COVERAGE, SYNC_RUNS, TABLES, TableSpec, children_of
+from jofi_pipeline.warehouse.tables import ENTITY_TABLES, FETCH_STATE, SYNC_COVERAGE, SYNC_RUNS, TABLES, TableSpec, children_of
 
 log = logging.getLogger(__name__)
 
-WORK_DB_NAME = "jofi_work.duckdb"
-LOCK_NAME = "writer.lock"
 WORK_DB_MEMORY_LIMIT = "256MB"
-
-# Defence in depth: the store never receives the API key, but an error text might quote one.
-_API_KEY = re.compile(r"sk_(live|test)_[A-Za-z0-9_\-]+")
 
 
 def redact(text: str | None) -> str | None:
-    return None if text is None else _API_KEY.sub(lambda m: f"sk_{m.group(1)}_[REDACTED]", text)
+    """Defence in depth: the store never receives the API key, but an error text might quote one."""
+    return None if text is None else settings.redact_keys(text, "[REDACTED]")
 
 
 class WarehouseStore:
     """Paths of one mode's warehouse, and the door to its single writer."""
 
     def __init__(self, data_dir: Path, mode: Mode) -> None:
-        self.mode: Mode = parse_mode(mode)
-        self.data_dir = Path(data_dir)
-        self.mode_dir = self.data_dir / self.mode
-        self.published_db_path = self.mode_dir / "jofi.duckdb"
-        self.parquet_dir = self.mode_dir / "parquet"
-        self.work_dir = self.mode_dir / "work"
-        self.work_db_path = self.work_dir / WORK_DB_NAME
-        self.lock_path = self.work_dir / LOCK_NAME
+        self.paths = ModePaths(Path(data_dir), mode)
+        self.mode: Mode = self.paths.mode
+        self.data_dir = self.paths.data_dir
+        self.mode_dir = self.paths.mode_dir
+        self.published_db_path = self.paths.published_db
+        self.parquet_dir = self.paths.parquet
+        self.work_db_path = self.paths.work_db
+        self.lock_path = self.paths.lock
 
     def open_run(self, run_id: str, started_at: datetime) -> RunWriter:
         """Take the mode's writer lock (or raise WarehouseBusyError) and open the work DB."""
@@ -207,8 +200,7 @@ class RunWriter:
 
     def publish(self) -> PublishResult:
         """Atomically replace the published DuckDB file and Parquet tree with the work data."""
-        targets = PublishTargets(self.store.mode_dir, self.store.published_db_path, self.store.parquet_dir)
-        result = publish(self.con, targets)
+        result = publish(self.con, self.store.paths)
         log.info("published %s warehouse in %.2fs: %s", self.mode, result.seconds, result.row_counts)
         return result
 
@@ -303,9 +295,9 @@ class _Transaction:
 
 def entity_spec(entity: str) -> TableSpec:
     try:
-        return ENTITIES[entity]
+        return ENTITY_TABLES[entity]
     except KeyError:
-        raise UnknownEntityError(f"unknown entity {entity!r}; known: {', '.join(ENTITIES)}") from None
+        raise UnknownEntityError(f"unknown entity {entity!r}; known: {', '.join(ENTITY_TABLES)}") from None
 
 
 def fold_by_key(spec: TableSpec, objects: Iterable[Any]) -> tuple[dict[tuple[Any, ...], dict[str, Any]], int]:

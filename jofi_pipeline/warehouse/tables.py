@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jofi_pipeline.entities import ENTITIES
+
 # SQL types the flattener knows how to coerce to (see flatten.COERCERS).
 SqlType = Literal["BIGINT", "DOUBLE", "VARCHAR", "BOOLEAN", "TIMESTAMPTZ", "BIGINT[]", "JSON"]
 TableKind = Literal["entity", "child", "run_log", "state"]
@@ -18,18 +20,28 @@ TableKind = Literal["entity", "child", "run_log", "state"]
 Source = Callable[[Mapping[str, Any]], Any]
 
 
-def at(*path: str) -> Source:
-    """A getter for a nested field; None when any step is missing or not an object."""
+class At:
+    """A getter for a nested field (None when any step is missing or not an object).
 
-    def get(obj: Mapping[str, Any]) -> Any:
+    Its `path` also says where the field lives, so a key value can be written back (flatten.with_key).
+    """
+
+    __slots__ = ("path",)
+
+    def __init__(self, *path: str) -> None:
+        self.path = path
+
+    def __call__(self, obj: Mapping[str, Any]) -> Any:
         current: Any = obj
-        for step in path:
+        for step in self.path:
             if not isinstance(current, Mapping):
                 return None
             current = current.get(step)
         return current
 
-    return get
+
+def at(*path: str) -> At:
+    return At(*path)
 
 
 def ids_in(list_key: str, id_key: str = "id") -> Source:
@@ -55,6 +67,13 @@ class Column:
 
     def read(self, obj: Mapping[str, Any]) -> Any:
         return (self.source or at(self.name))(obj)
+
+    @property
+    def path(self) -> tuple[str, ...] | None:
+        """Where the value sits in the JSON object; None when it is computed (e.g. a list of ids)."""
+        if self.source is None:
+            return (self.name,)
+        return self.source.path if isinstance(self.source, At) else None
 
 
 @dataclass(frozen=True)
@@ -477,8 +496,8 @@ TABLES: dict[str, TableSpec] = {
     )
 }
 
-# Entity name the sync passes to upsert() -> its table. Entities are named like their tables.
-ENTITIES: dict[str, TableSpec] = {name: spec for name, spec in TABLES.items() if spec.kind == "entity"}
+# Entity name the sync passes to upsert() -> its table: one per registry entity, named alike.
+ENTITY_TABLES: dict[str, TableSpec] = {name: TABLES[name] for name in ENTITIES}
 
 
 def children_of(table: str) -> tuple[TableSpec, ...]:

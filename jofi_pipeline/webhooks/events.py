@@ -1,7 +1,8 @@
 """What an event means for the sync: which record ids it names (jofi-api.md 4.3 / 4.4).
 
-Only the `data.object.id` of the five documented types is taken. An authenticated, well-formed
-event of an unknown type is still stored (JOFI may add types) but names no ids.
+Only the `data.object.id` of the documented types (the registry's `event_types`) is taken. An
+authenticated, well-formed event of an unknown type is still stored (JOFI may add types) but names
+no ids.
 """
 
 from __future__ import annotations
@@ -9,13 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-ENTITY_OF_TYPE = {
-    "invitation.created": "invitations",
-    "invitation.accepted": "invitations",
-    "test_taker.created": "test_takers",
-    "test_taker.assessment_completed": "test_takers",
-    "career_navigation_profile.created": "career_navigation_profiles",
-}
+from jofi_pipeline import entities
+
 MAX_EVENT_ID_LENGTH = 255
 
 
@@ -32,12 +28,14 @@ class Event:
 
 
 def valid_id(entity: str, value: Any) -> str | None:
-    """The id as stored text if it has the documented type (int, or str for profiles), else None."""
-    if entity == "career_navigation_profiles":
-        return value if isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable() and " " not in value else None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    """The id as stored text if it follows the registry's rule and has the JSON type JOFI sends
+    (a number, or a string for profiles: "12" for a test taker is not JOFI's), else None."""
+    if (entities.entity(entity).id_type == "int") != (isinstance(value, int) and not isinstance(value, bool)):
         return None
-    return str(value)
+    try:
+        return str(entities.parse_id(entity, value))
+    except entities.InvalidIdError:
+        return None
 
 
 def parse_event(body: Any) -> Event:
@@ -58,7 +56,7 @@ def parse_event(body: Any) -> Event:
             "this receiver stores live events for the live warehouse)"
         )
     created_at = body.get("created_at") if isinstance(body.get("created_at"), str) else None
-    entity = ENTITY_OF_TYPE.get(event_type)
+    entity = entities.ENTITY_OF_EVENT.get(event_type)
     if entity is None:
         return Event(event_id, event_type, created_at, ())
     object_id = valid_id(entity, obj.get("id"))

@@ -1,6 +1,6 @@
 """The per-mode inbox: received webhook events and the record ids a sync must fetch by id.
 
-`$JOFI_DATA_DIR/<mode>/inbox/events.sqlite`, SQLite in WAL mode with synchronous=FULL, so an
+`ModePaths.inbox` (`$JOFI_DATA_DIR/<mode>/inbox/events.sqlite`), SQLite in WAL mode with synchronous=FULL, so an
 event is on disk before the receiver answers 2xx, and a sync can read (and mark applied) while the
 receiver keeps appending. Only the receiver (live), `import-ids` and the window watcher (either
 mode) write new rows; the sync marks rows applied after the data they name is committed. The
@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-INBOX_DIR = "inbox"
-INBOX_FILE = "events.sqlite"
-ENTITIES = ("invitations", "test_takers", "career_navigation_profiles")
+from jofi_pipeline import entities
+
 BUSY_TIMEOUT_MS = 10_000
 
 SCHEMA = """
@@ -50,10 +49,6 @@ CREATE TABLE IF NOT EXISTS pending_ids (
 CREATE INDEX IF NOT EXISTS pending_ids_unapplied ON pending_ids (applied_at, seq);
 CREATE INDEX IF NOT EXISTS pending_ids_entity_id ON pending_ids (entity, object_id);
 """
-
-
-def inbox_path(data_dir: Path, mode: str) -> Path:
-    return Path(data_dir) / mode / INBOX_DIR / INBOX_FILE
 
 
 def _now() -> str:
@@ -209,8 +204,8 @@ def queue_ids(con: sqlite3.Connection, entity: str, object_ids: Iterable[str], s
 
 
 def _check_entity(entity: str) -> None:
-    if entity not in ENTITIES:
-        raise ValueError(f"unknown entity {entity!r}; known: {', '.join(ENTITIES)}")
+    if entity not in entities.INBOX_ENTITIES:
+        raise ValueError(f"unknown entity {entity!r}; known: {', '.join(entities.INBOX_ENTITIES)}")
 
 
 def group_ids(rows: Iterable[PendingId]) -> dict[str, list[str]]:

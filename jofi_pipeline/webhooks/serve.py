@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from jofi_pipeline import settings
-from jofi_pipeline.webhooks.inbox import Inbox, inbox_path
+from jofi_pipeline.warehouse import ModePaths
+from jofi_pipeline.webhooks.inbox import Inbox
 
 ENV_WEBHOOK_SECRET = "JOFI_WEBHOOK_SECRET"
 MODE = "live"
@@ -37,7 +37,7 @@ def serve(host: str, port: int, data_dir: Path | None = None, log_level: str = "
     from jofi_pipeline.webhooks.app import PATH, build_app
 
     secret = webhook_secret()
-    path = inbox_path(data_dir or settings.data_dir(), MODE)
+    path = ModePaths.of(MODE, data_dir).inbox
     inbox = Inbox.open(path)
     app = build_app(secret, inbox)
     print(f"jofi webhooks: POST http://{host}:{port}{PATH} -> {path}", flush=True)

@@ -26,21 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from jofi_pipeline.api import ClientConfig, JofiApiError, JofiClient, ListResult
-from jofi_pipeline.webhooks.imports import held_ids
-from jofi_pipeline.webhooks.inbox import Inbox, inbox_path
+from jofi_pipeline.entities import CAPPED_LISTS
+from jofi_pipeline.warehouse import ModePaths, PublishedWarehouse, WarehouseError
+from jofi_pipeline.webhooks.inbox import Inbox
 from jofi_pipeline.webhooks.watch_log import Gap, PollRecord, WatchLog, WindowMark, format_interval
 
 log = logging.getLogger("jofi_pipeline.watch")
 
-# The capped lists, read first page only (a watcher poll is three requests, not six).
-LISTS: dict[str, Callable[[JofiClient], Awaitable[ListResult]]] = {
-    "invitations": lambda client: client.invitations(),
-    "test_takers": lambda client: client.test_takers(),
-    "career_navigation_profiles": lambda client: client.career_navigation_profiles(),
-}
 SAFE_SHARE = 0.5  # at most half a window of new records per interval: room for a busy hour
 SMALLEST_CAP = 30  # the smallest documented window, assumed while a list is not full yet
 MIN_INTERVAL_S = 60.0
@@ -225,8 +218,8 @@ class PollReport:
 def _held(data_dir: Path, mode: str, entity: str) -> tuple[set[str], str]:
     """Ids the published warehouse holds; if it cannot be read, none (the inbox still dedupes)."""
     try:
-        return held_ids(data_dir, mode, entity), ""
-    except duckdb.Error as exc:
+        return PublishedWarehouse(mode, data_dir).held_ids(entity), ""
+    except WarehouseError as exc:
         return set(), f"published warehouse not readable ({str(exc).splitlines()[0][:120]}): listed ids queued as new"
 
 
@@ -240,20 +233,21 @@ async def poll_once(
     mode = client.mode
     polled_at = (now or (lambda: datetime.now(UTC)))().isoformat()
     sent_before = client.requests_total
-    results = await asyncio.gather(*(read(client) for read in LISTS.values()), return_exceptions=True)
+    # The capped lists, first page only (client_config): a watcher poll is three requests, not six.
+    results = await asyncio.gather(*(client.list(entity) for entity in CAPPED_LISTS), return_exceptions=True)
     requests = client.requests_total - sent_before
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, JofiApiError):
             raise result
 
-    with Inbox.open(inbox_path(data_dir, mode)) as inbox:
+    with Inbox.open(ModePaths(data_dir, mode).inbox) as inbox:
         watch_log = WatchLog(inbox)
         previous = watch_log.windows()
         last_good = watch_log.last_poll(good=True)
         current = interval_s or (last_good.interval_s if last_good else None)
         outcomes: dict[str, ListOutcome] = {}
         notes = set()
-        for entity, result in zip(LISTS, results, strict=True):
+        for entity, result in zip(CAPPED_LISTS, results, strict=True):
             outcome = outcomes[entity] = ListOutcome(entity)
             if isinstance(result, JofiApiError):
                 outcome.error, outcome.fatal = str(result), result.fatal
@@ -370,7 +364,7 @@ async def poll_mode(mode: str, data_dir: Path, *, base_url: str | None = None) -
 
 def due_in_s(data_dir: Path, mode: str, now: datetime | None = None) -> float:
     """Seconds until the next poll is due by the last poll's interval (0: due now, or never polled)."""
-    path = inbox_path(data_dir, mode)
+    path = ModePaths(data_dir, mode).inbox
     if not path.exists():
         return 0.0
     with Inbox.open(path, create=False) as inbox:

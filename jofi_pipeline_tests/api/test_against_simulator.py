@@ -6,6 +6,8 @@ simulator's own request stats show that the faults really fired, so a pass is no
 
 from __future__ import annotations
 
+from functools import partial
+
 import asyncio
 import itertools
 import re
@@ -48,14 +50,14 @@ def statuses(sim, route: str | None = None) -> dict[str, int]:
 
 
 async def scorecard_pairs(client: JofiClient, n: int) -> list[tuple[int, str]]:
-    takers = [t["id"] for t in (await client.test_takers()).items]
-    profiles = [p["short_name"] for p in (await client.score_profiles()).items]
+    takers = [t["id"] for t in (await client.list("test_takers")).items]
+    profiles = [p["short_name"] for p in (await client.list("score_profiles")).items]
     return list(itertools.islice(itertools.cycle(itertools.product(takers, profiles)), n))
 
 
 async def fan_out_scorecards(client: JofiClient, pairs) -> tuple[list, list]:
     ok, failed = [], []
-    async for outcome in client.fan_out(lambda pair: client.scorecard(*pair), pairs):
+    async for outcome in client.fan_out(lambda pair: client.get("scorecards", pair), pairs):
         (ok if outcome.ok else failed).append(outcome)
     return ok, failed
 
@@ -65,28 +67,28 @@ async def test_every_read_method_in_both_modes(simulator, mode):
     truth = simulator.truth(mode)
     async with client_for(simulator, mode) as client:
         assert await client.healthcheck() == {"status": "ok"}
-        account = await client.account()
+        account = await client.get("account")
         assert account["mode"] == mode and account["id"] == truth["account"]["id"]
         lists = {}
         for name in ("users", "teams", "email_templates", "assessments", "score_profiles",
                      "invitations", "test_takers", "career_navigation_profiles"):
-            result = await getattr(client, name)()
+            result = await client.list(name)
             lists[name] = result
             truth_ids = {record["id"] for record in truth[name]}
             assert result.items and {item["id"] for item in result.items} <= truth_ids, name
             assert result.total_count == len(truth[name]), name
             assert result.capped == result.has_more, name  # the default simulator ignores cursors
         taker = lists["test_takers"].items[0]
-        detail = await client.test_taker(taker["id"])
+        detail = await client.get("test_takers", taker["id"])
         assert detail["id"] == taker["id"] and "assigned_assessments" in detail
-        invitation = await client.invitation(lists["invitations"].items[0]["id"])
+        invitation = await client.get("invitations", lists["invitations"].items[0]["id"])
         assert invitation["object"] == "invitation"
         profile = lists["career_navigation_profiles"].items[0]
-        assert (await client.career_navigation_profile(profile["id"]))["id"] == profile["id"]
-        report = await client.job_fit_report(profile["test_taker_id"])
+        assert (await client.get("career_navigation_profiles", profile["id"]))["id"] == profile["id"]
+        report = await client.get("job_fit_reports", profile["test_taker_id"])
         assert report["object"] == "job_fit_report"
         short_name = lists["score_profiles"].items[0]["short_name"]
-        scorecard = await client.scorecard(taker["id"], short_name)
+        scorecard = await client.get("scorecards", (taker["id"], short_name))
         assert scorecard["object"] == "scorecard" and scorecard["test_taker_id"] == taker["id"]
         counts = client.request_counts()
     served = simulator.stats()["routes"]
@@ -99,14 +101,14 @@ async def test_every_read_method_in_both_modes(simulator, mode):
 
 async def test_not_found_bad_request_and_a_404_inside_a_fan_out(simulator):
     async with client_for(simulator) as client:
-        takers = [t["id"] for t in (await client.test_takers()).items[:5]]
+        takers = [t["id"] for t in (await client.list("test_takers")).items[:5]]
         with pytest.raises(NotFoundError) as missing:
-            await client.test_taker(987654321987)
+            await client.get("test_takers", 987654321987)
         assert missing.value.status == 404 and missing.value.error_type == "not_found_error"
         with pytest.raises(BadRequestError) as bad:
-            await client.scorecard(takers[0], "NOT-A-PROFILE")
+            await client.get("scorecards", (takers[0], "NOT-A-PROFILE"))
         assert bad.value.error_type == "invalid_request_error"
-        outcomes = [o async for o in client.fan_out(client.test_taker, [*takers, 987654321987, 987654321988])]
+        outcomes = [o async for o in client.fan_out(partial(client.get, "test_takers"), [*takers, 987654321987, 987654321988])]
     assert sorted(o.item for o in outcomes if o.ok) == sorted(takers)
     assert all(isinstance(o.error, NotFoundError) for o in outcomes if not o.ok) and len(outcomes) == 7
 
@@ -115,7 +117,7 @@ async def test_wrong_key_is_401_not_retried(simulator):
     client = JofiClient(api_key="sk_live_notTheRightKey000", base_url=simulator.base_url, config=ClientConfig(**PATIENT))
     async with client:
         with pytest.raises(AuthenticationError, match="JOFI_LIVE_API_KEY") as info:
-            await client.account()
+            await client.get("account")
     assert info.value.status == 401
     assert statuses(simulator, "/accounts") == {"401": 1}
 
@@ -168,8 +170,8 @@ async def test_5xx_are_absorbed(simulator):
 async def test_malformed_and_truncated_bodies_are_absorbed(simulator, style):
     simulator.set_faults(malformed_rate=0.2, truncated_rate=0.25, truncated_style=style, seed=5)
     async with client_for(simulator, "test", max_concurrency=8) as client:
-        account = await client.account()
-        lists = [await client.teams(), await client.test_takers(), await client.invitations()]
+        account = await client.get("account")
+        lists = [await client.list("teams"), await client.list("test_takers"), await client.list("invitations")]
         pairs = await scorecard_pairs(client, 60)
         ok, failed = await fan_out_scorecards(client, pairs)
         retries = dict(client.counts.retries_by_reason)
@@ -201,7 +203,7 @@ async def test_always_hung_gives_a_clear_timeout_error(simulator):
     async with client_for(simulator, **config) as client:
         started = time.monotonic()
         with pytest.raises(ApiUnreachableError) as info:
-            await client.account()
+            await client.get("account")
         assert time.monotonic() - started < 3
     message = str(info.value)
     assert "timed out" in message and "127.0.0.1" in message and "/accounts" in message
@@ -219,8 +221,8 @@ async def test_cursor_pagination_is_followed_when_the_server_honours_it(make_sim
     sim = make_simulator(test_takers=70, seed=7, pagination="cursor")
     truth = sim.truth("live")
     async with client_for(sim, page_limit=25) as client:
-        takers = await client.test_takers()
-        profiles = await client.career_navigation_profiles()
+        takers = await client.list("test_takers")
+        profiles = await client.list("career_navigation_profiles")
     assert sorted(t["id"] for t in takers.items) == sorted(t["id"] for t in truth["test_takers"])
     assert not takers.capped and not takers.has_more and takers.pages > 1
     assert len(profiles.items) == profiles.total_count and not profiles.capped
@@ -228,7 +230,7 @@ async def test_cursor_pagination_is_followed_when_the_server_honours_it(make_sim
 
 async def test_cursor_ignored_by_default_server_is_reported_capped(simulator):
     async with client_for(simulator) as client:
-        takers = await client.test_takers()
+        takers = await client.list("test_takers")
     assert takers.capped and takers.has_more and takers.pages == 2
     assert len(takers.items) < takers.total_count
     assert simulator.stats()["routes"]["GET /test-takers"]["total"] == 2
@@ -236,6 +238,6 @@ async def test_cursor_ignored_by_default_server_is_reported_capped(simulator):
 
 async def test_concurrent_clients_for_both_modes_do_not_mix(simulator):
     async with client_for(simulator, "live") as live, client_for(simulator, "test") as test:
-        live_account, test_account = await asyncio.gather(live.account(), test.account())
+        live_account, test_account = await asyncio.gather(live.get("account"), test.get("account"))
     assert (live_account["mode"], test_account["mode"]) == ("live", "test")
     assert live_account["id"] != test_account["id"]

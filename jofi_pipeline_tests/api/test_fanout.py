@@ -21,7 +21,7 @@ async def test_a_404_inside_a_fan_out_is_one_outcome_not_a_failed_batch():
         return ok({"mode": "live", "object": "scorecard", "test_taker_id": tt})
 
     async with make_client(handler, config=ClientConfig(max_concurrency=8)) as client:
-        outcomes = [o async for o in client.fan_out(lambda tt: client.scorecard(tt, "JOFI-295-AS"), range(100))]
+        outcomes = [o async for o in client.fan_out(lambda tt: client.get("scorecards", (tt, "JOFI-295-AS")), range(1, 101))]
     assert len(outcomes) == 100
     failed = {o.item for o in outcomes if not o.ok}
     assert failed == set(range(3, 100, 10))

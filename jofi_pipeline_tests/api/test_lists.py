@@ -30,7 +30,7 @@ def cursor_server(all_ids: list, *, honour: bool, window: int = 3):
 async def test_cursor_ignored_means_capped_after_one_extra_request():
     script = Script(cursor_server([9, 8, 7, 6, 5], honour=False))
     async with make_client(script) as client:
-        result = await client.test_takers()
+        result = await client.list("test_takers")
     assert [i["id"] for i in result.items] == [9, 8, 7]
     assert (result.total_count, result.has_more, result.capped, result.pages) == (5, True, True, 2)
     second = script.requests[1].url.params
@@ -41,7 +41,7 @@ async def test_cursor_ignored_means_capped_after_one_extra_request():
 async def test_cursor_honoured_is_followed_to_the_end():
     script = Script(cursor_server(list(range(10, 0, -1)), honour=True))
     async with make_client(script) as client:
-        result = await client.invitations()
+        result = await client.list("invitations")
     assert [i["id"] for i in result.items] == list(range(10, 0, -1))
     assert (result.has_more, result.capped, result.pages) == (False, False, 4)
 
@@ -50,7 +50,7 @@ async def test_string_ids_are_used_as_cursors():
     ids = ["CNP5", "CNP4", "CNP3", "CNP2"]
     script = Script(cursor_server(ids, honour=True, window=2))
     async with make_client(script) as client:
-        result = await client.career_navigation_profiles()
+        result = await client.list("career_navigation_profiles")
     assert [i["id"] for i in result.items] == ids
     assert script.requests[1].url.params["starting_after"] == "CNP4"
 
@@ -58,7 +58,7 @@ async def test_string_ids_are_used_as_cursors():
 async def test_partially_new_page_keeps_only_new_ids():
     script = Script(ok(page([5, 4, 3], has_more=True, total=6)), ok(page([3, 2, 1], has_more=False, total=6)))
     async with make_client(script) as client:
-        result = await client.test_takers()
+        result = await client.list("test_takers")
     assert [i["id"] for i in result.items] == [5, 4, 3, 2, 1] and not result.capped
 
 
@@ -70,14 +70,14 @@ async def test_endless_cursor_is_stopped_by_max_pages():
 
     config = ClientConfig(max_pages=5, initial_backoff=0.001)
     async with make_client(handler, config=config) as client:
-        result = await client.invitations()
+        result = await client.list("invitations")
     assert (len(result.items), result.pages, result.capped, result.has_more) == (5, 5, True, True)
 
 
 async def test_has_more_with_empty_page_is_capped():
     script = Script(ok(page([], has_more=True, total=4)))
     async with make_client(script) as client:
-        result = await client.teams()
+        result = await client.list("teams")
     assert result.capped and result.items == [] and script.count == 1
 
 
@@ -87,7 +87,7 @@ async def test_has_more_must_be_true_to_follow(has_more):
     body["has_more"] = has_more
     script = Script(ok(body))
     async with make_client(script) as client:
-        result = await client.teams()
+        result = await client.list("teams")
     assert script.count == 1 and result.has_more is False
 
 
@@ -97,7 +97,7 @@ async def test_cursor_params_refused_on_page_two_keeps_page_one_as_capped(status
     refused = error(status, "invalid_request_error", "Unknown parameter: starting_after")
     script = Script(ok(page([9, 8, 7], has_more=True, total=5)), refused)
     async with make_client(script) as client:
-        result = await client.test_takers()
+        result = await client.list("test_takers")
     assert [i["id"] for i in result.items] == [9, 8, 7]
     assert (result.total_count, result.has_more, result.capped) == (5, True, True)
     assert script.count == 2  # a 4xx is not retried
@@ -112,7 +112,7 @@ async def test_page_one_rejection_still_raises():
     script = Script(error(400, "invalid_request_error", "nope"))
     async with make_client(script) as client:
         with pytest.raises(BadRequestError):
-            await client.test_takers()
+            await client.list("test_takers")
 
 
 @pytest.mark.parametrize(("status", "raised"), [(401, AuthenticationError), (500, ServerError)])
@@ -120,4 +120,4 @@ async def test_fatal_or_server_errors_on_page_two_still_raise(status, raised):
     script = Script(ok(page([9, 8, 7], has_more=True, total=5)), error(status, "api_error", "boom"))
     async with make_client(script) as client:
         with pytest.raises(raised):
-            await client.test_takers()
+            await client.list("test_takers")

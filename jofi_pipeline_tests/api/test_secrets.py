@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import logging
 import sys
 import traceback
@@ -73,8 +75,8 @@ async def test_key_never_visible_in_a_faulty_mock_run(caplog, capfd):
         client = JofiClient(api_key=DISTINCTIVE, base_url=BASE_URL, config=config,
                             transport=httpx.MockTransport(faulty_handler()))
         async with client:
-            calls = [client.account, client.teams, client.invitations,
-                     lambda: client.scorecard(1, "JOFI-295-AS"), lambda: client.career_navigation_profile("CNP1")]
+            calls = [partial(client.get, "account"), partial(client.list, "teams"), partial(client.list, "invitations"),
+                     lambda: client.get("scorecards", (1, "JOFI-295-AS")), lambda: client.get("career_navigation_profiles", "CNP1")]
             for _ in range(6):
                 for call in calls:
                     try:
@@ -83,7 +85,7 @@ async def test_key_never_visible_in_a_faulty_mock_run(caplog, capfd):
                         logging.getLogger("jofi_pipeline.test").exception("call failed: %s", exc)
                         errors.append(exc)
             try:
-                async for outcome in client.fan_out(client.test_taker, range(20)):
+                async for outcome in client.fan_out(partial(client.get, "test_takers"), range(1, 21)):
                     if outcome.error is not None:
                         errors.append(outcome.error)
             except JofiApiError as exc:  # a fatal error (401, mode mismatch) stops the fan-out
@@ -142,11 +144,13 @@ async def test_key_never_visible_in_a_faulty_run_against_the_simulator(make_simu
         async with JofiClient(api_key=DISTINCTIVE, mode="live", base_url=sim.base_url, config=config) as client:
             takers = [t["id"] for t in sim.truth("live")["test_takers"]]
             items = [*takers, 999999991, 999999992]
-            for fetch in (client.test_taker, lambda t: client.scorecard(t, "NO-SUCH-SP"), client.job_fit_report):
+            for fetch in (partial(client.get, "test_takers"), lambda t: client.get("scorecards", (t, "NO-SUCH-SP")),
+                          partial(client.get, "job_fit_reports")):
                 async for outcome in client.fan_out(fetch, items):
                     if outcome.error is not None:
                         errors.append(outcome.error)
-            for call in (client.account, client.test_takers, client.invitations, client.healthcheck):
+            for call in (partial(client.get, "account"), partial(client.list, "test_takers"), partial(client.list, "invitations"),
+                         client.healthcheck):
                 try:
                     await call()
                 except JofiApiError as exc:
@@ -154,7 +158,7 @@ async def test_key_never_visible_in_a_faulty_run_against_the_simulator(make_simu
             print(repr(client), client.counts, file=sys.stderr)
         async with JofiClient(api_key=DISTINCTIVE[:-3] + "xyz", base_url=sim.base_url, config=config) as wrong:
             with pytest.raises(JofiApiError) as info:
-                await wrong.account()
+                await wrong.get("account")
             errors.append(info.value)
     finally:
         logging.getLogger().removeHandler(stderr_handler)

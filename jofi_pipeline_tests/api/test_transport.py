@@ -36,7 +36,7 @@ def retry_records(caplog) -> list[logging.LogRecord]:
 async def test_sends_bearer_key_accept_and_only_gets():
     script = Script(ok(ACCOUNT))
     async with make_client(script) as client:
-        assert await client.account() == ACCOUNT  # raw object kept whole, unknown fields included
+        assert await client.get("account") == ACCOUNT  # raw object kept whole, unknown fields included
     (request,) = script.requests
     assert request.method == "GET"
     assert request.headers["Authorization"] == f"Bearer {LIVE_KEY}"
@@ -73,7 +73,7 @@ async def test_5xx_is_retried_then_succeeds(status, caplog):
     caplog.set_level(logging.DEBUG)
     script = Script(error(status, "api_error", "boom"), ok(ACCOUNT))
     async with make_client(script) as client:
-        assert await client.account() == ACCOUNT
+        assert await client.get("account") == ACCOUNT
         assert client.request_counts() == {"/accounts": 2}
         assert client.requests_total == 2
     (record,) = retry_records(caplog)
@@ -86,7 +86,7 @@ async def test_5xx_after_all_retries_is_server_error():
     script = Script(error(503, "api_error", "down for maintenance"))
     async with make_client(script) as client:
         with pytest.raises(ServerError) as info:
-            await client.account()
+            await client.get("account")
     assert script.count == FAST.max_retries + 1
     err = info.value
     assert (err.status, err.route, err.error_type, err.error_message) == (503, "/accounts", "api_error", "down for maintenance")
@@ -97,7 +97,7 @@ async def test_auth_errors_are_not_retried_and_name_the_env_var(status):
     script = Script(error(status, "authentication_error", "Invalid API key"))
     async with make_client(script) as client:
         with pytest.raises(AuthenticationError) as info:
-            await client.account()
+            await client.get("account")
     assert script.count == 1
     assert "JOFI_LIVE_API_KEY" in str(info.value) and info.value.status == status
     assert info.value.fatal
@@ -107,7 +107,7 @@ async def test_server_echoing_the_key_in_an_error_is_redacted():
     script = Script(error(401, "authentication_error", f"Invalid API key provided: {LIVE_KEY}"))
     async with make_client(script) as client:
         with pytest.raises(AuthenticationError) as info:
-            await client.account()
+            await client.get("account")
     assert LIVE_KEY not in str(info.value) and LIVE_KEY not in repr(info.value)
     assert LIVE_KEY not in (info.value.error_message or "")
 
@@ -116,9 +116,9 @@ async def test_400_and_404_map_to_their_errors_without_retry():
     script = Script(error(400, "invalid_request_error", "unknown sp"), error(404, "not_found_error", "no such test taker"))
     async with make_client(script) as client:
         with pytest.raises(BadRequestError) as bad:
-            await client.scorecard(1, "NOPE")
+            await client.get("scorecards", (1, "NOPE"))
         with pytest.raises(NotFoundError) as missing:
-            await client.test_taker(42)
+            await client.get("test_takers", 42)
     assert script.count == 2
     assert bad.value.route == "/test-takers/{test_taker_id}/scorecard" and bad.value.error_message == "unknown sp"
     assert missing.value.route == "/test-takers/{test_taker_id}" and missing.value.error_type == "not_found_error"
@@ -141,7 +141,7 @@ async def test_odd_error_bodies_are_described_not_crashed_on(body, expected_mess
     script = Script(raw(404, body, **{"content-type": "text/html"}))
     async with make_client(script) as client:
         with pytest.raises(NotFoundError) as info:
-            await client.invitation(5)
+            await client.get("invitations", 5)
     assert info.value.error_type is None
     assert info.value.error_message == expected_message
     assert "404" in str(info.value)
@@ -151,7 +151,7 @@ async def test_other_4xx_is_unexpected_status_not_retried():
     script = Script(raw(405, "Method Not Allowed"))
     async with make_client(script) as client:
         with pytest.raises(UnexpectedStatusError):
-            await client.account()
+            await client.get("account")
     assert script.count == 1
 
 
@@ -160,7 +160,7 @@ async def test_retry_after_seconds_is_honoured(caplog):
     script = Script(error(429, "rate_limit_error", "slow down", **{"Retry-After": "0.3"}), ok(ACCOUNT))
     async with make_client(script) as client:
         started = time.monotonic()
-        assert await client.account() == ACCOUNT
+        assert await client.get("account") == ACCOUNT
         elapsed = time.monotonic() - started
     assert 0.28 <= elapsed < 2
     (record,) = retry_records(caplog)
@@ -173,7 +173,7 @@ async def test_retry_after_http_date_is_honoured(caplog):
     script = Script(error(429, "rate_limit_error", "slow down", **{"Retry-After": when}), ok(ACCOUNT))
     async with make_client(script) as client:
         started = time.monotonic()
-        assert await client.account() == ACCOUNT
+        assert await client.get("account") == ACCOUNT
         elapsed = time.monotonic() - started
     (record,) = retry_records(caplog)
     assert 0.9 <= record.jofi_delay <= 2.1  # HTTP-dates have whole seconds
@@ -187,7 +187,7 @@ async def test_retry_after_above_cap_fails_fast_saying_how_long():
     async with make_client(script, config=config) as client:
         started = time.monotonic()
         with pytest.raises(RateLimitedError) as info:
-            await client.account()
+            await client.get("account")
         assert time.monotonic() - started < 0.5
     assert script.count == 1
     assert "3600s" in str(info.value) and "30s" in str(info.value)
@@ -200,7 +200,7 @@ async def test_http_date_retry_after_above_cap_fails_fast():
     script = Script(error(429, "rate_limit_error", "later", **{"Retry-After": when}))
     async with make_client(script) as client:
         with pytest.raises(RateLimitedError) as info:
-            await client.account()
+            await client.get("account")
     assert script.count == 1 and 7190 <= info.value.retry_after <= 7201
 
 
@@ -210,7 +210,7 @@ async def test_a_429_storm_with_retry_after_outlasts_the_ordinary_retry_budget()
     storm = [error(429, "rate_limit_error", "slow down", **{"Retry-After": "0.01"}) for _ in range(8)]
     script = Script(*storm, ok(ACCOUNT))
     async with make_client(script) as client:
-        assert await client.account() == ACCOUNT
+        assert await client.get("account") == ACCOUNT
     assert script.count == 9
 
 
@@ -220,7 +220,7 @@ async def test_a_429_storm_beyond_its_own_budget_fails_as_rate_limited():
     config = ClientConfig(initial_backoff=0.001, max_backoff=0.01, max_retries=3, max_rate_limited_retries=5)
     async with make_client(script, config=config) as client:
         with pytest.raises(RateLimitedError) as info:
-            await client.account()
+            await client.get("account")
     assert script.count == 6
     assert "honoured 5 times" in str(info.value)
 
@@ -229,7 +229,7 @@ async def test_429_without_retry_after_backs_off_then_gives_up_as_rate_limited()
     script = Script(error(429, "rate_limit_error", "slow down"))
     async with make_client(script) as client:
         with pytest.raises(RateLimitedError) as info:
-            await client.account()
+            await client.get("account")
     assert script.count == FAST.max_retries + 1
     assert "requests_per_second" in str(info.value)
 
@@ -247,7 +247,7 @@ async def test_malformed_2xx_is_retried(bad_body, caplog):
     caplog.set_level(logging.INFO)
     script = Script(bad_body, ok(ACCOUNT))
     async with make_client(script) as client:
-        assert await client.account() == ACCOUNT
+        assert await client.get("account") == ACCOUNT
     assert script.count == 2
     assert "malformed_body" in retry_records(caplog)[0].jofi_reason
 
@@ -256,7 +256,7 @@ async def test_malformed_2xx_after_all_retries_is_malformed_response_error():
     script = Script(raw(200, b'{"truncated'))
     async with make_client(script) as client:
         with pytest.raises(MalformedResponseError) as info:
-            await client.account()
+            await client.get("account")
     assert script.count == FAST.max_retries + 1 and info.value.status == 200
 
 
@@ -273,7 +273,7 @@ async def test_malformed_2xx_after_all_retries_is_malformed_response_error():
 async def test_transport_faults_are_retried(fault):
     script = Script(fault, ok(ACCOUNT))
     async with make_client(script) as client:
-        assert await client.account() == ACCOUNT
+        assert await client.get("account") == ACCOUNT
     assert script.count == 2
 
 
@@ -281,7 +281,7 @@ async def test_persistent_connect_errors_become_unreachable_naming_host():
     script = Script(httpx.ConnectError("[Errno 111] Connection refused"))
     async with make_client(script) as client:
         with pytest.raises(ApiUnreachableError) as info:
-            await client.teams()
+            await client.list("teams")
     assert script.count == FAST.max_retries + 1
     assert "jofi.example:8080" in str(info.value) and info.value.route == "/teams"
 
@@ -301,7 +301,7 @@ async def test_a_hung_request_times_out_and_is_retried():
     config = ClientConfig(attempt_timeout=0.2, initial_backoff=0.001, max_backoff=0.01)
     async with make_client(handler, config=config) as client:
         started = time.monotonic()
-        assert await client.account() == ACCOUNT
+        assert await client.get("account") == ACCOUNT
         assert time.monotonic() - started < 2
     assert calls == 2
 
@@ -321,7 +321,7 @@ async def test_logged_delays_never_exceed_max_backoff(caplog):
     script = Script(error(500, "api_error", "x"))
     async with make_client(script, config=config) as client:
         with pytest.raises(ServerError):
-            await client.account()
+            await client.get("account")
     delays = [r.jofi_delay for r in retry_records(caplog)]
     assert len(delays) == 8 and all(0 <= d <= 0.004 for d in delays)
 
@@ -356,7 +356,7 @@ async def test_a_429_pauses_every_request_not_just_its_own():
 
     config = ClientConfig(max_concurrency=1, initial_backoff=0.001, max_backoff=0.01)
     async with make_client(handler, config=config) as client:
-        await asyncio.gather(client.account(), client.account(), client.account())
+        await asyncio.gather(client.get("account"), client.get("account"), client.get("account"))
     assert len(seen) == 4
     assert all(t - seen[0] >= 0.28 for t in seen[1:])
 
@@ -368,7 +368,7 @@ async def test_rate_limit_is_proactive():
         import asyncio
 
         started = time.monotonic()
-        await asyncio.gather(*(client.account() for _ in range(21)))
+        await asyncio.gather(*(client.get("account") for _ in range(21)))
         elapsed = time.monotonic() - started
     assert elapsed >= 0.85  # 21 requests at 20/s with a burst of at most 2
 
@@ -388,7 +388,7 @@ async def test_concurrency_is_bounded():
 
     config = ClientConfig(max_concurrency=3)
     async with make_client(handler, config=config) as client:
-        await asyncio.gather(*(client.account() for _ in range(20)))
+        await asyncio.gather(*(client.get("account") for _ in range(20)))
     assert peak == 3
 
 
@@ -400,14 +400,14 @@ async def test_other_transport_errors_are_retried_as_unreachable(fault, caplog):
     caplog.set_level(logging.INFO)
     script = Script(fault, ok(ACCOUNT))
     async with make_client(script) as client:
-        assert await client.account() == ACCOUNT
+        assert await client.get("account") == ACCOUNT
     assert script.count == 2
     assert retry_records(caplog)[0].jofi_reason.startswith(f"transport_error ({type(fault).__name__}")
 
     script = Script(fault)
     async with make_client(script) as client:
         with pytest.raises(ApiUnreachableError) as info:
-            await client.teams()
+            await client.list("teams")
     assert script.count == FAST.max_retries + 1
     assert "jofi.example:8080" in str(info.value) and type(fault).__name__ in str(info.value)
     assert info.value.route == "/teams"
@@ -417,6 +417,6 @@ async def test_unsupported_protocol_is_a_config_error_naming_the_base_url_env_va
     script = Script(httpx.UnsupportedProtocol("Request URL has an unsupported protocol 'ftp://'."))
     async with make_client(script) as client:
         with pytest.raises(ConfigError, match="JOFI_API_BASE_URL") as info:
-            await client.teams()
+            await client.list("teams")
     assert script.count == 1  # not retried
     assert info.value.fatal and info.value.route == "/teams" and LIVE_KEY not in str(info.value)

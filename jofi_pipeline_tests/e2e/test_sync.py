@@ -224,17 +224,19 @@ def test_a_few_failing_records_publish_as_partial_and_are_asked_for_again(make_s
     from jofi_pipeline.api.errors import ServerError
 
     sim = keys(make_simulator(test_takers=40, seed=12))
-    real_scorecard = JofiClient.scorecard
+    real_get = JofiClient.get
     broken: list[int] = []
 
-    async def scorecard(self, test_taker_id, short_name):
-        if not broken:
-            broken.append(test_taker_id)  # the first test taker asked for: JOFI always fails it
-        if test_taker_id == broken[0]:
-            raise ServerError("GET /test-takers/{id}/scorecard: 500 (injected)", status=500, route="scorecard")
-        return await real_scorecard(self, test_taker_id, short_name)
+    async def get(self, entity, key=None):
+        if entity == "scorecards":
+            test_taker_id = key[0]
+            if not broken:
+                broken.append(test_taker_id)  # the first test taker asked for: JOFI always fails it
+            if test_taker_id == broken[0]:
+                raise ServerError("GET /test-takers/{id}/scorecard: 500 (injected)", status=500, route="scorecard")
+        return await real_get(self, entity, key)
 
-    monkeypatch.setattr(JofiClient, "scorecard", scorecard)
+    monkeypatch.setattr(JofiClient, "get", get)
     report = sync(sim, "live", tmp_path)
     assert report.status == "partial"
     assert report.fetch_failures["scorecards"] == 4  # one test taker x 4 score profiles
@@ -244,7 +246,7 @@ def test_a_few_failing_records_publish_as_partial_and_are_asked_for_again(make_s
         assert con.execute("SELECT count(*) FROM scorecards WHERE test_taker_id = ?", broken).fetchone()[0] == 0
         assert con.execute("SELECT count(*) FROM scorecards").fetchone()[0] > 0
 
-    monkeypatch.setattr(JofiClient, "scorecard", real_scorecard)
+    monkeypatch.setattr(JofiClient, "get", real_get)
     sim.reset_stats()
     report = sync(sim, "live", tmp_path)
     assert report.status == "succeeded"
@@ -259,10 +261,14 @@ def test_failures_on_many_records_look_systemic_and_publish_nothing(make_simulat
 
     sim = keys(make_simulator(test_takers=40, seed=12))
 
-    async def scorecard(self, test_taker_id, short_name):
-        raise ServerError("GET /test-takers/{id}/scorecard: 500 (injected)", status=500, route="scorecard")
+    real_get = JofiClient.get
 
-    monkeypatch.setattr(JofiClient, "scorecard", scorecard)
+    async def get(self, entity, key=None):
+        if entity == "scorecards":
+            raise ServerError("GET /test-takers/{id}/scorecard: 500 (injected)", status=500, route="scorecard")
+        return await real_get(self, entity, key)
+
+    monkeypatch.setattr(JofiClient, "get", get)
     with pytest.raises(SyncFailed, match="looks like an API problem"):
         sync(sim, "live", tmp_path)
     assert not (tmp_path / "live" / "jofi.duckdb").exists()

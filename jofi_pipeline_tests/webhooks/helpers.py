@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from jofi_pipeline.webhooks.app import PATH, build_app
-from jofi_pipeline.webhooks.inbox import Inbox, inbox_path
+from jofi_pipeline.warehouse import ModePaths
+from jofi_pipeline.webhooks.inbox import Inbox
 from jofi_pipeline_tests.threaded_server import ThreadedServer
 
 SECRET = "whsec_test_only_0123456789abcdef"
@@ -31,7 +32,7 @@ class ReceiverThread(ThreadedServer):
     """`jofi-pipeline webhooks` in a thread: the real app under uvicorn, on a free port."""
 
     def __init__(self, data_dir: Path, secret: str = SECRET) -> None:
-        self.inbox = Inbox.open(inbox_path(data_dir, "live"))
+        self.inbox = Inbox.open(ModePaths(data_dir, "live").inbox)
         self.app = build_app(secret, self.inbox)
         super().__init__(self.app)
         self.url = f"{self.root_url}{PATH}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from jofi_pipeline.sync import SyncFailed
-from jofi_pipeline.webhooks.inbox import Inbox, inbox_path
+from jofi_pipeline.warehouse import ModePaths
+from jofi_pipeline.webhooks.inbox import Inbox
 from jofi_pipeline_tests.e2e.helpers import ids, published, sync
 from jofi_pipeline_tests.webhooks.helpers import SECRET, ReceiverThread
 
@@ -19,7 +20,7 @@ def test_a_failed_run_leaves_event_ids_pending_and_the_next_run_applies_them(mak
         sim.set_webhooks(url=receiver.url, secret=SECRET)
         summary = sim.advance(1)
         assert sim.flush_webhooks()["flushed"]
-    with Inbox.open(inbox_path(tmp_path, "live")) as inbox:
+    with Inbox.open(ModePaths(tmp_path, "live").inbox) as inbox:
         pending = len(inbox.unapplied())
     assert pending > 0
 
@@ -27,12 +28,12 @@ def test_a_failed_run_leaves_event_ids_pending_and_the_next_run_applies_them(mak
     sim.set_faults(force_mode="test", routes=["/test-takers/{id}"])
     with pytest.raises(SyncFailed):
         sync(sim, "live", tmp_path)
-    with Inbox.open(inbox_path(tmp_path, "live")) as inbox:
+    with Inbox.open(ModePaths(tmp_path, "live").inbox) as inbox:
         assert len(inbox.unapplied()) == pending
 
     sim.clear_faults()
     sync(sim, "live", tmp_path)
-    with Inbox.open(inbox_path(tmp_path, "live")) as inbox:
+    with Inbox.open(ModePaths(tmp_path, "live").inbox) as inbox:
         assert inbox.unapplied() == []
     with published(tmp_path, "live") as con:
         assert set(summary["invitations_created"]) <= ids(con, "invitations")

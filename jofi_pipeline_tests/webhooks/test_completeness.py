@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from jofi_pipeline.analyst import status_text
 from jofi_pipeline.cli import app
 from jofi_pipeline.defs.checks import run_checks
-from jofi_pipeline.webhooks.inbox import Inbox, inbox_path
+from jofi_pipeline.warehouse import ModePaths, PublishedWarehouse
+from jofi_pipeline.webhooks.inbox import Inbox
 from jofi_pipeline_tests.e2e.helpers import ids, published, sync, truth_ids
 from jofi_pipeline_tests.webhooks.helpers import SECRET, ReceiverThread
 
@@ -52,7 +53,7 @@ def test_with_webhooks_the_warehouse_holds_every_record_after_10_days(make_simul
             report = sync(sim, "live", tmp_path)
         delivered = sim.webhooks()["stats"]
         assert delivered["gave_up"] == 0 and delivered["delivered"] == delivered["emitted"]
-        with Inbox.open(inbox_path(tmp_path, "live")) as inbox:
+        with Inbox.open(ModePaths(tmp_path, "live").inbox) as inbox:
             assert inbox.unapplied() == []  # every event was applied by a committed sync
 
     held = held_vs_truth(sim, tmp_path)
@@ -87,8 +88,8 @@ def test_without_webhooks_coverage_says_exactly_how_many_are_missing_and_import_
             "SELECT entity, api_total_count - rows_held FROM sync_coverage WHERE run_id = ?", [report.run_id]
         ).fetchall())
     assert {e: rows[e] for e in CAPPED} == {e: len(w) - len(h) for e, (h, w) in held.items()}
-    with published(tmp_path, "live") as con:
-        check = next(r for r in run_checks(con, "live") if r.check_name == "coverage" and r.asset_key.path[-1] == "test_takers")
+    with PublishedWarehouse("live", tmp_path).open() as reader:
+        check = next(r for r in run_checks(reader, "live") if r.check_name == "coverage" and r.asset_key.path[-1] == "test_takers")
     meta = {k: getattr(v, "value", v) for k, v in check.metadata.items()}
     assert not check.passed and meta["missing"] == coverage["test_takers"].missing
     assert meta["gap_trend"] == "growing" and len(meta["gap_by_run"].split(",")) == 4

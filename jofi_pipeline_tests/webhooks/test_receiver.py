@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from jofi_pipeline.cli import app as cli
 from jofi_pipeline.webhooks.app import MAX_BODY_BYTES, PATH, build_app
-from jofi_pipeline.webhooks.inbox import Inbox, inbox_path
+from jofi_pipeline.warehouse import ModePaths
+from jofi_pipeline.webhooks.inbox import Inbox
 from jofi_pipeline_tests.webhooks.helpers import SECRET, event_body, signature
 
 TAKER = {"object": "test_taker", "id": 2301234567, "first_name": "Linda"}
@@ -19,7 +20,7 @@ TAKER = {"object": "test_taker", "id": 2301234567, "first_name": "Linda"}
 
 @pytest.fixture
 def inbox(tmp_path):
-    with Inbox.open(inbox_path(tmp_path, "live")) as box:
+    with Inbox.open(ModePaths(tmp_path, "live").inbox) as box:
         yield box
 
 

@@ -7,7 +7,8 @@ import dagster as dg
 from jofi_pipeline.defs.resources import JofiSyncResource
 from jofi_pipeline.defs.sensors import jofi_webhook_events
 from jofi_pipeline.runs import load_definitions
-from jofi_pipeline.webhooks.inbox import Inbox, inbox_path
+from jofi_pipeline.warehouse import ModePaths
+from jofi_pipeline.webhooks.inbox import Inbox
 from jofi_pipeline_tests.e2e.helpers import ids, published, sync
 from jofi_pipeline_tests.webhooks.helpers import SECRET, ReceiverThread
 
@@ -48,7 +49,7 @@ def test_sensor_requests_exactly_the_affected_ids_and_the_run_fetches_only_those
     targets = request.run_config["ops"]["jofi_warehouse"]["config"]["targets"]
     assert {e: set(v) for e, v in targets.items()} == wanted
     assert request.partition_key == "live"
-    with Inbox.open(inbox_path(tmp_path, "live")) as inbox:
+    with Inbox.open(ModePaths(tmp_path, "live").inbox) as inbox:
         assert result.cursor == str(inbox.last_seq())
 
     again = evaluate(dg.build_sensor_context(instance=instance, cursor=result.cursor, resources={"jofi": resource}))
@@ -76,5 +77,5 @@ def test_sensor_requests_exactly_the_affected_ids_and_the_run_fetches_only_those
     with published(tmp_path, "live") as con:
         assert {str(i) for i in ids(con, "test_takers")} >= wanted["test_takers"]
         assert {str(i) for i in ids(con, "invitations")} >= wanted["invitations"]
-    with Inbox.open(inbox_path(tmp_path, "live")) as inbox:
+    with Inbox.open(ModePaths(tmp_path, "live").inbox) as inbox:
         assert inbox.unapplied() == []  # applied only now that the run committed them

@@ -22,8 +22,10 @@ from jofi_pipeline.defs.resources import JofiSyncResource
 from jofi_pipeline.defs.watcher import jofi_window_watcher
 from jofi_pipeline.runs import load_definitions
 from jofi_pipeline.webhooks import watch_log
-from jofi_pipeline.webhooks.inbox import Inbox, inbox_path
-from jofi_pipeline.webhooks.watch import LISTS, SAFE_SHARE, poll_once
+from jofi_pipeline.entities import CAPPED_LISTS as LISTS
+from jofi_pipeline.warehouse import ModePaths, PublishedWarehouse
+from jofi_pipeline.webhooks.inbox import Inbox
+from jofi_pipeline.webhooks.watch import SAFE_SHARE, poll_once
 from jofi_pipeline_tests.e2e.helpers import ids, published, sync, truth_ids
 
 HOUR = 3600.0
@@ -59,7 +61,7 @@ def poll(sim, data_dir: Path, clock: SimClock, **kwargs):
 
 
 def inbox_ids(data_dir: Path, mode: str = "live") -> dict[str, set[str]]:
-    with Inbox.open(inbox_path(data_dir, mode), create=False) as inbox:
+    with Inbox.open(ModePaths(data_dir, mode).inbox, create=False) as inbox:
         rows = inbox.read("SELECT entity, object_id FROM pending_ids")
     out: dict[str, set[str]] = {entity: set() for entity in LISTS}
     for entity, object_id in rows:
@@ -117,7 +119,7 @@ def test_polls_every_two_hours_then_one_sync_hold_every_record(make_simulator, m
     with published(tmp_path, "live") as con:
         for entity in LISTS:
             assert ids(con, entity) == truth_ids(truth, entity), f"{entity}: not every record is held"
-    with Inbox.open(inbox_path(tmp_path, "live"), create=False) as inbox:
+    with Inbox.open(ModePaths(tmp_path, "live").inbox, create=False) as inbox:
         assert inbox.unapplied() == []
 
 
@@ -153,8 +155,8 @@ def test_a_window_that_turned_over_reports_the_exact_missed_count_and_shortens_t
     assert f"invitations={missed['invitations']}" in text and "interval shortened to" in text
 
     sync(sim, "live", tmp_path)
-    with published(tmp_path, "live") as con:
-        checks = {r.asset_key.path[-1]: r for r in run_checks(con, "live", watch_log.summary(inbox_path(tmp_path, "live")))
+    with PublishedWarehouse("live", tmp_path).open() as reader:
+        checks = {r.asset_key.path[-1]: r for r in run_checks(reader, "live", watch_log.summary(ModePaths(tmp_path, "live").inbox))
                   if r.check_name == "coverage"}
     coverage = checks["invitations"]
     assert not coverage.passed

@@ -1,4 +1,4 @@
-"""Fan out GETs for a plan and stream the answers into the warehouse in batches.
+"""Fetch the records of a plan by id, fanned out, and stream the answers into the warehouse in batches.
 
 Two things keep a large fan-out cheap and safe:
 - memory follows `batch_size` and the client's concurrency: the plan is read page by page, one
@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from jofi_pipeline.api.client import JofiClient
 from jofi_pipeline.api.errors import JofiApiError, NotFoundError
+from jofi_pipeline.sync.queries import FETCH_KIND
 from jofi_pipeline.sync.report import SyncReport, one_line, utc_now
-from jofi_pipeline.warehouse import FetchRecord, RunWriter
+from jofi_pipeline.warehouse import ENTITY_TABLES, FetchRecord, RunWriter
+from jofi_pipeline.warehouse.flatten import with_key
+from jofi_pipeline.warehouse.records import PLAN_COLUMNS
 
 log = logging.getLogger("jofi_pipeline.sync")
 
@@ -29,41 +32,33 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Derived:
-    """How a derived object's plan row maps to its GET and to its fetch_state row.
+    """A derived object (scorecard, job-fit report): how its plan row maps to its key and fetch_state.
 
-    Plan rows are (test_taker_id, short_name, completions_hash, career_navigation_profile_id, reason).
+    Plan rows are mappings of PLAN_COLUMNS (sync/queries.py selects them by name); the key is the
+    entity table's key (warehouse/tables.py), read from the row by column name.
     """
 
-    kind: str  # fetch_state.kind: 'scorecard' | 'job_fit_report'
+    entity: str  # 'scorecards' | 'job_fit_reports'
 
-    def key(self, row: tuple) -> Any:
-        return (row[0], row[1]) if self.kind == "scorecard" else row[0]
+    @property
+    def kind(self) -> str:
+        return FETCH_KIND[self.entity]  # fetch_state.kind
 
-    def keyed(self, obj: dict, row: tuple) -> dict:
-        """The object with its key fields as the request named them.
+    def key(self, row: Mapping[str, Any]) -> Any:
+        """What the client's `get` takes: a scalar for a one-column key, else a tuple."""
+        key = tuple(row[c] for c in ENTITY_TABLES[self.entity].key)
+        return key[0] if len(key) == 1 else key
 
-        We asked for this test taker's (and score profile's) object, so the request is the
-        authority on which object it is. Without this, an answer whose key is missing or of
-        another type would be skipped by the store while fetch_state recorded it as fetched:
-        lost until a full refresh. Keys already right leave the raw object untouched.
-        """
-        test_taker_id, short_name = row[0], row[1]
-        fixed = obj
-        if obj.get("test_taker_id") != test_taker_id:
-            fixed = {**fixed, "test_taker_id": test_taker_id}
-        if self.kind == "scorecard":
-            profile = obj.get("score_profile")
-            if not isinstance(profile, dict) or profile.get("short_name") != short_name:
-                fixed = {**fixed, "score_profile": {**(profile if isinstance(profile, dict) else {}), "short_name": short_name}}
-        return fixed
+    def keyed(self, obj: dict, row: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The object with its key fields as the request named them (see flatten.with_key)."""
+        return with_key(ENTITY_TABLES[self.entity], obj, row)
 
-    def record(self, row: tuple, outcome: str) -> FetchRecord:
-        test_taker_id, short_name, completions_hash, profile_id, reason = row
-        return FetchRecord(self.kind, test_taker_id, short_name, completions_hash, profile_id, reason, outcome, utc_now())
+    def record(self, row: Mapping[str, Any], outcome: str) -> FetchRecord:
+        return FetchRecord(kind=self.kind, outcome=outcome, fetched_at=utc_now(), **{c: row[c] for c in PLAN_COLUMNS})
 
 
-SCORECARD = Derived("scorecard")
-JOB_FIT_REPORT = Derived("job_fit_report")
+SCORECARD = Derived("scorecards")
+JOB_FIT_REPORT = Derived("job_fit_reports")
 
 
 class PipelinedWrites:
@@ -106,7 +101,7 @@ class FanOut:
         self,
         entity: str,
         fetch: Callable[[Any], Awaitable[dict]],
-        plan: Iterable[tuple],
+        plan: Iterable[tuple] | Iterable[Mapping[str, Any]],
         *,
         size: int,
         derived: Derived | None = None,

@@ -1,0 +1,173 @@
+"""Reading a mode's published database: every query of it lives here.
+
+The Dagster assets and checks, `status`, `sql` and `import-ids` all read the published copy, the
+one analysts see, and always read-only, so none of them ever blocks (or is blocked by) a sync.
+They ask this module; none of them opens the file or writes SQL against it themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+
+from jofi_pipeline import settings
+from jofi_pipeline.settings import Mode
+from jofi_pipeline.warehouse.errors import WarehouseError
+from jofi_pipeline.warehouse.paths import ModePaths
+from jofi_pipeline.warehouse.records import CoverageHistory
+from jofi_pipeline.warehouse.schema import ident
+from jofi_pipeline.warehouse.tables import TABLES
+
+COVERAGE_RUNS = 5
+# Runs whose data was published: a failed run's row is in the work database only.
+PUBLISHED_STATUSES = ("succeeded", "partial")
+
+
+class NotPublishedError(WarehouseError):
+    """No sync has published this mode yet."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+
+class PublishedWarehouse:
+    """Where one mode's published database is; `open()` reads it."""
+
+    def __init__(self, mode: Mode | str, data_dir: Path | str | None = None) -> None:
+        self.paths = ModePaths.of(mode, data_dir)
+        self.mode: Mode = self.paths.mode
+
+    @property
+    def path(self) -> Path:
+        return self.paths.published_db
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def open(self) -> PublishedReader:
+        """A read-only reader (close it, or use `with`); a clear WarehouseError when there is none."""
+        if not self.exists():
+            raise NotPublishedError(
+                f"no published {self.mode} warehouse at {self.path}: run `jofi-pipeline sync --mode {self.mode}` "
+                f"first (or set {settings.ENV_DATA_DIR})"
+            )
+        try:
+            return PublishedReader(duckdb.connect(str(self.path), read_only=True))
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open {self.path}: {exc}") from None
+
+    def held_ids(self, entity: str) -> set[str]:
+        """Ids of `entity` the published warehouse holds, as text; empty before the first publish."""
+        if not self.exists():
+            return set()
+        with self.open() as reader:
+            try:
+                return reader.held_ids(entity)
+            except duckdb.Error as exc:
+                raise WarehouseError(f"cannot read {entity} ids from {self.path}: {str(exc).splitlines()[0]}") from None
+
+
+class PublishedReader:
+    """One read-only connection to a published database and the questions the project asks it."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def __enter__(self) -> PublishedReader:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._con.close()
+
+    def sql(self, query: str) -> duckdb.DuckDBPyRelation | None:
+        """An analyst's own query (the connection is read-only, so it cannot write)."""
+        return self._con.sql(query)
+
+    # -- what is there --------------------------------------------------------------------------
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per table in the file, by table name."""
+        tables = self._con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY 1"
+        ).fetchall()
+        return {t: self._count(f"SELECT count(*) FROM {ident(t)}") for (t,) in tables}
+
+    def held_ids(self, entity: str) -> set[str]:
+        return {str(r[0]) for r in self._con.execute(f"SELECT id FROM {ident(_table(entity))}").fetchall()}
+
+    def last_run(self) -> RunSummary | None:
+        """The newest run in the published copy (the run that published it)."""
+        row = self._con.execute(
+            "SELECT run_id, status, started_at, finished_at, error FROM sync_runs ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()
+        return RunSummary(*row) if row else None
+
+    def last_published_run(self) -> RunSummary | None:
+        """The newest run that published data (succeeded or partial)."""
+        row = self._con.execute(
+            "SELECT run_id, status, started_at, finished_at, error FROM sync_runs WHERE status IN "
+            f"({', '.join('?' for _ in PUBLISHED_STATUSES)}) ORDER BY finished_at DESC LIMIT 1",
+            list(PUBLISHED_STATUSES),
+        ).fetchone()
+        return RunSummary(*row) if row else None
+
+    def coverage(self, runs: int = COVERAGE_RUNS) -> dict[str, CoverageHistory]:
+        """Per list read: API total vs rows held over the last `runs` runs, newest first."""
+        rows = self._con.execute(
+            """
+            SELECT entity, list((api_total_count, rows_held, run_id) ORDER BY read_at DESC)[1:?]
+            FROM sync_coverage GROUP BY entity ORDER BY entity
+            """,
+            [runs],
+        ).fetchall()
+        return {
+            entity: CoverageHistory(entity, tuple((p[0], p[1] or 0, p[2]) for p in (points or []) if p is not None))
+            for entity, points in rows
+        }
+
+    # -- what the asset checks verify ------------------------------------------------------------
+
+    def duplicate_keys(self, table: str) -> int:
+        """Key values held by more than one row."""
+        cols = ", ".join(ident(c) for c in TABLES[table].key)
+        return self._count(f"SELECT count(*) FROM (SELECT {cols} FROM {ident(table)} GROUP BY ALL HAVING count(*) > 1)")
+
+    def null_key_rows(self, table: str) -> int:
+        """Rows with a null in a key column that may not be null."""
+        spec = TABLES[table]
+        nulls = " OR ".join(f"{ident(c)} IS NULL" for c in spec.key if c not in spec.nullable_key) or "false"
+        return self._count(f"SELECT count(*) FROM {ident(table)} WHERE {nulls}")
+
+    def rows_by_mode(self, table: str) -> dict[str, int]:
+        return dict(self._con.execute(f"SELECT _mode, count(*) FROM {ident(table)} GROUP BY ALL").fetchall())
+
+    def dangling(self, child: str, column: str, parent: str, parent_column: str, sample: int = 10) -> tuple[int, list]:
+        """(rows of `child` whose `column` matches no `parent.parent_column`, up to `sample` such values)."""
+        count, values = self._con.execute(
+            f"SELECT count(*), list(DISTINCT c.{ident(column)})[1:{int(sample)}] FROM {ident(child)} c "
+            f"WHERE c.{ident(column)} IS NOT NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM {ident(parent)} p WHERE p.{ident(parent_column)} = c.{ident(column)})"
+        ).fetchone()
+        return count, values or []
+
+    def _count(self, sql: str) -> int:
+        return self._con.execute(sql).fetchone()[0]
+
+
+def _table(entity: str) -> str:
+    if entity not in TABLES:
+        raise WarehouseError(f"unknown table {entity!r}; known: {', '.join(TABLES)}")
+    return entity
