@@ -194,7 +194,8 @@ class PollReport:
         if self.outcome == "failed":
             errors = list(dict.fromkeys(self.errors.values()))
             head = f"watch {self.mode}: no list could be read ({self.requests} requests); ids queued earlier stay queued"
-            return [head, *(f"  {e}" for e in errors), *([] if self.fatal else [f"next poll in {format_interval(self.interval_s)}"])]
+            retry = [] if self.fatal else [f"next poll in {format_interval(self.interval_s)}"]
+            return [head, *(f"  {e}" for e in errors), *retry]
         queued = sum(self.queued.values())
         per = ", ".join(f"{e}={n}" for e, n in self.queued.items() if n)
         out = [f"watch {self.mode}: {self.requests} requests, {queued} new ids queued" + (f" ({per})" if per else "")]
@@ -261,9 +262,9 @@ async def poll_once(
             outcome.ids = [i for i in outcome.listed if i not in held]
             missed = missed_between(before, mark, outcome.listed) if before else 0
             if missed:
-                elapsed = seconds_between(before.polled_at, polled_at)
+                elapsed = seconds_between(before.polled_at, polled_at)  # the interval that proved too long
                 outcome.gap = Gap(entity, before.polled_at, polled_at, before.total_count or 0, mark.total_count or 0,
-                                  mark.listed, missed, current or elapsed, None)
+                                  mark.listed, missed, elapsed if elapsed > 0 else current, None)
 
         interval, reason = _next_interval(outcomes, interval_s, current)
         for outcome in outcomes.values():

@@ -125,10 +125,14 @@ class WatchLog:
     ) -> dict[str, int]:
         """Queue the ids not in the inbox yet and store what the poll saw, in one transaction.
 
-        Returns the ids newly queued per entity; `poll.queued` is replaced by their sum.
+        Returns the ids newly queued per entity; `poll.queued` is replaced by their sum. A gap is
+        kept only if its list's stored mark is still the one it was measured from: two watchers
+        polling at once (cron and the sensor) do not count the same missed records twice.
         """
         with self.inbox.transaction() as con:
             queued = {entity: queue_ids(con, entity, list(values), SOURCE)[0] for entity, values in ids.items()}
+            stored = dict(con.execute("SELECT entity, polled_at FROM watch_windows").fetchall())
+            gaps = [gap for gap in gaps if stored.get(gap.entity) == gap.since]
             for mark in marks:
                 con.execute(
                     "INSERT OR REPLACE INTO watch_windows VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -141,7 +145,7 @@ class WatchLog:
                     f"INSERT INTO watch_gaps ({', '.join(f.name for f in fields(Gap))}) VALUES ({', '.join('?' * len(row))})",
                     row,
                 )
-            _insert_poll(con, replace(poll, queued=sum(queued.values())))
+            _insert_poll(con, replace(poll, queued=sum(queued.values()), missed=sum(g.missed for g in gaps)))
         return queued
 
     def record_failure(self, poll: PollRecord) -> None:

@@ -110,3 +110,22 @@ def test_report_lines_for_a_failed_poll_say_it_once():
     assert report.lines() == ["watch live: no list could be read (3 requests); ids queued earlier stay queued",
                               "  GET /x: JOFI refused the API key"]
     assert format_interval(7380) == "2h03m" and format_interval(90) == "1m30s" and format_interval(5) == "5s"
+
+
+def test_two_watchers_at_once_record_a_gap_once_and_queue_each_id_once(tmp_path):
+    from jofi_pipeline.webhooks.inbox import Inbox
+    from jofi_pipeline.webhooks.watch_log import PollRecord, WatchLog
+
+    with Inbox.open(tmp_path / "events.sqlite") as inbox:
+        log = WatchLog(inbox)
+        first = mark(1000, at=T0)
+        log.record_poll({"invitations": ["1", "2"]}, [first], [], PollRecord(first.polled_at, "ok", 3, 0, 0, 7200.0))
+        later = mark(1100, at=T0 + timedelta(hours=24), newest_id="9")
+        gap = Gap("invitations", first.polled_at, later.polled_at, 1000, 1100, 50, 50, 86400.0, 7200.0)
+        poll = PollRecord(later.polled_at, "ok", 3, 0, 50, 7200.0)
+        assert log.record_poll({"invitations": ["2", "3"]}, [later], [gap], poll) == {"invitations": 1}
+        assert log.record_poll({"invitations": ["3", "4"]}, [later], [gap], poll) == {"invitations": 1}
+        assert [g.missed for g in log.gaps()] == [50] and log.missed_by_entity() == {"invitations": 50}
+        assert [p.missed for p in log.polls()] == [0, 50, 0]
+        assert sorted(r[0] for r in inbox.read("SELECT object_id FROM pending_ids")) == ["1", "2", "3", "4"]
+        assert log.windows()["invitations"] == later
