@@ -87,6 +87,7 @@ class Run:
     max_rss_mb: float
     publish_seconds: float | None
     load: str
+    error: str = ""  # the last line of stderr when the sync failed
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -97,8 +98,8 @@ def load_average() -> str:
     return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run_process(command: list[str], env: dict[str, str]) -> tuple[str, str, float, float, float]:
-    """Run a command; return stdout, stderr, wall seconds, its own CPU seconds and peak RSS (MB)."""
+def run_process(command: list[str], env: dict[str, str]) -> tuple[str, str, float, float, float, int]:
+    """Run a command; return stdout, stderr, wall seconds, its own CPU seconds, peak RSS (MB), exit code."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(command, env=env, stdout=out, stderr=err, text=True)
@@ -109,8 +110,8 @@ def run_process(command: list[str], env: dict[str, str]) -> tuple[str, str, floa
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(command[:4])} ... failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return stdout, stderr, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+        print(f"{' '.join(command[:4])} ... failed ({proc.returncode}):\n{stderr[-2000:]}", file=sys.stderr)
+    return stdout, stderr, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode
 
 
 def sync(sim, data_dir: Path, how: str, *, concurrency: int = 16, rate: float = 0.0) -> Run:
@@ -122,14 +123,23 @@ def sync(sim, data_dir: Path, how: str, *, concurrency: int = 16, rate: float = 
     if how == "cli":
         command = [str(CLI), "sync", "--mode", "live", "--data-dir", str(data_dir), "--concurrency", str(concurrency)]
         command += ["--rate", str(rate)] if rate else []
-        _, _, wall, cpu, rss = run_process(command, env)
+        _, stderr, wall, cpu, rss, code = run_process(command, env)
+        if code != 0:
+            return failed(how, wall, cpu, rss, load, stderr)
         requests = last_run_requests(data_dir)
         return Run(how, requests, wall, wall, cpu, rss, None, load)
     command = [sys.executable, __file__, "--child", "--base-url", sim.base_url, "--data-dir", str(data_dir),
                "--concurrency", str(concurrency), "--rate", str(rate)]
-    stdout, _, wall, cpu, rss = run_process(command, env)
+    stdout, stderr, wall, cpu, rss, code = run_process(command, env)
+    if code != 0:
+        return failed(how, wall, cpu, rss, load, stderr)
     r = json.loads(stdout.strip().splitlines()[-1])
     return Run(how, r["requests"], r["seconds"], wall, cpu, rss, r["publish_seconds"], load)
+
+
+def failed(how: str, wall: float, cpu: float, rss: float, load: str, stderr: str) -> Run:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return Run(how, 0, wall, wall, cpu, rss, None, load, error=(lines[-1] if lines else "failed")[-160:])
 
 
 def last_run_requests(data_dir: Path) -> int:
@@ -167,7 +177,18 @@ class Table:
             print(line.format(*r))
 
 
+def usable(table: Table, measure: str, *runs: Run) -> bool:
+    """False (and a FAIL row saying why) when a sync the measure needs failed."""
+    for run in runs:
+        if run.error:
+            table.add(f"{measure}: the sync failed (peak RSS {run.max_rss_mb:.0f} MB, {run.cpu_seconds:.0f} s CPU)", run.error, "", False, run.load)
+            return False
+    return True
+
+
 def bound_row(table: Table, name: str, run: Run, bound: float, target: float) -> None:
+    if not usable(table, name, run):
+        return
     ideal = run.requests / bound
     ratio = ideal / run.seconds
     table.add(f"{name}: {run.requests} requests in {run.seconds:.1f} s (bound {bound:.0f}/s = {ideal:.1f} s)",
@@ -206,6 +227,8 @@ def main() -> int:
                 cli = sync(sim, tmp_path / "cpu-cli", "cli")
                 bare = sync(sim, tmp_path / "cpu-bare", "bare")
             for run in (cli, bare):
+                if not usable(table, f"CPU per request ({run.how})", run):
+                    continue
                 what = "jofi-pipeline sync (Dagster, CLI)" if run.how == "cli" else "bare run_sync process"
                 table.add(f"CPU per request, {what}: {run.cpu_seconds:.1f} s CPU / {run.requests} requests, "
                           f"{args.cpu_test_takers} test takers, no latency, wall {run.process_seconds:.1f} s",
@@ -225,7 +248,7 @@ def main() -> int:
                 with simulator(args.bound_test_takers, latency_ms=LATENCY_MS, rate_limit=100) as sim:
                     r100 = sync(sim, tmp_path / "r100", "bare", concurrency=16, rate=100)
                 bound_row(table, f"full sync, {args.bound_test_takers} test takers, 50 ms, 100 req/s limit", r100, 100, 0.95)
-            if "nightly" in only:
+            if "nightly" in only and usable(table, "nightly share", c16, nightly):
                 share = nightly.requests / c16.requests
                 table.add(f"nightly after advance(days=1): {nightly.requests} of {c16.requests} requests, "
                           f"{nightly.seconds:.1f} s", f"{share:.1%} of full", "<= 5%", share <= 0.05, nightly.load)
@@ -236,14 +259,14 @@ def main() -> int:
                 large = sync(sim, tmp_path / "rss-large", "bare")
                 if "publish" in only:
                     again = sync(sim, tmp_path / "rss-large", "bare")
-            if "rss" in only:
+            if "rss" in only and usable(table, "peak RSS", small, large):
                 ratio = large.max_rss_mb / small.max_rss_mb
                 table.add(f"peak RSS of a bare full sync, no latency: {args.rss_small} test takers", f"{small.max_rss_mb:.0f} MB",
                           load=small.load)
                 table.add(f"peak RSS of a bare full sync, no latency: {args.rss_large} test takers "
                           f"({large.requests} requests, {large.seconds:.0f} s)",
                           f"{large.max_rss_mb:.0f} MB = {ratio:.2f}x", "<= 1.20x", ratio <= 1.2, large.load)
-            if "publish" in only:
+            if "publish" in only and usable(table, "publish", large, again):
                 table.add(f"full sync publish, {args.rss_large} test takers", f"{large.publish_seconds:.2f} s", load=large.load)
                 table.add(f"nightly with nothing changed, {args.rss_large} test takers: publish "
                           f"({again.requests} requests, sync {again.seconds:.1f} s)",
