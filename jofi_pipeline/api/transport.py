@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import itertools
-import json
 import logging
 import random
 import re
@@ -29,9 +28,10 @@ from typing import Any
 import httpx
 from aiolimiter import AsyncLimiter
 
-from jofi_pipeline import settings
+from jofi_pipeline import json_codec, settings
 from jofi_pipeline.api import errors
 from jofi_pipeline.api.config import ClientConfig
+from jofi_pipeline.api.http import pooled_transport
 from jofi_pipeline.api.redact import SecretKey, redact_text, safe_host, safe_url
 
 log = logging.getLogger("jofi_pipeline.api")
@@ -140,7 +140,7 @@ class Transport:
             ),
             headers={"Accept": "application/json", "User-Agent": config.user_agent},
             follow_redirects=False,
-            transport=transport,
+            transport=transport or pooled_transport(config.max_concurrency),
         )
 
     @property
@@ -276,7 +276,7 @@ class Transport:
             )
 
         try:
-            body = json.loads(response.content)
+            body = json_codec.loads(response.content)
         except ValueError:
             return malformed("is not valid JSON (empty, truncated or not JSON)")
         if not isinstance(body, dict):

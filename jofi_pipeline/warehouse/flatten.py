@@ -6,7 +6,6 @@ typed column while the raw JSON keeps the original, so one odd value never fails
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from jofi_pipeline import json_codec
 from jofi_pipeline.warehouse.records import SchemaDrift
 from jofi_pipeline.warehouse.tables import ENTITY_TABLES, TABLES, Column, SqlType, TableSpec, children_of
 
@@ -67,7 +67,7 @@ def to_json(value: Any) -> str | None:
 
 
 def dump_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json_codec.dumps(value)
 
 
 COERCERS: dict[SqlType, Callable[[Any], Any]] = {

@@ -6,7 +6,6 @@ The files it works on (the working database, the lock, the published pair) are n
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from jofi_pipeline import settings
+from jofi_pipeline import json_codec, settings
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.warehouse import fetch_state, flatten, merge
 from jofi_pipeline.warehouse.errors import ModeMismatchError, UnknownEntityError, WarehouseError
@@ -247,7 +246,7 @@ class RunWriter:
                 action, raw = "insert", incoming
                 counts.inserted += 1
             else:
-                old_raw = json.loads(previous[0]) if previous[0] else {}
+                old_raw = json_codec.loads(previous[0]) if previous[0] else {}
                 merged = {**old_raw, **incoming}
                 changed = flatten.content(merged) != flatten.content(old_raw) or previous[1] is not None
                 action, raw = ("update", merged) if changed else ("unchanged", old_raw)

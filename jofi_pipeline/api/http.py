@@ -1,0 +1,80 @@
+"""The connection layer under httpx: aiohttp's pool instead of httpcore's.
+
+httpx stays the interface (requests, responses, timeouts, exceptions, `httpx.MockTransport` in
+unit tests); only the socket work moves. Measured on a scorecard fan-out at concurrency 16,
+httpcore spends about 1.9 ms of CPU per request (much of it pool bookkeeping: a readability check
+and `getpeername` on every connection it hands out) where aiohttp's connector spends about 0.3 ms.
+
+httpx-aiohttp maps aiohttp's failures onto httpx's exceptions coarsely (a refused or dropped
+connection becomes a `ConnectTimeout`); `_honest` maps them onto the httpx exception the failure
+really is, so "timed out" in an error message means a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+# How long an idle keep-alive connection is kept for the next request.
+KEEPALIVE_SECONDS = 30.0
+
+
+def pooled_transport(max_connections: int) -> httpx.AsyncBaseTransport:
+    """Keep-alive connections, at most one per request in flight."""
+    return _HonestAiohttpTransport(
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections,
+            keepalive_expiry=KEEPALIVE_SECONDS,
+        ),
+    )
+
+
+def _honest(exc: httpx.TransportError) -> httpx.TransportError:
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        better: httpx.TransportError = httpx.ConnectError(str(cause))
+    elif isinstance(cause, aiohttp.ServerDisconnectedError):
+        better = httpx.RemoteProtocolError(str(cause) or "server disconnected")
+    elif isinstance(cause, aiohttp.ClientOSError) and not isinstance(exc, httpx.TimeoutException):
+        better = httpx.ReadError(str(cause))
+    else:
+        return exc
+    better.__cause__ = cause
+    return better
+
+
+@contextlib.contextmanager
+def _mapped() -> Iterator[None]:
+    try:
+        yield
+    except httpx.TransportError as exc:
+        better = _honest(exc)
+        if better is exc:
+            raise
+        raise better from exc.__cause__
+
+
+class _HonestStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _mapped():
+            async for chunk in self._inner:
+                yield chunk
+
+    async def aclose(self) -> None:
+        with _mapped():
+            await self._inner.aclose()
+
+
+class _HonestAiohttpTransport(AiohttpTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        with _mapped():
+            response = await super().handle_async_request(request)
+        response.stream = _HonestStream(response.stream)
+        return response

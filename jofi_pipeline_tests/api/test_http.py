@@ -1,0 +1,86 @@
+"""The aiohttp pool under httpx: real sockets, and failures named for what they are."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import httpx
+import pytest
+
+from jofi_pipeline.api.http import pooled_transport
+
+
+async def serve(handler) -> tuple[asyncio.AbstractServer, str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}/x"
+
+
+async def test_keep_alive_reuses_one_connection_for_sequential_requests():
+    connections = 0
+
+    async def handler(reader, writer):
+        nonlocal connections
+        connections += 1
+        while await reader.readuntil(b"\r\n\r\n"):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}")
+            await writer.drain()
+
+    server, url = await serve(lambda r, w: _quietly(handler(r, w)))
+    async with server, httpx.AsyncClient(transport=pooled_transport(4)) as client:
+        for _ in range(5):
+            response = await client.get(url)
+            assert response.json() == {"a": 1}
+    assert connections == 1
+
+
+async def test_a_refused_connection_is_a_connect_error_not_a_timeout():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    async with httpx.AsyncClient(transport=pooled_transport(2)) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{port}/x")
+
+
+async def test_a_server_that_hangs_up_before_answering_is_a_protocol_error():
+    async def handler(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server, url = await serve(handler)
+    async with server, httpx.AsyncClient(transport=pooled_transport(2)) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(url)
+
+
+async def test_a_body_cut_short_is_a_read_error():
+    async def handler(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":")
+        await writer.drain()
+        writer.close()
+
+    server, url = await serve(handler)
+    async with server, httpx.AsyncClient(transport=pooled_transport(2)) as client:
+        with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+            await client.get(url)
+
+
+async def test_a_slow_answer_is_a_read_timeout():
+    async def handler(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        await asyncio.sleep(2)
+
+    server, url = await serve(lambda r, w: _quietly(handler(r, w)))
+    async with server, httpx.AsyncClient(transport=pooled_transport(2), timeout=httpx.Timeout(0.2)) as client:
+        with pytest.raises(httpx.TimeoutException):
+            await client.get(url)
+
+
+async def _quietly(coro) -> None:
+    try:
+        await coro
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+        pass
