@@ -14,6 +14,7 @@ import duckdb
 from jofi_pipeline import entities
 from jofi_pipeline.settings import MODES, Mode
 from jofi_pipeline.warehouse import ModePaths, PublishedReader, PublishedWarehouse, WarehouseError
+from jofi_pipeline.warehouse.remote import remote_status_lines
 
 
 class QueryError(Exception):
@@ -82,6 +83,7 @@ def status_text(data_dir: Path | None = None) -> str:
                 if history.missing and kind:
                     lines.append(f"       -> jofi-pipeline import-ids --kind {kind} FILE --mode {mode}")
         lines.extend(_inbox_lines(mode, data_dir))
+        lines.extend(remote_status_lines(ModePaths.of(mode, data_dir)))
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""`jofi-pipeline`: simulate | sync | demo | sql | status | webhooks | import-ids | watch.
+"""`jofi-pipeline`: simulate | sync | demo | sql | status | webhooks | import-ids | watch | publish-remote.
 
 Heavy imports (Dagster, the simulator) happen inside the commands so `--help` stays instant.
 """
@@ -117,6 +117,28 @@ def webhooks(
     except ReceiverConfigError as exc:
         _fail(str(exc))
     serve(host, port, data_dir=data_dir)
+
+
+@app.command("publish-remote")
+def publish_remote(
+    mode: str = typer.Option(..., "--mode", "-m", help="live or test."),
+    data_dir: Optional[Path] = typer.Option(None, help="Warehouse root."),
+) -> None:
+    """Upload the mode's published version to JOFI_PUBLISH_URL now (only what the store lacks)."""
+    from jofi_pipeline.warehouse import WarehouseError, WarehouseStore
+    from jofi_pipeline.warehouse.remote import RemotePublisher
+
+    mode_value = _mode(mode)
+    try:
+        remote = RemotePublisher.from_env()
+        if remote is None:
+            _fail(f"{settings.ENV_PUBLISH_URL} is not set: export {settings.ENV_PUBLISH_URL}=s3://bucket/prefix (and the AWS_* variables)")
+        outcome = WarehouseStore(data_dir or settings.data_dir(), mode_value, remote=remote).upload_current()
+    except WarehouseError as exc:
+        _fail(str(exc))
+    if not outcome.ok:
+        _fail(outcome.describe())
+    typer.echo(outcome.describe())
 
 
 @app.command("import-ids")

@@ -17,6 +17,10 @@ ENV_BASE_URL = "JOFI_API_BASE_URL"
 ENV_LIVE_KEY = "JOFI_LIVE_API_KEY"
 ENV_TEST_KEY = "JOFI_TEST_API_KEY"
 ENV_DATA_DIR = "JOFI_DATA_DIR"
+# s3://bucket/prefix: also upload each published version there (warehouse/remote.py).
+ENV_PUBLISH_URL = "JOFI_PUBLISH_URL"
+# How many complete versions per mode the object store keeps (the current one included).
+ENV_PUBLISH_KEEP = "JOFI_PUBLISH_KEEP"
 
 DEFAULT_BASE_URL = "https://www.jofiscore.com/api/v2"
 DEFAULT_DATA_DIR = "./data"
@@ -54,6 +58,11 @@ def base_url() -> str:
 
 def data_dir() -> Path:
     return Path(os.environ.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR)
+
+
+def publish_url() -> str:
+    """JOFI_PUBLISH_URL, or '' when unset (publishing to object storage is off)."""
+    return os.environ.get(ENV_PUBLISH_URL, "").strip()
 
 
 def api_key(mode: Mode) -> str | None:

@@ -70,10 +70,27 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
                     "sync_run_id": report.run_id,
                     "sync_status": report.status,
                     "published_path": str(published.path),
+                    **remote_metadata(report),
                     **({"schema_drift": report.drift[table].to_dict()} if report.drift.get(table) else {}),
                 },
             )
         yield from run_checks(reader, mode, watch_log.summary(published.paths.inbox))
+    if report.remote is not None and not report.remote.ok:
+        # The local publish stands (and is recorded above); the run fails so the operator sees
+        # that S3 readers are behind, and a retry or the next run uploads a new complete version.
+        raise dg.Failure(description=report.remote.describe(), metadata=remote_metadata(report))
+
+
+def remote_metadata(report) -> dict:
+    """Where the object-store copy is, when JOFI_PUBLISH_URL is set."""
+    outcome = report.remote
+    if outcome is None:
+        return {}
+    return {
+        "remote_url": outcome.url,
+        "remote_version": outcome.version if outcome.ok else (outcome.previous or ""),
+        "remote_upload": "uploaded" if outcome.ok else f"failed: {outcome.error}",
+    }
 
 
 def score_profiles_asked(config: SyncConfig, tags: dict[str, str]) -> tuple[str, ...]:

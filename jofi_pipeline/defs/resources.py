@@ -7,6 +7,7 @@ the client is built, so an unset test key never breaks a live run and no key rea
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -27,6 +28,8 @@ class JofiSyncResource(dg.ConfigurableResource):
     batch_size: int = 500
     # A run that finds another sync of its mode writing waits this long for it (then fails clearly).
     writer_wait_seconds: float = 3600.0
+    # s3://bucket/prefix: also upload each published version there (default: env JOFI_PUBLISH_URL).
+    publish_url: str = ""
 
     def options(self, mode: Mode, *, full_refresh: bool = False, score_profiles: tuple[str, ...] = ()) -> SyncOptions:
         return SyncOptions(
@@ -38,6 +41,8 @@ class JofiSyncResource(dg.ConfigurableResource):
             requests_per_second=self.requests_per_second,
             batch_size=self.batch_size,
             writer_wait_seconds=self.writer_wait_seconds,
+            publish_url=self.publish_url or settings.publish_url(),
+            publish_keep=os.environ.get(settings.ENV_PUBLISH_KEEP, ""),
             full_refresh=full_refresh,
             score_profiles=score_profiles,
         )

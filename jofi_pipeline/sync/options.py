@@ -29,3 +29,7 @@ class SyncOptions:
     writer_wait_seconds: float = 0.0
     # {entity: [ids]} (e.g. from webhook events): fetch only these by id, skip the lists. See targets.py.
     targets: dict[str, list] | None = None
+    # s3://bucket/prefix (JOFI_PUBLISH_URL): also upload each published version there; '' = off.
+    # Checked before anything is fetched. Credentials come from the standard AWS variables.
+    publish_url: str = ""
+    publish_keep: str = ""  # JOFI_PUBLISH_KEEP as given ('' = the default)

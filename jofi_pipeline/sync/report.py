@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from jofi_pipeline.warehouse.records import SchemaDrift, coverage_gap
+from jofi_pipeline.warehouse.remote import RemoteOutcome
 
 
 class SyncFailed(Exception):
@@ -63,6 +64,7 @@ class SyncReport:
     fetch_failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     fetch_failure_samples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     drift: dict[str, SchemaDrift] = field(default_factory=dict)  # per table: shapes that differ from the docs
+    remote: RemoteOutcome | None = None  # the upload to JOFI_PUBLISH_URL after the local publish
 
     @property
     def requests_total(self) -> int:

@@ -32,6 +32,7 @@ from jofi_pipeline.sync.report import Coverage, SyncFailed, SyncReport, one_line
 from jofi_pipeline.warehouse import (
     CoverageRecord, RunWriter, SyncRunRecord, WarehouseBusyError, WarehouseError, WarehouseStore,
 )
+from jofi_pipeline.warehouse.remote import RemotePublisher
 
 log = logging.getLogger("jofi_pipeline.sync")
 
@@ -52,6 +53,10 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
     started_at = utc_now()
     report = SyncReport(run_id=new_run_id(options.mode, started_at), mode=options.mode, started_at=started_at)
     try:
+        remote = RemotePublisher.from_settings(options.publish_url, options.publish_keep)
+    except WarehouseError as exc:
+        raise SyncFailed(str(exc), run_id=report.run_id) from None
+    try:
         client = JofiClient(
             os.environ.get(options.api_key_env_var, ""),
             mode=options.mode,
@@ -71,7 +76,7 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
         except JofiApiError as exc:
             raise SyncFailed(str(exc), run_id=report.run_id) from None
 
-        store = WarehouseStore(options.data_dir, options.mode)
+        store = WarehouseStore(options.data_dir, options.mode, remote=remote)
         try:
             writer_cm = await _open_when_free(store, report, options.writer_wait_seconds, say)
         except WarehouseError as exc:
@@ -85,14 +90,19 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
                     run.inbox.mark_applied(report.run_id)
                 run.finish(status)
                 say(f"publishing {store.published_db_path}")
-                await asyncio.to_thread(writer.publish)
+                published = await asyncio.to_thread(writer.publish)
             except BaseException as exc:
                 run.finish("failed", error=exc)
                 if isinstance(exc, (JofiApiError, WarehouseError)):
                     raise SyncFailed(report.error or str(exc), run_id=report.run_id) from None
                 raise
+            if remote is not None:  # still under the writer lock: one upload per mode at a time
+                say(f"uploading to {remote.url}")
+                report.remote = (await asyncio.to_thread(writer.upload, published)).remote
     if report.status == "partial":
         say(f"WARNING published, but {report.error}")
+    if report.remote is not None:
+        say(report.remote.describe() if report.remote.ok else f"WARNING {report.remote.describe()}")
     if report.drift:
         say(f"WARNING schema drift (raw JSON kept, see sync_runs.drift): {report.drift_summary()}")
     say(f"done in {report.seconds:.1f}s, {report.requests_total} requests")

@@ -6,6 +6,7 @@
       current     -> published.<version>    swapped by one rename per publish (publish.py)
       work/jofi_work.duckdb                 the working database: the system of record
       work/writer.lock                      one writer per mode (lock.py)
+      work/remote_publish.json              the last upload to JOFI_PUBLISH_URL (remote.py), for status
       inbox/events.sqlite                   webhook events and imported ids (webhooks/inbox.py)
 
 Nothing else in the project joins these names: it asks a `ModePaths`.
@@ -25,6 +26,7 @@ CURRENT_LINK = "current"
 WORK_DIR_NAME = "work"
 WORK_DB_NAME = "jofi_work.duckdb"
 LOCK_NAME = "writer.lock"
+REMOTE_STATE_NAME = "remote_publish.json"
 INBOX_DIR_NAME = "inbox"
 INBOX_FILE_NAME = "events.sqlite"
 
@@ -72,6 +74,10 @@ class ModePaths:
     @property
     def lock(self) -> Path:
         return self.work_dir / LOCK_NAME
+
+    @property
+    def remote_state(self) -> Path:
+        return self.work_dir / REMOTE_STATE_NAME
 
     @property
     def inbox(self) -> Path:

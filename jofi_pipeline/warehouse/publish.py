@@ -67,6 +67,7 @@ def publish(con: duckdb.DuckDBPyConnection, targets: ModePaths) -> PublishResult
         parquet_version_dir=parquet_dir,
         row_counts=row_counts,
         seconds=time.perf_counter() - started,
+        version_dir=version_dir,
     )
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jofi_pipeline.warehouse.remote import RemoteOutcome
 
 
 @dataclass
@@ -146,6 +150,8 @@ class PublishResult:
     parquet_version_dir: Path    # the directory it points at now
     row_counts: dict[str, int]
     seconds: float
+    version_dir: Path | None = None  # published.<v>/: what a remote copy uploads
+    remote: RemoteOutcome | None = None  # the upload to JOFI_PUBLISH_URL, when one is configured
 
 
 @dataclass(frozen=True, slots=True)

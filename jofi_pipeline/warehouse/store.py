@@ -6,7 +6,9 @@ The files it works on (the working database, the lock, the published pair) are n
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,7 @@ from jofi_pipeline.warehouse.errors import ModeMismatchError, UnknownEntityError
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.paths import ModePaths
 from jofi_pipeline.warehouse.publish import publish
+from jofi_pipeline.warehouse.remote import RemoteOutcome, RemotePublisher, outcome_state, write_state
 from jofi_pipeline.warehouse.records import (
     CoverageRecord,
     FetchRecord,
@@ -47,8 +50,9 @@ def redact(text: str | None) -> str | None:
 class WarehouseStore:
     """Paths of one mode's warehouse, and the door to its single writer."""
 
-    def __init__(self, data_dir: Path, mode: Mode) -> None:
+    def __init__(self, data_dir: Path, mode: Mode, remote: RemotePublisher | None = None) -> None:
         self.paths = ModePaths(Path(data_dir), mode)
+        self.remote = remote  # also upload each published version there (JOFI_PUBLISH_URL)
         self.mode: Mode = self.paths.mode
         self.data_dir = self.paths.data_dir
         self.mode_dir = self.paths.mode_dir
@@ -81,6 +85,39 @@ class WarehouseStore:
             lock.release()
             raise
         return RunWriter(self, con, lock, run_id, started_at)
+
+    def upload_version(self, version_dir: Path, row_counts: dict[str, int] | None = None, *, resume: bool = False) -> RemoteOutcome:
+        """Copy a published version to the object store; the caller holds the writer lock.
+
+        The local record says `uploading` first, so a killed upload shows in `status` as one
+        that never finished.
+        """
+        if self.remote is None:
+            raise WarehouseError(f"no object store configured: set {settings.ENV_PUBLISH_URL}=s3://bucket/prefix")
+        self._record_remote(state="uploading", mode=self.mode, url=str(self.remote.url), version=version_dir.name,
+                            pid=os.getpid())
+        outcome = self.remote.publish(self.mode, version_dir, row_counts, resume=resume)
+        self._record_remote(**outcome_state(outcome))
+        (log.info if outcome.ok else log.warning)("%s: %s", self.mode, outcome.describe())
+        return outcome
+
+    def _record_remote(self, **state: Any) -> None:
+        try:
+            write_state(self.paths.remote_state, **state)
+        except OSError as exc:  # bookkeeping only: the upload itself decides the outcome
+            log.warning("could not write %s: %s", self.paths.remote_state, exc)
+
+    def upload_current(self) -> RemoteOutcome:
+        """Upload the version analysts see locally now (only what the store lacks), under the lock."""
+        current = self.paths.current
+        if not current.is_symlink():
+            raise WarehouseError(f"nothing published for {self.mode} under {self.mode_dir}; run a sync first")
+        lock = ModeLock(self.lock_path, self.mode)
+        lock.acquire("publish-remote")
+        try:
+            return self.upload_version(current.parent / os.readlink(current), resume=True)
+        finally:
+            lock.release()
 
     def _connect_work_db(self) -> duckdb.DuckDBPyConnection:
         """The working database, or a WarehouseError that says how to recover without losing history."""
@@ -202,6 +239,17 @@ class RunWriter:
         result = publish(self.con, self.store.paths)
         log.info("published %s warehouse in %.2fs: %s", self.mode, result.seconds, result.row_counts)
         return result
+
+    def upload(self, published: PublishResult) -> PublishResult:
+        """Copy what `publish` just switched to the object store, if one is configured.
+
+        Separate from `publish`: the local copy is the record and is already switched; an upload
+        that fails is reported in the result, not raised, so it can never undo the local publish.
+        """
+        if self.store.remote is None or published.version_dir is None:
+            return published
+        outcome = self.store.upload_version(published.version_dir, published.row_counts)
+        return dataclasses.replace(published, remote=outcome)
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -1,0 +1,184 @@
+"""The production instance for real: deploy/dagster.yaml on a PostgreSQL this suite starts, the
+documented `dagster job execute` command, and Dagster's own queue (a daemon, a code server and
+run workers, started with the commands of deploy/docker-compose.yaml) holding a second live run
+while a test run goes alongside."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from click.testing import CliRunner
+from dagster._cli import cli as dagster_cli
+
+from jofi_pipeline.warehouse.paths import CURRENT_LINK
+from jofi_pipeline.warehouse.publish import VERSION_PREFIX
+from jofi_pipeline_tests.deploy.services import BIN, REPO, Process, free_port, wait_for
+from jofi_pipeline_tests.e2e.helpers import sync
+
+DEPLOY = REPO / "deploy"
+PARTITION = "dagster/partition"
+IN_FLIGHT = (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
+
+
+@dataclass
+class Production:
+    home: Path
+    env: dict[str, str]
+    instance: dg.DagsterInstance
+
+
+@pytest.fixture(scope="module")
+def production(postgres, small_world, tmp_path_factory) -> Iterator[Production]:
+    """A DAGSTER_HOME holding deploy/dagster.yaml verbatim, on its own Postgres database."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        "PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1",
+        "DAGSTER_HOME": str(home), "DAGSTER_PG_URL": postgres.create_database(),
+        "JOFI_DATA_DIR": str(tmp_path_factory.mktemp("data")), **small_world.env(),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_PG_URL", env["DAGSTER_PG_URL"])
+        instance = dg.DagsterInstance.from_config(str(home))  # creates the schema once
+        try:
+            yield Production(home, env, instance)
+        finally:
+            instance.dispose()
+
+
+def readme_command() -> str:
+    """The production command exactly as the README gives it."""
+    match = re.search(r"^(\.venv/bin/dagster job execute .*)$", (REPO / "README.md").read_text(), re.M)
+    assert match, "the README's `dagster job execute` line is missing"
+    command = match.group(1)
+    assert command.endswith("""-m jofi_pipeline.definitions -j jofi_sync --tags '{"dagster/partition": "live"}'""")
+    return command
+
+
+def test_the_documented_command_runs_a_live_sync_recorded_in_postgres_and_published(
+    production, s3, small_world, tmp_path, monkeypatch
+):
+    instance = production.instance
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+
+    bucket = s3.new_bucket()
+    url = f"s3://{bucket}/jofi"
+    data = Path(production.env["JOFI_DATA_DIR"])
+    # The test prefix already holds a version: a live run must not touch a byte of it.
+    for name, value in {**small_world.env(), **s3.env()}.items():
+        monkeypatch.setenv(name, value)
+    assert sync(small_world, "test", data, publish_url=url).remote.ok
+    test_before = s3.objects(bucket, "jofi/test/")
+    assert test_before
+
+    env = {**production.env, **s3.env(), "JOFI_PUBLISH_URL": url}
+    done = subprocess.run(["bash", "-c", readme_command()], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    (run,) = instance.get_runs(filters=dg.RunsFilter(job_name="jofi_sync", tags={PARTITION: "live"}))
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    events = instance.all_logs(run.run_id)
+    materialized = {
+        e.dagster_event.asset_key.path[-1]: e.dagster_event.partition
+        for e in events if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+    }
+    assert materialized["test_takers"] == materialized["sync_runs"] == "live"
+    last = instance.get_latest_materialization_event(dg.AssetKey(["jofi", "sync_runs"]))
+    assert last.run_id == run.run_id
+    assert last.asset_materialization.metadata["remote_upload"].value == "uploaded"
+    assert last.asset_materialization.metadata["remote_url"].value == f"{url}/live/"
+    logged = json.dumps([e.user_message for e in events] + [str(e.dagster_event) for e in events if e.dagster_event])
+    assert small_world.live_key not in logged and small_world.test_key not in logged
+
+    live_version = (data / "live" / CURRENT_LINK).readlink().name.removeprefix(VERSION_PREFIX)
+    pointer = s3.get_json(bucket, "jofi/live/current.json")
+    assert pointer["version"] == live_version and pointer["mode"] == "live"
+    assert last.asset_materialization.metadata["remote_version"].value == live_version
+    assert s3.objects(bucket, "jofi/test/") == test_before, "a live run published nothing under the test prefix"
+    assert all(key.startswith(("jofi/live/", "jofi/test/")) for key in s3.objects(bucket))
+
+
+def test_the_queue_runs_one_live_run_at_a_time_while_test_runs_alongside(production, tmp_path):
+    """Three runs submitted to Dagster's queue; the daemon starts them under the dagster.yaml limit."""
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yaml").read_text())["services"]
+    port = free_port()
+    workspace = yaml.safe_load((DEPLOY / "workspace.yaml").read_text())
+    workspace["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=port)
+    (tmp_path / "workspace.yaml").write_text(yaml.safe_dump(workspace))
+
+    def service_argv(name: str) -> list[str]:
+        argv = [str(tmp_path / "workspace.yaml") if a == "/app/workspace.yaml" else a for a in compose[name]["command"]]
+        argv = ["127.0.0.1" if a == "0.0.0.0" else str(port) if a == "4000" else a for a in argv]
+        return [str(BIN / argv[0]), *argv[1:]]
+
+    env = dict(production.env)
+    instance = production.instance
+    batch = uuid.uuid4().hex[:8]
+    runs = {name: str(uuid.uuid4()) for name in ("live-a", "test", "live-b")}
+    started: list[Process] = []
+    seen: list[dict[str, dg.DagsterRunStatus]] = []
+    try:
+        # As in compose: the code server (where runs execute) and the daemon, side by side.
+        code_server = Process(service_argv("code-server"), env, tmp_path / "code-server.log")
+        started.append(code_server)
+        daemon = Process(service_argv("daemon"), env, tmp_path / "daemon.log")
+        started.append(daemon)
+        wait_for(lambda: _listening(port) or not code_server.running(), 120, "the code server")
+        assert code_server.running(), code_server.text()
+
+        # `dagster job launch` puts each run in the queue (its own CLI code, run in this process).
+        cli = CliRunner()
+        for name, run_id in runs.items():
+            tags = json.dumps({PARTITION: name.split("-")[0], "jofi/batch": batch})
+            result = cli.invoke(
+                dagster_cli, ["job", "launch", "-w", str(tmp_path / "workspace.yaml"), "-j", "jofi_sync", "--run-id", run_id,
+                              "--tags", tags], env=env, catch_exceptions=False,
+            )
+            assert result.exit_code == 0, result.output
+
+        def all_done():
+            statuses = {name: instance.get_run_by_id(run_id).status for name, run_id in runs.items()}
+            seen.append(statuses)
+            assert daemon.running(), daemon.text()[-3000:]
+            return all(s in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) for s in statuses.values())
+
+        wait_for(all_done, 240, "the three queued runs to finish", interval=0.25)
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+    records = {name: instance.get_run_record_by_id(run_id) for name, run_id in runs.items()}
+    assert {name: r.dagster_run.status for name, r in records.items()} == dict.fromkeys(runs, dg.DagsterRunStatus.SUCCESS)
+    first, second = sorted((records["live-a"], records["live-b"]), key=lambda r: r.start_time)
+    test = records["test"]
+    # The two live runs never overlapped: the second started only after the first ended...
+    assert first.end_time <= second.start_time, (first.end_time, second.start_time)
+    # ...while the test run ran alongside the first one.
+    assert test.start_time < first.end_time and first.start_time < test.end_time
+    # And it was Dagster's queue that held the second live run back (not the warehouse's file lock).
+    held = [s for s in seen if dg.DagsterRunStatus.QUEUED in (s["live-a"], s["live-b"])
+            and (s["live-a"] in IN_FLIGHT or s["live-b"] in IN_FLIGHT)]
+    assert held, seen
+    assert any(s["test"] in IN_FLIGHT for s in held), "test ran while a live run waited in the queue"
+    for r in records.values():
+        assert r.dagster_run.tags["jofi/batch"] == batch
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
