@@ -154,16 +154,17 @@ ENTITIES: dict[str, Entity] = {
         Entity("score_profiles", "whole", "int", _EVERY_RUN, versioned=True, list_route="/score-profiles"),
         Entity(
             "invitations", "capped", "int",
-            "until accepted (accepted_at and test_taker_id set); open ones idle for 60 days are "
-            "refreshed one seventh per night",
+            "until accepted (accepted_at and test_taker_id set); open ones idle for 30 days are "
+            "refreshed in a weekly rotation, four-weekly when idle for 180 days",
             versioned=True, list_route="/invitations",
             by_id=ByIdRoute("/invitations/{invitation_id}", "invitation_id"),
             import_kind="invitations", event_types=("invitation.created", "invitation.accepted"),
         ),
         Entity(
             "test_takers", "capped", "int",
-            "while an assigned assessment is not completed or it has no career navigation profile; "
-            "open ones idle for 60 days are refreshed one seventh per night",
+            "while an assigned assessment is not completed (open ones idle for 30 days in a weekly "
+            "rotation, four-weekly when idle for 180 days), and once when a list names a career "
+            "navigation profile it lacks",
             versioned=True, list_route="/test-takers",
             by_id=ByIdRoute("/test-takers/{test_taker_id}", "test_taker_id"),
             import_kind="test-takers", event_types=("test_taker.created", "test_taker.assessment_completed"),
@@ -178,12 +179,12 @@ ENTITIES: dict[str, Entity] = {
         ),
         Entity(
             "scorecards", "derived", "int",
-            "refetched when its test taker's completions or career navigation profile change",
+            "refetched when its test taker's completions of scored assessments or career navigation profile change",
             versioned=True, by_id=ByIdRoute("/test-takers/{test_taker_id}/scorecard", "test_taker_id", query="sp"),
         ),
         Entity(
             "job_fit_reports", "derived", "int",
-            "refetched when its test taker's career navigation profile or completions change",
+            "refetched when its test taker's career navigation profile or completions of scored assessments change",
             versioned=True, by_id=ByIdRoute("/test-takers/{test_taker_id}/job-fit-report", "test_taker_id"),
         ),
     )

@@ -21,15 +21,26 @@ _PLAN = ", ".join(PLAN_COLUMNS)
 
 # Dormant open records (no activity for DORMANT_AFTER_DAYS before the account's newest activity —
 # the account's own clock, so a replayed or simulated account behaves the same) are refreshed in a
-# rotation, one seventh each night by the calendar day of the run (so the rotation moves on even
-# when the account is quiet): most open records are abandoned, and asking for all of them every
-# night would cost more than everything that really changed. A dormant record that comes back is
-# seen within a week (at once with webhooks, issue 6); a full refresh asks for all.
-DORMANT_AFTER_DAYS = 60
+# rotation by the calendar day of the run (so the rotation moves on even when the account is
+# quiet): most open records are abandoned, and asking for all of them every night would cost more
+# than everything that really changed. The rotation backs off with idleness, as polling does: a
+# record idle up to LONG_DORMANT_AFTER_DAYS is asked for once a week, one idle longer once every
+# four weeks (the longer a record has been idle, the less likely it comes back). A dormant record
+# that comes back is seen within that turn (at once with webhooks, issue 6); a full refresh asks
+# for all.
+DORMANT_AFTER_DAYS = 30
+LONG_DORMANT_AFTER_DAYS = 180
+DORMANT_TURN_DAYS = 7
+LONG_DORMANT_TURN_DAYS = 28
 
 
-def tonights_seventh(id_column: str) -> str:
-    return f"({id_column} + epoch(now())::BIGINT // 86400) % 7 = 0"
+def dormant_turn(id_column: str, last_activity: str) -> str:
+    """True on the nights a dormant record's rotation turn comes (weekly, or four-weekly when idle long)."""
+    day = "epoch(now())::BIGINT // 86400"
+    return (
+        f"(CASE WHEN {last_activity} >= clock.account_now - INTERVAL {LONG_DORMANT_AFTER_DAYS} DAY "
+        f"THEN ({id_column} + {day}) % {DORMANT_TURN_DAYS} ELSE ({id_column} + {day}) % {LONG_DORMANT_TURN_DAYS} END) = 0"
+    )
 
 
 # Invitations not accepted yet: recent ones every night, dormant ones in the rotation. Full: all held.
@@ -39,7 +50,7 @@ OPEN_INVITATIONS = f"""
     WHERE i.id NOT IN (SELECT unnest($in_window::BIGINT[]))
       AND ($full OR (i._deleted_at IS NULL AND (i.accepted_at IS NULL OR i.test_taker_id IS NULL) AND (
           i.created_at IS NULL OR i.created_at >= clock.account_now - INTERVAL {DORMANT_AFTER_DAYS} DAY
-          OR {tonights_seventh("i.id")})))
+          OR {dormant_turn("i.id", "i.created_at")})))
     ORDER BY i.id
 """
 
@@ -55,10 +66,14 @@ INVITATIONS_BEHIND_TEST_TAKERS = """
     ORDER BY i.id
 """
 
-# Test takers whose detail (assigned assessments) we lack, that are still open (an assessment not
-# completed, or no profile), or that we only know by reference from an invitation or a profile.
-# The list items carry no assessments, so window membership does not spare a GET by id here.
-# Open but dormant ones are refreshed in the rotation above.
+# Test takers whose detail (assigned assessments) we lack, that still have an assessment to complete,
+# that a list shows to have gained a career navigation profile, or that we only know by reference
+# from an invitation or a profile. The list items carry no assessments, so window membership does
+# not spare a GET by id here. Open but dormant ones are refreshed in the rotation above.
+# A test taker whose assessments are all completed is not asked again for lacking a profile: the
+# only change left to it is a new profile, and a new profile shows up in the lists (newest first,
+# each naming its test taker; the invitation and test taker items carry its id), which the
+# `gained a profile` rule turns into a GET by id.
 TEST_TAKERS_NEEDING_DETAIL = f"""
     WITH activity AS (
         SELECT test_taker_id,
@@ -70,10 +85,19 @@ TEST_TAKERS_NEEDING_DETAIL = f"""
     SELECT t.id FROM test_takers t LEFT JOIN activity a ON a.test_taker_id = t.id, clock
     WHERE $full OR (t._deleted_at IS NULL AND (
         a.test_taker_id IS NULL
-        OR ((t.career_navigation_profile_id IS NULL OR a.has_open_assessment) AND (
+        OR (a.has_open_assessment AND (
             a.last_activity IS NULL
             OR a.last_activity >= clock.account_now - INTERVAL {DORMANT_AFTER_DAYS} DAY
-            OR {tonights_seventh("t.id")}))))
+            OR {dormant_turn("t.id", "a.last_activity")}))))
+    UNION
+    -- gained a profile: a profile or an invitation names a profile this test taker's row lacks
+    SELECT t.id FROM test_takers t JOIN (
+        SELECT test_taker_id, id AS profile_id FROM career_navigation_profiles WHERE _deleted_at IS NULL
+        UNION ALL
+        SELECT test_taker_id, career_navigation_profile_id FROM invitations WHERE _deleted_at IS NULL
+    ) named ON named.test_taker_id = t.id
+    WHERE t._deleted_at IS NULL AND named.profile_id IS NOT NULL
+      AND t.career_navigation_profile_id IS DISTINCT FROM named.profile_id
     UNION
     SELECT test_taker_id FROM invitations
     WHERE test_taker_id IS NOT NULL AND test_taker_id NOT IN (SELECT id FROM test_takers)
@@ -97,14 +121,21 @@ PROFILES_NEEDED = """
 """
 
 # One row per live test taker: what its scorecards and job-fit report are computed from.
-_TEST_TAKER_INPUTS = """
+# Only assignments used for scoring count (the docs' `is_used_for_scoring`; unknown counts): a
+# Prescreen that JOFI does not score cannot change a scorecard, so completing it fetches nothing.
+# `completions_hash` is versioned ('v2:' = scoring assignments only); a fetch_state row written
+# before (no prefix) is compared with the old all-assignments hash, so the change of rule does not
+# refetch every scorecard once.
+_COMPLETIONS = """md5(coalesce(string_agg(
+                   a.assessment_id::VARCHAR || '@' || coalesce(epoch_us(a.completed_at)::VARCHAR, '-'),
+                   ',' ORDER BY a.assessment_id, a.id){only}, ''))"""
+_TEST_TAKER_INPUTS = f"""
     inputs AS (
         SELECT t.id AS test_taker_id,
                t.career_navigation_profile_id,
-               md5(coalesce(string_agg(
-                   a.assessment_id::VARCHAR || '@' || coalesce(epoch_us(a.completed_at)::VARCHAR, '-'),
-                   ',' ORDER BY a.assessment_id, a.id), '')) AS completions_hash,
-               count(a.completed_at) AS completed
+               'v2:' || {_COMPLETIONS.format(only=" FILTER (WHERE a.is_used_for_scoring IS NOT FALSE)")} AS completions_hash,
+               {_COMPLETIONS.format(only="")} AS all_completions_hash,
+               count(a.completed_at) FILTER (WHERE a.is_used_for_scoring IS NOT FALSE) AS completed
         FROM test_takers t LEFT JOIN test_taker_assessments a ON a.test_taker_id = t.id
         WHERE t._deleted_at IS NULL
         GROUP BY t.id, t.career_navigation_profile_id
@@ -115,7 +146,11 @@ _TEST_TAKER_INPUTS = """
 def _reason(inputs: str, state: str, first: str, second: str) -> str:
     """Why an object is wanted: never fetched, or which input changed, or only the full refresh."""
     checks = {
-        "completions_changed": f"{state}.completions_hash IS DISTINCT FROM {inputs}.completions_hash",
+        "completions_changed": (
+            f"CASE WHEN starts_with({state}.completions_hash, 'v2:') "
+            f"THEN {state}.completions_hash IS DISTINCT FROM {inputs}.completions_hash "
+            f"ELSE {state}.completions_hash IS DISTINCT FROM {inputs}.all_completions_hash END"
+        ),
         "profile_changed": f"{state}.career_navigation_profile_id IS DISTINCT FROM {inputs}.career_navigation_profile_id",
     }
     return (
@@ -125,7 +160,7 @@ def _reason(inputs: str, state: str, first: str, second: str) -> str:
     )
 
 
-# Scorecards: (test taker with a completed assessment) x (score profile), new or changed inputs.
+# Scorecards: (test taker with a completed scoring assessment) x (score profile), new or changed inputs.
 SCORECARDS_WANTED = f"""
     WITH {_TEST_TAKER_INPUTS},
     profiles AS (SELECT DISTINCT unnest($profiles::VARCHAR[]) AS short_name),

@@ -476,7 +476,7 @@ FETCH_STATE = TableSpec(
         Column("kind", "VARCHAR", "What was fetched: 'scorecard' or 'job_fit_report'."),
         Column("test_taker_id", "BIGINT", "Test taker the object belongs to."),
         Column("score_profile_short_name", "VARCHAR", "Score profile of a scorecard; null for a job-fit report."),
-        Column("completions_hash", "VARCHAR", "md5 of the test taker's (assessment id, completed_at) list when fetched: a new completion changes it."),
+        Column("completions_hash", "VARCHAR", "md5 of the test taker's (assessment id, completed_at) list of assignments used for scoring when fetched, prefixed v2: (no prefix: all assignments, older runs): a new scoring completion changes it."),
         Column("career_navigation_profile_id", "VARCHAR", "The test taker's career navigation profile id when fetched."),
         Column("reason", "VARCHAR", "Why it was fetched: 'new', 'completions_changed', 'profile_changed' or 'full_refresh'."),
         Column("outcome", "VARCHAR", "'fetched' (stored), or 'not_found' (the API answered 404; asked again when the inputs change)."),

@@ -15,16 +15,20 @@ def requests(sim, route: str) -> int:
     return sim.stats()["routes"].get(route, {}).get("total", 0)
 
 
+def scoring(test_taker: dict) -> list[dict]:
+    """The assignments JOFI scores (`is_used_for_scoring` not false): what scorecards are made of."""
+    return [a for a in test_taker.get("assigned_assessments") or [] if a.get("is_used_for_scoring") is not False]
+
+
 def inputs(test_taker: dict) -> tuple:
     """What a test taker's scorecards and job-fit report depend on, as the API has it."""
-    completions = sorted(
-        (a["assessment"]["id"], a["id"], a.get("completed_at")) for a in test_taker.get("assigned_assessments") or []
-    )
+    completions = sorted((a["assessment"]["id"], a["id"], a.get("completed_at")) for a in scoring(test_taker))
     return tuple(completions), test_taker.get("career_navigation_profile_id")
 
 
 def completed(test_taker: dict) -> bool:
-    return any(a.get("completed_at") for a in test_taker.get("assigned_assessments") or [])
+    """Whether the test taker has completed an assessment that is scored."""
+    return any(a.get("completed_at") for a in scoring(test_taker))
 
 
 def by_id(truth: dict) -> dict[int, dict]:

@@ -64,7 +64,9 @@ def test_sensor_requests_exactly_the_affected_ids_and_the_run_fetches_only_those
 
     truth = sim.truth("live")
     takers = {str(t["id"]): t for t in truth["test_takers"]}
-    completed = [t for t in wanted["test_takers"] if any(a["completed_at"] for a in takers[t]["assigned_assessments"])]
+    # Scorecards are made of the assessments JOFI scores (`is_used_for_scoring`): a Prescreen alone fetches none.
+    completed = [t for t in wanted["test_takers"] if any(
+        a["completed_at"] and a.get("is_used_for_scoring") is not False for a in takers[t]["assigned_assessments"])]
     with_profile = [t for t in wanted["test_takers"] if takers[t]["career_navigation_profile_id"]]
     routes = {name: entry["by_mode"].get("live", 0) for name, entry in sim.stats()["routes"].items()}
     assert routes.get("GET /invitations/{id}") == len(wanted["invitations"])
