@@ -152,6 +152,7 @@ class PublishResult:
     seconds: float
     version_dir: Path | None = None  # published.<v>/: what a remote copy uploads
     remote: RemoteOutcome | None = None  # the upload to JOFI_PUBLISH_URL, when one is configured
+    changed_tables: tuple[str, ...] = ()  # tables this publish rewrote (the others were carried over)
 
 
 @dataclass(frozen=True, slots=True)

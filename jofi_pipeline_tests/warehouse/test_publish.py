@@ -98,7 +98,7 @@ def test_failure_before_rename_leaves_published_copy_untouched(store, monkeypatc
         before = published_state(store)
         run.upsert("teams", [docs.team(id=77)], T1)
 
-        for step in ("write_parquet", "create_views", "fsync_tree"):
+        for step in ("copy_tables", "write_parquet", "link_parquet", "write_fingerprints", "fsync_tree"):
             def boom(*args, _step=step, **kwargs):
                 raise OSError(f"injected failure in {_step}")
 

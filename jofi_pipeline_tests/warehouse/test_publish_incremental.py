@@ -1,0 +1,131 @@
+"""Incremental publish: only changed tables are rewritten, and the result equals a full build."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import duckdb
+import pytest
+
+import jofi_pipeline_tests.warehouse.docs_shapes as docs
+from jofi_pipeline.warehouse import WarehouseStore
+from jofi_pipeline.warehouse import publish as publish_module
+from jofi_pipeline.warehouse.tables import TABLES
+from jofi_pipeline.warehouse.views import VIEWS
+from jofi_pipeline_tests.warehouse.conftest import T0, T1
+from jofi_pipeline_tests.warehouse.test_publish import fill
+
+
+def contents(path) -> dict[str, list]:
+    """Every table's rows (sorted) and every view's definition in a published file."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = {name: sorted(map(repr, con.execute(f'SELECT * FROM "{name}"').fetchall())) for name in TABLES}
+        views = con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
+        comments = con.execute(
+            "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE NOT internal ORDER BY 1, 2"
+        ).fetchall()
+    return {"tables": tables, "views": views, "comments": comments}
+
+
+def parquet_inode(store: WarehouseStore, table: str) -> int:
+    return (store.parquet_dir / table / "part-0.parquet").stat().st_ino
+
+
+def test_a_publish_with_nothing_changed_rewrites_no_table_and_links_every_parquet_file(store):
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        first = run.publish()
+        inodes = {t: parquet_inode(store, t) for t in TABLES}
+        second = run.publish()
+    assert set(first.changed_tables) == set(TABLES)
+    assert second.changed_tables == ()
+    assert {t: parquet_inode(store, t) for t in TABLES} == inodes  # the same files, hard-linked
+    assert second.row_counts == first.row_counts
+    assert first.parquet_version_dir != second.parquet_version_dir
+
+
+def test_only_changed_tables_are_rewritten_and_the_file_equals_a_full_build(store, tmp_path):
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=2)
+        run.publish()
+        inodes = {t: parquet_inode(store, t) for t in TABLES}
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        result = run.publish()
+        incremental = contents(store.published_db_path)
+        # The same work database published from scratch (no previous version to start from).
+        full_store = WarehouseStore(tmp_path / "full", "live")
+        full_store.mode_dir.mkdir(parents=True)
+        publish_module.publish(run.con, full_store.paths)
+    assert result.changed_tables == ("teams",)
+    assert incremental == contents(full_store.published_db_path)
+    assert parquet_inode(store, "teams") != inodes["teams"]
+    assert all(parquet_inode(store, t) == inodes[t] for t in TABLES if t != "teams")
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        assert con.execute("SELECT display_name FROM teams WHERE id = 1").fetchone() == ("Renamed",)
+        for view in VIEWS:  # kept from the previous file, still bound to the rebuilt table
+            con.execute(f'SELECT count(*) FROM "{view.name}"').fetchone()
+        assert con.execute("SELECT tags['storage_version'] FROM duckdb_databases() WHERE database_name = 'jofi'"
+                           ).fetchone()[0].startswith("v1.4.0")
+    table = duckdb.sql(f"SELECT display_name FROM '{store.parquet_dir}/teams/part-0.parquet' WHERE id = 1").fetchall()
+    assert table == [("Renamed",)]
+
+
+def test_a_schema_change_rebuilds_that_table(store, monkeypatch):
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        spec = TABLES["teams"]
+        monkeypatch.setitem(TABLES, "teams", dataclasses.replace(spec, comment=spec.comment + " Renamed comment."))
+        result = run.publish()
+    assert result.changed_tables == ("teams",)
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        comment = con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'teams'").fetchone()[0]
+    assert "Renamed comment." in comment
+
+
+def test_a_changed_view_is_rebuilt_and_a_stale_one_dropped(store, monkeypatch):
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        kept = VIEWS[0]
+        monkeypatch.setattr(publish_module, "VIEWS", [dataclasses.replace(kept, comment="A new comment.")])
+        result = run.publish()
+    assert result.changed_tables == ()
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        views = con.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall()
+    assert views == [(kept.name, "A new comment.")]
+
+
+@pytest.mark.parametrize("damage", ["no fingerprints", "other format", "not json", "missing db"])
+def test_without_usable_fingerprints_the_whole_database_is_built(store, damage):
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        current = store.mode_dir / "current"
+        manifest = current / publish_module.FINGERPRINTS_NAME
+        if damage == "no fingerprints":
+            manifest.unlink()
+        elif damage == "other format":
+            manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format": 0}))
+        elif damage == "not json":
+            manifest.write_text("{")
+        else:
+            (current / "jofi.duckdb").unlink()
+        result = run.publish()
+    assert set(result.changed_tables) == set(TABLES)
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM teams").fetchone() == (1,)
+
+
+def test_a_table_that_left_the_registry_is_dropped_from_the_copy(store, monkeypatch):
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        monkeypatch.delitem(TABLES, "email_templates")
+        result = run.publish()
+    assert "email_templates" not in result.row_counts
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert "email_templates" not in names and "teams" in names
+    assert not (store.parquet_dir / "email_templates").exists()
