@@ -16,8 +16,11 @@ test: install
 
 install: .venv/.installed
 
+# --compile-bytecode: every interpreter start then reads .pyc files instead of compiling the
+# sources again (with PYTHONDONTWRITEBYTECODE set, as on some machines, it never stops doing so):
+# `import dagster` costs half the CPU, which every CLI command, test and Dagster process pays.
 .venv/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 .uv/bin/uv:
