@@ -7,6 +7,10 @@ import dagster as dg
 from jofi_pipeline.defs.tables import GROUP
 
 ENV_SCHEDULE_TIMEZONE = "JOFI_SCHEDULE_TIMEZONE"
+# Where run monitoring is on (deploy/dagster.yaml, Helm), a run still going after this is
+# terminated: with one run per mode in the queue, a hung run would otherwise hold back every later
+# run of its mode.
+MAX_RUNTIME_SECONDS = 6 * 3600
 
 jofi_sync = dg.define_asset_job(
     "jofi_sync",
@@ -14,6 +18,7 @@ jofi_sync = dg.define_asset_job(
     # One step: the multiprocess executor would only add seconds of start-up.
     executor_def=dg.in_process_executor,
     description="Sync one mode (partition) of the JOFI API into its warehouse.",
+    tags={"dagster/max_runtime": str(MAX_RUNTIME_SECONDS)},
 )
 
 
