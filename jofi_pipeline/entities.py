@@ -101,6 +101,8 @@ class Entity:
     import_kind:   `import-ids --kind` value (hyphenated and underscored spellings are accepted too)
     import_id_aliases: CSV header names besides `id` and the route's parameter that hold the id
     event_types:   webhook event types whose `data.object` is this entity
+    fetched_for:   derived entities: the entities whose records decide which of these are fetched
+                   (a scorecard per test taker and score profile); the lineage shows them upstream
     open_when:     the lifecycle: while a record can still change and is refreshed by id
     versioned:     mutable records whose changes the history tables keep (issue 16)
     """
@@ -115,6 +117,7 @@ class Entity:
     import_kind: str | None = None
     import_id_aliases: tuple[str, ...] = ()
     event_types: tuple[str, ...] = ()
+    fetched_for: tuple[str, ...] = ()
 
     def parse_id(self, value: Any) -> int | str:
         """The typed id (int, or str for profiles) or InvalidIdError naming this entity."""
@@ -181,11 +184,13 @@ ENTITIES: dict[str, Entity] = {
             "scorecards", "derived", "int",
             "refetched when its test taker's completions of scored assessments or career navigation profile change",
             versioned=True, by_id=ByIdRoute("/test-takers/{test_taker_id}/scorecard", "test_taker_id", query="sp"),
+            fetched_for=("test_takers", "score_profiles"),
         ),
         Entity(
             "job_fit_reports", "derived", "int",
             "refetched when its test taker's career navigation profile or completions of scored assessments change",
             versioned=True, by_id=ByIdRoute("/test-takers/{test_taker_id}/job-fit-report", "test_taker_id"),
+            fetched_for=("test_takers",),
         ),
     )
 }
@@ -196,6 +201,7 @@ LISTS: tuple[str, ...] = WHOLE_LISTS + CAPPED_LISTS
 # Entities whose ids arrive from outside the lists (webhook events, import-ids) to be fetched by id.
 INBOX_ENTITIES: tuple[str, ...] = tuple(n for n, e in ENTITIES.items() if e.import_kind or e.event_types)
 VERSIONED: tuple[str, ...] = tuple(n for n, e in ENTITIES.items() if e.versioned)
+DERIVED: tuple[str, ...] = tuple(n for n, e in ENTITIES.items() if e.listing == "derived")
 ENTITY_OF_EVENT: dict[str, str] = {t: e.name for e in ENTITIES.values() for t in e.event_types}
 ENTITY_OF_IMPORT_KIND: dict[str, str] = {k: e.name for e in ENTITIES.values() for k in e.import_kinds}
 

@@ -1,8 +1,12 @@
-"""Run the `jofi_sync` job in-process for one partition: what `sync` and `demo` share.
+"""Run the `jofi_sync` job in this process for one partition: what `sync` and `demo` share.
 
-The job runs exactly as a scheduled run would (same assets, checks and resources); only the
-console output differs: Dagster's own console logger is quieted and the sync's progress lines go
-to stderr in plain words.
+The job runs exactly as a scheduled run would (same assets, checks and resources), in the shared
+instance (instance.py), and the run is created with the code location's origin, as the UI or the
+daemon would create it: so it is listed on the job's Runs page and can be re-executed from there.
+(`execute_in_process` records no origin, and the UI lists a job's runs by it.) Only the console
+output differs: Dagster's console logger is quieted and the sync's progress goes to stderr in
+plain words. A sync refused because another one of the mode is writing is refused before a run
+exists, so no asset partition is ever marked failed for it.
 """
 
 from __future__ import annotations
@@ -11,22 +15,35 @@ import logging
 import os
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
 from jofi_pipeline import settings
-from jofi_pipeline.settings import Mode
 from jofi_pipeline.api.redact import redact_text
+from jofi_pipeline.defs.partitions import LAUNCHED_BY_TAG, MODE_TAG
+from jofi_pipeline.instance import open_instance
+from jofi_pipeline.settings import Mode
+from jofi_pipeline.warehouse import ModePaths
+from jofi_pipeline.warehouse.lock import writer_holder
 
 JOB_NAME = "jofi_sync"
 ASSET_NODE = "jofi_warehouse"
+# The code location as workspace.yaml and pyproject.toml ([tool.dg]/[tool.dagster]) name it.
+LOCATION_NAME = "jofi_pipeline"
+DEFINITIONS_MODULE = "jofi_pipeline.definitions"
+DEFINITIONS_ATTRIBUTE = "defs"
+REPOSITORY_NAME = "__repository__"  # what Dagster calls the one repository of a Definitions
 
 
 class SyncJobFailed(Exception):
     """The run failed; the message is the one-line reason."""
+
+
+class SyncRefused(SyncJobFailed):
+    """Another sync of the mode is writing: nothing was started, no Dagster run exists."""
 
 
 @dataclass
@@ -54,8 +71,49 @@ def load_definitions() -> dg.Definitions:
     return defs() if callable(defs) else defs
 
 
-def _instance() -> dg.DagsterInstance:
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+def writer_busy(mode: Mode, data_dir: Path | None) -> str | None:
+    """Who holds the mode's writer lock right now, or None when a sync could start."""
+    return writer_holder(ModePaths.of(mode, data_dir).lock, mode)
+
+
+def job_origins(job_name: str):
+    """(remote origin, code origin) of `job_name` in the code location the UI loads.
+
+    Built from names, not by loading a workspace (that would snapshot every asset again): the
+    UI matches runs to the job by the origin's `repository@location` label.
+    """
+    from dagster._core.code_pointer import ModuleCodePointer
+    from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
+    from dagster._core.remote_origin import (
+        ManagedGrpcPythonEnvCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin,
+    )
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    cwd = os.getcwd()
+    target = LoadableTargetOrigin(executable_path=sys.executable, module_name=DEFINITIONS_MODULE, working_directory=cwd)
+    location = ManagedGrpcPythonEnvCodeLocationOrigin(target, LOCATION_NAME)
+    remote = RemoteJobOrigin(RemoteRepositoryOrigin(location, REPOSITORY_NAME), job_name)
+    pointer = ModuleCodePointer(DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE, cwd)
+    code = JobPythonOrigin(job_name, RepositoryPythonOrigin(sys.executable, pointer))
+    return remote, code
+
+
+def run_job_here(job: dg.JobDefinition, instance: dg.DagsterInstance, mode: Mode, run_config: dict, tags: dict | None = None):
+    """Create the run of `job` for partition `mode` with its origin, then execute it in this process."""
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.api import execute_run
+
+    remote, code = job_origins(job.name)
+    run = instance.create_run_for_job(
+        job_def=job,
+        run_config=run_config,
+        tags={**job.run_tags, **job.get_tags_for_partition_key(mode, selected_asset_keys=None), MODE_TAG: mode, **(tags or {})},
+        remote_job_origin=remote,
+        job_code_origin=code,
+        status=dg.DagsterRunStatus.NOT_STARTED,
+    )
+    return execute_run(InMemoryJob(job), run, instance)
 
 
 @contextmanager
@@ -98,15 +156,16 @@ def sync_mode(
         # The CLI prints its own one-line reason; Dagster's console would add step tracebacks.
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }
-    job = load_definitions().resolve_job_def(JOB_NAME)
     started = time.monotonic()
-    with progress_to_stderr():
-        result = job.execute_in_process(
-            run_config=run_config,
-            partition_key=mode,
-            instance=instance or _instance(),
-            raise_on_error=False,
-        )
+    refusal = writer_busy(mode, data_dir)
+    if refusal and wait <= 0:
+        raise SyncRefused(f"{mode} sync not started: {refusal}")
+    job = load_definitions().resolve_job_def(JOB_NAME)
+    with ExitStack() as stack:
+        if instance is None:
+            instance = stack.enter_context(open_instance())
+        with progress_to_stderr():
+            result = run_job_here(job, instance, mode, run_config, {LAUNCHED_BY_TAG: "cli"})
     if not result.success:
         raise SyncJobFailed(f"{mode} sync failed: {_failure_reason(result)}")
     return _outcome(mode, result, time.monotonic() - started)
@@ -131,6 +190,8 @@ def _outcome(mode: Mode, result, seconds: float) -> SyncOutcome:
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         md = {k: v.value for k, v in mat.metadata.items()}
+        if "inserted" not in md:
+            continue  # a view: no rows of its own
         outcome.status = md.get("sync_status", outcome.status)
         outcome.tables[mat.asset_key.path[-1]] = TableOutcome(
             rows=int(md.get("dagster/row_count", 0)), inserted=int(md.get("inserted", 0)), updated=int(md.get("updated", 0)),

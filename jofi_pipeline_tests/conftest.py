@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jofi_pipeline.simulator.process import SimulatorProcess
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Dagster runs made by tests go to a throwaway instance, never the project's .dagster_home/
+    (nor a DAGSTER_HOME the developer exported); a test that needs its own sets its own."""
+    home = Path(tempfile.mkdtemp(prefix="jofi-tests-dagster-home-"))
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    config._jofi_dagster_home = home  # type: ignore[attr-defined]
+    os.environ["DAGSTER_HOME"] = str(home)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = getattr(config, "_jofi_dagster_home", None)
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -12,18 +12,24 @@ import dataclasses
 import dagster as dg
 
 from jofi_pipeline.defs.checks import check_specs, run_checks
-from jofi_pipeline.defs.partitions import mode_partitions
+from jofi_pipeline.defs.partitions import MODE_TAG, mode_partitions
 from jofi_pipeline.defs.resources import JofiSyncResource
-from jofi_pipeline.defs.tables import asset_key, table_specs
+from jofi_pipeline.defs.metadata import relation_metadata
+from jofi_pipeline.defs.tables import asset_key, source_spec, table_specs, view_specs
 from jofi_pipeline.settings import parse_mode
 from jofi_pipeline.sync import SyncFailed, run_sync
 from jofi_pipeline.warehouse import PublishedWarehouse
 from jofi_pipeline.warehouse.tables import TABLES
+from jofi_pipeline.warehouse.views import VIEWS
 from jofi_pipeline.webhooks import watch_log
 
 FULL_REFRESH_TAG = "jofi/full_refresh"
 # Backfill one (newly enabled) score profile: limits the run's scorecard fan-out to it.
 SCORE_PROFILE_TAG = "jofi/score_profile"
+
+
+# The JOFI API, upstream of every entity table (an external asset: Dagster never materializes it).
+jofi_api = source_spec()
 
 
 class SyncConfig(dg.Config):
@@ -38,7 +44,7 @@ class SyncConfig(dg.Config):
 
 @dg.multi_asset(
     name="jofi_warehouse",
-    specs=table_specs(),
+    specs=table_specs() + view_specs(),
     check_specs=check_specs(),
     partitions_def=mode_partitions,
     group_name=None,
@@ -47,6 +53,8 @@ class SyncConfig(dg.Config):
 )
 def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: JofiSyncResource):
     mode = parse_mode(context.partition_key)
+    if context.run.tags.get(MODE_TAG) != mode:  # launched from the UI or a backfill: say it, as the others do
+        context.instance.add_run_tags(context.run_id, {MODE_TAG: mode})
     full = config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() in ("1", "true", "yes")
     options = jofi.options(mode, full_refresh=full, score_profiles=score_profiles_asked(config, context.run.tags))
     if config.targets is not None:
@@ -64,7 +72,7 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
             yield dg.MaterializeResult(
                 asset_key=asset_key(table),
                 metadata={
-                    "dagster/row_count": row_counts[table],
+                    **relation_metadata(reader, table, row_counts[table]),
                     "inserted": report.inserted.get(table, 0),
                     "updated": report.updated.get(table, 0),
                     "sync_run_id": report.run_id,
@@ -74,6 +82,10 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
                     **({"schema_drift": report.drift[table].to_dict()} if report.drift.get(table) else {}),
                 },
             )
+        for view in VIEWS:
+            yield dg.MaterializeResult(asset_key=asset_key(view.name), metadata={
+                **relation_metadata(reader, view.name), "sync_run_id": report.run_id, "published_path": str(published.path),
+            })
         yield from run_checks(reader, mode, watch_log.summary(published.paths.inbox))
     if report.remote is not None and not report.remote.ok:
         # The local publish stands (and is recorded above); the run fails so the operator sees

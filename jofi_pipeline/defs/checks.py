@@ -8,10 +8,10 @@ a person should do about it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
+from jofi_pipeline.defs import freshness
 from jofi_pipeline.defs.partitions import mode_partitions
 from jofi_pipeline.defs.tables import asset_key
 from jofi_pipeline.entities import CAPPED_LISTS, ENTITIES
@@ -27,8 +27,6 @@ REFERENCES = [
     ("scorecards", "score_profile_short_name", "score_profiles", "short_name", "scorecard -> score profile"),
 ]
 
-FRESHNESS_LIMIT = timedelta(hours=26)
-
 
 def check_specs() -> list[dg.AssetCheckSpec]:
     specs: list[dg.AssetCheckSpec] = []
@@ -41,7 +39,8 @@ def check_specs() -> list[dg.AssetCheckSpec]:
         specs.append(_spec(f"references_{parent}_{column}", asset_key(child), f"every {what} resolves"))
     for table in CAPPED_LISTS:
         specs.append(_spec("coverage", asset_key(table), "rows held vs the API's total_count"))
-    specs.append(_spec("freshness", asset_key("sync_runs"), "a sync published within the last 26 hours"))
+    specs.append(_spec(freshness.CHECK_NAME, asset_key("sync_runs"), "a sync published within the last 26 hours "
+                       "(also evaluated every 5 minutes by the jofi_freshness sensor, without a run)"))
     specs.append(_spec("last_run_complete", asset_key("sync_runs"), "the last published run fetched every record it planned"))
     return specs
 
@@ -63,7 +62,7 @@ def run_checks(reader: PublishedReader, mode: str, watcher: WatchSummary | None 
     for table in CAPPED_LISTS:
         yield _coverage(coverage.get(table), table, mode, watcher)
     last = reader.last_published_run()
-    yield _freshness(last)
+    yield freshness.verdict(mode, last, freshness.utc_now()).result()
     yield _last_run_complete(last)
 
 
@@ -169,25 +168,6 @@ def _watcher_metadata(watcher: WatchSummary | None, table: str) -> dict:
             f"{format_interval(last.interval_after_s or 0)}. "
         )
     return out
-
-
-def _freshness(last: RunSummary | None) -> dg.AssetCheckResult:
-    finished = last.finished_at if last else None
-    now = datetime.now(timezone.utc)
-    age = (now - finished) if finished is not None else None
-    passed = age is not None and age <= FRESHNESS_LIMIT
-    return dg.AssetCheckResult(
-        asset_key=asset_key("sync_runs"),
-        check_name="freshness",
-        passed=passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "last_success": str(finished),
-            "age_hours": round(age.total_seconds() / 3600, 2) if age is not None else None,
-            "what_to_do": "" if passed else "The nightly sync has not succeeded recently: check that the "
-            "jofi_nightly_live schedule is on and look at the last failed run's error.",
-        },
-    )
 
 
 def _last_run_complete(last: RunSummary | None) -> dg.AssetCheckResult:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dagster as dg
 
 from jofi_pipeline.defs.automation import jofi_sync
+from jofi_pipeline.defs.partitions import LAUNCHED_BY_TAG, MODE_TAG
 from jofi_pipeline.defs.resources import JofiSyncResource
 from jofi_pipeline.warehouse import ModePaths
 from jofi_pipeline.webhooks.inbox import Inbox, group_ids
@@ -65,6 +66,6 @@ def jofi_webhook_events(context: dg.SensorEvaluationContext, jofi: JofiSyncResou
         run_key=f"webhooks-{first}-{last}",
         partition_key=MODE,
         run_config={"ops": {ASSET_NODE: {"config": {"targets": targets}}}},
-        tags={TARGETED_TAG: "true", "jofi/inbox_seq": f"{first}-{last}"},
+        tags={TARGETED_TAG: "true", "jofi/inbox_seq": f"{first}-{last}", MODE_TAG: MODE, LAUNCHED_BY_TAG: "sensor"},
     )
     return dg.SensorResult(run_requests=[request], cursor=str(last))

@@ -29,10 +29,7 @@ class ModeLock:
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
-            raise WarehouseBusyError(
-                f"the {self.mode!r} warehouse is being written by another sync ({holder}); "
-                f"wait for that run to finish and retry. Lock file: {self.path}"
-            ) from None
+            raise WarehouseBusyError(busy_message(self.mode, holder, self.path)) from None
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "run_id": run_id, "since": datetime.now(UTC).isoformat()}).encode())
         self._fd = fd
@@ -51,9 +48,36 @@ class ModeLock:
         return self._fd is not None
 
 
+def busy_message(mode: str, holder: str, path: Path) -> str:
+    return f"the {mode!r} warehouse is being written by another sync ({holder}); wait for that run to finish and retry. Lock file: {path}"
+
+
 def _read_holder(fd: int) -> str:
     try:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")
         return f"run {info.get('run_id')!r}, pid {info.get('pid')}, since {info.get('since')}"
     except (OSError, ValueError):
         return "holder unknown"
+
+
+
+def writer_holder(path: Path, mode: str) -> str | None:
+    """The busy message when another process holds the mode's writer lock, else None.
+
+    A probe (a shared lock taken and dropped at once; the holder record is left as it is), so a
+    caller can refuse before it starts anything. The sync itself still takes the lock for real,
+    which stays the guard against a sync that starts in between.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return busy_message(mode, _read_holder(fd), path)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

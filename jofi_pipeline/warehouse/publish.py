@@ -41,6 +41,8 @@ from pathlib import Path
 import duckdb
 
 from jofi_pipeline.warehouse.errors import PublishError
+from jofi_pipeline.warehouse.parquet_schema import LAYOUT as PARQUET_LAYOUT
+from jofi_pipeline.warehouse.parquet_schema import described_schema, kv_metadata_option
 from jofi_pipeline.warehouse.paths import CURRENT_LINK, DB_NAME, PARQUET_NAME, ModePaths
 from jofi_pipeline.warehouse.records import PublishResult
 from jofi_pipeline.warehouse.schema import comment_sql, create_table_sql, ensure_schema, ident, literal, qualified
@@ -117,7 +119,7 @@ def table_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def schema_digest(spec) -> str:
-    return _digest([create_table_sql(spec), *comment_sql(spec)])
+    return _digest([PARQUET_LAYOUT, create_table_sql(spec), *comment_sql(spec)])
 
 
 def views_digest() -> str:
@@ -256,9 +258,11 @@ def write_parquet(con: duckdb.DuckDBPyConnection, version_dir: Path, names: list
         table_dir = version_dir / name
         table_dir.mkdir(parents=True, exist_ok=True)
         target = table_dir / PARQUET_FILE
+        source = qualified(name, PUBLISH_CATALOG)
+        described = kv_metadata_option(described_schema(con, source, TABLES[name]))
         con.execute(
-            f"COPY (SELECT * FROM {qualified(name, PUBLISH_CATALOG)}) TO {literal(str(target))} "
-            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE_BYTES {literal(PARQUET_ROW_GROUP_BYTES)})"
+            f"COPY (SELECT * FROM {source}) TO {literal(str(target))} "
+            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE_BYTES {literal(PARQUET_ROW_GROUP_BYTES)}, {described})"
         )
 
 

@@ -21,6 +21,7 @@ from jofi_pipeline.warehouse.paths import ModePaths
 from jofi_pipeline.warehouse.records import CoverageHistory
 from jofi_pipeline.warehouse.schema import ident
 from jofi_pipeline.warehouse.tables import TABLES
+from jofi_pipeline.warehouse.views import VIEWS
 
 COVERAGE_RUNS = 5
 # Runs whose data was published: a failed run's row is in the work database only.
@@ -105,6 +106,27 @@ class PublishedReader:
         ).fetchall()
         return {t: self._count(f"SELECT count(*) FROM {ident(t)}") for (t,) in tables}
 
+    def count(self, name: str) -> int:
+        """Rows of one table or view."""
+        return self._count(f"SELECT count(*) FROM {ident(_relation(name))}")
+
+    def columns(self, name: str) -> list[tuple[str, str, str | None]]:
+        """(column, type, comment) of a table or view, in order: what `COMMENT ON` left in the file."""
+        return self._con.execute(
+            "SELECT column_name, data_type, comment FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
+            [_relation(name)],
+        ).fetchall()
+
+    def preview(self, name: str, columns: list[str], limit: int = 5) -> list[tuple]:
+        """The first `limit` rows of `columns` (ordered by them, so the preview is stable)."""
+        if not columns:
+            return []
+        cols = ", ".join(ident(c) for c in columns)
+        return self._con.execute(
+            f"SELECT {cols} FROM {ident(_relation(name))} ORDER BY ALL LIMIT {int(limit)}"
+        ).fetchall()
+
     def held_ids(self, entity: str) -> set[str]:
         return {str(r[0]) for r in self._con.execute(f"SELECT id FROM {ident(_table(entity))}").fetchall()}
 
@@ -165,6 +187,13 @@ class PublishedReader:
 
     def _count(self, sql: str) -> int:
         return self._con.execute(sql).fetchone()[0]
+
+
+def _relation(name: str) -> str:
+    """A table or view name of the specs (never SQL from outside)."""
+    if name not in TABLES and name not in {v.name for v in VIEWS}:
+        raise WarehouseError(f"unknown table or view {name!r}")
+    return name
 
 
 def _table(entity: str) -> str:

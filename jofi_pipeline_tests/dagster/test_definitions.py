@@ -10,7 +10,9 @@ import dagster as dg
 
 from jofi_pipeline.runs import load_definitions, sync_mode
 from jofi_pipeline.settings import ENV_BASE_URL, ENV_DATA_DIR, ENV_LIVE_KEY, ENV_TEST_KEY
+from jofi_pipeline.defs.tables import SOURCE_KEY
 from jofi_pipeline.warehouse.tables import TABLES
+from jofi_pipeline.warehouse.views import VIEWS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,8 +29,9 @@ def test_definitions_expose_the_contract_names():
 
     graph = defs.resolve_asset_graph()
     keys = {key for key in graph.get_all_asset_keys()}
-    assert keys == {dg.AssetKey(["jofi", name]) for name in TABLES}
-    for key in keys:
+    relations = {dg.AssetKey(["jofi", name]) for name in TABLES} | {dg.AssetKey(["jofi", v.name]) for v in VIEWS}
+    assert keys == relations | {SOURCE_KEY}
+    for key in relations:
         node = graph.get(key)
         assert node.group_name == "jofi"
         assert sorted(node.partitions_def.get_partition_keys()) == ["live", "test"]

@@ -1,0 +1,55 @@
+"""What each asset's page shows after a sync: row count, a small preview, the columns, the charts.
+
+Read from the published database (the copy analysts see), per partition (mode): the row count and
+the preview are of that mode's file. The preview leaves out what should not sit in an event log:
+`_raw` and other JSON columns (whole API objects) and `*_url` columns (participants' assessment and
+report links are credentials of a kind). Values are cut to a readable width.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from jofi_pipeline.warehouse import PublishedReader
+from jofi_pipeline.warehouse.tables import TABLES
+
+PREVIEW_ROWS = 5
+PREVIEW_WIDTH = 40
+
+
+def preview_columns(reader: PublishedReader, name: str) -> list[str]:
+    return [column for column, sql_type, _ in reader.columns(name) if shown(column, sql_type)]
+
+
+def shown(column: str, sql_type: str) -> bool:
+    return column != "_raw" and sql_type.upper() != "JSON" and not column.endswith("_url")
+
+
+def markdown_table(columns: list[str], rows: list[tuple]) -> str:
+    if not columns:
+        return "(no columns to show)"
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+    if not rows:
+        lines.append("| " + " | ".join("" for _ in columns) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= PREVIEW_WIDTH else text[: PREVIEW_WIDTH - 1] + "…"
+
+
+def relation_metadata(reader: PublishedReader, name: str, row_count: int | None = None) -> dict:
+    """Row count and preview of a table or view; for a view also its columns as DuckDB bound them."""
+    columns = preview_columns(reader, name)
+    metadata: dict = {
+        "dagster/row_count": reader.count(name) if row_count is None else row_count,
+        "preview": dg.MetadataValue.md(markdown_table(columns, reader.preview(name, columns, PREVIEW_ROWS))),
+    }
+    if name not in TABLES:  # views: their columns are known only once bound (tables: in the spec)
+        metadata["dagster/column_schema"] = dg.TableSchema(
+            columns=[dg.TableColumn(c, t, description=comment or "") for c, t, comment in reader.columns(name)]
+        )
+    return metadata
