@@ -20,9 +20,10 @@ AREAS = (
     ("imports", re.compile(r"<frozen importlib|_find_and_load|exec_module")),
     ("publish", re.compile(r"warehouse/publish\.py")),
     ("merges (warehouse)", re.compile(r"warehouse/(store|merge|flatten|fetch_state)\.py")),
-    ("http client (httpx/aiohttp/httpcore)", re.compile(r"/(httpx|httpcore|aiohttp|httpx_aiohttp|h11|anyio|yarl|multidict)/")),
-    ("json", re.compile(r"json_codec|/json/")),
-    ("event loop", re.compile(r"asyncio/(base_events|selector_events|events)\.py")),
+    ("http client (httpx/aiohttp/httpcore)", re.compile(r"[(/](httpx|httpcore|aiohttp|httpx_aiohttp|h11|anyio|yarl|multidict)/")),
+    ("json", re.compile(r"json_codec|[(/]json/")),
+    ("idle worker threads", re.compile(r"futures/thread\.py:\d+\)$")),
+    ("event loop", re.compile(r"asyncio/")),
 )
 
 
@@ -53,7 +54,7 @@ def main() -> None:
         own[frames[-1]] += n
         for name in set(frames):
             inclusive[name] += n
-        area = next((a for a, pattern in AREAS if pattern.search(stack)), "other")
+        area = next((a for a, pattern in AREAS if pattern.search(stack)), "other")  # first area that matches
         areas[area] += n
     print(f"{total} samples")
     print(f"\ntop {args.top} by own samples")
