@@ -1,35 +1,26 @@
-"""JSON in and out, fast where it can be and exact where it must be.
+"""JSON in and out: orjson where it pays and is exact, the standard library where it is not.
 
-orjson parses a response and writes a `_raw` several times faster than the standard library, which
-shows on every request of a sync. Where the two differ, the standard library's answer wins:
-- integers of 19 or more digits: orjson turns those past 64 bits into floats (an id past 2^63
-  would lose its last digits), so any text with such a run of digits is parsed by `json`;
-- NaN/Infinity literals and lone surrogates, which orjson refuses: parsed by `json`;
-- on the way out, what orjson cannot write (integers past 64 bits) is written by `json`.
-One difference is kept on purpose: NaN and Infinity (not JSON) are written as null.
+Writing: orjson writes a `_raw` about six times faster than `json.dumps` (every object a sync
+stores is written once), with the same text; what orjson cannot write (integers past 64 bits) is
+written by `json`. One difference is kept on purpose: NaN and Infinity (not JSON) become null.
+Reading stays with `json.loads`: orjson silently turns integers past 64 bits into floats (an id
+past 2^63 would lose its last digits), and the scan that would catch those costs as much as
+orjson saves on a response body (measured on scorecard bodies: orjson + the scan ~1.06x json).
 A leaf module: any room may import it.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
 _DUMP_OPTIONS = orjson.OPT_NON_STR_KEYS
-_LONG_NUMBER = re.compile(rb"\d{19}")
 
 
 def loads(data: bytes | bytearray | str) -> Any:
-    """Parse JSON text; raises ValueError when it is not JSON."""
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if _LONG_NUMBER.search(raw) is None:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
+    """Parse JSON text exactly (big integers stay integers); raises ValueError when it is not JSON."""
     return json.loads(data)
 
 
