@@ -32,6 +32,7 @@ bench: install
 	$(UV) run python bench/client_fanout.py
 	$(UV) run python bench/sync.py
 	$(UV) run python bench/coverage.py
+	$(UV) run python bench/targets.py
 
 lock:
 	$(UV) lock
