@@ -1,4 +1,4 @@
-"""Read-only access to the published warehouses: `sql` and `status`.
+"""Read-only access to the published warehouses: `sql`, `describe` and `status`.
 
 Always reads the published copy read-only (through warehouse.PublishedWarehouse), so it never
 blocks (or is blocked by) a running sync.
@@ -7,11 +7,13 @@ blocks (or is blocked by) a running sync.
 from __future__ import annotations
 
 import io
+import shutil
+import textwrap
 from pathlib import Path
 
 import duckdb
 
-from jofi_pipeline import entities
+from jofi_pipeline import entities, settings
 from jofi_pipeline.settings import MODES, Mode
 from jofi_pipeline.warehouse import ModePaths, PublishedReader, PublishedWarehouse, WarehouseError
 from jofi_pipeline.warehouse.remote import remote_status_lines
@@ -44,6 +46,47 @@ def run_query(query: str, mode: Mode, output: str = "table", data_dir: Path | No
             return frame.to_json(orient="records", date_format="iso", force_ascii=False)
         except duckdb.Error as exc:
             raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from None
+
+
+def describe_text(name: str | None, mode: Mode, data_dir: Path | None = None, width: int | None = None) -> str:
+    """The tables and views with their comments, or one of them with every column's type and comment.
+
+    DuckDB keeps the documentation as comments, which `DESCRIBE` does not show (they are in
+    duckdb_columns()); this is where an analyst reads them.
+    """
+    width = max(width or shutil.get_terminal_size().columns, 60)
+    with _open_published(mode, data_dir) as reader:
+        if name is None:
+            objects = reader.objects()
+            lines = [textwrap.fill(
+                f"Tables and views of the {mode} warehouse; `{settings.CLI} describe NAME --mode {mode}` shows the columns.", width
+            )]
+            pad = max(len(o.name) for o in objects) + 4
+            for kind in ("table", "view"):
+                lines.append(f"{kind}s:")
+                lines += [_hanging(f"  {o.name}", pad, o.comment, width) for o in objects if o.kind == kind]
+            return "\n".join(lines)
+        doc = reader.describe(name)
+        if doc is None:
+            known = ", ".join(o.name for o in reader.objects())
+            raise QueryError(f"no table or view {name!r} in the {mode} warehouse; there are: {known}")
+    lines = [textwrap.fill(f"{doc.name} ({doc.kind}, {mode}): {doc.comment}", width, subsequent_indent="  "), ""]
+    types = [_SHORT_TYPES.get(c.type, c.type) for c in doc.columns]
+    name_w = max(len("column"), *(len(c.name) for c in doc.columns)) + 2
+    type_w = max(len("type"), *(len(t) for t in types)) + 2
+    lines.append(f"{'column':<{name_w}}{'type':<{type_w}}comment")
+    lines += [_hanging(f"{c.name:<{name_w}}{t}", name_w + type_w, c.comment, width) for c, t in zip(doc.columns, types)]
+    return "\n".join(lines)
+
+
+_SHORT_TYPES = {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ"}  # the spelling the DDL uses
+
+
+def _hanging(head: str, indent: int, text: str, width: int) -> str:
+    """`head` padded to `indent`, then `text` wrapped to `width` under itself (on the next line if head is longer)."""
+    body = textwrap.wrap(text, max(width - indent, 20)) or [""]
+    first = f"{head:<{indent}}" if len(head) < indent else head + "\n" + " " * indent
+    return "\n".join([first + body[0], *(" " * indent + line for line in body[1:])]).rstrip()
 
 
 def status_text(data_dir: Path | None = None) -> str:
@@ -81,7 +124,7 @@ def status_text(data_dir: Path | None = None) -> str:
                 )
                 kind = entities.ENTITIES[entity].import_kind if entity in entities.ENTITIES else None
                 if history.missing and kind:
-                    lines.append(f"       -> jofi-pipeline import-ids --kind {kind} FILE --mode {mode}")
+                    lines.append(f"       -> {settings.CLI} import-ids --kind {kind} FILE --mode {mode}")
         lines.extend(_inbox_lines(mode, data_dir))
         lines.extend(remote_status_lines(ModePaths.of(mode, data_dir)))
     return "\n".join(lines)

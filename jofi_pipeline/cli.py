@@ -9,16 +9,33 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
+import typer.core
 
-from jofi_pipeline import settings
+from jofi_pipeline import entities, settings
 from jofi_pipeline.api.config import DEFAULT_MAX_CONCURRENCY
 
+class _Commands(typer.core.TyperGroup):
+    """The command list shows each command's whole first sentence, wrapped, never cut with '...'."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, cmd.get_short_help_str(limit=1000)) for name in self.list_commands(ctx)
+                if (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+# Plain click help (no rich panels): it wraps every text to the terminal (COLUMNS, or 80 in a pipe)
+# instead of cutting option names and words with an ellipsis.
 app = typer.Typer(
+    cls=_Commands,
     help="Sync the JOFI API v2 into per-mode DuckDB + Parquet warehouses, and query them.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 
@@ -84,6 +101,25 @@ def sql(
 
 
 @app.command()
+def describe(
+    name: Optional[str] = typer.Argument(None, help="Table or view; leave out to list them all."),
+    mode: str = typer.Option("live", "--mode", "-m", help="live or test."),
+    data_dir: Optional[Path] = typer.Option(None, help="Warehouse root."),
+) -> None:
+    """Explain a table or view: every column's type and documentation.
+
+    DuckDB's DESCRIBE does not show column comments; this does (they are also in duckdb_columns()).
+    """
+    from jofi_pipeline.analyst import QueryError, describe_text
+
+    try:
+        text = describe_text(name, _mode(mode), data_dir=data_dir)
+    except QueryError as exc:
+        _fail(str(exc))
+    typer.echo(text)
+
+
+@app.command()
 def status(data_dir: Optional[Path] = typer.Option(None, help="Warehouse root.")) -> None:
     """Per mode: last run, row counts and coverage of the published warehouse."""
     from jofi_pipeline.analyst import status_text
@@ -141,10 +177,17 @@ def publish_remote(
     typer.echo(outcome.describe())
 
 
+def _import_kinds_help() -> str:
+    """From the registry: the documented kinds, then the other spellings it accepts."""
+    kinds = [e.import_kinds for e in entities.ENTITIES.values() if e.import_kind]
+    other = [k for spellings in kinds for k in spellings[1:]]
+    return f"{', '.join(s[0] for s in kinds)} (also accepted: {', '.join(other)})."
+
+
 @app.command("import-ids")
 def import_ids(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV with an id column, or one id per line."),
-    kind: str = typer.Option(..., "--kind", help="invitations, test-takers or profiles."),
+    kind: str = typer.Option(..., "--kind", help=_import_kinds_help()),
     mode: str = typer.Option("live", "--mode", "-m", help="live or test."),
     data_dir: Optional[Path] = typer.Option(None, help="Warehouse root."),
 ) -> None:
@@ -157,7 +200,7 @@ def import_ids(
         _fail(str(exc))
     typer.echo(report.summary())
     if report.new:
-        typer.echo(f"queued in {report.inbox}; the next `jofi-pipeline sync --mode {mode}` fetches them by id")
+        typer.echo(f"queued in {report.inbox}; the next `{settings.CLI} sync --mode {mode}` fetches them by id")
     if report.invalid and not (report.new or report.known):
         raise typer.Exit(1)
 
@@ -205,7 +248,7 @@ _register_simulate()
 
 
 def main() -> None:
-    app()
+    app(prog_name=settings.CLI)  # usage lines and hints name the command as it is typed
 
 
 if __name__ == "__main__":

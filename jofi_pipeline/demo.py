@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -29,6 +30,8 @@ EXAMPLE_QUERIES = [
 def run_demo(*, test_takers: int = 200, data_dir: Path | None = None) -> int:
     from jofi_pipeline.simulator.process import SimulatorProcess
 
+    # The commands it suggests must run as printed: name the folder when it is not the default.
+    where = f" --data-dir {shlex.quote(str(data_dir))}" if data_dir is not None else ""
     data_dir = data_dir or settings.data_dir()
     print(f"Starting the JOFI simulator ({test_takers} test takers in the live world)...", file=sys.stderr)
     with SimulatorProcess(test_takers=test_takers) as sim:
@@ -46,10 +49,11 @@ def run_demo(*, test_takers: int = 200, data_dir: Path | None = None) -> int:
     print()
     print(status_text(data_dir=data_dir))
     for title, query in EXAMPLE_QUERIES:
-        print(f"\n-- {title}\n-- jofi-pipeline sql \"{query}\"")
+        print(f"\n-- {title}\n-- {settings.CLI} sql \"{query}\"{where}")
         print(run_query(query, "live", data_dir=data_dir))
     print(
-        "\nQuery it yourself:  uv run jofi-pipeline sql \"SELECT * FROM test_taker_progress LIMIT 10\" --mode live"
+        f"\nQuery it yourself:  {settings.CLI} sql \"SELECT * FROM test_taker_progress LIMIT 10\" --mode live{where}"
+        f"\nWhat each column means:  {settings.CLI} describe test_taker_progress{where}"
         f"\nor open {data_dir / 'live' / 'jofi.duckdb'} read-only from the DuckDB CLI, a BI tool or pandas."
     )
     return 0

@@ -28,6 +28,7 @@ from jofi_pipeline.instance import open_instance
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.warehouse import ModePaths
 from jofi_pipeline.warehouse.lock import writer_holder
+from jofi_pipeline.sync.report import capped_window_note
 
 JOB_NAME = "jofi_sync"
 ASSET_NODE = "jofi_warehouse"
@@ -52,17 +53,26 @@ class TableOutcome:
     inserted: int
     updated: int
     drift: dict | None = None  # the table's schema drift this run ({kind: {field: objects}})
+    api_total_count: int | None = None  # set when a capped list holds fewer rows than the API reports
 
 
 @dataclass
 class SyncOutcome:
     mode: Mode
     run_id: str
-    seconds: float
+    seconds: float  # the whole command: loading the definitions, the Dagster run, its checks
     tables: dict[str, TableOutcome] = field(default_factory=dict)
     status: str = "succeeded"  # or "partial": published, but some records could not be fetched
     checks_failed: list[str] = field(default_factory=list)
     checks_warned: list[str] = field(default_factory=list)
+    requests: int = 0
+    fetch_and_merge_seconds: float = 0.0  # sync_runs.finished_at - started_at
+    publish_seconds: float = 0.0
+
+    @property
+    def dagster_seconds(self) -> float:
+        """The rest of the whole: loading the definitions, starting the run, asset checks, events."""
+        return max(self.seconds - self.fetch_and_merge_seconds - self.publish_seconds, 0.0)
 
 
 def load_definitions() -> dg.Definitions:
@@ -193,9 +203,12 @@ def _outcome(mode: Mode, result, seconds: float) -> SyncOutcome:
         if "inserted" not in md:
             continue  # a view: no rows of its own
         outcome.status = md.get("sync_status", outcome.status)
+        outcome.requests = int(md.get("requests", outcome.requests))
+        outcome.fetch_and_merge_seconds = float(md.get("fetch_and_merge_seconds", outcome.fetch_and_merge_seconds))
+        outcome.publish_seconds = float(md.get("publish_seconds", outcome.publish_seconds))
         outcome.tables[mat.asset_key.path[-1]] = TableOutcome(
             rows=int(md.get("dagster/row_count", 0)), inserted=int(md.get("inserted", 0)), updated=int(md.get("updated", 0)),
-            drift=md.get("schema_drift"),
+            drift=md.get("schema_drift"), api_total_count=md.get("api_total_count"),
         )
     for event in result.get_asset_check_evaluations():
         name = f"{event.asset_key.path[-1]}.{event.check_name}"
@@ -207,15 +220,20 @@ def _outcome(mode: Mode, result, seconds: float) -> SyncOutcome:
 def print_summary(outcome: SyncOutcome, out=None) -> None:
     out = out or sys.stdout
     verb = "succeeded" if outcome.status == "succeeded" else "published with records missing (see warnings)"
-    print(f"\n{outcome.mode} sync {verb} in {outcome.seconds:.1f}s (dagster run {outcome.run_id[:8]})", file=out)
+    print(f"\n{outcome.mode} sync {verb} (Dagster run {outcome.run_id[:8]}, {outcome.requests} requests)", file=out)
+    print(f"time: fetch and merge {outcome.fetch_and_merge_seconds:.1f}s + publish {outcome.publish_seconds:.1f}s + "
+          f"Dagster (start-up, run, checks) {outcome.dagster_seconds:.1f}s = {outcome.seconds:.1f}s", file=out)
     print(f"{'table':<30}{'rows':>10}{'inserted':>10}{'updated':>10}", file=out)
     for table, t in sorted(outcome.tables.items()):
         print(f"{table:<30}{t.rows:>10}{t.inserted:>10}{t.updated:>10}", file=out)
+    gaps = [(table, t.rows, t.api_total_count) for table, t in sorted(outcome.tables.items()) if t.api_total_count]
+    if gaps:
+        print(capped_window_note(outcome.mode, gaps), file=out)
     for table, t in sorted(outcome.tables.items()):
         if t.drift:
             shown = "; ".join(f"{kind} " + ", ".join(f"{n} x{c}" for n, c in names.items()) for kind, names in t.drift.items())
             print(f"schema drift in {table} (raw JSON kept, run succeeded): {shown}", file=out)
     if outcome.checks_warned:
-        print(f"checks warning: {', '.join(outcome.checks_warned)}  (see `jofi-pipeline status`)", file=out)
+        print(f"checks warning: {', '.join(outcome.checks_warned)}  (see `{settings.CLI} status`)", file=out)
     if outcome.checks_failed:
         print(f"checks FAILED: {', '.join(outcome.checks_failed)}", file=out)

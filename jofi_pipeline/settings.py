@@ -13,6 +13,10 @@ from typing import Literal, get_args
 Mode = Literal["live", "test"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 
+# How every message, help text and the README spell the command: the repo-root wrapper, which
+# installs the project on first use and needs nothing on PATH (not even uv).
+CLI = "./jofi-pipeline"
+
 ENV_BASE_URL = "JOFI_API_BASE_URL"
 ENV_LIVE_KEY = "JOFI_LIVE_API_KEY"
 ENV_TEST_KEY = "JOFI_TEST_API_KEY"

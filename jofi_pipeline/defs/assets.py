@@ -66,6 +66,7 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
         raise dg.Failure(description=exc.reason, metadata={"run_id": exc.run_id or ""}) from None
 
     published = PublishedWarehouse(mode, options.data_dir)
+    gaps = {c.entity: c for c in report.gaps}
     with published.open() as reader:
         row_counts = reader.row_counts()
         for table in TABLES:
@@ -73,10 +74,15 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
                 asset_key=asset_key(table),
                 metadata={
                     **relation_metadata(reader, table, row_counts[table]),
+                    # The same counts as sync_runs.rows_inserted / rows_updated and the CLI summary.
                     "inserted": report.inserted.get(table, 0),
                     "updated": report.updated.get(table, 0),
                     "sync_run_id": report.run_id,
                     "sync_status": report.status,
+                    "requests": report.requests_total,
+                    "fetch_and_merge_seconds": round(report.seconds, 3),
+                    "publish_seconds": round(report.publish_seconds or 0.0, 3),
+                    **({"api_total_count": gaps[table].api_total_count or 0} if table in gaps else {}),
                     "published_path": str(published.path),
                     **remote_metadata(report),
                     **({"schema_drift": report.drift[table].to_dict()} if report.drift.get(table) else {}),

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from jofi_pipeline import settings
 from jofi_pipeline.defs import freshness
 from jofi_pipeline.defs.partitions import mode_partitions
 from jofi_pipeline.defs.tables import asset_key
@@ -109,7 +110,7 @@ def _references(reader: PublishedReader, child: str, column: str, parent: str, p
             "dangling_rows": count,
             "sample_values": str(sample),
             "what_to_do": "" if count == 0 else f"{count} {what} references point at {parent} rows the warehouse does "
-            f"not hold. Run `jofi-pipeline sync --mode <mode> --full` to fetch them by id.",
+            f"not hold. Run `{settings.CLI} sync --mode <mode> --full` to fetch them by id.",
         },
     )
 
@@ -124,12 +125,12 @@ def _coverage(
         )
     total, held, missing, trend = history.api_total_count, history.rows_held, history.missing, history.trend
     hint = (
-        f"Import their ids from your own records: `jofi-pipeline import-ids --kind {ENTITIES[table].import_kind} FILE "
+        f"Import their ids from your own records: `{settings.CLI} import-ids --kind {ENTITIES[table].import_kind} FILE "
         f"--mode {mode}`; the next sync fetches them by id."
     )
     if mode == "live":
-        hint += " To stop new gaps, run `jofi-pipeline webhooks` (live only) and turn on the jofi_webhook_events sensor."
-    hint += (f" Without webhooks, `jofi-pipeline watch --mode {mode}` (or the jofi_window_watcher sensor) queues new"
+        hint += f" To stop new gaps, run `{settings.CLI} webhooks` (live only) and turn on the jofi_webhook_events sensor."
+    hint += (f" Without webhooks, `{settings.CLI} watch --mode {mode}` (or the jofi_window_watcher sensor) queues new"
              " ids while they are still listed.")
     watched = _watcher_metadata(watcher, table)
     watcher_said = watched.pop("watcher_said", "")

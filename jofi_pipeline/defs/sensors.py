@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from jofi_pipeline import settings
 from jofi_pipeline.defs.automation import jofi_sync
 from jofi_pipeline.defs.partitions import LAUNCHED_BY_TAG, MODE_TAG
 from jofi_pipeline.defs.resources import JofiSyncResource
@@ -52,7 +53,7 @@ def _live_sync_in_progress(context: dg.SensorEvaluationContext) -> bool:
 def jofi_webhook_events(context: dg.SensorEvaluationContext, jofi: JofiSyncResource) -> dg.SensorResult | dg.SkipReason:
     path = ModePaths.of(MODE, jofi.data_dir or None).inbox
     if not path.exists():
-        return dg.SkipReason(f"no live inbox at {path}: start `jofi-pipeline webhooks` (live only)")
+        return dg.SkipReason(f"no live inbox at {path}: start `{settings.CLI} webhooks` (live only)")
     cursor = int(context.cursor or 0)
     with Inbox.open(path, create=False) as inbox:
         rows = inbox.after(cursor, MAX_IDS_PER_RUN)

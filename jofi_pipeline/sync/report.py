@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from jofi_pipeline import entities, settings
 from jofi_pipeline.warehouse.records import SchemaDrift, coverage_gap
 from jofi_pipeline.warehouse.remote import RemoteOutcome
 
@@ -37,6 +38,25 @@ class Coverage:
 MAX_FAILURE_SAMPLES = 3
 
 
+def capped_window_note(mode: str, gaps: list[tuple[str, int, int]]) -> str:
+    """One line for a run whose capped lists hold less than the API reports: (entity, held, API total).
+
+    Names the three ways to hold the rest, so the moment the gap shows is the moment it is explained.
+    """
+    gaps = sorted(gaps)
+    held = ", ".join(f"{entity} {rows} of {total}" for entity, rows, total in gaps)
+    kinds = "|".join(dict.fromkeys(
+        entities.ENTITIES[e].import_kind for e, _, _ in gaps if e in entities.ENTITIES and entities.ENTITIES[e].import_kind
+    ))
+    cli = settings.CLI
+    webhooks = f"webhooks ({cli} webhooks)" if mode == "live" else f"webhooks (live mode only: {cli} webhooks)"
+    return (
+        f"held {held}: JOFI's lists show only their latest 30-50 records. To hold the rest: {webhooks}, "
+        f"the window watcher ({cli} watch --mode {mode}) or the ids you hold "
+        f"({cli} import-ids --kind {kinds or 'KIND'} FILE --mode {mode}); cursor paging is followed as soon as JOFI offers it."
+    )
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -55,8 +75,9 @@ class SyncReport:
     finished_at: datetime | None = None
     status: str = "running"
     error: str | None = None
-    inserted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    updated: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Per table, each row once (the writer's tally, warehouse/tally.py): what sync_runs records.
+    inserted: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
     coverage: list[Coverage] = field(default_factory=list)
     # Per-record GETs: how many were planned, how many failed after retries, and a few examples.
@@ -65,6 +86,12 @@ class SyncReport:
     fetch_failure_samples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     drift: dict[str, SchemaDrift] = field(default_factory=dict)  # per table: shapes that differ from the docs
     remote: RemoteOutcome | None = None  # the upload to JOFI_PUBLISH_URL after the local publish
+    publish_seconds: float | None = None  # the local publish, after finished_at
+
+    @property
+    def gaps(self) -> list[Coverage]:
+        """Capped lists whose API total is larger than what the warehouse holds."""
+        return [c for c in self.coverage if c.missing and (c.capped or c.has_more)]
 
     @property
     def requests_total(self) -> int:
@@ -72,15 +99,14 @@ class SyncReport:
 
     @property
     def seconds(self) -> float:
+        """Fetch and merge: from the start to the run's row in sync_runs (publishing comes after)."""
         if self.finished_at is None:
             return 0.0
         return (self.finished_at - self.started_at).total_seconds()
 
     def add_counts(self, counts: dict) -> None:
-        """Fold the store's per-table merge counts into the run totals."""
+        """Fold one write's schema drift into the run's (rows are counted by the writer's tally)."""
         for table, c in counts.items():
-            self.inserted[table] += c.inserted
-            self.updated[table] += c.updated
             if getattr(c, "drift", None):
                 self.drift.setdefault(table, SchemaDrift()).add(c.drift)
 

@@ -28,7 +28,7 @@ from jofi_pipeline.sync.by_id import JOB_FIT_REPORT, SCORECARD, Derived, FanOut
 from jofi_pipeline.sync.targets import InboxWork
 from jofi_pipeline.sync.options import SyncOptions
 from jofi_pipeline.sync.plan import Plan
-from jofi_pipeline.sync.report import Coverage, SyncFailed, SyncReport, one_line, utc_now
+from jofi_pipeline.sync.report import Coverage, SyncFailed, SyncReport, capped_window_note, one_line, utc_now
 from jofi_pipeline.warehouse import (
     CoverageRecord, RunWriter, SyncRunRecord, WarehouseBusyError, WarehouseError, WarehouseStore,
 )
@@ -91,6 +91,7 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
                 run.finish(status)
                 say(f"publishing {store.published_db_path}")
                 published = await asyncio.to_thread(writer.publish)
+                report.publish_seconds = published.seconds
             except BaseException as exc:
                 run.finish("failed", error=exc)
                 if isinstance(exc, (JofiApiError, WarehouseError)):
@@ -105,7 +106,9 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
         say(report.remote.describe() if report.remote.ok else f"WARNING {report.remote.describe()}")
     if report.drift:
         say(f"WARNING schema drift (raw JSON kept, see sync_runs.drift): {report.drift_summary()}")
-    say(f"done in {report.seconds:.1f}s, {report.requests_total} requests")
+    if report.gaps:
+        say(capped_window_note(report.mode, [(c.entity, c.rows_held, c.api_total_count or 0) for c in report.gaps]))
+    say(f"fetch and merge {report.seconds:.1f}s ({report.requests_total} requests), publish {report.publish_seconds or 0:.1f}s")
     return report
 
 
@@ -272,7 +275,8 @@ class _Run:
         report.finished_at = utc_now()
         report.requests = self.client.request_counts()
         try:
-            self.writer.record_run(_run_record(report))
+            counts = self.writer.record_run(_run_record(report))
+            report.inserted, report.updated = counts.inserted, counts.updated
         except Exception:  # the original failure matters more than its bookkeeping
             if error is None:
                 raise
@@ -291,8 +295,6 @@ def _run_record(report: SyncReport) -> SyncRunRecord:
         finished_at=report.finished_at,
         status=report.status,
         error=report.error,
-        rows_inserted=dict(report.inserted),
-        rows_updated=dict(report.updated),
         requests_total=report.requests_total,
         requests_by_route=dict(report.requests),
         drift=dict(report.drift),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
+from typing import Any
 
 import duckdb
 
@@ -17,12 +18,14 @@ from jofi_pipeline.warehouse.records import FetchRecord
 from jofi_pipeline.warehouse.tables import FETCH_STATE
 
 
-def record(con: duckdb.DuckDBPyConnection, mode: str, run_id: str, fetched: Sequence[FetchRecord], now: datetime) -> int:
-    """Upsert one row per (kind, test taker, score profile); returns how many rows were written."""
-    if not fetched:
-        return 0
+def rows_of(mode: str, run_id: str, fetched: Sequence[FetchRecord], now: datetime) -> list[dict[str, Any]]:
+    """One row per (kind, test taker, score profile), the latest record of each."""
     system = {"_mode": mode, "_first_synced_at": now, "_last_synced_at": now, "run_id": run_id}
     latest = {tuple(getattr(f, k) for k in FETCH_STATE.key): f for f in fetched}  # MERGE needs unique keys
-    rows = [asdict(f) | system for f in latest.values()]
-    merge.replace_rows(con, FETCH_STATE, flatten.arrow_table(FETCH_STATE, rows))
-    return len(rows)
+    return [asdict(f) | system for f in latest.values()]
+
+
+def record(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
+    """Upsert the rows (from `rows_of`) by key."""
+    if rows:
+        merge.replace_rows(con, FETCH_STATE, flatten.arrow_table(FETCH_STATE, rows))

@@ -70,6 +70,17 @@ def stored_raw(con: duckdb.DuckDBPyConnection, spec: TableSpec, keys: list[tuple
     return {tuple(row[:width]): (row[width], row[width + 1]) for row in rows}
 
 
+def existing_keys(con: duckdb.DuckDBPyConnection, spec: TableSpec, keys: list[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+    """The keys among `keys` that the table already holds."""
+    if not keys:
+        return set()
+    key_table = pa.table({name: [k[i] for k in keys] for i, name in enumerate(spec.key)},
+                         schema=pa.schema([pa.field(n, _arrow_key_type(spec, n)) for n in spec.key]))
+    with staged(con, key_table) as s:
+        cols = ", ".join(f"t.{ident(n)}" for n in spec.key)
+        return set(con.execute(f"SELECT {cols} FROM {ident(spec.name)} t JOIN {s} k ON {key_match(spec, 't', 'k')}").fetchall())
+
+
 def _arrow_key_type(spec: TableSpec, name: str) -> pa.DataType:
     return ARROW_TYPES[spec.column(name).type]
 
@@ -92,11 +103,14 @@ def merge_entities(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Tab
         )
 
 
-def replace_children(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table, parents: pa.Table) -> MergeCounts:
+def replace_children(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table, parents: pa.Table
+) -> tuple[MergeCounts, list[tuple[Any, ...]]]:
     """Make the children of `parents` exactly `rows`, keeping `_first_synced_at` of kept rows.
 
     Rows are matched on the child key; a kept row whose typed columns differ counts as updated;
-    rows of these parents that are no longer listed are removed.
+    rows of these parents that are no longer listed are removed. Also returns the keys of the
+    updated rows (a child key starts with its parent's key), so a run can count each one once.
     """
     data = _data_columns(spec)
     differs = " OR ".join(f"t.{ident(n)} IS DISTINCT FROM s.{ident(n)}" for n in data) or "false"
@@ -108,7 +122,7 @@ def replace_children(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.T
             AND NOT EXISTS (SELECT 1 FROM {s} AS s WHERE {key_match(spec, 'c', 's')})"""
         ).fetchone()[0]
         if rows.num_rows == 0:
-            return counts
+            return counts, []
         inserted, updated, unchanged = con.execute(
             f"""SELECT count(*) FILTER (WHERE t._hit IS NULL),
                        count(*) FILTER (WHERE t._hit AND ({differs})),
@@ -117,6 +131,12 @@ def replace_children(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.T
             ON {key_match(spec, 't', 's')}"""
         ).fetchone()
         counts.inserted, counts.updated, counts.unchanged = inserted, updated, unchanged
+        changed: list[tuple[Any, ...]] = []
+        if updated:
+            ids = ", ".join(f"s.{ident(n)}" for n in spec.key)
+            changed = con.execute(
+                f"SELECT {ids} FROM {s} AS s JOIN {ident(spec.name)} AS t ON {key_match(spec, 't', 's')} WHERE {differs}"
+            ).fetchall()
         sets = ", ".join(f"{ident(n)} = s.{ident(n)}" for n in data)
         con.execute(
             f"""MERGE INTO {ident(spec.name)} AS t USING {s} AS s ON {key_match(spec, 't', 's')}
@@ -124,7 +144,7 @@ def replace_children(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.T
             WHEN MATCHED THEN UPDATE SET {BUMP}
             WHEN NOT MATCHED THEN {_insert_clause(spec)}"""
         )
-    return counts
+    return counts, changed
 
 
 def replace_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table) -> None:
@@ -140,11 +160,12 @@ def replace_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table
         )
 
 
-def mark_deleted(con: duckdb.DuckDBPyConnection, spec: TableSpec, keys: pa.Table, deleted_at: Any) -> int:
-    """Set `_deleted_at` on known, not yet deleted keys; returns how many rows it marked."""
+def mark_deleted(con: duckdb.DuckDBPyConnection, spec: TableSpec, keys: pa.Table, deleted_at: Any) -> list[tuple[Any, ...]]:
+    """Set `_deleted_at` on known, not yet deleted keys; returns the keys it marked."""
+    cols = ", ".join(f"t.{ident(n)}" for n in spec.key)
     with staged(con, keys) as k:
         return con.execute(
             f"""UPDATE {ident(spec.name)} AS t SET _deleted_at = ? FROM {k} AS k
-            WHERE {key_match(spec, 't', 'k')} AND t._deleted_at IS NULL""",
+            WHERE {key_match(spec, 't', 'k')} AND t._deleted_at IS NULL RETURNING {cols}""",
             [deleted_at],
-        ).fetchone()[0]
+        ).fetchall()

@@ -33,6 +33,23 @@ class NotPublishedError(WarehouseError):
 
 
 @dataclass(frozen=True)
+class ColumnDoc:
+    name: str
+    type: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class ObjectDoc:
+    """A table or view of the published database and its documentation (DuckDB's comments)."""
+
+    name: str
+    kind: str  # 'table' or 'view'
+    comment: str
+    columns: tuple[ColumnDoc, ...] = ()
+
+
+@dataclass(frozen=True)
 class RunSummary:
     run_id: str
     status: str
@@ -59,7 +76,7 @@ class PublishedWarehouse:
         """A read-only reader (close it, or use `with`); a clear WarehouseError when there is none."""
         if not self.exists():
             raise NotPublishedError(
-                f"no published {self.mode} warehouse at {self.path}: run `jofi-pipeline sync --mode {self.mode}` "
+                f"no published {self.mode} warehouse at {self.path}: run `{settings.CLI} sync --mode {self.mode}` "
                 f"first (or set {settings.ENV_DATA_DIR})"
             )
         try:
@@ -126,6 +143,28 @@ class PublishedReader:
         return self._con.execute(
             f"SELECT {cols} FROM {ident(_relation(name))} ORDER BY ALL LIMIT {int(limit)}"
         ).fetchall()
+
+    def objects(self) -> list[ObjectDoc]:
+        """Every table and view analysts see, with its comment (columns not included)."""
+        rows = self._con.execute(
+            """
+            SELECT table_name, 'table', coalesce(comment, '') FROM duckdb_tables()
+            WHERE database_name = current_database() AND schema_name = 'main'
+            UNION ALL
+            SELECT view_name, 'view', coalesce(comment, '') FROM duckdb_views()
+            WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal
+            ORDER BY 2, 1
+            """
+        ).fetchall()
+        return [ObjectDoc(*row) for row in rows]
+
+    def describe(self, name: str) -> ObjectDoc | None:
+        """A table or view with its columns' types and comments (what `DESCRIBE` leaves out)."""
+        found = next((o for o in self.objects() if o.name == name), None)
+        if found is None:
+            return None
+        columns = self.columns(found.name)
+        return ObjectDoc(found.name, found.kind, found.comment, tuple(ColumnDoc(n, t, c or "") for n, t, c in columns))
 
     def held_ids(self, entity: str) -> set[str]:
         return {str(r[0]) for r in self._con.execute(f"SELECT id FROM {ident(_table(entity))}").fetchall()}

@@ -133,8 +133,9 @@ class SyncRunRecord:
     finished_at: datetime | None
     status: str
     error: str | None = None
-    rows_inserted: dict[str, int] = field(default_factory=dict)
-    rows_updated: dict[str, int] = field(default_factory=dict)
+    # None: the writer's own tally of the run (warehouse/tally.py), which is what a sync records.
+    rows_inserted: dict[str, int] | None = None
+    rows_updated: dict[str, int] | None = None
     requests_total: int = 0
     requests_by_route: dict[str, int] = field(default_factory=dict)
     coverage: tuple[CoverageRecord, ...] = ()

@@ -149,7 +149,7 @@ class RemoteOutcome:
         return (f"published locally, but the upload of version {self.version} to {self.url} failed: {self.error}. "
                 f"Readers of {self.url}{POINTER_NAME} still see {self.previous or 'nothing (no complete version yet)'}; "
                 "the next successful sync uploads a complete new version "
-                f"(or upload this one now: jofi-pipeline publish-remote --mode {self.mode})")
+                f"(or upload this one now: {settings.CLI} publish-remote --mode {self.mode})")
 
 
 @dataclass
@@ -469,11 +469,11 @@ def status_lines(state: dict[str, Any] | None, local_version: str | None) -> lis
     if state.get("state") == "failed":
         return [f"   object store {where}: upload of {version} FAILED at {state.get('at')}: {state.get('error')}",
                 f"     readers still see {state.get('previous') or 'nothing'}; the next successful sync uploads a new "
-                f"version, or now: jofi-pipeline publish-remote --mode {state.get('mode')}"]
+                f"version, or now: {settings.CLI} publish-remote --mode {state.get('mode')}"]
     line = f"   object store {where}: current.json -> {version} (uploaded {state.get('at')})"
     if local_version and local_version != version:
         line += (f"; BEHIND the local version {local_version} (published without {settings.ENV_PUBLISH_URL}?): "
-                 f"jofi-pipeline publish-remote --mode {state.get('mode')}")
+                 f"{settings.CLI} publish-remote --mode {state.get('mode')}")
     lines = [line]
     if state.get("prune_error"):
         lines.append(f"     pruning old versions failed: {state['prune_error']}")

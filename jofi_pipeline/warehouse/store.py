@@ -35,6 +35,7 @@ from jofi_pipeline.warehouse.records import (
     UpsertCounts,
 )
 from jofi_pipeline.warehouse.schema import ensure_schema, ident
+from jofi_pipeline.warehouse.tally import RunCounts, RunTally
 from jofi_pipeline.warehouse.tables import ENTITY_TABLES, FETCH_STATE, SYNC_COVERAGE, SYNC_RUNS, TABLES, TableSpec, children_of
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ class RunWriter:
         self.started_at = started_at
         self._con: duckdb.DuckDBPyConnection | None = con
         self._lock = lock
+        self.tally = RunTally()  # what this run changed, each row once (sync_runs and summaries)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -191,12 +193,14 @@ class RunWriter:
                 for child_spec in children_of(spec.name):
                     counts[child_spec.name] = self._replace_children(child_spec, batch, synced_at)
             if fetched:
-                written = fetch_state.record(self.con, self.mode, self.run_id, fetched, synced_at)
-                counts[FETCH_STATE.name] = MergeCounts(inserted=written)
+                state_rows = fetch_state.rows_of(self.mode, self.run_id, fetched, synced_at)
+                counts[FETCH_STATE.name] = self._tally_rows(FETCH_STATE, state_rows)
+                fetch_state.record(self.con, state_rows)
         return counts
 
     def mark_deleted(self, entity: str, keys: Iterable[Any], deleted_at: datetime) -> int:
-        """Mark known records the API now answers 404 for; rows are kept. Returns rows newly marked.
+        """Mark known records the API now answers 404 for; rows are kept. Returns rows newly marked
+        (the run counts them as updated).
 
         Keys are scalars for single-column keys, tuples for scorecards (test_taker_id, short_name).
         """
@@ -208,10 +212,16 @@ class RunWriter:
             {n: pa.array([r[n] for r in key_rows], type=flatten.ARROW_TYPES[spec.column(n).type]) for n in spec.key}
         )
         with self._transaction():
-            return merge.mark_deleted(self.con, spec, table, deleted_at)
+            marked = merge.mark_deleted(self.con, spec, table, deleted_at)
+            self.tally.wrote(spec.name, existing=marked)
+            return len(marked)
 
-    def record_run(self, run: SyncRunRecord) -> None:
-        """Write (or rewrite) the run's row in sync_runs and its coverage rows, committed together."""
+    def record_run(self, run: SyncRunRecord) -> RunCounts:
+        """Write (or rewrite) the run's row in sync_runs and its coverage rows, committed together.
+
+        The row's rows_inserted/rows_updated are this writer's tally (the run row and its coverage
+        rows included) unless `run` brings its own; returns the counts written.
+        """
         now = datetime.now(UTC)
         system = {"_mode": self.mode, "_first_synced_at": now, "_last_synced_at": now}
         coverage = [coverage_row(run.run_id, c, run.finished_at or now) | system for c in run.coverage]
@@ -221,8 +231,8 @@ class RunWriter:
             "finished_at": run.finished_at,
             "status": run.status,
             "error": redact(run.error),
-            "rows_inserted": flatten.dump_json(run.rows_inserted),
-            "rows_updated": flatten.dump_json(run.rows_updated),
+            "rows_inserted": None,
+            "rows_updated": None,
             "requests_total": run.requests_total,
             "requests": redact(flatten.dump_json(run.requests_by_route)),
             "coverage": flatten.dump_json([{k: _jsonable(v) for k, v in c.items() if not k.startswith("_")} for c in coverage]),
@@ -230,9 +240,18 @@ class RunWriter:
             **system,
         }
         with self._transaction():
+            self._tally_rows(SYNC_RUNS, [run_row])
+            self._tally_rows(SYNC_COVERAGE, coverage)
+            tallied = self.tally.counts()
+            counts = RunCounts(
+                inserted=tallied.inserted if run.rows_inserted is None else dict(run.rows_inserted),
+                updated=tallied.updated if run.rows_updated is None else dict(run.rows_updated),
+            )
+            run_row |= {"rows_inserted": flatten.dump_json(counts.inserted), "rows_updated": flatten.dump_json(counts.updated)}
             merge.replace_rows(self.con, SYNC_RUNS, flatten.arrow_table(SYNC_RUNS, [run_row]))
             self.con.execute(f"DELETE FROM {ident(SYNC_COVERAGE.name)} WHERE run_id = ?", [run.run_id])
             merge.replace_rows(self.con, SYNC_COVERAGE, flatten.arrow_table(SYNC_COVERAGE, coverage))
+        return counts
 
     def publish(self) -> PublishResult:
         """Atomically replace the published DuckDB file and Parquet tree with the work data."""
@@ -283,16 +302,26 @@ class RunWriter:
                 )
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self.con)
+        return _Transaction(self.con, self.tally)
+
+    def _tally_rows(self, spec: TableSpec, rows: Sequence[Mapping[str, Any]]) -> MergeCounts:
+        """Note rows about to be written by key (before the write: was each key there already?)."""
+        keys = list(dict.fromkeys(tuple(row[name] for name in spec.key) for row in rows))
+        existing = merge.existing_keys(self.con, spec, keys)
+        new = [key for key in keys if key not in existing]
+        self.tally.wrote(spec.name, new=new, existing=existing)
+        return MergeCounts(inserted=len(new), updated=len(existing))
 
     def _merge_entities(self, spec: TableSpec, batch: dict[tuple[Any, ...], dict[str, Any]], synced_at: datetime, counts: MergeCounts) -> None:
         stored = merge.stored_raw(self.con, spec, list(batch))
         rows = []
+        new, changed_keys = [], []
         for key, incoming in batch.items():
             previous = stored.get(key)
             if previous is None:
                 action, raw = "insert", incoming
                 counts.inserted += 1
+                new.append(key)
             else:
                 old_raw = json_codec.loads(previous[0]) if previous[0] else {}
                 merged = {**old_raw, **incoming}
@@ -300,6 +329,7 @@ class RunWriter:
                 action, raw = ("update", merged) if changed else ("unchanged", old_raw)
                 if changed:
                     counts.updated += 1
+                    changed_keys.append(key)
                 else:
                     counts.unchanged += 1
             rows.append(
@@ -308,6 +338,7 @@ class RunWriter:
                    "_last_synced_at": synced_at, "_deleted_at": None, "_action": action}
             )
         merge.merge_entities(self.con, spec, flatten.arrow_table(spec, rows, extra={"_action": pa.string()}))
+        self.tally.wrote(spec.name, new=new, existing=changed_keys)
 
     def _replace_children(self, spec: TableSpec, batch: dict[tuple[Any, ...], dict[str, Any]], synced_at: datetime) -> MergeCounts:
         parent_keys, rows = [], []
@@ -321,23 +352,32 @@ class RunWriter:
         parents = pa.table(
             {n: pa.array([p[n] for p in parent_keys], type=flatten.ARROW_TYPES[spec.column(n).type]) for n in spec.parent_columns}
         )
-        return merge.replace_children(self.con, spec, flatten.arrow_table(spec, rows), parents)
+        counts, changed = merge.replace_children(self.con, spec, flatten.arrow_table(spec, rows), parents)
+        # A child of a record this run inserted is new with it, whatever this write found.
+        parent = spec.parent or ""
+        width = len(spec.parent_columns)
+        self.tally.wrote_children(spec.name, counts.inserted, (k for k in changed if not self.tally.is_new(parent, k[:width])))
+        return counts
 
 
 class _Transaction:
-    """BEGIN ... COMMIT, or ROLLBACK on any exception: one upsert is all or nothing."""
+    """BEGIN ... COMMIT, or ROLLBACK on any exception: one upsert is all or nothing (its tally too)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, tally: RunTally) -> None:
         self.con = con
+        self._tally = tally.transaction()
 
     def __enter__(self) -> None:
         self.con.begin()
+        self._tally.__enter__()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if exc_type is None:
             self.con.commit()
+            self._tally.__exit__(None, None, None)
         else:
             self.con.rollback()
+            self._tally.__exit__(exc_type, exc, tb)
 
 
 def entity_spec(entity: str) -> TableSpec:

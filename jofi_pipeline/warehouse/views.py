@@ -132,7 +132,10 @@ ORDER BY s.test_taker_id, s.score_profile_short_name, s.section, coalesce(s.pare
     {
         "score_path": "section/short_name for a score, section/parent short_name/short_name for a facet: a stable pivot column.",
         "test_taker_score": "The test taker's score (0-10); null when not completed.",
+        "score_short_name": "Short name of the score or facet (scorecard_scores.short_name).",
+        "score_display_name": "Display name of the score or facet (scorecard_scores.display_name).",
         "parent_short_name": "Short name of the score a facet belongs to; null for a top-level score.",
+        "parent_display_name": "Display name of the score a facet belongs to; null for a top-level score.",
     },
 )
 
