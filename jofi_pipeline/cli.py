@@ -1,4 +1,4 @@
-"""`jofi-pipeline`: simulate | sync | demo | sql | status | webhooks | import-ids | watch | publish-remote.
+"""`jofi-pipeline`: simulate | sync | ui | report | demo | sql | status | webhooks | import-ids | watch | publish-remote.
 
 Heavy imports (Dagster, the simulator) happen inside the commands so `--help` stays instant.
 """
@@ -125,6 +125,47 @@ def status(data_dir: Optional[Path] = typer.Option(None, help="Warehouse root.")
     from jofi_pipeline.analyst import status_text
 
     typer.echo(status_text(data_dir=data_dir))
+
+
+@app.command()
+def ui(
+    port: int = typer.Option(3000, help="Port of the web UI."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+) -> None:
+    """Dagster's UI and daemon (`dagster dev`) on the instance the CLI records its syncs in."""
+    import os
+    import sys
+
+    from jofi_pipeline.instance import CONFIG_FILE, ENV_DAGSTER_HOME, describe_instance, instance_home
+
+    if not os.environ.get(ENV_DAGSTER_HOME) and not Path(CONFIG_FILE).exists():
+        # Outside the project root Dagster would use a throwaway folder; keep the CLI's instead.
+        instance_home().mkdir(parents=True, exist_ok=True)
+        os.environ[ENV_DAGSTER_HOME] = str(instance_home())
+    target = ["-w", "workspace.yaml"] if Path("workspace.yaml").exists() else ["-m", "jofi_pipeline.definitions"]
+    typer.echo(f"{describe_instance()}; UI at http://{host}:{port}", err=True)
+    dagster = str(Path(sys.executable).parent / "dagster")
+    os.execv(dagster, [dagster, "dev", *target, "-h", host, "-p", str(port)])
+
+
+@app.command()
+def report(
+    mode: str = typer.Option(..., "--mode", "-m", help="live or test."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (default ./jofi-report-<mode>.html)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Warehouse root."),
+) -> None:
+    """Charts of a mode's published warehouse in one self-contained HTML file: funnel, coverage, scores."""
+    from jofi_pipeline.report.page import write_report
+    from jofi_pipeline.warehouse import WarehouseError
+
+    mode_value = _mode(mode)
+    try:
+        path = write_report(mode_value, out or Path(f"jofi-report-{mode_value}.html"), data_dir=data_dir)
+    except WarehouseError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write the report: {exc}")
+    typer.echo(f"wrote {path} (open it in a browser; it needs nothing from the network)")
 
 
 @app.command()

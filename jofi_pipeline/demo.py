@@ -55,5 +55,7 @@ def run_demo(*, test_takers: int = 200, data_dir: Path | None = None) -> int:
         f"\nQuery it yourself:  {settings.CLI} sql \"SELECT * FROM test_taker_progress LIMIT 10\" --mode live{where}"
         f"\nWhat each column means:  {settings.CLI} describe test_taker_progress{where}"
         f"\nor open {data_dir / 'live' / 'jofi.duckdb'} read-only from the DuckDB CLI, a BI tool or pandas."
+        f"\nCharts:  {settings.CLI} report --mode live{where}   (one HTML file, nothing fetched)"
+        f"\nThese syncs in Dagster's UI:  {settings.CLI} ui   (runs of jofi_sync, lineage, checks)"
     )
     return 0

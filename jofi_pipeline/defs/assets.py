@@ -73,7 +73,7 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
             yield dg.MaterializeResult(
                 asset_key=asset_key(table),
                 metadata={
-                    **relation_metadata(reader, table, row_counts[table]),
+                    **relation_metadata(reader, table, mode, row_counts[table]),
                     # The same counts as sync_runs.rows_inserted / rows_updated and the CLI summary.
                     "inserted": report.inserted.get(table, 0),
                     "updated": report.updated.get(table, 0),
@@ -90,7 +90,7 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
             )
         for view in VIEWS:
             yield dg.MaterializeResult(asset_key=asset_key(view.name), metadata={
-                **relation_metadata(reader, view.name), "sync_run_id": report.run_id, "published_path": str(published.path),
+                **relation_metadata(reader, view.name, mode), "sync_run_id": report.run_id, "published_path": str(published.path),
             })
         yield from run_checks(reader, mode, watch_log.summary(published.paths.inbox))
     if report.remote is not None and not report.remote.ok:

@@ -13,7 +13,7 @@ import dagster as dg
 
 from jofi_pipeline import settings
 from jofi_pipeline.defs import freshness
-from jofi_pipeline.defs.partitions import mode_partitions
+from jofi_pipeline.defs.partitions import mode_partitions, per_mode
 from jofi_pipeline.defs.tables import asset_key
 from jofi_pipeline.entities import CAPPED_LISTS, ENTITIES
 from jofi_pipeline.warehouse import CoverageHistory, PublishedReader
@@ -52,6 +52,11 @@ def _spec(name: str, key: dg.AssetKey, description: str) -> dg.AssetCheckSpec:
 
 def run_checks(reader: PublishedReader, mode: str, watcher: WatchSummary | None = None) -> Iterator[dg.AssetCheckResult]:
     """`watcher`: the window watcher's record of this mode (webhooks/watch_log.py), when it ran."""
+    for result in _evaluate(reader, mode, watcher):
+        yield result.with_metadata(per_mode(result.metadata, mode))
+
+
+def _evaluate(reader: PublishedReader, mode: str, watcher: WatchSummary | None) -> Iterator[dg.AssetCheckResult]:
     for table in TABLES.values():
         key = asset_key(table.name)
         if table.key:

@@ -22,6 +22,7 @@ import dagster as dg
 
 from jofi_pipeline import settings
 from jofi_pipeline.defs.resources import JofiSyncResource
+from jofi_pipeline.defs.partitions import per_mode
 from jofi_pipeline.defs.tables import asset_key
 from jofi_pipeline.warehouse import PublishedWarehouse, WarehouseError
 from jofi_pipeline.warehouse.published import RunSummary
@@ -44,7 +45,7 @@ class Verdict:
         return SEVERITY[self.mode]
 
     def result(self) -> dg.AssetCheckResult:
-        """Inside a sync run."""
+        """Inside a sync run (run_checks keys its numbers by mode)."""
         return dg.AssetCheckResult(
             asset_key=asset_key("sync_runs"), check_name=CHECK_NAME, passed=self.passed,
             severity=self.severity, metadata=self.metadata,
@@ -54,7 +55,7 @@ class Verdict:
         """Reported by the sensor, without a run, for the mode's partition."""
         return dg.AssetCheckEvaluation(
             asset_key=asset_key("sync_runs"), check_name=CHECK_NAME, passed=self.passed,
-            severity=self.severity, metadata=self.metadata, partition=self.mode,
+            severity=self.severity, metadata=per_mode(self.metadata, self.mode), partition=self.mode,
         )
 
 

@@ -8,6 +8,8 @@ report links are credentials of a kind). Values are cut to a readable width.
 
 from __future__ import annotations
 
+import base64
+
 import dagster as dg
 
 from jofi_pipeline.warehouse import PublishedReader
@@ -15,6 +17,7 @@ from jofi_pipeline.warehouse.tables import TABLES
 
 PREVIEW_ROWS = 5
 PREVIEW_WIDTH = 40
+MAX_PICTURES = 6
 
 
 def preview_columns(reader: PublishedReader, name: str) -> list[str]:
@@ -41,15 +44,31 @@ def _cell(value) -> str:
     return text if len(text) <= PREVIEW_WIDTH else text[: PREVIEW_WIDTH - 1] + "…"
 
 
-def relation_metadata(reader: PublishedReader, name: str, row_count: int | None = None) -> dict:
+def relation_metadata(reader: PublishedReader, name: str, mode: str, row_count: int | None = None) -> dict:
     """Row count and preview of a table or view; for a view also its columns as DuckDB bound them."""
     columns = preview_columns(reader, name)
     metadata: dict = {
         "dagster/row_count": reader.count(name) if row_count is None else row_count,
         "preview": dg.MetadataValue.md(markdown_table(columns, reader.preview(name, columns, PREVIEW_ROWS))),
     }
+    metadata.update(picture_metadata(reader, name, mode))
     if name not in TABLES:  # views: their columns are known only once bound (tables: in the spec)
         metadata["dagster/column_schema"] = dg.TableSchema(
             columns=[dg.TableColumn(c, t, description=comment or "") for c, t, comment in reader.columns(name)]
         )
     return metadata
+
+
+def picture_metadata(reader: PublishedReader, name: str, mode: str) -> dict:
+    """The chart that belongs on this asset's page, for this mode only (see report/pictures.py)."""
+    from jofi_pipeline.report import pictures
+
+    drawn = {
+        "invitation_funnel": lambda: [pictures.funnel(reader, mode), pictures.funnel_weeks(reader, mode)],
+        "sync_coverage": lambda: [pictures.coverage(reader, mode)],
+        "scores_long": lambda: pictures.scores(reader, mode)[:MAX_PICTURES],
+    }.get(name)
+    if drawn is None:
+        return {}
+    images = "\n\n".join(f"![{name}](data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()})" for svg in drawn())
+    return {"chart": dg.MetadataValue.md(images)}

@@ -24,6 +24,7 @@ from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
 
 COVERAGE_RUNS = 5
+FUNNEL_STAGES = ("invited", "accepted", "all assessments completed", "career navigation profile")
 # Runs whose data was published: a failed run's row is in the work database only.
 PUBLISHED_STATUSES = ("succeeded", "partial")
 
@@ -198,6 +199,54 @@ class PublishedReader:
             entity: CoverageHistory(entity, tuple((p[0], p[1] or 0, p[2]) for p in (points or []) if p is not None))
             for entity, points in rows
         }
+
+    # -- what the charts draw (report/, the asset pages) --------------------------------------------
+
+    def funnel_totals(self) -> list[tuple[str, int]]:
+        """(stage, invitations) over every week: invited, accepted, all assessments completed, with profile."""
+        row = self._con.execute(
+            "SELECT coalesce(sum(invited), 0), coalesce(sum(accepted), 0), "
+            "coalesce(sum(all_assessments_completed), 0), coalesce(sum(with_profile), 0) FROM invitation_funnel"
+        ).fetchone()
+        return list(zip(FUNNEL_STAGES, (int(v) for v in row)))
+
+    def funnel_by_week(self, weeks: int = 12) -> list[tuple]:
+        """(week_start, invited, accepted, completed, with_profile) for the newest `weeks` weeks, oldest first."""
+        return self._con.execute(
+            "SELECT week_start, sum(invited)::BIGINT, sum(accepted)::BIGINT, sum(all_assessments_completed)::BIGINT, "
+            "sum(with_profile)::BIGINT FROM invitation_funnel GROUP BY week_start ORDER BY week_start DESC LIMIT ?",
+            [weeks],
+        ).fetchall()[::-1]
+
+    def coverage_over_time(self, entities: tuple[str, ...], runs: int = 30) -> list[tuple]:
+        """(run_id, read_at, entity, api_total_count, rows_held) of the newest `runs` runs, oldest first."""
+        marks = ", ".join("?" for _ in entities)
+        return self._con.execute(
+            f"""
+            WITH recent AS (SELECT run_id, max(read_at) AS last_read FROM sync_coverage GROUP BY run_id ORDER BY last_read DESC LIMIT ?)
+            SELECT c.run_id, r.last_read, c.entity, c.api_total_count, c.rows_held
+            FROM sync_coverage c JOIN recent r USING (run_id)
+            WHERE c.entity IN ({marks}) ORDER BY r.last_read, c.entity
+            """,
+            [runs, *entities],
+        ).fetchall()
+
+    def score_histograms(self, bins: int = 10) -> dict[str, list[int]]:
+        """Per top-level score (not facets): how many test takers scored in each of `bins` bins of 0-10."""
+        rows = self._con.execute(
+            """
+            WITH scores AS (
+                SELECT DISTINCT test_taker_id, score_display_name AS score, test_taker_score AS value
+                FROM scores_long WHERE NOT is_facet AND test_taker_score IS NOT NULL)
+            SELECT score, least(CAST(floor(value * ? / 10) AS INTEGER), ? - 1) AS bin, count(*)
+            FROM scores GROUP BY ALL ORDER BY score, bin
+            """,
+            [bins, bins],
+        ).fetchall()
+        out: dict[str, list[int]] = {}
+        for score, index, count in rows:
+            out.setdefault(score, [0] * bins)[max(index, 0)] += count
+        return out
 
     # -- what the asset checks verify ------------------------------------------------------------
 

@@ -1,8 +1,9 @@
-"""A backfill of both partitions, launched the way the UI launches it: GraphQL on `dagster dev`.
+"""The UI's view, through its own GraphQL on one `dagster dev` shared by the module's tests.
 
-`dagster dev` runs the webserver, the daemon (which turns the backfill into runs) and a code
-server, exactly as a person would start it from the README. It ignores SIGINT when started from
-a script, so it gets its own process group and is stopped by signalling that group.
+`dagster dev` runs the webserver, the daemon (which turns backfills into runs and ticks the
+freshness sensor) and a code server, exactly as a person would start it from the README. It
+ignores SIGINT when started from a script, so it gets its own process group and is stopped by
+signalling that group. Its instance is also the one the CLI records in (same DAGSTER_HOME).
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import duckdb
 import httpx
 import pytest
 
+from jofi_pipeline.runs import LOCATION_NAME
 from jofi_pipeline.settings import ENV_BASE_URL, ENV_DATA_DIR, ENV_LIVE_KEY, ENV_TEST_KEY
 from jofi_pipeline.warehouse.tables import TABLES
+from jofi_pipeline.warehouse.views import VIEWS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+REPOSITORY_LABEL = f"__repository__@{LOCATION_NAME}"
 
 LAUNCH_BACKFILL = """
 mutation Launch($params: LaunchBackfillParams!) {
@@ -34,6 +38,18 @@ mutation Launch($params: LaunchBackfillParams!) {
     ... on UnauthorizedError { message }
   }
 }
+"""
+
+JOB_RUNS = """
+query JobRuns($filter: RunsFilter!) {
+  runsOrError(filter: $filter) {
+    ... on Runs { results { runId pipelineName status tags { key value } } }
+  }
+}
+"""
+
+ASSET_GRAPH = """
+query { assetNodes { assetKey { path } dependencyKeys { path } } }
 """
 
 BACKFILL_STATUS = """
@@ -52,8 +68,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def dagster_dev(simulator, tmp_path):
+@pytest.fixture(scope="module")
+def dagster_dev(_session_simulator, tmp_path_factory):
+    simulator = _session_simulator
+    tmp_path = tmp_path_factory.mktemp("dagster_dev")
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -86,7 +104,7 @@ def dagster_dev(simulator, tmp_path):
             time.sleep(0.5)
         else:
             pytest.fail("dagster dev did not start within 120 s")
-        yield url, tmp_path / "data"
+        yield url, tmp_path / "data", env
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -104,12 +122,8 @@ def _graphql(url: str, query: str, variables: dict) -> dict:
     return body["data"]
 
 
-def test_backfill_of_both_partitions_from_the_ui_succeeds(dagster_dev):
-    url, data_dir = dagster_dev
-    params = {
-        "assetSelection": [{"path": ["jofi", name]} for name in TABLES],
-        "partitionNames": ["live", "test"],
-    }
+def _launch_backfill(url: str, params: dict) -> dict:
+    """Launch a backfill and wait for it to finish; the finished backfill with its runs."""
     deadline = time.monotonic() + 60
     while True:  # the code location may still be loading right after start-up
         launched = _graphql(url, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
@@ -125,10 +139,69 @@ def test_backfill_of_both_partitions_from_the_ui_succeeds(dagster_dev):
             break
         time.sleep(2)
     assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
+    return backfill
+
+
+def _job_runs(url: str) -> list[dict]:
+    """What the job's Runs page lists: its name and the code location's repository label."""
+    return _graphql(url, JOB_RUNS, {"filter": {"pipelineName": "jofi_sync", "tags": [
+        {"key": ".dagster/repository", "value": REPOSITORY_LABEL}]}})["runsOrError"]["results"]
+
+
+def test_the_jobs_backfill_of_both_partitions_runs_jofi_sync_once_per_mode(dagster_dev):
+    url, data_dir, _ = dagster_dev
+    backfill = _launch_backfill(url, {
+        "selector": {"partitionSetName": "jofi_sync_partition_set",
+                     "repositorySelector": {"repositoryName": "__repository__", "repositoryLocationName": LOCATION_NAME}},
+        "partitionNames": ["live", "test"],
+    })
     statuses = sorted(run["status"] for run in backfill["runs"])
     assert statuses == ["SUCCESS", "SUCCESS"], backfill["runs"]
+    listed = {run["runId"]: run for run in _job_runs(url)}
+    for run in backfill["runs"]:
+        tags = {t["key"]: t["value"] for t in listed[run["runId"]]["tags"]}
+        assert tags["jofi/mode"] == tags["dagster/partition"]
+    assert sorted(t["value"] for run in backfill["runs"] for t in run["tags"] if t["key"] == "dagster/partition") == ["live", "test"]
 
     for mode in ("live", "test"):
         with duckdb.connect(str(data_dir / mode / "jofi.duckdb"), read_only=True) as con:
             assert con.execute("SELECT count(*) FROM invitations").fetchone()[0] > 0
             assert con.execute("SELECT DISTINCT _mode FROM invitations").fetchall() == [(mode,)]
+
+
+def test_a_cli_sync_is_listed_on_the_jobs_runs_page(dagster_dev):
+    url, data_dir, env = dagster_dev
+    cli = Path(sys.executable).parent / "jofi-pipeline"
+    done = subprocess.run([str(cli), "sync", "--mode", "test"], env=env, cwd=data_dir.parent, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_id = done.stdout.split("(dagster run ")[1][:8]
+    listed = [run for run in _job_runs(url) if run["runId"].startswith(run_id)]
+    assert len(listed) == 1 and listed[0]["status"] == "SUCCESS"
+    tags = {t["key"]: t["value"] for t in listed[0]["tags"]}
+    assert tags["jofi/launched_by"] == "cli" and tags["jofi/mode"] == "test"
+
+
+def test_the_ui_shows_the_lineage_from_the_api_to_the_views(dagster_dev):
+    url, _, _ = dagster_dev
+    nodes = _graphql(url, ASSET_GRAPH, {})["assetNodes"]
+    parents = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
+    assert parents["jofi/jofi_api"] == set()
+    assert "jofi/jofi_api" in parents["jofi/invitations"]
+    assert parents["jofi/scorecard_scores"] == {"jofi/scorecards"}
+    assert "jofi/test_takers" in parents["jofi/test_taker_assessments"]
+    assert "jofi/scorecard_scores" in parents["jofi/scores_long"]
+
+
+def test_an_asset_backfill_run_is_tagged_with_its_mode(dagster_dev):
+    """Materializing from the asset graph runs as __ASSET_JOB (Dagster's choice); it still says its mode."""
+    url, data_dir, _ = dagster_dev
+    backfill = _launch_backfill(url, {
+        # The whole multi-asset: it cannot be subset (one sync writes every table and view).
+        "assetSelection": [{"path": ["jofi", name]} for name in [*TABLES, *(v.name for v in VIEWS)]],
+        "partitionNames": ["test"],
+    })
+    (run,) = backfill["runs"]
+    assert run["status"] == "SUCCESS"
+    runs = _graphql(url, JOB_RUNS, {"filter": {"runIds": [run["runId"]]}})["runsOrError"]["results"]
+    tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
+    assert tags["jofi/mode"] == "test"

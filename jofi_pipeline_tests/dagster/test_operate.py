@@ -231,6 +231,19 @@ def test_parquet_fields_carry_the_column_descriptions(synced):
     assert table.num_rows >= 1 and str(table.schema.field("started_at").type.tz) == "UTC"
 
 
+def test_check_numbers_are_keyed_by_mode_so_each_plot_draws_one_mode(synced):
+    instance, _, outcome = synced
+    records = instance.get_records_for_run(outcome.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    numbers = [
+        key
+        for record in records
+        for key, value in record.event_log_entry.dagster_event.event_specific_data.metadata.items()
+        if isinstance(value, (dg.IntMetadataValue, dg.FloatMetadataValue))
+    ]
+    assert "api_total_count (test)" in numbers and "age_hours (test)" in numbers
+    assert all(key.endswith(" (test)") for key in numbers), numbers
+
+
 # ---- freshness ----------------------------------------------------------------------------------
 
 
@@ -282,3 +295,33 @@ def test_the_freshness_sensor_turns_red_without_any_run(synced, monkeypatch):
     )
     assert instance.get_runs_count() == runs_before  # no run was started for it
     assert record
+
+
+# ---- pictures -----------------------------------------------------------------------------------
+
+
+def test_the_report_is_one_self_contained_html_file_of_one_mode(synced, tmp_path):
+    import re
+
+    from typer.testing import CliRunner
+
+    from jofi_pipeline.cli import app
+
+    _, data_dir, _ = synced
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(app, ["report", "--mode", "test", "--data-dir", str(data_dir), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    # Nothing to fetch: no script, stylesheet link, image URL or CDN (the SVG namespace is a name, not a fetch).
+    assert "<script" not in html and "<link" not in html and "<img" not in html
+    assert set(re.findall(r"https?://[^\s\"'<>]+", html)) <= {"http://www.w3.org/2000/svg"}
+    assert html.count("<svg") >= 4  # funnel, funnel by week, coverage, at least one score distribution
+    with duckdb.connect(str(data_dir / "test" / "jofi.duckdb"), read_only=True) as con:
+        invited = con.execute("SELECT sum(invited)::BIGINT FROM invitation_funnel").fetchone()[0]
+        (total,) = con.execute("SELECT api_total_count FROM sync_coverage WHERE entity = 'test_takers'").fetchone()
+    assert f"invited: {invited}<" in html.replace("</title>", "<")
+    assert f"test_takers: API total: {total}<" in html.replace("</title>", "<")
+    assert "(test" in html and "(live" not in html
+
+    missing = CliRunner().invoke(app, ["report", "--mode", "live", "--data-dir", str(data_dir), "--out", str(out)])
+    assert missing.exit_code == 1 and "error: no published live warehouse" in missing.output
