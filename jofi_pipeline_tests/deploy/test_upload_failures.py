@@ -10,8 +10,10 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from typer.testing import CliRunner
 
 from jofi_pipeline.analyst import status_text
+from jofi_pipeline.cli import app
 from jofi_pipeline.runs import SyncJobFailed, sync_mode
 from jofi_pipeline.warehouse.paths import CURRENT_LINK
 from jofi_pipeline.warehouse.publish import VERSION_PREFIX
@@ -80,12 +82,23 @@ def test_a_killed_upload_leaves_readers_on_the_previous_complete_version(sim, aw
     assert state["state"] == "uploading"
     assert f"the upload of {v2} started at" in status_text(data_dir=data)
 
-    # The next run (the kill -9 released the writer lock) uploads a complete version and removes the half one.
+    # The operator uploads the local version now: only the files the store lacks are sent
+    # (the kill -9 released the writer lock).
+    cli = CliRunner().invoke(app, ["publish-remote", "--mode", "test"], env={"JOFI_DATA_DIR": str(data), "JOFI_PUBLISH_URL": url})
+    assert cli.exit_code == 0, cli.output
+    assert f"uploaded {v2} to {url}/test/" in cli.output and f"{len(left)} already there" in cli.output
+    assert aws_env.get_json(bucket, "jofi/test/current.json")["version"] == v2
+    # The next run uploads a complete new version; every version left in the store is complete.
     third = sync(sim, "test", data, publish_url=url)
-    assert third.remote.ok and third.remote.previous == v1 and v2 in third.remote.pruned
+    assert third.remote.ok and third.remote.previous == v2
+    # Tables the run did not change keep their bytes (the local publish hard-links them), so the
+    # store copies them from v2 instead of receiving them again.
+    assert third.remote.copied > 0 and third.remote.uploaded > 0
     assert aws_env.get_json(bucket, "jofi/test/current.json")["version"] == local_version(data, "test") == third.remote.version
-    versions = {k.split("/")[2] for k in aws_env.objects(bucket, "jofi/test/") if k.count("/") > 2}
-    assert versions == {v1, third.remote.version}
+    objects = aws_env.objects(bucket, "jofi/test/")
+    versions = {k.split("/")[2] for k in objects if k.count("/") > 2}
+    assert versions == {v1, v2, third.remote.version}
+    assert all(f"jofi/test/{v}/{MANIFEST_NAME}" in objects for v in versions)
     readers_now = run_readme_reader(f"{url}/test/current.json", tmp_path, monkeypatch)
     with duckdb.connect(str(tmp_path / "jofi-live.duckdb"), read_only=True) as downloaded:
         assert downloaded.execute("SELECT count(*) FROM sync_runs").fetchone()[0] == 3
@@ -96,6 +109,8 @@ def test_a_failed_upload_fails_the_dagster_run_after_recording_the_local_publish
     bucket = f"jofi-missing-{os.getpid()}"
     url = f"s3://{bucket}/jofi"
     monkeypatch.setenv("JOFI_PUBLISH_URL", url)
+    secret = "aws-secret-" + "x" * 20
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)  # the test server accepts any
     data = tmp_path / "data"
     instance = dg.DagsterInstance.ephemeral()
 
@@ -119,6 +134,10 @@ def test_a_failed_upload_fails_the_dagster_run_after_recording_the_local_publish
     failure = next(e for e in events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     assert "upload of version" in failure.step_failure_data.user_failure_data.description
     assert failure.step_failure_data.user_failure_data.metadata["remote_upload"].value.startswith("failed: ")
+    logged = " ".join(str(e) for e in instance.all_logs(run.run_id))
+    recorded = ModePaths(data, "live").remote_state.read_text()
+    for text in (logged, recorded, message):
+        assert secret not in text and sim.live_key not in text
 
     # The local publish stands, and `status` says the store is behind.
     failed_version = local_version(data, "live")
