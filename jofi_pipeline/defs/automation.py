@@ -15,6 +15,10 @@ from jofi_pipeline.defs.partitions import LAUNCHED_BY_TAG, MODE_TAG
 from jofi_pipeline.defs.tables import GROUP, SOURCE_KEY
 
 ENV_SCHEDULE_TIMEZONE = "JOFI_SCHEDULE_TIMEZONE"
+# Where run monitoring is on (deploy/dagster.yaml, Helm), a run still going after this is
+# terminated: with one run per mode in the queue, a hung run would otherwise hold back every later
+# run of its mode.
+MAX_RUNTIME_SECONDS = 6 * 3600
 
 jofi_sync = dg.define_asset_job(
     "jofi_sync",
@@ -23,6 +27,7 @@ jofi_sync = dg.define_asset_job(
     # One step: the multiprocess executor would only add seconds of start-up.
     executor_def=dg.in_process_executor,
     description="Sync one mode (partition) of the JOFI API into its warehouse.",
+    tags={"dagster/max_runtime": str(MAX_RUNTIME_SECONDS)},
 )
 
 

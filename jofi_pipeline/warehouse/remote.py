@@ -59,7 +59,6 @@ _DELETE_BATCH = 1000
 # Timeouts for one request (boto3 retries on top, per AWS_MAX_ATTEMPTS / AWS_RETRY_MODE).
 CONNECT_TIMEOUT_S = 10
 READ_TIMEOUT_S = 120
-_JOFI_KEY = re.compile(r"sk_(live|test)_[A-Za-z0-9_\-]+")
 
 
 class RemoteConfigError(WarehouseError):
@@ -136,6 +135,7 @@ class RemoteOutcome:
     error: str | None = None
     uploaded: int = 0             # files sent
     copied: int = 0               # files copied server-side from the previous version (same bytes)
+    skipped: int = 0              # files already uploaded under this version (a resumed upload)
     bytes_sent: int = 0
     pruned: tuple[str, ...] = ()
     prune_error: str | None = None
@@ -144,7 +144,8 @@ class RemoteOutcome:
     def describe(self) -> str:
         if self.ok:
             text = (f"uploaded {self.version} to {self.url} ({self.uploaded} files sent, {self.copied} copied "
-                    f"unchanged, {self.bytes_sent / 1e6:.1f} MB) in {self.seconds:.1f}s")
+                    f"unchanged, " + (f"{self.skipped} already there, " if self.skipped else "")
+                    + f"{self.bytes_sent / 1e6:.1f} MB) in {self.seconds:.1f}s")
             return text + (f"; pruning old versions failed: {self.prune_error}" if self.prune_error else "")
         return (f"published locally, but the upload of version {self.version} to {self.url} failed: {self.error}. "
                 f"Readers of {self.url}{POINTER_NAME} still see {self.previous or 'nothing (no complete version yet)'}; "
@@ -214,12 +215,12 @@ class RemotePublisher:
             prune_error = describe_error(exc)
         return RemoteOutcome(
             mode=mode, url=self.url.url(self.url.mode_prefix(mode)), version=version, ok=True, previous=previous,
-            uploaded=counts[0], copied=counts[1], bytes_sent=counts[2], pruned=tuple(pruned),
+            uploaded=counts[0], copied=counts[1], skipped=counts[2], bytes_sent=counts[3], pruned=tuple(pruned),
             prune_error=prune_error, seconds=time.perf_counter() - started,
         )
 
     def _upload(self, mode: str, version_dir: Path, version: str, pointer: dict | None,
-                row_counts: dict[str, int], *, resume: bool) -> tuple[int, int, int]:
+                row_counts: dict[str, int], *, resume: bool) -> tuple[int, int, int, int]:
         base = self.url.mode_prefix(mode) + version + "/"
         if pointer is not None and pointer["version"] > version:
             raise RemotePublishError(
@@ -228,10 +229,11 @@ class RemotePublisher:
             )
         plan = self._plan(version_dir, pointer)
         present = self._present(base) if resume else {}
-        sent = copied = sent_bytes = 0
+        sent = copied = skipped = sent_bytes = 0
         for entry in plan.files:
             key = base + entry["path"]
             if present.get(key) == entry["size"] and self._same_sha(key, entry["sha256"]):
+                skipped += 1
                 continue
             extra = {"Metadata": {"sha256": entry["sha256"]}}
             source = plan.copy_from.get(entry["path"])
@@ -249,7 +251,7 @@ class RemotePublisher:
         }
         self._put_json(base + MANIFEST_NAME, manifest)
         self._put_json(self.url.mode_prefix(mode) + POINTER_NAME, self.pointer_for(mode, version))
-        return sent, copied, sent_bytes
+        return sent, copied, skipped, sent_bytes
 
     def pointer_for(self, mode: str, version: str) -> dict[str, Any]:
         base = self.url.mode_prefix(mode) + version + "/"
@@ -414,7 +416,11 @@ def describe_error(exc: BaseException) -> str:
         text += " (create the bucket, or fix JOFI_PUBLISH_URL)"
     elif name in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
         text += " (check AWS_ENDPOINT_URL and the network)"
-    return _JOFI_KEY.sub(lambda m: f"sk_{m.group(1)}_[REDACTED]", f"{name}: {text}" if name not in text else text)
+    text = f"{name}: {text}" if name not in text else text
+    for secret in (os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN")):
+        if secret and len(secret) >= 8:  # defence in depth: no store error should quote one
+            text = text.replace(secret, "[REDACTED]")
+    return settings.redact_keys(text, "[REDACTED]")
 
 
 def _is_not_found(exc: BaseException) -> bool:

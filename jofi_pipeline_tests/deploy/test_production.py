@@ -20,6 +20,7 @@ import yaml
 from click.testing import CliRunner
 from dagster._cli import cli as dagster_cli
 
+from jofi_pipeline.defs.automation import MAX_RUNTIME_SECONDS
 from jofi_pipeline.warehouse.paths import CURRENT_LINK
 from jofi_pipeline.warehouse.publish import VERSION_PREFIX
 from jofi_pipeline_tests.deploy.services import BIN, REPO, Process, free_port, wait_for
@@ -35,11 +36,15 @@ class Production:
     home: Path
     env: dict[str, str]
     instance: dg.DagsterInstance
+    workspace: Path        # deploy/workspace.yaml, pointed at the local code server
+    code_server: Process   # as compose starts it: runs execute in its subprocesses
+    daemon: Process        # as compose starts it: the run queue, schedules, sensors, monitoring
 
 
 @pytest.fixture(scope="module")
 def production(postgres, small_world, tmp_path_factory) -> Iterator[Production]:
-    """A DAGSTER_HOME holding deploy/dagster.yaml verbatim, on its own Postgres database."""
+    """A DAGSTER_HOME holding deploy/dagster.yaml verbatim, on its own Postgres database, with the
+    compose file's code server and daemon started (they boot while the first test runs)."""
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
     env = {
@@ -47,12 +52,29 @@ def production(postgres, small_world, tmp_path_factory) -> Iterator[Production]:
         "DAGSTER_HOME": str(home), "DAGSTER_PG_URL": postgres.create_database(),
         "JOFI_DATA_DIR": str(tmp_path_factory.mktemp("data")), **small_world.env(),
     }
+    port = free_port()
+    workspace = yaml.safe_load((DEPLOY / "workspace.yaml").read_text())
+    workspace["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=port)
+    workspace_file = home / "workspace.yaml"
+    workspace_file.write_text(yaml.safe_dump(workspace))
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yaml").read_text())["services"]
+
+    def argv(service: str) -> list[str]:
+        """The compose command, with this machine's workspace file, host and port."""
+        swap = {"/app/workspace.yaml": str(workspace_file), "0.0.0.0": "127.0.0.1", "4000": str(port)}
+        command = [swap.get(arg, arg) for arg in compose[service]["command"]]
+        return [str(BIN / command[0]), *command[1:]]
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_PG_URL", env["DAGSTER_PG_URL"])
         instance = dg.DagsterInstance.from_config(str(home))  # creates the schema once
+        code_server = Process(argv("code-server"), env, home / "code-server.log")
+        daemon = Process(argv("daemon"), env, home / "daemon.log")
         try:
-            yield Production(home, env, instance)
+            yield Production(home, env, instance, workspace_file, code_server, daemon)
         finally:
+            daemon.stop()
+            code_server.stop()
             instance.dispose()
 
 
@@ -110,54 +132,34 @@ def test_the_documented_command_runs_a_live_sync_recorded_in_postgres_and_publis
     assert all(key.startswith(("jofi/live/", "jofi/test/")) for key in s3.objects(bucket))
 
 
-def test_the_queue_runs_one_live_run_at_a_time_while_test_runs_alongside(production, tmp_path):
+def test_the_queue_runs_one_live_run_at_a_time_while_test_runs_alongside(production):
     """Three runs submitted to Dagster's queue; the daemon starts them under the dagster.yaml limit."""
-    compose = yaml.safe_load((DEPLOY / "docker-compose.yaml").read_text())["services"]
-    port = free_port()
-    workspace = yaml.safe_load((DEPLOY / "workspace.yaml").read_text())
-    workspace["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=port)
-    (tmp_path / "workspace.yaml").write_text(yaml.safe_dump(workspace))
+    instance, code_server, daemon = production.instance, production.code_server, production.daemon
+    port = yaml.safe_load(production.workspace.read_text())["load_from"][0]["grpc_server"]["port"]
+    wait_for(lambda: _listening(port) or not code_server.running(), 120, "the code server")
+    assert code_server.running(), code_server.text()[-3000:]
 
-    def service_argv(name: str) -> list[str]:
-        argv = [str(tmp_path / "workspace.yaml") if a == "/app/workspace.yaml" else a for a in compose[name]["command"]]
-        argv = ["127.0.0.1" if a == "0.0.0.0" else str(port) if a == "4000" else a for a in argv]
-        return [str(BIN / argv[0]), *argv[1:]]
-
-    env = dict(production.env)
-    instance = production.instance
+    # `dagster job launch` puts each run in the queue (its own CLI code, run in this process).
     batch = uuid.uuid4().hex[:8]
     runs = {name: str(uuid.uuid4()) for name in ("live-a", "test", "live-b")}
-    started: list[Process] = []
+    cli = CliRunner()
+    for name, run_id in runs.items():
+        tags = json.dumps({PARTITION: name.split("-")[0], "jofi/batch": batch})
+        result = cli.invoke(
+            dagster_cli, ["job", "launch", "-w", str(production.workspace), "-j", "jofi_sync", "--run-id", run_id,
+                          "--tags", tags], env=production.env, catch_exceptions=False,
+        )
+        assert result.exit_code == 0, result.output
+
     seen: list[dict[str, dg.DagsterRunStatus]] = []
-    try:
-        # As in compose: the code server (where runs execute) and the daemon, side by side.
-        code_server = Process(service_argv("code-server"), env, tmp_path / "code-server.log")
-        started.append(code_server)
-        daemon = Process(service_argv("daemon"), env, tmp_path / "daemon.log")
-        started.append(daemon)
-        wait_for(lambda: _listening(port) or not code_server.running(), 120, "the code server")
-        assert code_server.running(), code_server.text()
 
-        # `dagster job launch` puts each run in the queue (its own CLI code, run in this process).
-        cli = CliRunner()
-        for name, run_id in runs.items():
-            tags = json.dumps({PARTITION: name.split("-")[0], "jofi/batch": batch})
-            result = cli.invoke(
-                dagster_cli, ["job", "launch", "-w", str(tmp_path / "workspace.yaml"), "-j", "jofi_sync", "--run-id", run_id,
-                              "--tags", tags], env=env, catch_exceptions=False,
-            )
-            assert result.exit_code == 0, result.output
+    def all_done():
+        statuses = {name: instance.get_run_by_id(run_id).status for name, run_id in runs.items()}
+        seen.append(statuses)
+        assert daemon.running(), daemon.text()[-3000:]
+        return all(s in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) for s in statuses.values())
 
-        def all_done():
-            statuses = {name: instance.get_run_by_id(run_id).status for name, run_id in runs.items()}
-            seen.append(statuses)
-            assert daemon.running(), daemon.text()[-3000:]
-            return all(s in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) for s in statuses.values())
-
-        wait_for(all_done, 240, "the three queued runs to finish", interval=0.25)
-    finally:
-        for process in reversed(started):
-            process.stop()
+    wait_for(all_done, 240, "the three queued runs to finish", interval=0.25)
 
     records = {name: instance.get_run_record_by_id(run_id) for name, run_id in runs.items()}
     assert {name: r.dagster_run.status for name, r in records.items()} == dict.fromkeys(runs, dg.DagsterRunStatus.SUCCESS)
@@ -174,6 +176,8 @@ def test_the_queue_runs_one_live_run_at_a_time_while_test_runs_alongside(product
     assert any(s["test"] in IN_FLIGHT for s in held), "test ran while a live run waited in the queue"
     for r in records.values():
         assert r.dagster_run.tags["jofi/batch"] == batch
+        # Run monitoring (on in dagster.yaml) terminates a run past this, freeing its mode's slot.
+        assert float(r.dagster_run.tags["dagster/max_runtime"]) == MAX_RUNTIME_SECONDS
 
 
 def _listening(port: int) -> bool:
