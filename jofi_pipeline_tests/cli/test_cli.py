@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from jofi_pipeline import settings
 from jofi_pipeline.settings import ENV_BASE_URL, ENV_DATA_DIR, ENV_LIVE_KEY, ENV_TEST_KEY
+
+from jofi_pipeline_tests.cli.commands import not_run_reason, place_wrapper, shown_commands
 
 CLI = str(Path(sys.executable).parent / "jofi-pipeline")
 
@@ -64,7 +67,7 @@ def test_sync_without_a_key_fails_in_one_line_and_writes_nothing(env, tmp_path):
 def test_sql_on_a_missing_warehouse_says_what_to_do(env):
     result = run(["sql", "SELECT 1", "--mode", "live"], env)
     assert result.returncode != 0
-    assert "jofi-pipeline sync --mode live" in result.stderr
+    assert f"{settings.CLI} sync --mode live" in result.stderr
 
 
 def test_sync_with_an_unknown_score_profile_names_the_enabled_ones(env):
@@ -85,3 +88,14 @@ def test_demo_runs_end_to_end_in_a_fresh_folder(tmp_path):
     assert "Invitation funnel by team" in result.stdout and "avg_score" in result.stdout
     assert (tmp_path / "data" / "live" / "jofi.duckdb").exists()
     assert (tmp_path / "data" / "test" / "parquet" / "invitations").is_dir()
+
+    # Every command the demo shows runs as printed, from the same folder (its simulator has gone,
+    # so those needing the API are the templates and servers commands.NOT_RUN names).
+    shown = shown_commands(result.stdout + result.stderr, settings.CLI)
+    runnable = [c for c in shown if not_run_reason(c) is None]
+    assert {"status", "sql", "describe"} <= {c.split()[1] for c in runnable}, shown
+    place_wrapper(tmp_path)
+    for command in runnable:
+        ran = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert ran.returncode == 0 and "Traceback" not in ran.stderr, f"`{command}`: {ran.stderr[-1500:]}"
+        assert ran.stdout.strip(), command

@@ -3,6 +3,7 @@ spellings from the entity registry."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -68,3 +69,24 @@ def test_import_kinds_take_both_spellings_and_the_help_lists_them(tmp_path):
         )
         assert result.exit_code == 0, result.output
         assert f"test_takers: {new} new, {2 - new} known, 0 invalid" in result.output
+
+
+def _message_strings(path: Path) -> list[tuple[int, str]]:
+    """String literals of a module that are not docstrings: what it prints, logs or raises."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value) for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_messages_name_the_command_as_it_is_typed():
+    """A hint like `jofi-pipeline sync --mode live` fails on a clone (not on PATH): `./jofi-pipeline`."""
+    bare = re.compile(rf"(?<![./\w-])jofi-pipeline ({'|'.join(COMMANDS)})\b")
+    package = Path(settings.__file__).parent
+    found = [f"{path.relative_to(package)}:{line}: {text.strip()[:90]}"
+             for path in sorted(package.rglob("*.py")) for line, text in _message_strings(path) if bare.search(text)]
+    assert found == []
