@@ -139,6 +139,10 @@ def test_commands_not_run_are_named_by_a_pattern_with_a_reason():
     ("./jofi-pipeline import-ids --kind profiles|invitations FILE --mode live", False),
     ("make test-fast", False),
     ("./jofi-pipeline describe invitations", True),
+    ("./jofi-pipeline report --mode M", False),
+    ("export JOFI_LIVE_API_KEY=sk_live_...", False),
+    ("./jofi-pipeline sql \"SELECT * FROM invitation_funnel\" --mode live --format csv", True),
+    ("./jofi-pipeline sync --mode live --score-profile JOFI-295-AS", True),
 ])
 def test_the_not_run_patterns_are_narrow(written, runs):
     assert (not_run_reason(written) is None) is runs

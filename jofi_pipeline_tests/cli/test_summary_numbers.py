@@ -71,9 +71,10 @@ def test_summary_metadata_and_sync_runs_agree_and_add_up(live, tmp_path):
     assert first.requests == recorded["requests"] > 0
     (time_line,) = [line for line in text.splitlines() if line.startswith("time:")]
     parts = [float(x) for x in re.findall(r"(\d+\.\d)s", time_line)]
-    assert len(parts) == 4 and sum(parts[:3]) == pytest.approx(parts[3], abs=0.15), time_line
-    assert "fetch and merge" in time_line and "publish" in time_line and "Dagster" in time_line
-    assert len(re.findall(r"\d+\.\ds", text)) == 4, "a duration printed outside the time line"
+    assert len(parts) == 5 and sum(parts[:4]) == pytest.approx(parts[4], abs=0.2), time_line
+    for name in ("start-up", "fetch and merge", "publish", "Dagster run and checks"):
+        assert name in time_line
+    assert len(re.findall(r"\d+\.\ds", text)) == 5, "a duration printed outside the time line"
 
     # The capped lists hold less than the API reports: one line says so and names the three ways.
     (note,) = [line for line in text.splitlines() if "JOFI's lists show only" in line]
