@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,16 +75,7 @@ def readme_commands(readme: Path) -> list[Command]:
 
 def strip_comment(line: str) -> str:
     """The line without a trailing `# comment` (a `#` inside quotes or a word is kept)."""
-    quote = None
-    for i, ch in enumerate(line):
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
-            return line[:i].rstrip()
-    return line.rstrip()
+    return _until_unquoted(line, lambda text, i: text[i] == "#" and (i == 0 or text[i - 1].isspace())).rstrip()
 
 
 def not_run_reason(command: str) -> str | None:
@@ -112,13 +104,14 @@ def shown_commands(text: str, prefix: str) -> list[str]:
     for line in text.splitlines():
         at = line.find(prefix)
         while at != -1:
-            command = _until_unquoted(line[at:], "`);")
+            command = _until_unquoted(line[at:], lambda text, i: text[i] in "`);")
             found.append(command.strip().rstrip(".,"))
             at = line.find(prefix, at + len(command))
     return list(dict.fromkeys(found))
 
 
-def _until_unquoted(text: str, stops: str) -> str:
+def _until_unquoted(text: str, stop: Callable[[str, int], bool]) -> str:
+    """`text` up to the first position outside quotes where `stop(text, i)` holds."""
     quote = None
     for i, ch in enumerate(text):
         if quote:
@@ -126,7 +119,7 @@ def _until_unquoted(text: str, stops: str) -> str:
                 quote = None
         elif ch in "'\"":
             quote = ch
-        elif ch in stops:
+        elif stop(text, i):
             return text[:i]
     return text
 
