@@ -1,14 +1,21 @@
-"""Staleness that shows on its own: the `freshness` check of `sync_runs`, per mode.
+"""Staleness that shows on its own: the `freshness` check of `sync_runs`.
+
+One check for every mode (not one per partition): it fails when a mode's published warehouse is
+older than FRESHNESS_WINDOW. A stale live warehouse is an ERROR (red): the nightly is what keeps
+it fresh. A stale test warehouse alone is a WARN: test mode is synced by hand. The numbers are
+keyed by mode (`age_hours (live)`), so each plot draws one mode.
 
 A sync evaluates it after it publishes (so it turns green at once), and the `jofi_freshness`
-sensor evaluates it every few minutes from the published database alone, without a run: a
-nightly that stopped (schedule off, daemon down, every run failing) turns it red within the
-hour, whether or not anything else runs.
+sensor evaluates it every 5 minutes from the published files alone, without a run: a nightly that
+stopped (schedule off, daemon down, every run failing) turns it red within minutes, whether or
+not anything else runs.
 
-Live is what the nightly keeps fresh: older than FRESHNESS_WINDOW is an ERROR (red). Test mode
-is synced by hand, so the same age is only a WARN. Why not Dagster's `FreshnessPolicy`: its
-time-window evaluation reads an asset's latest materialization of *any* partition, so a test
-sync would keep a stale live warehouse green.
+Why one check and not per partition: Dagster records a sensor's (runless) evaluation of a
+partitioned check once per partition only (a unique index on check, run id and partition; the
+run id of a runless event is empty), so the second report for `live` would fail; and the check's
+summary shows its latest evaluation of any partition, so a fresh test would hide a stale live.
+Why not Dagster's `FreshnessPolicy`: its time-window evaluation reads an asset's latest
+materialization of *any* partition, so a test sync would keep a stale live warehouse green.
 """
 
 from __future__ import annotations
@@ -35,27 +42,64 @@ SEVERITY = {"live": dg.AssetCheckSeverity.ERROR, "test": dg.AssetCheckSeverity.W
 
 @dataclass(frozen=True)
 class Verdict:
+    """One mode's answer."""
+
     mode: str
     passed: bool
     metadata: dict
     run_id: str
+    what_to_do: str
 
     @property
     def severity(self) -> dg.AssetCheckSeverity:
         return SEVERITY[self.mode]
 
+
+@dataclass(frozen=True)
+class Freshness:
+    """Every mode's answer, as one check result."""
+
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+    @property
+    def severity(self) -> dg.AssetCheckSeverity:
+        failed = [v.severity for v in self.verdicts if not v.passed]
+        return dg.AssetCheckSeverity.ERROR if dg.AssetCheckSeverity.ERROR in failed else dg.AssetCheckSeverity.WARN
+
+    @property
+    def red(self) -> bool:
+        """Failed with ERROR severity: what the UI shows red."""
+        return not self.passed and self.severity == dg.AssetCheckSeverity.ERROR
+
+    @property
+    def state(self) -> dict:
+        """What the sensor remembers between ticks: each mode's verdict and last run."""
+        return {v.mode: [v.passed, v.run_id] for v in self.verdicts}
+
+    @property
+    def metadata(self) -> dict:
+        out: dict = {}
+        for v in self.verdicts:
+            out.update(per_mode(v.metadata, v.mode))
+        out["what_to_do"] = " ".join(v.what_to_do for v in self.verdicts if v.what_to_do)
+        return out
+
     def result(self) -> dg.AssetCheckResult:
-        """Inside a sync run (run_checks keys its numbers by mode)."""
+        """Inside a sync run."""
         return dg.AssetCheckResult(
             asset_key=asset_key("sync_runs"), check_name=CHECK_NAME, passed=self.passed,
             severity=self.severity, metadata=self.metadata,
         )
 
     def evaluation(self) -> dg.AssetCheckEvaluation:
-        """Reported by the sensor, without a run, for the mode's partition."""
+        """Reported by the sensor, without a run."""
         return dg.AssetCheckEvaluation(
             asset_key=asset_key("sync_runs"), check_name=CHECK_NAME, passed=self.passed,
-            severity=self.severity, metadata=per_mode(self.metadata, self.mode), partition=self.mode,
+            severity=self.severity, metadata=self.metadata,
         )
 
 
@@ -79,12 +123,12 @@ def verdict(mode: str, last: RunSummary | None, now: datetime, *, why_missing: s
         mode=mode,
         passed=passed,
         run_id=last.run_id if last else "",
+        what_to_do=what_to_do,
         metadata={
             "last_success": str(finished) if finished else "never",
             "age_hours": round(age.total_seconds() / 3600, 2) if age is not None else None,
             "window_hours": FRESHNESS_WINDOW.total_seconds() / 3600,
             "evaluated_at": now.isoformat(timespec="seconds"),
-            "what_to_do": what_to_do,
         },
     )
 
@@ -97,8 +141,8 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def evaluate_modes(data_dir: Path, now: datetime) -> list[Verdict]:
-    """One verdict per mode that has a published warehouse, or whose key is set (never synced)."""
+def evaluate_modes(data_dir: Path, now: datetime) -> Freshness:
+    """A verdict for each mode that has a published warehouse, or whose key is set (never synced)."""
     verdicts = []
     for mode in settings.MODES:
         published = PublishedWarehouse(mode, data_dir)
@@ -113,7 +157,7 @@ def evaluate_modes(data_dir: Path, now: datetime) -> list[Verdict]:
             verdicts.append(verdict(mode, None, now, why_missing=f"Cannot read {published.path}: {exc}."))
             continue
         verdicts.append(verdict(mode, last, now))
-    return verdicts
+    return Freshness(tuple(verdicts))
 
 
 @dg.sensor(
@@ -125,16 +169,14 @@ def evaluate_modes(data_dir: Path, now: datetime) -> list[Verdict]:
 )
 def jofi_freshness(context: dg.SensorEvaluationContext, jofi: JofiSyncResource) -> dg.SensorResult | dg.SkipReason:
     data_dir = Path(jofi.data_dir) if jofi.data_dir else settings.data_dir()
-    verdicts = evaluate_modes(data_dir, utc_now())
-    if not verdicts:
+    freshness = evaluate_modes(data_dir, utc_now())
+    if not freshness.verdicts:
         return dg.SkipReason(f"no published warehouse under {data_dir} and no API key set")
-    # Report a mode when its verdict or its last run changed: the check's history then holds the
-    # moments it turned red or green, not one row per tick.
-    seen = json.loads(context.cursor or "{}")
-    changed = [v for v in verdicts if seen.get(v.mode) != [v.passed, v.run_id]]
-    said = "; ".join(f"{v.mode}: {'fresh' if v.passed else 'STALE'} ({v.metadata['last_success']})" for v in verdicts)
-    if not changed:
+    said = "; ".join(f"{v.mode}: {'fresh' if v.passed else 'STALE'} ({v.metadata['last_success']})" for v in freshness.verdicts)
+    # Report when a verdict or a last run changed, so the check's history holds the moments it
+    # turned red or green rather than one row per tick; while it is red, on every tick, so a
+    # sync's own evaluation of its mode alone never leaves the summary green.
+    if context.cursor and json.loads(context.cursor) == freshness.state and not freshness.red:
         return dg.SkipReason(f"unchanged: {said}")
-    seen.update({v.mode: [v.passed, v.run_id] for v in changed})
     context.log.info(said)
-    return dg.SensorResult(asset_events=[v.evaluation() for v in changed], cursor=json.dumps(seen))
+    return dg.SensorResult(asset_events=[freshness.evaluation()], cursor=json.dumps(freshness.state))

@@ -16,9 +16,9 @@ COLORS = ("#4f46e5", "#0d9488", "#d97706", "#dc2626", "#7c3aed", "#2563eb")
 FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 
 
-def _svg(height: int, body: list[str], title: str) -> str:
+def _svg(height: int, body: list[str], title: str, width: int = WIDTH) -> str:
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="{escape(title)}"><rect width="100%" height="100%" fill="white"/>'
         f'<text x="8" y="18" {FONT} font-weight="bold">{escape(title)}</text>' + "".join(body) + "</svg>"
     )
@@ -48,8 +48,11 @@ def bars(title: str, items: Sequence[tuple[str, float]], *, note: str = "") -> s
 
 def lines(title: str, x_labels: Sequence[str], series: dict[str, Sequence[float | None]], *, y_label: str = "") -> str:
     """One line per series over the same x positions (e.g. one point per sync run)."""
-    height, left, right, top, bottom = 310, 56, 170, 44, 46
-    plot_w, plot_h = WIDTH - left - right, height - top - bottom
+    height, left, top, bottom, plot_w = 310, 56, 44, 46, 420
+    legend = max((len(f"{name} ({max((v for v in points if v is not None), default=0):g})") for name, points in series.items()), default=10)
+    right = 40 + 7 * legend  # room for the longest legend line, so no name is cut
+    width = left + plot_w + right
+    plot_h = height - top - bottom
     values = [v for points in series.values() for v in points if v is not None]
     high = max(values, default=1) or 1
     n = max(len(x_labels), 1)
@@ -81,7 +84,7 @@ def lines(title: str, x_labels: Sequence[str], series: dict[str, Sequence[float 
         last = f" ({coords[-1][2]:g})" if coords else ""
         body.append(f'<rect x="{left + plot_w + 12}" y="{ly - 9}" width="10" height="10" fill="{color}"/>'
                     f'<text x="{left + plot_w + 26}" y="{ly}" {FONT}>{escape(name)}{last}</text>')
-    return _svg(height, body, title)
+    return _svg(height, body, title, width)
 
 
 def histogram(title: str, counts: Sequence[int], edges: Sequence[float], *, note: str = "") -> str:

@@ -260,7 +260,12 @@ def test_freshness_fails_once_the_last_success_is_older_than_the_window(mode, se
     assert fresh.passed and not stale.passed and not never.passed
     assert stale.severity == severity
     assert stale.metadata["age_hours"] == pytest.approx(26.02, abs=0.01)
-    assert f"sync --mode {mode}" in stale.metadata["what_to_do"]
+    assert f"sync --mode {mode}" in stale.what_to_do
+    # One check for both modes: a stale live is red even when test is fresh; a stale test alone is amber.
+    other = "test" if mode == "live" else "live"
+    combined = freshness.Freshness((stale, freshness.verdict(other, _run(timedelta(hours=1), now), now)))
+    assert not combined.passed and combined.severity == severity
+    assert combined.metadata[f"age_hours ({mode})"] == stale.metadata["age_hours"]
 
 
 def test_the_freshness_sensor_turns_red_without_any_run(synced, monkeypatch):
@@ -280,21 +285,24 @@ def test_the_freshness_sensor_turns_red_without_any_run(synced, monkeypatch):
     runs_before = instance.get_runs_count()
     first = tick(finished + timedelta(hours=1))
     (evaluation,) = first.asset_events
-    assert evaluation.partition == "test" and evaluation.passed
+    assert evaluation.partition is None and evaluation.passed
     assert isinstance(tick(finished + timedelta(hours=2), first.cursor), dg.SkipReason)  # nothing changed
 
     late = tick(finished + freshness.FRESHNESS_WINDOW + timedelta(minutes=5), first.cursor)
     (evaluation,) = late.asset_events
     assert not evaluation.passed and evaluation.check_name == "freshness"
-    assert evaluation.asset_key == asset_key("sync_runs") and evaluation.partition == "test"
+    assert evaluation.asset_key == asset_key("sync_runs") and evaluation.severity == dg.AssetCheckSeverity.WARN
     assert json.loads(late.cursor)["test"][0] is False
-    # Recorded the way the daemon records a sensor's events: the check's latest result is red.
-    instance.report_runless_asset_event(evaluation)
-    record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        [dg.AssetCheckKey(asset_key("sync_runs"), "freshness")]
-    )
+    # A stale test warehouse is a warning, said once; a stale live one is said on every tick.
+    assert isinstance(tick(finished + freshness.FRESHNESS_WINDOW + timedelta(minutes=10), late.cursor), dg.SkipReason)
+    # Recorded the way the daemon records a sensor's events, again and again (a runless evaluation
+    # of a partitioned check could be stored once only): the check's latest result is the failure.
+    key = dg.AssetCheckKey(asset_key("sync_runs"), "freshness")
+    for _ in range(2):
+        instance.report_runless_asset_event(evaluation)
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    assert record.status.value == "FAILED" and record.run_id == ""
     assert instance.get_runs_count() == runs_before  # no run was started for it
-    assert record
 
 
 # ---- pictures -----------------------------------------------------------------------------------
@@ -325,3 +333,18 @@ def test_the_report_is_one_self_contained_html_file_of_one_mode(synced, tmp_path
 
     missing = CliRunner().invoke(app, ["report", "--mode", "live", "--data-dir", str(data_dir), "--out", str(out)])
     assert missing.exit_code == 1 and "error: no published live warehouse" in missing.output
+
+
+def test_a_stale_live_warehouse_is_reported_on_every_tick(monkeypatch):
+    """So a test evaluation in between never leaves the check's summary green while live is red."""
+    monkeypatch.setattr(freshness, "evaluate_modes", lambda _dir, now: freshness.Freshness((
+        freshness.verdict("live", _run(freshness.FRESHNESS_WINDOW + timedelta(hours=1), now), now),
+        freshness.verdict("test", _run(timedelta(hours=1), now), now))))
+    sensor = load_definitions().resolve_sensor_def("jofi_freshness")
+    resources = {"jofi": JofiSyncResource()}
+    first = sensor(dg.build_sensor_context(resources=resources))
+    second = sensor(dg.build_sensor_context(cursor=first.cursor, resources=resources))
+    for result in (first, second):
+        (evaluation,) = result.asset_events
+        assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+        assert evaluation.metadata["age_hours (live)"].value == pytest.approx(27.0, abs=0.01)
