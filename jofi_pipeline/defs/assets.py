@@ -94,7 +94,7 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
                 **relation_metadata(reader, view.name, mode), "sync_run_id": report.run_id, "published_path": str(published.path),
             })
         yield from run_checks(reader, mode, watch_log.summary(published.paths.inbox))
-    yield freshness.evaluate_modes(published.paths.data_dir, freshness.utc_now()).result()
+    yield freshness.evaluate_modes(published.paths.data_dir, freshness.utc_now(), include_unpublished=False).result()
     if report.remote is not None and not report.remote.ok:
         # The local publish stands (and is recorded above); the run fails so the operator sees
         # that S3 readers are behind, and a retry or the next run uploads a new complete version.
