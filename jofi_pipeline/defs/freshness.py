@@ -29,7 +29,6 @@ import dagster as dg
 
 from jofi_pipeline import settings
 from jofi_pipeline.defs.resources import JofiSyncResource
-from jofi_pipeline.defs.partitions import per_mode
 from jofi_pipeline.defs.tables import asset_key
 from jofi_pipeline.warehouse import PublishedWarehouse, WarehouseError
 from jofi_pipeline.warehouse.published import RunSummary
@@ -83,8 +82,9 @@ class Freshness:
     @property
     def metadata(self) -> dict:
         out: dict = {}
-        for v in self.verdicts:
-            out.update(per_mode(v.metadata, v.mode))
+        for v in self.verdicts:  # every key by mode: two modes' texts must not overwrite each other
+            out.update({f"{key} ({v.mode})": value for key, value in v.metadata.items() if key != "evaluated_at"})
+            out["evaluated_at"] = v.metadata["evaluated_at"]
         out["what_to_do"] = " ".join(v.what_to_do for v in self.verdicts if v.what_to_do)
         return out
 

@@ -266,6 +266,7 @@ def test_freshness_fails_once_the_last_success_is_older_than_the_window(mode, se
     combined = freshness.Freshness((stale, freshness.verdict(other, _run(timedelta(hours=1), now), now)))
     assert not combined.passed and combined.severity == severity
     assert combined.metadata[f"age_hours ({mode})"] == stale.metadata["age_hours"]
+    assert combined.metadata[f"last_success ({other})"] != combined.metadata[f"last_success ({mode})"]
 
 
 def test_the_freshness_sensor_turns_red_without_any_run(synced, monkeypatch):
