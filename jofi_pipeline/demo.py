@@ -27,6 +27,11 @@ EXAMPLE_QUERIES = [
 ]
 
 
+# The demo's account: the simulator's defaults, so `./jofi-pipeline simulate` serves the same one
+# and the README's commands run on top of what `make demo` synced.
+DEMO_SIMULATOR: dict = {}
+
+
 def run_demo(*, test_takers: int = 200, data_dir: Path | None = None) -> int:
     from jofi_pipeline.simulator.process import SimulatorProcess
 
@@ -34,7 +39,7 @@ def run_demo(*, test_takers: int = 200, data_dir: Path | None = None) -> int:
     where = f" --data-dir {shlex.quote(str(data_dir))}" if data_dir is not None else ""
     data_dir = data_dir or settings.data_dir()
     print(f"Starting the JOFI simulator ({test_takers} test takers in the live world)...", file=sys.stderr)
-    with SimulatorProcess(test_takers=test_takers) as sim:
+    with SimulatorProcess(**{**DEMO_SIMULATOR, "test_takers": test_takers}) as sim:
         os.environ[settings.ENV_BASE_URL] = sim.base_url
         os.environ[settings.ENV_LIVE_KEY] = sim.live_key
         os.environ[settings.ENV_TEST_KEY] = sim.test_key

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import typer
 
 from jofi_pipeline import settings
 from jofi_pipeline_tests.cli.commands import REPO
@@ -59,7 +60,8 @@ def reader_env(folder: Path) -> dict[str, str]:
 
 def start_readme_simulator(commands: list[Command], folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen, dict]:
     """The README's `simulate` command as written, but on a free port; returns its exported values."""
-    written = next(c.text for c in commands if c.text.startswith(f"{settings.CLI} simulate"))
+    shown = [c for c in commands if c.text.startswith(f"{settings.CLI} simulate ")]
+    written = next((c.text for c in shown if c.where == "block"), shown[0].text)  # the block, not a passing mention
     args = shlex.split(written)
     if "--port" in args:
         args[args.index("--port") + 1] = "0"
@@ -114,6 +116,9 @@ def test_every_readme_command_runs_as_written(tmp_path):
                                 f"{result.stderr[-1500:]}")
         (tmp_path / "transcript.txt").write_text("\n".join(transcript))
         assert not failures, "\n\n".join(failures)
+        # The README's simulator serves the account `make demo` synced into ./data, so after the
+        # quickstart its commands add to the demo's warehouse instead of mixing in another account.
+        assert world(values) == demo_world()
     finally:
         os.killpg(simulator.pid, 15)
         simulator.wait(30)
@@ -121,6 +126,28 @@ def test_every_readme_command_runs_as_written(tmp_path):
     ran = " ".join(to_run)
     for essential in ("sync --mode", "status", "sql "):  # the first hour, at least
         assert f"{settings.CLI} {essential}" in ran, f"the README no longer shows `{essential}`"
+
+
+def world(values: dict[str, str]) -> tuple:
+    """What identifies a simulated account: its account object and how many test takers it reports."""
+    headers = {"Authorization": f"Bearer {values[settings.ENV_LIVE_KEY]}"}
+    base = values[settings.ENV_BASE_URL]
+    account = httpx.get(f"{base}/accounts", headers=headers, timeout=60).json()
+    listed = httpx.get(f"{base}/test-takers", headers=headers, timeout=60).json()
+    return account, listed.get("total_count"), values[settings.ENV_TEST_KEY]
+
+
+def demo_world() -> tuple:
+    """The account of the simulator `make demo` starts (`jofi-pipeline demo` with its defaults)."""
+    from jofi_pipeline.cli import app
+    from jofi_pipeline.demo import DEMO_SIMULATOR
+    from jofi_pipeline.simulator.process import SimulatorProcess
+
+    demo = typer.main.get_command(app).commands["demo"]  # type: ignore[attr-defined]
+    test_takers = next(p.default for p in demo.params if p.name == "test_takers")
+    with SimulatorProcess(**{**DEMO_SIMULATOR, "test_takers": test_takers}) as sim:
+        return world({settings.ENV_BASE_URL: sim.base_url, settings.ENV_LIVE_KEY: sim.live_key,
+                      settings.ENV_TEST_KEY: sim.test_key})
 
 
 def test_commands_not_run_are_named_by_a_pattern_with_a_reason():
