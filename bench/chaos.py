@@ -4,8 +4,10 @@ the test suite. Prints one table: cases tried, passed, records lost.
     uv run --frozen python bench/chaos.py [--trials 200] [--fault-runs 3] [--seed 7]
 
 A crash trial passes when the published warehouse is exactly the state before or after a run,
-the DuckDB file and Parquet tree agree, no key repeats, and the next run completes with every
-record of the simulator's truth. A fault run passes when it ends in exactly the truth, or fails
+the DuckDB file and Parquet tree agree, no key repeats, the history tables hold clean version
+chains that agree with the current tables (no version lost or duplicated, none the crashed state
+published missing after the next run), and the next run completes with every record of the
+simulator's truth. A fault run passes when it ends in exactly the truth, or fails
 with one clear line and leaves the published warehouse unchanged.
 """
 
@@ -83,7 +85,8 @@ def main() -> None:
                 before = trials[-1].after
             killed = [t for t in trials if t.killed]
             for label, group in (("kill -9 (landed mid-run)", killed), ("kill -9 (run had finished)", [t for t in trials if not t.killed])):
-                notes = f"before={sum(t.outcome == 'before' for t in group)} after={sum(t.outcome == 'after' for t in group)}"
+                notes = (f"before={sum(t.outcome == 'before' for t in group)} after={sum(t.outcome == 'after' for t in group)} "
+                         f"history versions lost={sum(t.versions_lost for t in group)}")
                 problems = {t.problem for t in group if not t.ok}
                 rows.append((label, len(group), sum(t.ok for t in group), sum(t.records_lost for t in group), notes + ("; " + "; ".join(problems) if problems else "")))
             for name, faults in FAULTS.items():

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 _DUMP_OPTIONS = orjson.OPT_NON_STR_KEYS
+_SORTED_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS
 
 
 def loads(data: bytes | bytearray | str) -> Any:
@@ -30,3 +31,11 @@ def dumps(value: Any) -> str:
         return orjson.dumps(value, option=_DUMP_OPTIONS).decode()
     except TypeError:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def dumps_sorted(value: Any) -> str:
+    """Like `dumps`, keys sorted at every level: equal values give equal text (what a hash is taken of)."""
+    try:
+        return orjson.dumps(value, option=_SORTED_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)

@@ -36,6 +36,8 @@ def check_specs() -> list[dg.AssetCheckSpec]:
         if table.key:
             specs.append(_spec("keys_unique_not_null", key, f"{', '.join(table.key)} is unique and never null"))
         specs.append(_spec("mode_pure", key, "every row's _mode is the partition's mode"))
+        if table.kind == "history":
+            specs.append(_spec("history_chains", key, "per key: contiguous versions, exactly one current unless deleted"))
     for child, column, parent, _, what in REFERENCES:
         specs.append(_spec(f"references_{parent}_{column}", asset_key(child), f"every {what} resolves"))
     for table in CAPPED_LISTS:
@@ -66,6 +68,8 @@ def _evaluate(reader: PublishedReader, mode: str, watcher: WatchSummary | None) 
         if table.key:
             yield _unique_keys(reader, key, table.name)
         yield _mode_pure(reader, key, table.name, mode)
+        if table.kind == "history":
+            yield _history_chains(reader, key, table.name)
     for child, column, parent, parent_column, what in REFERENCES:
         yield _references(reader, child, column, parent, parent_column, what)
     coverage = reader.coverage()
@@ -103,6 +107,21 @@ def _mode_pure(reader: PublishedReader, key, table: str, mode: str) -> dg.AssetC
             "rows_of_other_modes": sum(foreign.values()),
             "what_to_do": "" if not foreign else f"Rows of {sorted(foreign)} are in the {mode} warehouse: stop the "
             "schedule, restore the previous published copy, and report it — modes must never mix.",
+        },
+    )
+
+
+def _history_chains(reader: PublishedReader, key, table: str) -> dg.AssetCheckResult:
+    broken = reader.history_breaks(table)
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name="history_chains",
+        passed=broken == 0,
+        metadata={
+            "keys_with_broken_chains": broken,
+            "what_to_do": "" if broken == 0 else f"{broken} keys of {table} have versions with a gap, an overlap, "
+            "no or two current versions, or two neighbours with the same _row_hash. List them with "
+            f"SELECT * FROM {table} ORDER BY ALL, and report a bug: history is written with the table it versions.",
         },
     )
 

@@ -82,6 +82,9 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
         except WarehouseError as exc:
             raise SyncFailed(str(exc), run_id=report.run_id) from None
         with writer_cm as writer:
+            if writer.history_started:
+                say(f"history starts now from the current rows of {', '.join(writer.history_started)} (this "
+                    "warehouse was built before history was kept; earlier changes were not kept)")
             run = _Run(client, writer, options, report, say)
             try:
                 await run.fetch_everything(account)

@@ -6,6 +6,7 @@ typed column while the raw JSON keeps the original, so one odd value never fails
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -141,6 +142,17 @@ def _set_path(obj: Mapping[str, Any], path: tuple[str, ...], value: Any) -> dict
 def content(obj: Mapping[str, Any]) -> dict[str, Any]:
     """The record's own fields: what "changed" is judged on."""
     return {k: v for k, v in obj.items() if k not in ENVELOPE_FIELDS}
+
+
+def content_hash(obj: Mapping[str, Any]) -> str:
+    """md5 of the record's own fields with keys sorted: a history version's `_row_hash`.
+
+    Taken of the stored raw JSON, the shallow merge of every response seen for the key, never of
+    one response: a list item carries fewer fields than the by-id object, so hashing what arrived
+    would flip between the two shapes on every run. The envelope (`object`, `mode`) is left out
+    for the same reason; the sync's own timestamps are not in the raw JSON at all.
+    """
+    return hashlib.md5(json_codec.dumps_sorted(content(obj)).encode(), usedforsecurity=False).hexdigest()
 
 
 def has_child_list(spec: TableSpec, parent: Mapping[str, Any]) -> bool:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import duckdb
 
+from jofi_pipeline.warehouse.as_of import AS_OF_MACROS
 from jofi_pipeline.warehouse.errors import PublishError
 from jofi_pipeline.warehouse.parquet_schema import LAYOUT as PARQUET_LAYOUT
 from jofi_pipeline.warehouse.parquet_schema import described_schema, kv_metadata_option
@@ -123,8 +124,9 @@ def schema_digest(spec) -> str:
 
 
 def views_digest() -> str:
-    """What the views and their column comments are made of (their SQL, comments, the tables' DDL)."""
+    """What the views, their column comments and the as-of macros are made of (SQL, comments, the tables' DDL)."""
     parts = [f"{v.name}\n{v.sql}\n{v.comment}\n{sorted(v.column_comments.items())}" for v in VIEWS]
+    parts += [f"{m.name}({m.parameter})\n{m.sql}\n{m.comment}" for m in AS_OF_MACROS]
     return _digest(parts + [schema_digest(spec) for spec in TABLES.values()])
 
 
@@ -220,6 +222,13 @@ def drop_stale(con: duckdb.DuckDBPyConnection, changed: list[str], *, views: boo
         stale = views if kind == "VIEW" else (name in changed or name not in TABLES)
         if stale:
             con.execute(f"DROP {kind} IF EXISTS {qualified(name, PUBLISH_CATALOG)}")
+    if views:  # the as-of macros are rebuilt with the views (one for a table no longer versioned goes)
+        macros = con.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE database_name = $db AND function_type = 'table_macro'",
+            {"db": PUBLISH_CATALOG},
+        ).fetchall()
+        for (name,) in macros:
+            con.execute(f"DROP MACRO TABLE IF EXISTS {qualified(name, PUBLISH_CATALOG)}")
 
 
 def copy_tables(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
@@ -232,12 +241,16 @@ def copy_tables(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, i
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the analyst views; a view column without its own comment borrows the comment of
-    the first table column with the same name, so every column explains itself."""
+    """Create the analyst views and the as-of table macros; a view column without its own comment
+    borrows the comment of the first table column with the same name, so every column explains itself."""
     table_comments: dict[str, str] = {}
     for spec in TABLES.values():
         for column in spec.all_columns:
             table_comments.setdefault(column.name, column.comment)
+    for macro in AS_OF_MACROS:
+        target = qualified(macro.name, PUBLISH_CATALOG)
+        con.execute(f"CREATE OR REPLACE MACRO {target}({macro.parameter}) AS TABLE {macro.sql}")
+        con.execute(f"COMMENT ON MACRO TABLE {target} IS {literal(macro.comment)}")
     for view in VIEWS:
         target = qualified(view.name, PUBLISH_CATALOG)
         con.execute(f"CREATE OR REPLACE VIEW {target} AS {view.sql}")

@@ -273,6 +273,32 @@ class PublishedReader:
         ).fetchone()
         return count, values or []
 
+    def history_breaks(self, table: str) -> int:
+        """Keys of a `<table>_history` table whose versions do not form one clean chain.
+
+        A chain is clean when, ordered by `_valid_from`: each version ends where the next begins
+        (after a delete marker the record may come back later), only the last may be current and
+        it is current exactly when `_valid_to` is null, a delete marker is a closed zero-length
+        version, and no two neighbouring versions hold the same content.
+        """
+        spec = TABLES[table]
+        key = ", ".join(ident(c) for c in spec.key[:-1])
+        return self._count(
+            f"""
+            WITH v AS (
+                SELECT {key}, _valid_from, _valid_to, _is_current, _change, _row_hash,
+                       lead(_valid_from) OVER w AS next_from, lead(_change) OVER w AS next_change,
+                       lead(_row_hash) OVER w AS next_hash
+                FROM {ident(table)} WINDOW w AS (PARTITION BY {key} ORDER BY _valid_from, _valid_to NULLS LAST))
+            SELECT count(DISTINCT ({key})) FROM v WHERE
+                _is_current IS DISTINCT FROM (_valid_to IS NULL)
+                OR (_change = 'delete' AND (_valid_to IS DISTINCT FROM _valid_from))
+                OR (_change <> 'delete' AND next_from IS NOT NULL AND _valid_to IS DISTINCT FROM next_from)
+                OR (_change <> 'delete' AND next_from IS NULL AND NOT _is_current)
+                OR (_change <> 'delete' AND next_change <> 'delete' AND _row_hash = next_hash)
+            """
+        )
+
     def _count(self, sql: str) -> int:
         return self._con.execute(sql).fetchone()[0]
 

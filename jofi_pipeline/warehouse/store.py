@@ -17,10 +17,11 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from jofi_pipeline import json_codec, settings
 from jofi_pipeline.settings import Mode
-from jofi_pipeline.warehouse import fetch_state, flatten, merge
+from jofi_pipeline.warehouse import fetch_state, flatten, history, merge
 from jofi_pipeline.warehouse.errors import ModeMismatchError, UnknownEntityError, WarehouseError
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.paths import ModePaths
@@ -36,7 +37,16 @@ from jofi_pipeline.warehouse.records import (
 )
 from jofi_pipeline.warehouse.schema import ensure_schema, ident
 from jofi_pipeline.warehouse.tally import RunCounts, RunTally
-from jofi_pipeline.warehouse.tables import ENTITY_TABLES, FETCH_STATE, SYNC_COVERAGE, SYNC_RUNS, TABLES, TableSpec, children_of
+from jofi_pipeline.warehouse.tables import (
+    ENTITY_TABLES,
+    FETCH_STATE,
+    HISTORY,
+    SYNC_COVERAGE,
+    SYNC_RUNS,
+    TABLES,
+    TableSpec,
+    children_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +89,16 @@ class WarehouseStore:
                 # Bounded memory whatever the account's size: DuckDB spills to work/ beyond this.
                 con.execute(f"SET memory_limit = '{WORK_DB_MEMORY_LIMIT}'")
                 ensure_schema(con)
+                history_started = _start_history(con)
             except BaseException:
                 con.close()
                 raise
         except BaseException:
             lock.release()
             raise
-        return RunWriter(self, con, lock, run_id, started_at)
+        writer = RunWriter(self, con, lock, run_id, started_at)
+        writer.history_started = history_started
+        return writer
 
     def upload_version(self, version_dir: Path, row_counts: dict[str, int] | None = None, *, resume: bool = False) -> RemoteOutcome:
         """Copy a published version to the object store; the caller holds the writer lock.
@@ -144,6 +157,9 @@ class RunWriter:
         self._con: duckdb.DuckDBPyConnection | None = con
         self._lock = lock
         self.tally = RunTally()  # what this run changed, each row once (sync_runs and summaries)
+        # History tables begun from existing rows when this run opened (a warehouse built before
+        # history existed): table -> rows. Empty on every later run, so it is said once.
+        self.history_started: dict[str, int] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -189,9 +205,11 @@ class RunWriter:
             log.warning("upsert %s: %d object(s) without a usable key were not stored", entity, skipped)
         with self._transaction():
             if batch:
-                self._merge_entities(spec, batch, synced_at, counts[spec.name])
+                versions = self._merge_entities(spec, batch, synced_at, counts[spec.name])
+                if versions is not None:
+                    counts[HISTORY[spec.name].name] = versions
                 for child_spec in children_of(spec.name):
-                    counts[child_spec.name] = self._replace_children(child_spec, batch, synced_at)
+                    counts[child_spec.name] = self._replace_children(child_spec, batch, synced_at, counts)
             if fetched:
                 state_rows = fetch_state.rows_of(self.mode, self.run_id, fetched, synced_at)
                 counts[FETCH_STATE.name] = self._tally_rows(FETCH_STATE, state_rows)
@@ -214,6 +232,9 @@ class RunWriter:
         with self._transaction():
             marked = merge.mark_deleted(self.con, spec, table, deleted_at)
             self.tally.wrote(spec.name, existing=marked)
+            if spec.name in HISTORY:
+                hist = HISTORY[spec.name]
+                self.tally.wrote_children(hist.name, history.record_deletes(self.con, hist, table, deleted_at, self.run_id))
             return len(marked)
 
     def record_run(self, run: SyncRunRecord) -> RunCounts:
@@ -312,7 +333,10 @@ class RunWriter:
         self.tally.wrote(spec.name, new=new, existing=existing)
         return MergeCounts(inserted=len(new), updated=len(existing))
 
-    def _merge_entities(self, spec: TableSpec, batch: dict[tuple[Any, ...], dict[str, Any]], synced_at: datetime, counts: MergeCounts) -> None:
+    def _merge_entities(
+        self, spec: TableSpec, batch: dict[tuple[Any, ...], dict[str, Any]], synced_at: datetime, counts: MergeCounts
+    ) -> MergeCounts | None:
+        """Merge the batch into the entity table and open history versions; the history's counts."""
         stored = merge.stored_raw(self.con, spec, list(batch))
         rows = []
         new, changed_keys = [], []
@@ -335,12 +359,25 @@ class RunWriter:
             rows.append(
                 flatten.typed_row(spec, raw)
                 | {"_raw": flatten.dump_json(raw), "_mode": self.mode, "_first_synced_at": synced_at,
-                   "_last_synced_at": synced_at, "_deleted_at": None, "_action": action}
+                   "_last_synced_at": synced_at, "_deleted_at": None, "_action": action,
+                   "_row_hash": flatten.content_hash(raw) if action != "unchanged" else None}
             )
-        merge.merge_entities(self.con, spec, flatten.arrow_table(spec, rows, extra={"_action": pa.string()}))
+        staged = flatten.arrow_table(spec, rows, extra={"_action": pa.string(), "_row_hash": pa.string()})
+        merge.merge_entities(self.con, spec, staged)
         self.tally.wrote(spec.name, new=new, existing=changed_keys)
+        if spec.name in HISTORY:
+            # Only what the merge inserted or updated can open a version: an unchanged record
+            # costs history nothing (and its hash is not even taken).
+            hist = HISTORY[spec.name]
+            changed = staged.filter(pc.not_equal(staged["_action"], "unchanged"))
+            versions = history.record_versions(self.con, hist, changed, synced_at, self.run_id)
+            self.tally.wrote_children(hist.name, versions.inserted)
+            return versions
+        return None
 
-    def _replace_children(self, spec: TableSpec, batch: dict[tuple[Any, ...], dict[str, Any]], synced_at: datetime) -> MergeCounts:
+    def _replace_children(
+        self, spec: TableSpec, batch: dict[tuple[Any, ...], dict[str, Any]], synced_at: datetime, upsert_counts: UpsertCounts
+    ) -> MergeCounts:
         parent_keys, rows = [], []
         system = {"_mode": self.mode, "_first_synced_at": synced_at, "_last_synced_at": synced_at}
         for key, obj in batch.items():
@@ -352,11 +389,16 @@ class RunWriter:
         parents = pa.table(
             {n: pa.array([p[n] for p in parent_keys], type=flatten.ARROW_TYPES[spec.column(n).type]) for n in spec.parent_columns}
         )
-        counts, changed = merge.replace_children(self.con, spec, flatten.arrow_table(spec, rows), parents)
+        table = flatten.arrow_table(spec, rows)
+        counts, changed = merge.replace_children(self.con, spec, table, parents)
         # A child of a record this run inserted is new with it, whatever this write found.
         parent = spec.parent or ""
         width = len(spec.parent_columns)
         self.tally.wrote_children(spec.name, counts.inserted, (k for k in changed if not self.tally.is_new(parent, k[:width])))
+        if spec.name in HISTORY and counts.changed:  # children the merge left as they were have no new version
+            hist = HISTORY[spec.name]
+            upsert_counts[hist.name] = versions = history.record_children(self.con, hist, table, parents, synced_at, self.run_id)
+            self.tally.wrote_children(hist.name, versions.inserted)
         return counts
 
 
@@ -378,6 +420,19 @@ class _Transaction:
         else:
             self.con.rollback()
             self._tally.__exit__(exc_type, exc, tb)
+
+
+def _start_history(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Begin missing histories from the current rows (one transaction) and say so once."""
+    with _Transaction(con, RunTally()):  # not counted as the run's writes
+        started = history.start_missing_from_current_rows(con)
+    if started:
+        log.warning(
+            "history starts now for %s (%d rows): this warehouse was built before history was kept, so each "
+            "current row is its first version (valid from when a sync last saw it); earlier changes were not kept",
+            ", ".join(started), sum(started.values()),
+        )
+    return started
 
 
 def entity_spec(entity: str) -> TableSpec:

@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jofi_pipeline.entities import ENTITIES
+from jofi_pipeline.entities import ENTITIES, VERSIONED
 
 # SQL types the flattener knows how to coerce to (see flatten.COERCERS).
 SqlType = Literal["BIGINT", "DOUBLE", "VARCHAR", "BOOLEAN", "TIMESTAMPTZ", "BIGINT[]", "JSON"]
-TableKind = Literal["entity", "child", "run_log", "state"]
+TableKind = Literal["entity", "child", "history", "run_log", "state"]
 
 Source = Callable[[Mapping[str, Any]], Any]
 
@@ -95,6 +95,8 @@ class TableSpec:
     system_columns: tuple[Column, ...] = field(default=())
     # Key columns that may legitimately be null (a top-level score has no parent score).
     nullable_key: tuple[str, ...] = ()
+    # History tables only: the table whose versions this one keeps (see history_of()).
+    versions_of: str | None = None
 
     @property
     def all_columns(self) -> tuple[Column, ...]:
@@ -142,6 +144,40 @@ def child(
         name, "child", comment, key, columns, parent=parent, list_key=list_key,
         parent_columns=parent_columns, items=items, system_columns=CHILD_SYSTEM,
         nullable_key=nullable_key,
+    )
+
+
+# --- history ----------------------------------------------------------------------------------
+# Columns a `<table>_history` table adds to the versioned table's own columns. One row per observed
+# version; `_first_synced_at`/`_last_synced_at` are left out (a version's span is _valid_from.._valid_to),
+# and so is `_deleted_at` (a deletion is a version of its own, `_change = 'delete'`).
+
+VALID_FROM = Column("_valid_from", "TIMESTAMPTZ", "When a sync first saw this version (JOFI has no updated_at, so this is the observation time, not the moment JOFI changed it). Equals the previous version's _valid_to: no gaps, no overlaps.")
+VALID_TO = Column("_valid_to", "TIMESTAMPTZ", "When a sync saw the next version (or the record gone); null while this version is current. Valid for _valid_from <= t < _valid_to.")
+IS_CURRENT = Column("_is_current", "BOOLEAN", "True for the version the current table holds; at most one per key, none once the record is deleted.")
+CHANGE = Column("_change", "VARCHAR", "What opened this version: 'insert' (first seen, or seen again after a delete), 'update' (content changed) or 'delete' (the API answered 404, or the parent stopped listing this child: a zero-length marker at the moment it was found gone, holding the last known values).")
+ROW_HASH = Column("_row_hash", "VARCHAR", "md5 of the version's content: for entity tables the raw JSON with sorted keys, leaving out the response envelope (`object`, `mode`) and the sync's own timestamps; for child tables the typed columns. Equal hash = same version.")
+SYNC_RUN_ID = Column("_sync_run_id", "VARCHAR", "Sync run that saw this version first (sync_runs.run_id; a run killed before it finished has no sync_runs row). Null for versions begun from the rows of a warehouse built before history was kept. A run records at most one version per key: what it read of a record in several steps becomes one version.")
+HISTORY_COLUMNS = (VALID_FROM, VALID_TO, IS_CURRENT, CHANGE, ROW_HASH, SYNC_RUN_ID)
+
+
+def history_of(spec: TableSpec) -> TableSpec:
+    """The `<table>_history` spec of a versioned table: its columns, `_mode` (and `_raw`), the history columns.
+
+    Keyed by the table's key plus `_valid_from`; an ordinary spec, so DDL, comments, Parquet,
+    publish and the key checks treat it like any other table.
+    """
+    kept = tuple(c for c in spec.system_columns if c.name in (MODE.name, RAW.name))
+    return TableSpec(
+        f"{spec.name}_history",
+        "history",
+        f"Every observed version of {spec.name} rows (one row per version, _valid_from/_valid_to; _is_current marks "
+        f"the one {spec.name} holds). Read a past state with {spec.name}_as_of(TIMESTAMPTZ '...').",
+        spec.key + (VALID_FROM.name,),
+        spec.columns,
+        system_columns=kept + HISTORY_COLUMNS,
+        nullable_key=spec.nullable_key,
+        versions_of=spec.name,
     )
 
 
@@ -487,13 +523,24 @@ FETCH_STATE = TableSpec(
     nullable_key=("score_profile_short_name",),
 )
 
+_CURRENT_TABLES: tuple[TableSpec, ...] = (
+    ACCOUNT, USERS, TEAMS, EMAIL_TEMPLATES, ASSESSMENTS, SCORE_PROFILES, INVITATIONS,
+    TEST_TAKERS, TEST_TAKER_ASSESSMENTS, CAREER_NAVIGATION_PROFILES, SCORECARDS,
+    SCORECARD_SCORES, JOB_FIT_REPORTS, JOB_FIT_OCCUPATIONS, SYNC_RUNS, SYNC_COVERAGE, FETCH_STATE,
+)
+
+
+def _versioned(spec: TableSpec) -> bool:
+    """The registry marks entities `versioned`; a child table is versioned with its parent."""
+    return spec.name in VERSIONED or (spec.kind == "child" and spec.parent in VERSIONED)
+
+
+# Table -> its `<table>_history` spec, for every versioned entity table and child table.
+HISTORY: dict[str, TableSpec] = {spec.name: history_of(spec) for spec in _CURRENT_TABLES if _versioned(spec)}
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
-    for spec in (
-        ACCOUNT, USERS, TEAMS, EMAIL_TEMPLATES, ASSESSMENTS, SCORE_PROFILES, INVITATIONS,
-        TEST_TAKERS, TEST_TAKER_ASSESSMENTS, CAREER_NAVIGATION_PROFILES, SCORECARDS,
-        SCORECARD_SCORES, JOB_FIT_REPORTS, JOB_FIT_OCCUPATIONS, SYNC_RUNS, SYNC_COVERAGE, FETCH_STATE,
-    )
+    for spec in (*_CURRENT_TABLES, *HISTORY.values())
 }
 
 # Entity name the sync passes to upsert() -> its table: one per registry entity, named alike.

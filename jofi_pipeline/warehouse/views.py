@@ -139,4 +139,88 @@ ORDER BY s.test_taker_id, s.score_profile_short_name, s.section, coalesce(s.pare
     },
 )
 
-VIEWS: tuple[ViewSpec, ...] = (INVITATION_FUNNEL, TEST_TAKER_PROGRESS, SCORES_LONG)
+def _last_is_delete() -> str:
+    """Aggregate: the key's newest version is a delete marker (the record is gone now)."""
+    return "arg_max(_change, _valid_from) = 'delete'"
+
+
+FUNNEL_TIMINGS = ViewSpec(
+    "funnel_timings",
+    "One row per invitation: when it was sent, accepted, its test taker's first completion and the moment every "
+    "assigned assessment was completed, with the hours between. Computed from the history tables, so a value the "
+    "API later overwrote or cleared (a retaken assessment, a reassigned link) still counts from its first sighting. "
+    "Deleted invitations and test takers are left out.",
+    f"""
+WITH invitation AS (
+    SELECT id AS invitation_id,
+           min(created_at) AS invited_at,
+           min(accepted_at) AS accepted_at,
+           min(_valid_from) FILTER (WHERE accepted_at IS NOT NULL OR test_taker_id IS NOT NULL) AS accepted_seen_at,
+           arg_max(test_taker_id, _valid_from) FILTER (WHERE test_taker_id IS NOT NULL) AS test_taker_id,
+           arg_max(team_id, _valid_from) AS team_id,
+           arg_max(team_display_name, _valid_from) AS team_display_name,
+           {_last_is_delete()} AS deleted
+    FROM invitations_history GROUP BY id),
+taker AS (
+    SELECT id AS test_taker_id,
+           arg_max(invitation_id, _valid_from) AS invitation_id,
+           min(_valid_from) AS first_seen_at,
+           {_last_is_delete()} AS deleted
+    FROM test_takers_history GROUP BY id),
+taker_of_invitation AS (
+    SELECT invitation_id, min(test_taker_id) AS test_taker_id FROM taker WHERE NOT deleted GROUP BY invitation_id),
+assignment AS (
+    SELECT test_taker_id, id,
+           min(completed_at) AS first_completed_at,
+           {_last_is_delete()} AS removed
+    FROM test_taker_assessments_history GROUP BY test_taker_id, id),
+completion AS (
+    SELECT test_taker_id,
+           min(first_completed_at) AS first_completion_at,
+           count(*) FILTER (WHERE NOT removed) AS assigned,
+           count(first_completed_at) FILTER (WHERE NOT removed) AS completed,
+           max(first_completed_at) FILTER (WHERE NOT removed) AS last_completion_at
+    FROM assignment GROUP BY test_taker_id),
+linked AS (
+    SELECT i.*, t.test_taker_id AS linked_test_taker_id, t.first_seen_at
+    FROM invitation i
+    LEFT JOIN taker_of_invitation x ON x.invitation_id = i.invitation_id
+    LEFT JOIN taker t ON t.test_taker_id = coalesce(i.test_taker_id, x.test_taker_id) AND NOT t.deleted
+    WHERE NOT i.deleted),
+stages AS (
+    SELECT l.invitation_id, l.team_id, l.team_display_name, l.linked_test_taker_id AS test_taker_id,
+           l.invited_at,
+           coalesce(l.accepted_at, CASE WHEN l.linked_test_taker_id IS NOT NULL THEN least(l.accepted_seen_at, l.first_seen_at) END) AS accepted_at,
+           c.first_completion_at,
+           CASE WHEN c.assigned > 0 AND c.completed = c.assigned THEN c.last_completion_at END AS all_completed_at,
+           coalesce(c.assigned, 0) AS assessments_assigned,
+           coalesce(c.completed, 0) AS assessments_completed
+    FROM linked l LEFT JOIN completion c ON c.test_taker_id = l.linked_test_taker_id)
+SELECT *,
+       date_diff('second', invited_at, accepted_at) / 3600.0 AS hours_invited_to_accepted,
+       date_diff('second', accepted_at, first_completion_at) / 3600.0 AS hours_accepted_to_first_completion,
+       date_diff('second', first_completion_at, all_completed_at) / 3600.0 AS hours_first_to_all_completions,
+       date_diff('second', invited_at, all_completed_at) / 3600.0 AS hours_invited_to_all_completions
+FROM stages
+ORDER BY invited_at, invitation_id
+""",
+    {
+        "invitation_id": "Invitation ID.",
+        "team_id": "Team of the invitation (its newest version).",
+        "team_display_name": "Team name (the invitation's newest version).",
+        "test_taker_id": "Test taker created on acceptance (the invitation's link, else the test taker that names it); null until accepted.",
+        "invited_at": "When the invitation was created (its created_at).",
+        "accepted_at": "When it was accepted: its accepted_at, else the first moment a sync saw it linked to a test taker; null while not accepted.",
+        "first_completion_at": "Earliest completed_at of any of the test taker's assessments, over every version seen.",
+        "all_completed_at": "When the last still-assigned assessment was first completed; null until every assigned assessment is completed.",
+        "assessments_assigned": "Assessments assigned to the test taker now (removed assignments excluded).",
+        "assessments_completed": "Of those, how many were ever seen completed.",
+        "hours_invited_to_accepted": "Hours from invited_at to accepted_at.",
+        "hours_accepted_to_first_completion": "Hours from accepted_at to first_completion_at.",
+        "hours_first_to_all_completions": "Hours from first_completion_at to all_completed_at.",
+        "hours_invited_to_all_completions": "Hours from invited_at to all_completed_at: the whole funnel.",
+    },
+)
+
+
+VIEWS: tuple[ViewSpec, ...] = (INVITATION_FUNNEL, TEST_TAKER_PROGRESS, SCORES_LONG, FUNNEL_TIMINGS)

@@ -25,6 +25,7 @@ class Trial:
     ok: bool
     problem: str = ""
     records_lost: int = 0
+    versions_lost: int = 0  # history versions the crashed state published that the next run dropped
     after: object = None  # the published state the next run left: the next trial's "before"
 
 
@@ -73,6 +74,10 @@ def crash_trial(zygote: Zygote, sim, env: dict[str, str], rng: random.Random, du
             return trial
         if not crashed.run_ids <= after.run_ids:
             trial.problem = "the next run lost sync_runs history"
+            return trial
+        trial.versions_lost = len(crashed.history - after.history)
+        if trial.versions_lost:
+            trial.problem = f"{trial.versions_lost} history versions published before the crash are gone after the next run"
             return trial
         trial.ok = trial.records_lost == 0
         if not trial.ok:

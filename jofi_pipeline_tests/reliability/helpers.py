@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from jofi_pipeline.warehouse.tables import TABLES
+from jofi_pipeline_tests.history.oracle import chain_problems, disagreements, versions
 
 # Tables whose rows say *when/which run* rather than what JOFI holds: not compared across runs.
 RUN_TABLES = frozenset(name for name, spec in TABLES.items() if spec.kind in ("run_log", "state"))
@@ -24,6 +25,7 @@ class Published:
     digest: str  # sha256 over the DuckDB file and every Parquet file the links resolve to
     rows: dict[str, str]  # per data table: sha256 of its sorted rows, run timestamps left out
     run_ids: frozenset[str]
+    history: frozenset[tuple] = frozenset()  # every version ever opened (history_oracle.versions)
 
     @property
     def data_digest(self) -> str:
@@ -49,9 +51,17 @@ def observe(mode_dir: Path) -> Published | None:
     with duckdb.connect(str(mode_dir / "jofi.duckdb"), read_only=True) as con:
         assert_no_duplicate_keys(con)
         assert_parquet_matches_database(con, mode_dir / "parquet")
+        assert_history_whole(con)
         rows = {t: table_rows_digest(con, t) for t in TABLES if t not in RUN_TABLES}
         run_ids = frozenset(r for (r,) in con.execute("SELECT run_id FROM sync_runs").fetchall())
-    return Published(digest, rows, run_ids)
+        history = frozenset(versions(con))
+    return Published(digest, rows, run_ids, history)
+
+
+def assert_history_whole(con: duckdb.DuckDBPyConnection) -> None:
+    """Clean version chains that agree with the current tables: no version lost or duplicated."""
+    problems = chain_problems(con) + disagreements(con)
+    assert not problems, f"history: {problems[:3]}"
 
 
 def table_rows_digest(con: duckdb.DuckDBPyConnection, table: str, source: str | None = None) -> str:

@@ -1,0 +1,159 @@
+"""History bench: what keeping every version costs the nightly, and how big history grows.
+
+Two simulators with the same seed play the same 30 days; each night one warehouse syncs with
+history and the other with the history writes switched off (the same code, its history functions
+replaced by no-ops for the run), alternating which goes first. Prints per night the wall times and
+the time spent in history writes, then per history table its rows, versions per key and Parquet
+size after the last night next to its table's.
+
+    uv run --frozen python bench/history.py [--days 30] [--test-takers 300] [--daily-invitations 20]
+
+Targets (issue 16): history adds <= 10% to the nightly's wall time; a nightly writes versions for
+the changed records only (no versions on a night with no activity, see the `idle` row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+import duckdb  # noqa: E402
+
+from jofi_pipeline.simulator.process import SimulatorProcess  # noqa: E402
+from jofi_pipeline.sync import SyncOptions, run_sync  # noqa: E402
+from jofi_pipeline.warehouse import history  # noqa: E402
+from jofi_pipeline.warehouse.records import MergeCounts  # noqa: E402
+from jofi_pipeline.warehouse.tables import HISTORY  # noqa: E402
+
+LATENCY_MS = 50
+TIMED = ("record_versions", "record_deletes", "record_children", "start_missing_from_current_rows")
+spent = {"seconds": 0.0}
+
+
+def _timed(function):
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent["seconds"] += time.perf_counter() - started
+    return wrapper
+
+
+REAL = {name: getattr(history, name) for name in TIMED}
+TIMED_FUNCTIONS = {name: _timed(REAL[name]) for name in TIMED}
+OFF = {
+    "record_versions": lambda *a, **k: MergeCounts(),
+    "record_deletes": lambda *a, **k: 0,
+    "record_children": lambda *a, **k: MergeCounts(),
+    "start_missing_from_current_rows": lambda *a, **k: {},
+}
+
+
+@contextmanager
+def history_writes(on: bool):
+    for name in TIMED:
+        setattr(history, name, TIMED_FUNCTIONS[name] if on else OFF[name])
+    try:
+        yield
+    finally:
+        for name in TIMED:
+            setattr(history, name, REAL[name])
+
+
+def nightly(sim, data_dir: Path, on: bool) -> tuple[float, float, int]:
+    """One sync: (wall seconds, seconds in history writes, history versions written)."""
+    spent["seconds"] = 0.0
+    options = SyncOptions(mode="live", base_url=sim.base_url, data_dir=data_dir, api_key_env_var="JOFI_LIVE_API_KEY")
+    os.environ["JOFI_LIVE_API_KEY"] = sim.live_key
+    with history_writes(on):
+        started = time.perf_counter()
+        report = asyncio.run(run_sync(options))
+        wall = time.perf_counter() - started
+    written = sum(n for t, n in report.inserted.items() if t.endswith("_history"))
+    return wall, spent["seconds"], written
+
+
+def sizes(data_dir: Path) -> list[tuple]:
+    parquet = data_dir / "live" / "parquet"
+    rows = []
+    with duckdb.connect(str(data_dir / "live" / "jofi.duckdb"), read_only=True) as con:
+        for table, hist in HISTORY.items():
+            key = ", ".join(f'"{k}"' for k in hist.key[:-1])
+            versions, keys, current = con.execute(
+                f'SELECT count(*), count(DISTINCT ({key})), count(*) FILTER (WHERE _is_current) FROM "{hist.name}"'
+            ).fetchone()
+            size = sum(f.stat().st_size for f in (parquet / hist.name).glob("*.parquet"))
+            base = sum(f.stat().st_size for f in (parquet / table).glob("*.parquet"))
+            rows.append((hist.name, versions, keys, current, versions / keys if keys else 0.0, size, base))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--test-takers", type=int, default=300)
+    parser.add_argument("--daily-invitations", type=float, default=20)
+    parser.add_argument("--seed", type=int, default=16)
+    args = parser.parse_args()
+    sim_options = {"test_takers": args.test_takers, "seed": args.seed, "pagination": "cursor",
+                   "latency_ms": LATENCY_MS, "daily_invitations": args.daily_invitations}
+    nights: list[tuple] = []
+    with tempfile.TemporaryDirectory(prefix="jofi-history-") as tmp, \
+            SimulatorProcess(**sim_options) as sim_on, SimulatorProcess(**sim_options) as sim_off:
+        on_dir, off_dir = Path(tmp) / "on", Path(tmp) / "off"
+        print("  first syncs ...", file=sys.stderr, flush=True)
+        nightly(sim_on, on_dir, True)
+        nightly(sim_off, off_dir, False)
+        idle = nightly(sim_on, on_dir, True)  # nothing happened at JOFI: no version may be written
+        for day in range(1, args.days + 1):
+            sim_on.advance(1)
+            sim_off.advance(1)
+            if day % 2:
+                on = nightly(sim_on, on_dir, True)
+                off = nightly(sim_off, off_dir, False)
+            else:
+                off = nightly(sim_off, off_dir, False)
+                on = nightly(sim_on, on_dir, True)
+            nights.append((day, on, off))
+            print(f"  day {day}: with {on[0]:.2f}s (history {on[1]:.3f}s, {on[2]} versions), without {off[0]:.2f}s",
+                  file=sys.stderr, flush=True)
+        table = sizes(on_dir)
+        db_on = (on_dir / "live" / "jofi.duckdb").resolve().stat().st_size
+        db_off = (off_dir / "live" / "jofi.duckdb").resolve().stat().st_size
+
+    print(f"\nhistory bench: {args.days} simulated days, {args.test_takers} test takers, ~{args.daily_invitations:g} "
+          f"invitations/day, simulator latency {LATENCY_MS} ms, cursor paging; nightly = `sync` after `advance?days=1`")
+    print(f"{'night':<8}{'with (s)':>10}{'without (s)':>13}{'history (s)':>13}{'share':>8}{'versions':>10}")
+    print(f"{'idle':<8}{idle[0]:>10.2f}{'':>13}{idle[1]:>13.3f}{idle[1] / idle[0]:>8.1%}{idle[2]:>10}")
+    for day, on, off in nights:
+        print(f"{day:<8}{on[0]:>10.2f}{off[0]:>13.2f}{on[1]:>13.3f}{on[1] / on[0]:>8.1%}{on[2]:>10}")
+    with_mean = statistics.mean(n[1][0] for n in nights)
+    without_mean = statistics.mean(n[2][0] for n in nights)
+    share = sum(n[1][1] for n in nights) / sum(n[1][0] for n in nights)
+    overhead = with_mean / without_mean - 1
+    print(f"{'mean':<8}{with_mean:>10.2f}{without_mean:>13.2f}{statistics.mean(n[1][1] for n in nights):>13.3f}{share:>8.1%}"
+          f"{statistics.mean(n[1][2] for n in nights):>10.0f}")
+    print(f"\nnightly overhead: {overhead:+.1%} wall time (A/B), {share:.1%} of the nightly spent writing history "
+          f"(target <= 10%); idle night wrote {idle[2]} versions (target 0)")
+    print(f"\nafter {args.days} days: DuckDB file {db_on / 1e6:.1f} MB with history, {db_off / 1e6:.1f} MB without")
+    print(f"{'history table':<36}{'versions':>10}{'keys':>8}{'current':>9}{'per key':>9}{'parquet KB':>12}{'table KB':>10}")
+    for name, versions, keys, current, per_key, size, base in table:
+        print(f"{name:<36}{versions:>10}{keys:>8}{current:>9}{per_key:>9.2f}{size / 1024:>12.1f}{base / 1024:>10.1f}")
+    ok = max(share, overhead) <= 0.10 and idle[2] == 0
+    print("\nPASS" if ok else "\nFAIL: a target was missed")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""Set-wise SQL that keeps the `<table>_history` tables: one row per observed version.
+
+Called by the store inside the same transaction as the merge of the current table, so a crash
+never leaves the two disagreeing. The rules, for every key:
+- a version whose `_row_hash` equals the current one adds nothing;
+- a changed one closes the current version and opens the new one at the same instant (`at`), so
+  the versions of a key are contiguous and at most one is current;
+- a record found gone closes its version at `at` and leaves a zero-length `delete` marker there
+  (holding the last known values), so none is current until it is seen again (`insert`).
+
+Like merge.py, each function takes an open connection inside the caller's transaction and runs a
+handful of statements over staged Arrow tables, never one per row.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jofi_pipeline.json_codec import loads
+from jofi_pipeline.warehouse.flatten import ARROW_TYPES, content_hash
+from jofi_pipeline.warehouse.merge import key_match, staged
+from jofi_pipeline.warehouse.records import MergeCounts
+from jofi_pipeline.warehouse.schema import ident
+from jofi_pipeline.warehouse.tables import HISTORY, HISTORY_COLUMNS, TABLES, TableSpec
+
+log = logging.getLogger(__name__)
+
+_HISTORY_NAMES = frozenset(c.name for c in HISTORY_COLUMNS)
+
+
+def _source_key(hist: TableSpec) -> tuple[str, ...]:
+    return hist.key[:-1]  # the versioned table's key; the last part is _valid_from
+
+
+def _content_columns(hist: TableSpec) -> list[str]:
+    """What a version holds besides the history columns: the table's columns, `_mode`, `_raw`."""
+    return [n for n in hist.column_names if n not in _HISTORY_NAMES]
+
+
+def child_hash_sql(hist: TableSpec, alias: str) -> str:
+    """md5 of a child row's typed columns (child tables have no raw JSON): its `_row_hash`."""
+    fields = ", ".join(f"{ident(c.name)} := {alias}.{ident(c.name)}" for c in hist.columns)
+    return f"md5(CAST(to_json(struct_pack({fields})) AS VARCHAR))"
+
+
+def record_versions(
+    con: duckdb.DuckDBPyConnection, hist: TableSpec, rows: pa.Table, at: datetime, run_id: str
+) -> MergeCounts:
+    """Open a version for each staged row whose content differs from its key's current version.
+
+    `rows` holds the table's columns and `_row_hash`, at most one row per key. A run is one
+    observation: when the current version was opened by this same run (a list item showed part of
+    a change, the by-id object the rest), it is completed in place rather than followed by a
+    second version that only a half-read record ever had. Returns inserted = versions opened,
+    updated = versions closed or completed.
+
+    One join reads each key's current version; what follows touches only the keys that changed.
+    """
+    counts = MergeCounts()
+    if rows.num_rows == 0:
+        return counts
+    key = _source_key(hist)
+    with staged(con, rows) as s:
+        rows = con.sql(
+            f"""SELECT s.*, c._row_hash AS _current_hash, c._sync_run_id AS _current_run FROM {s} AS s
+            LEFT JOIN (SELECT {', '.join(ident(n) for n in key)}, _row_hash, _sync_run_id FROM {ident(hist.name)}
+                       WHERE _is_current) AS c ON {key_match(hist, 'c', 's', key)}"""
+        ).to_arrow_table()
+    current, hashes = rows["_current_hash"], rows["_row_hash"]
+    known = pc.is_valid(current)
+    differs = pc.and_(known, pc.fill_null(pc.not_equal(current, hashes), True))
+    same_run = pc.fill_null(pc.equal(rows["_current_run"], run_id), False)
+    rewrite = pc.and_(differs, same_run)
+    close = pc.and_(differs, pc.invert(same_run))
+    opened = pc.or_(pc.invert(known), close)
+    if pc.any(rewrite).as_py():
+        counts.updated += _rewrite(con, hist, rows.filter(rewrite))
+    if pc.any(close).as_py():
+        counts.updated += _close(con, hist, rows.filter(close).select(list(key)), at)
+    if pc.any(opened).as_py():
+        new = rows.filter(opened)
+        change = pc.if_else(pc.is_valid(new["_current_hash"]), "update", "insert")
+        counts.inserted = _open(con, hist, new.append_column("_change", change), at, run_id)
+    return counts
+
+
+def _rewrite(con: duckdb.DuckDBPyConnection, hist: TableSpec, rows: pa.Table) -> int:
+    """Complete versions this run opened; one that came back to the version it closed is undone
+    (the run saw A, B, A: the record never changed as far as history can tell)."""
+    columns = _content_columns(hist)
+    key = _source_key(hist)
+    table = ident(hist.name)
+    with staged(con, rows) as s:
+        rewritten = con.execute(
+            f"""UPDATE {table} AS h SET {', '.join(f'{ident(n)} = s.{ident(n)}' for n in columns)},
+            _row_hash = s._row_hash FROM {s} AS s WHERE {key_match(hist, 'h', 's', key)} AND h._is_current"""
+        ).fetchone()[0]
+        reverted = con.sql(
+            f"""SELECT {', '.join('c.' + ident(n) for n in key)}, c._valid_from AS _reverted_from FROM {table} AS c
+            JOIN {table} AS p ON {key_match(hist, 'p', 'c', key)} AND p._valid_to = c._valid_from
+                 AND p._change <> 'delete' AND p._row_hash = c._row_hash
+            WHERE c._is_current AND EXISTS (SELECT 1 FROM {s} AS s WHERE {key_match(hist, 'c', 's', key)})"""
+        ).to_arrow_table()
+    if reverted.num_rows:
+        with staged(con, reverted) as r:
+            con.execute(f"DELETE FROM {table} AS h USING {r} AS r WHERE {key_match(hist, 'h', 'r', key)} AND h._valid_from = r._reverted_from")
+            con.execute(
+                f"""UPDATE {table} AS h SET _valid_to = NULL, _is_current = true FROM {r} AS r
+                WHERE {key_match(hist, 'h', 'r', key)} AND h._valid_to = r._reverted_from AND h._change <> 'delete'"""
+            )
+    return rewritten
+
+
+def _close(con: duckdb.DuckDBPyConnection, hist: TableSpec, keys: pa.Table, at: datetime) -> int:
+    with staged(con, keys) as k:
+        return con.execute(
+            f"""UPDATE {ident(hist.name)} AS h SET _valid_to = $at, _is_current = false FROM {k} AS k
+            WHERE {key_match(hist, 'h', 'k', _source_key(hist))} AND h._is_current""",
+            {"at": at},
+        ).fetchone()[0]
+
+
+def _open(con: duckdb.DuckDBPyConnection, hist: TableSpec, rows: pa.Table, at: datetime, run_id: str) -> int:
+    columns = _content_columns(hist)
+    names = ", ".join(ident(n) for n in columns)
+    with staged(con, rows) as s:
+        return con.execute(
+            f"""INSERT INTO {ident(hist.name)} ({names}, _valid_from, _valid_to, _is_current, _change, _row_hash, _sync_run_id)
+            SELECT {names}, $at, NULL, true, _change, _row_hash, $run FROM {s}""",
+            {"at": at, "run": run_id},
+        ).fetchone()[0]
+
+
+def record_deletes(con: duckdb.DuckDBPyConnection, hist: TableSpec, keys: pa.Table, at: datetime, run_id: str) -> int:
+    """Close the current version of each key in `keys` with a `delete` marker; returns markers written.
+
+    Keys without a current version (unknown, or already deleted) are left alone.
+    """
+    if keys.num_rows == 0:
+        return 0
+    table, key = ident(hist.name), _source_key(hist)
+    columns = _content_columns(hist)
+    with staged(con, keys) as k:
+        written = con.execute(
+            f"""INSERT INTO {table} ({', '.join(ident(n) for n in columns)}, _valid_from, _valid_to, _is_current, _change, _row_hash, _sync_run_id)
+            SELECT {', '.join('h.' + ident(n) for n in columns)}, $at, $at, false, 'delete', h._row_hash, $run
+            FROM {table} AS h WHERE h._is_current AND EXISTS (SELECT 1 FROM {k} AS k WHERE {key_match(hist, 'h', 'k', key)})""",
+            {"at": at, "run": run_id},
+        ).fetchone()[0]
+        con.execute(
+            f"""UPDATE {table} AS h SET _valid_to = $at, _is_current = false FROM {k} AS k
+            WHERE {key_match(hist, 'h', 'k', key)} AND h._is_current""",
+            {"at": at},
+        )
+    return written
+
+
+def record_children(
+    con: duckdb.DuckDBPyConnection, hist: TableSpec, rows: pa.Table, parents: pa.Table, at: datetime, run_id: str
+) -> MergeCounts:
+    """Versions of the child rows of `parents`, which now are exactly `rows`.
+
+    A child row whose content differs from its current version opens a version; one the parent
+    no longer lists gets a delete marker. Rows equal to their current version cost one join.
+    """
+    spec = TABLES[hist.versions_of]
+    parent_match = " AND ".join(f"h.{ident(n)} = p.{ident(n)}" for n in spec.parent_columns)
+    key = _source_key(hist)
+    with staged(con, rows) as s, staged(con, parents) as p:
+        changed = con.sql(
+            f"""WITH s AS (SELECT *, {child_hash_sql(hist, s)} AS _row_hash FROM {s})
+            SELECT s.* FROM s WHERE NOT EXISTS (
+                SELECT 1 FROM {ident(hist.name)} AS h WHERE {key_match(hist, 'h', 's', key)} AND h._is_current
+                AND h._row_hash = s._row_hash)"""
+        ).to_arrow_table()
+        gone = con.sql(
+            f"""SELECT {', '.join('h.' + ident(n) for n in key)} FROM {ident(hist.name)} AS h
+            WHERE h._is_current AND EXISTS (SELECT 1 FROM {p} AS p WHERE {parent_match})
+            AND NOT EXISTS (SELECT 1 FROM {s} AS s WHERE {key_match(hist, 'h', 's', key)})"""
+        ).to_arrow_table()
+    counts = record_versions(con, hist, changed, at, run_id)
+    counts.removed = record_deletes(con, hist, gone, at, run_id)
+    return counts
+
+
+def start_missing_from_current_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Begin the history of every versioned table that has rows but no history yet.
+
+    A warehouse built before history existed: each row becomes one version, valid from the last
+    time a sync saw it (`_last_synced_at`, when its content was last confirmed); a row marked
+    deleted also gets its delete marker at `_deleted_at`. Returns rows started per history table.
+    """
+    started: dict[str, int] = {}
+    for table, hist in HISTORY.items():
+        if con.execute(f"SELECT count(*) FROM {ident(hist.name)}").fetchone()[0]:
+            continue
+        spec = TABLES[table]
+        if not con.execute(f"SELECT count(*) FROM {ident(table)}").fetchone()[0]:
+            continue
+        started[hist.name] = _start(con, spec, hist)
+    return started
+
+
+def _start(con: duckdb.DuckDBPyConnection, spec: TableSpec, hist: TableSpec) -> int:
+    columns = _content_columns(hist)
+    key = _source_key(hist)
+    # No run saw these versions first that history knows of: _sync_run_id stays null (so the run
+    # that starts history also opens new versions, rather than completing these in place).
+    deleted = "t._deleted_at" if "_deleted_at" in spec.column_names else "CAST(NULL AS TIMESTAMPTZ)"
+    since = f"least(t._last_synced_at, coalesce({deleted}, t._last_synced_at))"
+    if "_raw" in spec.column_names:
+        hashes = _raw_hashes(con, spec)
+        source = f"(SELECT t.*, h._row_hash FROM {ident(spec.name)} AS t JOIN {{h}} AS h ON {key_match(spec, 't', 'h', key)})"
+    else:
+        hashes = None
+        source = f"(SELECT t.*, {child_hash_sql(hist, 't')} AS _row_hash FROM {ident(spec.name)} AS t)"
+    insert = f"INSERT INTO {ident(hist.name)} ({', '.join(ident(n) for n in columns)}, _valid_from, _valid_to, _is_current, _change, _row_hash, _sync_run_id)"
+    select = ", ".join(f"t.{ident(n)}" for n in columns)
+
+    def run(source_sql: str) -> int:
+        written = con.execute(
+            f"""{insert} SELECT {select}, {since}, {deleted}, {deleted} IS NULL, 'insert', t._row_hash, NULL
+            FROM {source_sql} AS t"""
+        ).fetchone()[0]
+        con.execute(
+            f"""{insert} SELECT {select}, {deleted}, {deleted}, false, 'delete', t._row_hash, NULL
+            FROM {source_sql} AS t WHERE {deleted} IS NOT NULL"""
+        )
+        return written
+
+    if hashes is None:
+        return run(source)
+    with staged(con, hashes) as h:
+        return run(source.format(h=h))
+
+
+def _raw_hashes(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> pa.Table:
+    """key -> content_hash(_raw) for every row: the same hash the store writes for new versions."""
+    key = ", ".join(f"t.{ident(n)}" for n in spec.key)
+    rows = con.execute(f"SELECT {key}, t._raw::VARCHAR FROM {ident(spec.name)} AS t").fetchall()
+    width = len(spec.key)
+    columns = {n: [r[i] for r in rows] for i, n in enumerate(spec.key)}
+    columns["_row_hash"] = [content_hash(loads(r[width]) if r[width] else {}) for r in rows]
+    schema = pa.schema([pa.field(n, ARROW_TYPES[spec.column(n).type]) for n in spec.key] + [pa.field("_row_hash", pa.string())])
+    return pa.table(columns, schema=schema)
