@@ -16,6 +16,7 @@ import duckdb
 from jofi_pipeline import entities, settings
 from jofi_pipeline.settings import MODES, Mode
 from jofi_pipeline.warehouse import ModePaths, PublishedReader, PublishedWarehouse, WarehouseError
+from jofi_pipeline.warehouse.readonly import refusal_of
 from jofi_pipeline.warehouse.remote import remote_status_lines
 
 
@@ -31,6 +32,7 @@ def _open_published(mode: Mode, data_dir: Path | None = None) -> PublishedReader
 
 
 def run_query(query: str, mode: Mode, output: str = "table", data_dir: Path | None = None) -> str:
+    """A person's query, read-only: anything but a read is refused with one line (warehouse/readonly.py)."""
     with _open_published(mode, data_dir) as reader:
         try:
             rel = reader.sql(query)
@@ -44,8 +46,10 @@ def run_query(query: str, mode: Mode, output: str = "table", data_dir: Path | No
                 frame.to_csv(buf, index=False)
                 return buf.getvalue().rstrip("\n")
             return frame.to_json(orient="records", date_format="iso", force_ascii=False)
+        except WarehouseError as exc:  # refused by the read-only door
+            raise QueryError(str(exc)) from None
         except duckdb.Error as exc:
-            raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from None
+            raise QueryError(refusal_of(exc) or f"query failed: {str(exc).splitlines()[0]}") from None
 
 
 def describe_text(name: str | None, mode: Mode, data_dir: Path | None = None, width: int | None = None) -> str:

@@ -46,7 +46,8 @@ class OutputFormat(str, Enum):
 
 
 def _fail(reason: str, code: int = 1) -> None:
-    typer.secho(f"error: {reason}", fg=typer.colors.RED, err=True)
+    # The last door before the terminal: no configured secret and nothing key-shaped gets through.
+    typer.secho(f"error: {settings.redact_keys(reason, '[redacted]')}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 
@@ -187,10 +188,10 @@ def webhooks(
     data_dir: Optional[Path] = typer.Option(None, help="Warehouse root; events go to <root>/live/inbox/events.sqlite."),
 ) -> None:
     """Receive JOFI's live webhook events: verify JOFI_WEBHOOK_SECRET signatures, store them durably."""
-    from jofi_pipeline.webhooks.serve import ReceiverConfigError, serve, webhook_secret
+    from jofi_pipeline.webhooks.serve import ReceiverConfigError, check_receiver, serve
 
     try:
-        webhook_secret()
+        check_receiver(data_dir)
     except ReceiverConfigError as exc:
         _fail(str(exc))
     serve(host, port, data_dir=data_dir)
@@ -236,7 +237,7 @@ def import_ids(
     from jofi_pipeline.webhooks.imports import import_ids as run_import
 
     try:
-        report = run_import(file.read_text(encoding="utf-8-sig"), kind, _mode(mode), data_dir or settings.data_dir())
+        report = run_import(file.read_bytes(), kind, _mode(mode), data_dir or settings.data_dir())
     except (ValueError, UnicodeDecodeError) as exc:
         _fail(str(exc))
     typer.echo(report.summary())

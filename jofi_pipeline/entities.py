@@ -22,6 +22,7 @@ Id rules (the one place ids are judged; every door parses with `parse_id`):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,6 +36,10 @@ MAX_INT_ID = 2**63 - 1
 MAX_PROFILE_ID_LENGTH = 64
 PROFILE_ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
+ID_RULES: dict[str, str] = {
+    "int": f"an integer from 1 to {MAX_INT_ID}",
+    "profile": f"a letter followed by up to {MAX_PROFILE_ID_LENGTH - 1} letters, digits, '_' or '-' (e.g. CNP1234567890)",
+}
 
 
 class InvalidIdError(ValueError):
@@ -53,7 +58,7 @@ def parse_int_id(value: Any, *, what: str = "id") -> int:
     elif isinstance(value, str) and _ASCII_DIGITS.fullmatch(value.strip()):
         number = int(value.strip())
     if number is None or not 1 <= number <= MAX_INT_ID:
-        raise InvalidIdError(f"{what} must be an integer from 1 to {MAX_INT_ID}, got {_shown(value)}")
+        raise InvalidIdError(f"{what} must be {ID_RULES['int']}, got {_shown(value)}")
     return number
 
 
@@ -61,10 +66,7 @@ def parse_profile_id(value: Any, *, what: str = "career navigation profile id") 
     """A career navigation profile id matching PROFILE_ID_PATTERN (surrounding blanks dropped)."""
     text = value.strip() if isinstance(value, str) else None
     if text is None or not PROFILE_ID_PATTERN.fullmatch(text):
-        raise InvalidIdError(
-            f"{what} must be a letter followed by up to {MAX_PROFILE_ID_LENGTH - 1} letters, digits, "
-            f"'_' or '-' (e.g. CNP1234567890), got {_shown(value)}"
-        )
+        raise InvalidIdError(f"{what} must be {ID_RULES['profile']}, got {_shown(value)}")
     return text
 
 
@@ -118,6 +120,11 @@ class Entity:
     import_id_aliases: tuple[str, ...] = ()
     event_types: tuple[str, ...] = ()
     fetched_for: tuple[str, ...] = ()
+
+    @property
+    def id_rule(self) -> str:
+        """The id rule in words, e.g. 'an integer from 1 to 9223372036854775807'."""
+        return ID_RULES[self.id_type]
 
     def parse_id(self, value: Any) -> int | str:
         """The typed id (int, or str for profiles) or InvalidIdError naming this entity."""
@@ -206,6 +213,14 @@ ENTITY_OF_EVENT: dict[str, str] = {t: e.name for e in ENTITIES.values() for t in
 ENTITY_OF_IMPORT_KIND: dict[str, str] = {k: e.name for e in ENTITIES.values() for k in e.import_kinds}
 
 
+# Columns that name another record by the id its by-id route takes (`test_taker_id` -> test_takers):
+# a value that breaks that entity's id rule is not an id (warehouse/flatten.py stores it as null,
+# `_raw` keeps it, and the run reports it as drift), so no plan can ever ask for it.
+ID_REFERENCES: dict[str, str] = {
+    e.by_id.param: e.name for e in ENTITIES.values() if e.by_id and e.by_id.param and e.listing != "derived"
+}
+
+
 def entity(name: str) -> Entity:
     """The registry record of `name`, or UnknownEntityError listing the known names."""
     try:
@@ -217,6 +232,27 @@ def entity(name: str) -> Entity:
 def parse_id(entity_name: str, value: Any) -> int | str:
     """`value` as the typed id of `entity_name` (int, or str for profiles), or InvalidIdError."""
     return entity(entity_name).parse_id(value)
+
+
+def is_valid_id(entity_name: str, value: Any) -> bool:
+    """Whether `value` keeps the entity's id rule as it is (no blanks to drop, no digits as text)."""
+    try:
+        return entity(entity_name).parse_id(value) == value
+    except InvalidIdError:
+        return False
+
+
+def split_valid(entity_name: str, values: Iterable[Any]) -> tuple[list[int | str], list[Any]]:
+    """(the distinct typed ids that keep the rule, in first-seen order; the values that break it)."""
+    rule = entity(entity_name)
+    valid: dict[int | str, None] = {}
+    invalid: list[Any] = []
+    for value in values:
+        try:
+            valid[rule.parse_id(value)] = None
+        except InvalidIdError:
+            invalid.append(value)
+    return list(valid), invalid
 
 
 def entity_of_import_kind(kind: str) -> Entity:

@@ -21,8 +21,15 @@ _SORTED_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS
 
 
 def loads(data: bytes | bytearray | str) -> Any:
-    """Parse JSON text exactly (big integers stay integers); raises ValueError when it is not JSON."""
-    return json.loads(data)
+    """Parse JSON text exactly (big integers stay integers); raises ValueError when it is not JSON.
+
+    Nesting deep enough to exhaust the parser's recursion is not JSON anyone sends: a ValueError
+    too, so a hostile answer fails like a malformed one instead of crashing its caller.
+    """
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to parse") from None
 
 
 def dumps(value: Any) -> str:

@@ -5,8 +5,10 @@ Kept in one place so a rename cannot leave the client, the Dagster wiring and th
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from urllib.parse import quote
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -29,15 +31,40 @@ ENV_PUBLISH_KEEP = "JOFI_PUBLISH_KEEP"
 DEFAULT_BASE_URL = "https://www.jofiscore.com/api/v2"
 DEFAULT_DATA_DIR = "./data"
 
+# The live webhook endpoint's signing secret (`jofi-pipeline webhooks`).
+ENV_WEBHOOK_SECRET = "JOFI_WEBHOOK_SECRET"
+
 KEY_PREFIX: dict[Mode, str] = {"live": "sk_live_", "test": "sk_test_"}
 KEY_ENV_VAR: dict[Mode, str] = {"live": ENV_LIVE_KEY, "test": ENV_TEST_KEY}
 # Anything shaped like a JOFI key, whoever it belongs to: what every redaction looks for (the
-# client's errors and logs, and the warehouse's run log, which may not import the client).
-KEY_PATTERN = re.compile("(" + "|".join(map(re.escape, KEY_PREFIX.values())) + r")[A-Za-z0-9_\-]+")
+# client's errors and logs, and the warehouse's run log, which may not import the client). A key
+# may hold any printable character (`.`, `~`, `+`, `/`, `=` ...), so the run ends only at a blank
+# or a character that delimits text (quotes, brackets, commas), never inside the key.
+KEY_PATTERN = re.compile("(" + "|".join(map(re.escape, KEY_PREFIX.values())) + r")[^\s\"'`,;<>()\[\]{}\\]+")
+# The configured secrets themselves are redacted too, whatever their shape (redact_keys).
+SECRET_ENV_VARS = (ENV_LIVE_KEY, ENV_TEST_KEY, ENV_WEBHOOK_SECRET)
+# Shorter values are not searched for: replacing every "abc" in a message would hide the message,
+# and a secret that short protects nothing anyway.
+MIN_REDACTED_SECRET_LENGTH = 8
+
+
+def configured_secrets() -> list[str]:
+    """The configured keys and webhook secret, as written and as they appear percent- or JSON-encoded."""
+    found: set[str] = set()
+    for name in SECRET_ENV_VARS:
+        value = os.environ.get(name, "").strip()
+        if len(value) >= MIN_REDACTED_SECRET_LENGTH:
+            found.update({value, quote(value, safe=""), json.dumps(value)[1:-1]})
+    return sorted(found, key=len, reverse=True)  # longest first: no secret is left half-replaced
 
 
 def redact_keys(text: str, marker: str) -> str:
-    """`text` with every key-shaped run replaced by its prefix and `marker` (the mode is not secret)."""
+    """`text` without the configured secrets (replaced by `marker`) and with every key-shaped run
+    replaced by its prefix and `marker` (the mode is not secret)."""
+    for secret in configured_secrets():
+        if secret in text:
+            prefix = next((p for p in KEY_PREFIX.values() if secret.startswith(p)), "")
+            text = text.replace(secret, prefix + marker)
     return KEY_PATTERN.sub(lambda m: m.group(1) + marker, text)
 
 

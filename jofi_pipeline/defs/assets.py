@@ -12,14 +12,14 @@ import dataclasses
 import dagster as dg
 
 from jofi_pipeline.defs import freshness
-from jofi_pipeline.defs.checks import check_specs, run_checks
+from jofi_pipeline.defs.checks import check_specs, gate_results, run_checks
 from jofi_pipeline.defs.partitions import MODE_TAG, mode_partitions
 from jofi_pipeline.defs.resources import JofiSyncResource
 from jofi_pipeline.defs.metadata import relation_metadata
 from jofi_pipeline.defs.tables import asset_key, source_spec, table_specs, view_specs
 from jofi_pipeline.settings import parse_mode
 from jofi_pipeline.sync import SyncFailed, run_sync
-from jofi_pipeline.warehouse import PublishedWarehouse
+from jofi_pipeline.warehouse import PublishedWarehouse, identity
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
 from jofi_pipeline.webhooks import watch_log
@@ -63,6 +63,9 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
     try:
         report = asyncio.run(run_sync(options, progress=context.log.info))
     except SyncFailed as exc:
+        # A refused publish shows each integrity rule as judged on the work database (the blocking
+        # checks, failed), and the published copy is unchanged.
+        yield from gate_results(exc.findings, mode)
         # One line a person can act on; the traceback adds nothing and the reason never holds the key.
         raise dg.Failure(description=exc.reason, metadata={"run_id": exc.run_id or ""}) from None
 
@@ -93,7 +96,8 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
             yield dg.MaterializeResult(asset_key=asset_key(view.name), metadata={
                 **relation_metadata(reader, view.name, mode), "sync_run_id": report.run_id, "published_path": str(published.path),
             })
-        yield from run_checks(reader, mode, watch_log.summary(published.paths.inbox))
+        whose = identity.recorded(published.paths)
+        yield from run_checks(reader, mode, watch_log.summary(published.paths.inbox), whose.account_id if whose else None)
     yield freshness.evaluate_modes(published.paths.data_dir, freshness.utc_now(), include_unpublished=False).result()
     if report.remote is not None and not report.remote.ok:
         # The local publish stands (and is recorded above); the run fails so the operator sees

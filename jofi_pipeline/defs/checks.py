@@ -1,13 +1,16 @@
 """Asset checks over the published database, each with metadata a person can act on.
 
-They read the published copy read-only, exactly what analysts see, after the sync published it.
-The queries are the warehouse's (PublishedReader); here is only what each result means and what
-a person should do about it.
+The integrity checks (mode_pure, account_pure, keys_unique_not_null, the references the sync
+guarantees) are blocking: the same rules (warehouse/integrity.py) gate every publish, judged on the
+work database before anything is replaced, so a run that breaks one fails with these checks failed
+and the published copy unchanged (`gate_results`). After a publish they are judged again on the
+published copy, exactly what analysts see. Coverage, freshness and the references JOFI's capped
+windows leave open for a while only warn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
@@ -17,16 +20,10 @@ from jofi_pipeline.defs.partitions import mode_partitions, per_mode
 from jofi_pipeline.defs.tables import asset_key
 from jofi_pipeline.entities import CAPPED_LISTS, ENTITIES
 from jofi_pipeline.warehouse import CoverageHistory, PublishedReader
+from jofi_pipeline.warehouse.integrity import REFERENCES, Finding, account_tables
 from jofi_pipeline.warehouse.published import RunSummary
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.webhooks.watch_log import WatchSummary, format_interval
-
-# (child table, column, parent table, parent column, description)
-REFERENCES = [
-    ("invitations", "test_taker_id", "test_takers", "id", "invitation -> test taker"),
-    ("scorecards", "test_taker_id", "test_takers", "id", "scorecard -> test taker"),
-    ("scorecards", "score_profile_short_name", "score_profiles", "short_name", "scorecard -> score profile"),
-]
 
 
 def check_specs() -> list[dg.AssetCheckSpec]:
@@ -34,12 +31,14 @@ def check_specs() -> list[dg.AssetCheckSpec]:
     for table in TABLES.values():
         key = asset_key(table.name)
         if table.key:
-            specs.append(_spec("keys_unique_not_null", key, f"{', '.join(table.key)} is unique and never null"))
-        specs.append(_spec("mode_pure", key, "every row's _mode is the partition's mode"))
+            specs.append(_spec("keys_unique_not_null", key, f"{', '.join(table.key)} is unique and never null", blocking=True))
+        specs.append(_spec("mode_pure", key, "every row's _mode is the partition's mode", blocking=True))
         if table.kind == "history":
             specs.append(_spec("history_chains", key, "per key: contiguous versions, exactly one current unless deleted"))
-    for child, column, parent, _, what in REFERENCES:
-        specs.append(_spec(f"references_{parent}_{column}", asset_key(child), f"every {what} resolves"))
+    for table in account_tables():
+        specs.append(_spec("account_pure", asset_key(table), "every row belongs to the account the folder's identity names", blocking=True))
+    for ref in REFERENCES:
+        specs.append(_spec(ref.check_name, asset_key(ref.child), f"every {ref.what} resolves", blocking=ref.blocking))
     for table in CAPPED_LISTS:
         specs.append(_spec("coverage", asset_key(table), "rows held vs the API's total_count"))
     # One check for every mode, not per partition (see freshness.py).
@@ -52,26 +51,26 @@ def check_specs() -> list[dg.AssetCheckSpec]:
     return specs
 
 
-def _spec(name: str, key: dg.AssetKey, description: str) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name, asset=key, description=description, partitions_def=mode_partitions)
+def _spec(name: str, key: dg.AssetKey, description: str, *, blocking: bool = False) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=key, description=description, partitions_def=mode_partitions, blocking=blocking)
 
 
-def run_checks(reader: PublishedReader, mode: str, watcher: WatchSummary | None = None) -> Iterator[dg.AssetCheckResult]:
-    """`watcher`: the window watcher's record of this mode (webhooks/watch_log.py), when it ran."""
-    for result in _evaluate(reader, mode, watcher):
+def run_checks(
+    reader: PublishedReader, mode: str, watcher: WatchSummary | None = None, account_id: int | None = None
+) -> Iterator[dg.AssetCheckResult]:
+    """`watcher`: the window watcher's record of this mode (webhooks/watch_log.py), when it ran.
+    `account_id`: the account the folder's identity names (None: only "one account" is checked)."""
+    for result in _evaluate(reader, mode, watcher, account_id):
         yield result.with_metadata(per_mode(result.metadata, mode))
 
 
-def _evaluate(reader: PublishedReader, mode: str, watcher: WatchSummary | None) -> Iterator[dg.AssetCheckResult]:
+def _evaluate(
+    reader: PublishedReader, mode: str, watcher: WatchSummary | None, account_id: int | None
+) -> Iterator[dg.AssetCheckResult]:
+    yield from integrity_results(reader.findings(mode, account_id))
     for table in TABLES.values():
-        key = asset_key(table.name)
-        if table.key:
-            yield _unique_keys(reader, key, table.name)
-        yield _mode_pure(reader, key, table.name, mode)
         if table.kind == "history":
-            yield _history_chains(reader, key, table.name)
-    for child, column, parent, parent_column, what in REFERENCES:
-        yield _references(reader, child, column, parent, parent_column, what)
+            yield _history_chains(reader, asset_key(table.name), table.name)
     coverage = reader.coverage()
     for table in CAPPED_LISTS:
         yield _coverage(coverage.get(table), table, mode, watcher)
@@ -79,36 +78,10 @@ def _evaluate(reader: PublishedReader, mode: str, watcher: WatchSummary | None) 
     yield _last_run_complete(last)
 
 
-def _unique_keys(reader: PublishedReader, key, table: str) -> dg.AssetCheckResult:
-    dupes, null_rows = reader.duplicate_keys(table), reader.null_key_rows(table)
-    cols = ", ".join(f'"{c}"' for c in TABLES[table].key)
-    passed = dupes == 0 and null_rows == 0
-    return dg.AssetCheckResult(
-        asset_key=key,
-        check_name="keys_unique_not_null",
-        passed=passed,
-        metadata={
-            "duplicate_keys": dupes,
-            "null_key_rows": null_rows,
-            "what_to_do": "" if passed else f"Find them with: SELECT {cols}, count(*) FROM {table} GROUP BY ALL "
-            "HAVING count(*) > 1; then report a bug: the merge must keep one row per key.",
-        },
-    )
-
-
-def _mode_pure(reader: PublishedReader, key, table: str, mode: str) -> dg.AssetCheckResult:
-    foreign = {m: n for m, n in reader.rows_by_mode(table).items() if m != mode}
-    return dg.AssetCheckResult(
-        asset_key=key,
-        check_name="mode_pure",
-        passed=not foreign,
-        metadata={
-            "expected_mode": mode,
-            "rows_of_other_modes": sum(foreign.values()),
-            "what_to_do": "" if not foreign else f"Rows of {sorted(foreign)} are in the {mode} warehouse: stop the "
-            "schedule, restore the previous published copy, and report it — modes must never mix.",
-        },
-    )
+def gate_results(found: Iterable[Finding], mode: str) -> Iterator[dg.AssetCheckResult]:
+    """A refused publish's judgement (on the work database) as this run's integrity checks."""
+    for result in integrity_results(found):
+        yield result.with_metadata(per_mode(result.metadata, mode))
 
 
 def _history_chains(reader: PublishedReader, key, table: str) -> dg.AssetCheckResult:
@@ -126,20 +99,20 @@ def _history_chains(reader: PublishedReader, key, table: str) -> dg.AssetCheckRe
     )
 
 
-def _references(reader: PublishedReader, child: str, column: str, parent: str, parent_column: str, what: str) -> dg.AssetCheckResult:
-    count, sample = reader.dangling(child, column, parent, parent_column)
-    return dg.AssetCheckResult(
-        asset_key=asset_key(child),
-        check_name=f"references_{parent}_{column}",
-        passed=count == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "dangling_rows": count,
-            "sample_values": str(sample),
-            "what_to_do": "" if count == 0 else f"{count} {what} references point at {parent} rows the warehouse does "
-            f"not hold. Run `{settings.CLI} sync --mode <mode> --full` to fetch them by id.",
-        },
-    )
+def integrity_results(found: Iterable[Finding]) -> Iterator[dg.AssetCheckResult]:
+    """The integrity rules as check results: ERROR when a blocking one fails, else WARN."""
+    for finding in found:
+        yield dg.AssetCheckResult(
+            asset_key=asset_key(finding.table),
+            check_name=finding.check,
+            passed=finding.passed,
+            severity=dg.AssetCheckSeverity.ERROR if finding.blocking else dg.AssetCheckSeverity.WARN,
+            metadata={
+                **finding.metadata,
+                "problem": finding.problem,
+                "what_to_do": finding.what_to_do,
+            },
+        )
 
 
 def _coverage(

@@ -14,10 +14,12 @@ from jofi_pipeline.warehouse.remote import RemoteOutcome
 class SyncFailed(Exception):
     """A sync that stopped; `reason` is one line a person can act on (never contains the key)."""
 
-    def __init__(self, reason: str, *, run_id: str | None = None):
+    def __init__(self, reason: str, *, run_id: str | None = None, findings: tuple | list = ()):
         super().__init__(reason)
         self.reason = reason
         self.run_id = run_id
+        # A refused publish: every integrity rule as judged on the work database (warehouse/integrity.py).
+        self.findings = list(findings)
 
 
 @dataclass

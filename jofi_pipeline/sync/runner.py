@@ -19,9 +19,10 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from jofi_pipeline import entities
+from jofi_pipeline import entities, settings
 from jofi_pipeline.api.client import ClientConfig, JofiClient
 from jofi_pipeline.api.errors import JofiApiError
+from jofi_pipeline.api.redact import REDACTED
 from jofi_pipeline.api.lists import ListResult
 from jofi_pipeline.sync import queries
 from jofi_pipeline.sync.by_id import JOB_FIT_REPORT, SCORECARD, Derived, FanOut
@@ -32,6 +33,7 @@ from jofi_pipeline.sync.report import Coverage, SyncFailed, SyncReport, capped_w
 from jofi_pipeline.warehouse import (
     CoverageRecord, RunWriter, SyncRunRecord, WarehouseBusyError, WarehouseError, WarehouseStore,
 )
+from jofi_pipeline.warehouse.identity import Identity, api_host
 from jofi_pipeline.warehouse.remote import RemotePublisher
 
 log = logging.getLogger("jofi_pipeline.sync")
@@ -75,10 +77,11 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
             account = await client.get("account")  # the first mode check, before anything is written
         except JofiApiError as exc:
             raise SyncFailed(str(exc), run_id=report.run_id) from None
+        whose = _identity_of(account, client, report.run_id)
 
         store = WarehouseStore(options.data_dir, options.mode, remote=remote)
         try:
-            writer_cm = await _open_when_free(store, report, options.writer_wait_seconds, say)
+            writer_cm = await _open_when_free(store, report, whose, options.writer_wait_seconds, say)
         except WarehouseError as exc:
             raise SyncFailed(str(exc), run_id=report.run_id) from None
         with writer_cm as writer:
@@ -98,7 +101,8 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
             except BaseException as exc:
                 run.finish("failed", error=exc)
                 if isinstance(exc, (JofiApiError, WarehouseError)):
-                    raise SyncFailed(report.error or str(exc), run_id=report.run_id) from None
+                    raise SyncFailed(report.error or str(exc), run_id=report.run_id,
+                                     findings=getattr(exc, "findings", ())) from None
                 raise
             if remote is not None:  # still under the writer lock: one upload per mode at a time
                 say(f"uploading to {remote.url}")
@@ -115,13 +119,25 @@ async def run_sync(options: SyncOptions, progress: Progress | None = None) -> Sy
     return report
 
 
-async def _open_when_free(store: WarehouseStore, report: SyncReport, wait_seconds: float, say: Progress) -> RunWriter:
+def _identity_of(account: Any, client: JofiClient, run_id: str) -> Identity:
+    """Whose data this run writes: the mode, the account JOFI answered for the key, the API host."""
+    try:
+        account_id = int(entities.parse_id("account", account.get("id") if isinstance(account, dict) else None))
+    except entities.InvalidIdError as exc:
+        raise SyncFailed(f"JOFI answered GET /accounts without a usable account id ({exc}); nothing was written",
+                         run_id=run_id) from None
+    return Identity(client.mode, account_id, api_host(client.base_url))
+
+
+async def _open_when_free(
+    store: WarehouseStore, report: SyncReport, whose: Identity, wait_seconds: float, say: Progress
+) -> RunWriter:
     """Open the mode's writer, waiting up to `wait_seconds` while another sync holds it."""
     deadline = time.monotonic() + wait_seconds
     told = False
     while True:
         try:
-            return store.open_run(report.run_id, report.started_at)
+            return store.open_run(report.run_id, report.started_at, whose)
         except WarehouseBusyError:
             if time.monotonic() >= deadline:
                 raise
@@ -152,17 +168,20 @@ class _Run:
         # The lists are independent: read them side by side (a paged list still pages in order),
         # then merge them one by one through the single writer.
         # A TaskGroup, so one list failing cancels the others before the client closes.
-        async with asyncio.TaskGroup() as reads:
-            tasks = {entity: reads.create_task(self.client.list(entity)) for entity in entities.LISTS}
+        try:
+            async with asyncio.TaskGroup() as reads:
+                tasks = {entity: reads.create_task(self.client.list(entity)) for entity in entities.LISTS}
+        except ExceptionGroup as group:  # the first list's own error says what to do, not the group's
+            raise group.exceptions[0] from None
         lists: dict[str, ListResult] = {entity: task.result() for entity, task in tasks.items()}
         for entity, result in lists.items():
             await self.upsert(entity, list(result.items))
             self.say(f"  {entity}: {len(result.items)} read, API total {result.total_count}")
         # Checked now, not after the by-id work: a mistyped backfill profile fails in seconds.
         score_profiles = self.scorecard_profiles(lists["score_profiles"])
-        in_window = {
-            e: [i["id"] for i in _objects(lists[e].items) if i.get("id") is not None] for e in entities.CAPPED_LISTS
-        }
+        # Ids as the registry types them; an item whose id breaks the rule was not stored (flatten.py)
+        # and the run's drift report counts it.
+        in_window = {e: entities.split_valid(e, (i.get("id") for i in _objects(lists[e].items)))[0] for e in entities.CAPPED_LISTS}
         await self.inbox.fetch_pending(self, in_window)
         if self.options.full_refresh:
             self.say("full refresh: every record and derived object is fetched again")
@@ -275,6 +294,8 @@ class _Run:
             report.error = one_line(error)
         if isinstance(error, SyncFailed):
             report.error = error.reason
+        elif isinstance(error, WarehouseError):  # written for a person already: no class name in front
+            report.error = str(error).strip().splitlines()[0]
         report.finished_at = utc_now()
         report.requests = self.client.request_counts()
         try:
@@ -313,7 +334,7 @@ def _run_record(report: SyncReport) -> SyncRunRecord:
 
 def _progress_sink(mode: str, progress: Progress | None) -> Progress:
     def say(message: str) -> None:
-        line = f"{mode}: {message}"
+        line = settings.redact_keys(f"{mode}: {message}", REDACTED)
         log.info(line)
         if progress is not None:
             progress(line)

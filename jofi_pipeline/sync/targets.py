@@ -26,13 +26,25 @@ SCORE_PROFILE_NAMES = "SELECT short_name FROM score_profiles WHERE short_name IS
 
 
 def typed_targets(raw: Mapping[str, Any]) -> dict[str, list]:
-    """Validate run-config targets ({entity: [ids as text or int]}) into typed, distinct id lists."""
+    """Validate run-config targets ({entity: [ids as text or int]}) into typed, distinct id lists.
+
+    An id that breaks the registry's rule is left out with a warning (never sent, never stored).
+    """
     typed: dict[str, list] = {}
     for entity, ids in raw.items():
         if entity not in entities.INBOX_ENTITIES:
             raise ValueError(f"unknown target entity {entity!r}; use {', '.join(entities.INBOX_ENTITIES)}")
-        typed[entity] = list(dict.fromkeys(entities.parse_id(entity, value) for value in ids))
+        typed[entity] = _valid_only(entity, ids, "run config targets")
     return typed
+
+
+def _valid_only(entity: str, ids: Any, source: str) -> list:
+    valid, invalid = entities.split_valid(entity, ids)
+    if invalid:
+        shown = ", ".join(repr(v)[:40] for v in invalid[:3])
+        log.warning("%s: %d invalid %s id(s) skipped (e.g. %s): an id must be %s", source, len(invalid), entity,
+                    shown, entities.entity(entity).id_rule)
+    return valid
 
 
 @dataclass
@@ -56,7 +68,9 @@ class InboxWork:
                 work.up_to_seq = inbox.last_seq()
                 if not work.targeted:
                     pending = group_ids(inbox.unapplied(work.up_to_seq))
-                    work.ids = {e: [entities.parse_id(e, i) for i in ids] for e, ids in pending.items()}
+                    # Rows an older version stored unchecked: skipped (and marked applied with the
+                    # rest after a successful run), so one bad row can never stop every sync.
+                    work.ids = {e: _valid_only(e, ids, f"inbox {path}") for e, ids in pending.items()}
         return work
 
     @property

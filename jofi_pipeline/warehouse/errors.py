@@ -21,3 +21,14 @@ class UnknownEntityError(WarehouseError, ValueError):
 
 class PublishError(WarehouseError):
     """Publishing failed; the previously published files are untouched."""
+
+
+class PublishRefusedError(PublishError):
+    """The work database breaks a blocking integrity rule (integrity.py); nothing was published.
+
+    `findings` holds every rule judged, so a caller (the Dagster asset) can show each check.
+    """
+
+    def __init__(self, message: str, findings: list) -> None:
+        super().__init__(message)
+        self.findings = findings

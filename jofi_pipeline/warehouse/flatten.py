@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from jofi_pipeline import json_codec
+from jofi_pipeline.entities import ENTITIES, ID_REFERENCES, is_valid_id
 from jofi_pipeline.warehouse.records import SchemaDrift
 from jofi_pipeline.warehouse.tables import ENTITY_TABLES, TABLES, Column, SqlType, TableSpec, children_of
 
@@ -92,13 +93,43 @@ ARROW_TYPES: dict[SqlType, pa.DataType] = {
 }
 
 
-def typed_value(column: Column, source: Mapping[str, Any]) -> Any:
-    return COERCERS[column.type](column.read(source))
+def id_rule(spec: TableSpec, column: Column) -> str | None:
+    """The registry entity whose id rule the column's values keep: an entity table's own `id`, and
+    the columns naming a routed record (entities.ID_REFERENCES). None: no id rule."""
+    if column.name == "id" and spec.kind == "entity" and spec.name in ENTITIES:
+        return spec.name
+    return ID_REFERENCES.get(column.name)
+
+
+_ID_RULES: dict[tuple[str, str], str | None] = {}
+
+
+def coerce(spec: TableSpec, column: Column, raw: Any) -> Any:
+    """`raw` as the column's type; an id that breaks its entity's rule (0, 2**63, '..') is null."""
+    value = COERCERS[column.type](raw)
+    if value is None:
+        return None
+    where = (spec.name, column.name)
+    rule = _ID_RULES[where] if where in _ID_RULES else _ID_RULES.setdefault(where, id_rule(spec, column))
+    if rule is None:
+        return value
+    if type(value) is int:  # to_bigint already refused anything past 2**63-1
+        return value if value >= 1 else None
+    return value if is_valid_id(rule, value) else None
+
+
+def typed_value(column: Column, source: Mapping[str, Any], spec: TableSpec | None = None) -> Any:
+    raw = column.read(source)
+    return coerce(spec, column, raw) if spec is not None else COERCERS[column.type](raw)
 
 
 def typed_row(spec: TableSpec, source: Mapping[str, Any]) -> dict[str, Any]:
-    """The spec's data columns (not the system columns) read and coerced from one object."""
-    return {column.name: typed_value(column, source) for column in spec.columns}
+    """The spec's data columns (not the system columns) read and coerced from one object.
+
+    An id that breaks its entity's rule is null here (so a key-less object is not stored and no
+    plan asks for it) while `_raw` keeps it, and `drift_of` counts it as uncoercible.
+    """
+    return {column.name: typed_value(column, source, spec) for column in spec.columns}
 
 
 def row_key(spec: TableSpec, row: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -111,7 +142,7 @@ def row_key(spec: TableSpec, row: Mapping[str, Any]) -> tuple[Any, ...] | None:
 
 
 def object_key(spec: TableSpec, obj: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    return row_key(spec, {name: typed_value(spec.column(name), obj) for name in spec.key})
+    return row_key(spec, {name: typed_value(spec.column(name), obj, spec) for name in spec.key})
 
 
 def with_key(spec: TableSpec, obj: Mapping[str, Any], key: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -236,13 +267,13 @@ def drift_of(spec: TableSpec, objects: Iterable[Mapping[str, Any]]) -> SchemaDri
             drift.missing[name] = drift.missing.get(name, 0) + 1
         for column in spec.columns:
             raw = column.read(obj)
-            if raw is not None and not _coerced(column, raw):
+            if raw is not None and not _coerced(spec, column, raw):
                 drift.uncoercible[column.name] = drift.uncoercible.get(column.name, 0) + 1
     return drift
 
 
-def _coerced(column: Column, raw: Any) -> bool:
-    value = COERCERS[column.type](raw)
+def _coerced(spec: TableSpec, column: Column, raw: Any) -> bool:
+    value = coerce(spec, column, raw)
     if isinstance(value, list) and isinstance(raw, list):
         return all(v is not None or r is None for v, r in zip(value, raw, strict=True))
     return value is not None

@@ -8,6 +8,7 @@
       work/writer.lock                      one writer per mode (lock.py)
       work/remote_publish.json              the last upload to JOFI_PUBLISH_URL (remote.py), for status
       inbox/events.sqlite                   webhook events and imported ids (webhooks/inbox.py)
+      identity.json                         whose data this folder holds (identity.py)
 
 Nothing else in the project joins these names: it asks a `ModePaths`.
 """
@@ -29,6 +30,7 @@ LOCK_NAME = "writer.lock"
 REMOTE_STATE_NAME = "remote_publish.json"
 INBOX_DIR_NAME = "inbox"
 INBOX_FILE_NAME = "events.sqlite"
+IDENTITY_NAME = "identity.json"
 
 
 @dataclass(frozen=True)
@@ -82,3 +84,7 @@ class ModePaths:
     @property
     def inbox(self) -> Path:
         return self.mode_dir / INBOX_DIR_NAME / INBOX_FILE_NAME
+
+    @property
+    def identity(self) -> Path:
+        return self.mode_dir / IDENTITY_NAME

@@ -16,6 +16,7 @@ import duckdb
 
 from jofi_pipeline import settings
 from jofi_pipeline.settings import Mode
+from jofi_pipeline.warehouse import integrity, readonly
 from jofi_pipeline.warehouse.errors import WarehouseError
 from jofi_pipeline.warehouse.paths import ModePaths
 from jofi_pipeline.warehouse.records import CoverageHistory
@@ -60,7 +61,7 @@ class RunSummary:
 
 
 class PublishedWarehouse:
-    """Where one mode's published database is; `open()` reads it."""
+    """Where one mode's published database is; `open()` reads it, through the locked read-only door."""
 
     def __init__(self, mode: Mode | str, data_dir: Path | str | None = None) -> None:
         self.paths = ModePaths.of(mode, data_dir)
@@ -81,7 +82,7 @@ class PublishedWarehouse:
                 f"first (or set {settings.ENV_DATA_DIR})"
             )
         try:
-            return PublishedReader(duckdb.connect(str(self.path), read_only=True))
+            return PublishedReader(readonly.connect(self.path))
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open {self.path}: {exc}") from None
 
@@ -112,8 +113,16 @@ class PublishedReader:
         self._con.close()
 
     def sql(self, query: str) -> duckdb.DuckDBPyRelation | None:
-        """An analyst's own query (the connection is read-only, so it cannot write)."""
-        return self._con.sql(query)
+        """An analyst's own query: refused (RefusedStatement, one line) unless every statement only
+        reads; the connection is locked read-only besides (readonly.py), so nothing can write."""
+        readonly.screen(query)
+        try:
+            return self._con.sql(query)
+        except duckdb.Error as exc:
+            reason = readonly.refusal_of(exc)
+            if reason:
+                raise readonly.RefusedStatement(reason) from None
+            raise
 
     # -- what is there --------------------------------------------------------------------------
 
@@ -250,28 +259,9 @@ class PublishedReader:
 
     # -- what the asset checks verify ------------------------------------------------------------
 
-    def duplicate_keys(self, table: str) -> int:
-        """Key values held by more than one row."""
-        cols = ", ".join(ident(c) for c in TABLES[table].key)
-        return self._count(f"SELECT count(*) FROM (SELECT {cols} FROM {ident(table)} GROUP BY ALL HAVING count(*) > 1)")
-
-    def null_key_rows(self, table: str) -> int:
-        """Rows with a null in a key column that may not be null."""
-        spec = TABLES[table]
-        nulls = " OR ".join(f"{ident(c)} IS NULL" for c in spec.key if c not in spec.nullable_key) or "false"
-        return self._count(f"SELECT count(*) FROM {ident(table)} WHERE {nulls}")
-
-    def rows_by_mode(self, table: str) -> dict[str, int]:
-        return dict(self._con.execute(f"SELECT _mode, count(*) FROM {ident(table)} GROUP BY ALL").fetchall())
-
-    def dangling(self, child: str, column: str, parent: str, parent_column: str, sample: int = 10) -> tuple[int, list]:
-        """(rows of `child` whose `column` matches no `parent.parent_column`, up to `sample` such values)."""
-        count, values = self._con.execute(
-            f"SELECT count(*), list(DISTINCT c.{ident(column)})[1:{int(sample)}] FROM {ident(child)} c "
-            f"WHERE c.{ident(column)} IS NOT NULL AND NOT EXISTS "
-            f"(SELECT 1 FROM {ident(parent)} p WHERE p.{ident(parent_column)} = c.{ident(column)})"
-        ).fetchone()
-        return count, values or []
+    def findings(self, mode: str, account_id: int | None = None) -> list[integrity.Finding]:
+        """Every integrity rule (integrity.py) judged on the published copy."""
+        return integrity.findings(self._con, mode, account_id)
 
     def history_breaks(self, table: str) -> int:
         """Keys of a `<table>_history` table whose versions do not form one clean chain.

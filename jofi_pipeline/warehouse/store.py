@@ -21,8 +21,9 @@ import pyarrow.compute as pc
 
 from jofi_pipeline import json_codec, settings
 from jofi_pipeline.settings import Mode
-from jofi_pipeline.warehouse import fetch_state, flatten, history, merge
-from jofi_pipeline.warehouse.errors import ModeMismatchError, UnknownEntityError, WarehouseError
+from jofi_pipeline.warehouse import fetch_state, flatten, history, identity, integrity, merge
+from jofi_pipeline.warehouse.errors import ModeMismatchError, PublishRefusedError, UnknownEntityError, WarehouseError
+from jofi_pipeline.warehouse.identity import Identity
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.paths import ModePaths
 from jofi_pipeline.warehouse.publish import publish
@@ -72,8 +73,20 @@ class WarehouseStore:
         self.work_db_path = self.paths.work_db
         self.lock_path = self.paths.lock
 
-    def open_run(self, run_id: str, started_at: datetime) -> RunWriter:
-        """Take the mode's writer lock (or raise WarehouseBusyError) and open the work DB."""
+    def open_run(self, run_id: str, started_at: datetime, whose: Identity | None = None) -> RunWriter:
+        """Check whose data this is, take the mode's writer lock (or raise WarehouseBusyError), open the work DB.
+
+        `whose`: the mode, account and API host the run is about to write. It is checked against the
+        folder's identity (identity.py) before anything is written, and recorded on first use. Without
+        it (tests that write by hand) only the folders are checked and a recorded identity is kept.
+        """
+        if whose is not None and whose.mode != self.mode:
+            raise ModeMismatchError(f"refusing to write {whose.describe()} into the {self.mode} warehouse; nothing was written")
+        if whose is not None:
+            must_record = identity.verify(self.paths, whose)
+        else:
+            identity.guard_folder(self.paths)
+            must_record, whose = False, identity.recorded(self.paths)
         lock = ModeLock(self.lock_path, self.mode)
         try:
             lock.acquire(run_id)
@@ -83,6 +96,11 @@ class WarehouseStore:
                 "point JOFI_DATA_DIR (or --data-dir) at a writable directory"
             ) from None
         try:
+            if must_record and whose is not None:
+                try:
+                    identity.record(self.paths, whose)
+                except OSError as exc:
+                    raise WarehouseError(f"cannot write {self.paths.identity} ({exc.strerror or exc}); nothing else was written") from None
             con = self._connect_work_db()
             try:
                 con.execute("SET TimeZone = 'UTC'")
@@ -96,7 +114,7 @@ class WarehouseStore:
         except BaseException:
             lock.release()
             raise
-        writer = RunWriter(self, con, lock, run_id, started_at)
+        writer = RunWriter(self, con, lock, run_id, started_at, account_id=whose.account_id if whose else None)
         writer.history_started = history_started
         return writer
 
@@ -149,11 +167,16 @@ class WarehouseStore:
 class RunWriter:
     """The one writer of a mode for one run. Context manager; leaving it never publishes."""
 
-    def __init__(self, store: WarehouseStore, con: duckdb.DuckDBPyConnection, lock: ModeLock, run_id: str, started_at: datetime) -> None:
+    def __init__(
+        self, store: WarehouseStore, con: duckdb.DuckDBPyConnection, lock: ModeLock, run_id: str, started_at: datetime,
+        account_id: int | None = None,
+    ) -> None:
         self.store = store
         self.mode = store.mode
         self.run_id = run_id
         self.started_at = started_at
+        self.account_id = account_id  # whose data this is (identity.py); the publish gate checks it
+        self.findings: list[integrity.Finding] = []  # the last publish gate's judgement
         self._con: duckdb.DuckDBPyConnection | None = con
         self._lock = lock
         self.tally = RunTally()  # what this run changed, each row once (sync_runs and summaries)
@@ -275,7 +298,16 @@ class RunWriter:
         return counts
 
     def publish(self) -> PublishResult:
-        """Atomically replace the published DuckDB file and Parquet tree with the work data."""
+        """Atomically replace the published DuckDB file and Parquet tree with the work data.
+
+        Gated: the work database must keep every blocking integrity rule (integrity.py: one mode,
+        one account, unique keys, the references the sync guarantees), or PublishRefusedError and
+        the published copies stay byte-identical.
+        """
+        self.findings = integrity.findings(self.con, self.mode, self.account_id)
+        refused = integrity.refusals(self.findings)
+        if refused:
+            raise PublishRefusedError(integrity.refusal_line(refused), self.findings)
         result = publish(self.con, self.store.paths)
         log.info("published %s warehouse in %.2fs: %s", self.mode, result.seconds, result.row_counts)
         return result

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from jofi_pipeline import entities
@@ -122,7 +123,7 @@ class Inbox:
                 return False
             con.executemany(
                 "INSERT INTO pending_ids (entity, object_id, source, event_id, added_at) VALUES (?, ?, 'event', ?, ?)",
-                [(entity, str(object_id), event_id, now) for entity, object_id in targets],
+                [(entity, canonical_id(entity, object_id), event_id, now) for entity, object_id in targets],
             )
         return True
 
@@ -192,7 +193,7 @@ def queue_ids(con: sqlite3.Connection, entity: str, object_ids: Iterable[str], s
     """Inside a transaction: add the ids not in the inbox yet (whatever their state); (new, known)."""
     now = _now()
     new = known = 0
-    for object_id in object_ids:
+    for object_id in map(partial(canonical_id, entity), object_ids):
         if con.execute("SELECT 1 FROM pending_ids WHERE entity = ? AND object_id = ? LIMIT 1", (entity, object_id)).fetchone():
             known += 1
             continue
@@ -201,6 +202,12 @@ def queue_ids(con: sqlite3.Connection, entity: str, object_ids: Iterable[str], s
         )
         new += 1
     return new, known
+
+
+def canonical_id(entity: str, object_id: object) -> str:
+    """The id as the inbox stores it, or InvalidIdError: the inbox never holds an id that breaks the
+    registry's rule (every door filters first; this is the last line, so a caller's slip raises)."""
+    return str(entities.parse_id(entity, object_id))
 
 
 def _check_entity(entity: str) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from jofi_pipeline.warehouse import ModePaths
+from jofi_pipeline import settings
+from jofi_pipeline.warehouse import ModePaths, identity
+from jofi_pipeline.warehouse.identity import IdentityError
 from jofi_pipeline.webhooks.inbox import Inbox
 
-ENV_WEBHOOK_SECRET = "JOFI_WEBHOOK_SECRET"
+ENV_WEBHOOK_SECRET = settings.ENV_WEBHOOK_SECRET
 MODE = "live"
 
 
@@ -29,6 +31,15 @@ def webhook_secret() -> str:
             "(the receiver never accepts unsigned events; webhooks are live-only, test keys never send any)"
         )
     return secret
+
+
+def check_receiver(data_dir: Path | None = None) -> None:
+    """Everything the receiver needs before it starts: the secret, and a live folder that is live's."""
+    webhook_secret()
+    try:
+        identity.guard_folder(ModePaths.of(MODE, data_dir))
+    except IdentityError as exc:
+        raise ReceiverConfigError(str(exc)) from None
 
 
 def serve(host: str, port: int, data_dir: Path | None = None, log_level: str = "info") -> None:

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from jofi_pipeline.api import ClientConfig, JofiApiError, JofiClient, ListResult
-from jofi_pipeline.entities import CAPPED_LISTS
-from jofi_pipeline.warehouse import ModePaths, PublishedWarehouse, WarehouseError
+from jofi_pipeline.entities import CAPPED_LISTS, ENTITIES, is_valid_id
+from jofi_pipeline.warehouse import ModePaths, PublishedWarehouse, WarehouseError, identity
+from jofi_pipeline.warehouse.identity import IdentityError
 from jofi_pipeline.webhooks.inbox import Inbox
 from jofi_pipeline.webhooks.watch_log import Gap, PollRecord, WatchLog, WindowMark, format_interval
 
@@ -63,19 +64,22 @@ def created_at(item: Any) -> datetime | None:
     return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def listed_ids(listing: ListResult) -> list[str]:
-    """Ids as the inbox stores them (text); items without a usable id are skipped."""
+def listed_ids(entity: str, listing: ListResult) -> list[str]:
+    """Ids as the inbox stores them (text). An item whose id breaks the registry's rule (2**64, '..',
+    a number sent as text) is skipped: it is never queued, so it can never stop a sync."""
     out = []
     for item in listing.items:
         value = item.get("id") if isinstance(item, dict) else None
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or str(value).strip() == "":
-            continue
-        out.append(str(value))
+        if is_valid_id(entity, value):
+            out.append(str(value))
+        elif value is not None:
+            log.warning("watch: a %s item with an invalid id %s was not queued (an id must be %s)",
+                        entity, repr(value)[:40], ENTITIES[entity].id_rule)
     return out
 
 
 def mark_of(entity: str, listing: ListResult, polled_at: str) -> WindowMark:
-    ids = listed_ids(listing)
+    ids = listed_ids(entity, listing)
     moments = [m for m in map(created_at, listing.items) if m is not None]
     return WindowMark(
         entity=entity,
@@ -232,6 +236,7 @@ async def poll_once(
     `interval_s` is the operator's interval (`--interval`); None lets the turnover decide.
     """
     mode = client.mode
+    identity.guard_folder(ModePaths(data_dir, mode))  # never queue into another mode's folder
     polled_at = (now or (lambda: datetime.now(UTC)))().isoformat()
     sent_before = client.requests_total
     # The capped lists, first page only (client_config): a watcher poll is three requests, not six.
@@ -258,7 +263,7 @@ async def poll_once(
             outcome.safe_s = safe_interval_s(before, mark)
             held, note = _held(data_dir, mode, entity)
             notes.add(note)
-            outcome.listed = listed_ids(result)
+            outcome.listed = listed_ids(entity, result)
             outcome.ids = [i for i in outcome.listed if i not in held]
             missed = missed_between(before, mark, outcome.listed) if before else 0
             if missed:
@@ -345,7 +350,10 @@ async def watch(
         raise WatchFailed(str(exc)) from None
     async with client:
         while True:
-            report = await poll_once(client, data_dir, interval_s=interval_s)
+            try:
+                report = await poll_once(client, data_dir, interval_s=interval_s)
+            except IdentityError as exc:
+                raise WatchFailed(str(exc)) from None
             for line in report.lines():
                 echo(line)
             if report.fatal:

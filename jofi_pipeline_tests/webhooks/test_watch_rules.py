@@ -80,15 +80,19 @@ def test_next_interval_override_gap_and_clamps():
 
 
 def test_listed_ids_and_timestamps_from_odd_items():
-    items = [{"id": 2**63 + 5}, {"id": "CNP1"}, {"id": True}, {"id": None}, {"id": " "}, "junk", {"id": 7.5}]
+    """Only ids that keep the registry's rule are queued: past 2**63-1, 0, text for a number, '..' are not."""
+    items = [{"id": 2**63 + 5}, {"id": 12}, {"id": "13"}, {"id": "CNP1"}, {"id": True}, {"id": None}, {"id": " "},
+             "junk", {"id": 7.5}, {"id": 0}, {"id": 2**63 - 1}]
     listing = ListResult(items, total_count=9, has_more=True, capped=True, pages=1)
-    assert listed_ids(listing) == [str(2**63 + 5), "CNP1"]
+    assert listed_ids("test_takers", listing) == ["12", str(2**63 - 1)]
+    profiles = [{"id": ".."}, {"id": "."}, {"id": "CNP1"}, {"id": "a/b"}, {"id": 5}, {"id": "CP8ABC123HIJ"}]
+    assert listed_ids("career_navigation_profiles", ListResult(profiles, 6, False, False, 1)) == ["CNP1", "CP8ABC123HIJ"]
     assert created_at({"created_at": "2026-02-03T12:43:36.744Z"}) == datetime(2026, 2, 3, 12, 43, 36, 744000, tzinfo=UTC)
     assert created_at({"created_at": "2026-02-03T12:41:35.03468+00:00"}).microsecond == 34680
     assert created_at({"created_at": "yesterday"}) is None and created_at({"created_at": 5}) is None
     assert created_at({"created_at": "2026-02-03T12:00:00"}).tzinfo is UTC
-    m = mark_of("x", listing, T0.isoformat())
-    assert m.newest_id == str(2**63 + 5) and m.listed == len(items) and m.newest_at is None
+    m = mark_of("test_takers", listing, T0.isoformat())
+    assert m.newest_id == "12" and m.listed == len(items) and m.newest_at is None
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("2h", 7200), ("90m", 5400), ("1h30m", 5400), ("300", 300),

@@ -1,0 +1,205 @@
+"""Issue 11, cases 1-3: a warehouse knows whose data it holds, a publish keeps the integrity rules,
+the analyst's door is read-only. Each case as a user would meet it: the real CLI (forked by the
+zygote) against the simulator, then the exact line they read and the bytes left on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from jofi_pipeline.cli import app as cli
+
+from jofi_pipeline.settings import ENV_LIVE_KEY, ENV_TEST_KEY
+from jofi_pipeline.warehouse import ModePaths
+from jofi_pipeline.webhooks.inbox import Inbox
+from jofi_pipeline_tests.reliability.conftest import cli_env
+from jofi_pipeline_tests.reliability.crash import SYNC
+
+SYNC_TEST = ["sync", "--mode", "test"]
+
+
+def tree_digest(root: Path) -> str:
+    """Every file's bytes and every link's target under `root` (links not followed): 'nothing written'."""
+    h = hashlib.sha256()
+    for directory, dirs, files in sorted(os.walk(root)):
+        for name in sorted(dirs + files):
+            path = Path(directory) / name
+            h.update(str(path.relative_to(root)).encode() + b"\0")
+            if path.is_symlink():
+                h.update(b"link:" + os.readlink(path).encode())
+            elif path.is_file():
+                h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def error_line(code: int, err: str) -> str:
+    """The one `error:` line of a failed command (and no traceback)."""
+    assert code == 1, err
+    assert "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def synced(zygote, env, argv=SYNC) -> None:
+    code, _, err = zygote.run(argv, env)
+    assert code == 0, err
+
+
+@pytest.fixture(scope="module")
+def template(small_sim, zygote, tmp_path_factory) -> Path:
+    """Both modes synced once from the module's simulator; each test works on its own copy."""
+    root = tmp_path_factory.mktemp("template")
+    env = {**cli_env(small_sim, root), ENV_LIVE_KEY: small_sim.live_key, ENV_TEST_KEY: small_sim.test_key}
+    synced(zygote, env, SYNC_TEST)
+    synced(zygote, env)
+    return root
+
+
+def copy_of(template: Path, into: Path, *modes: str) -> Path:
+    into.mkdir(parents=True, exist_ok=True)
+    for mode in modes:
+        shutil.copytree(template / mode, into / mode, symlinks=True)
+    return into
+
+
+def account_of(mode_dir: Path) -> list[int]:
+    with duckdb.connect(str(mode_dir / "jofi.duckdb"), read_only=True) as con:
+        return [r[0] for r in con.execute("SELECT id FROM account ORDER BY id").fetchall()]
+
+
+# ---- case 1: another mode's folder --------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["copy", "link", "link inside"])
+def test_case1_a_test_folder_copied_or_linked_as_live_is_refused_before_anything_is_written(sim, zygote, tmp_path, how, template):
+    env = cli_env(sim, copy_of(template, tmp_path, "test"))
+    test_account = account_of(tmp_path / "test")
+    if how == "copy":
+        shutil.copytree(tmp_path / "test", tmp_path / "live", symlinks=True)
+    elif how == "link":
+        (tmp_path / "live").symlink_to("test")
+    else:
+        (tmp_path / "test" / "old").mkdir()
+        (tmp_path / "live").symlink_to("test/old")
+    before = tree_digest(tmp_path)
+    line = error_line(*zygote.run(SYNC, env)[::2])
+    if how == "copy":
+        assert f"holds test data of account {test_account[0]}" in line and "this sync reads live data of account" in line
+        assert "move" in line and str(tmp_path / "live") in line
+    else:
+        assert "the live folder" in line and "the test folder" in line and "remove the link" in line.lower()
+        assert ("same place" if how == "link" else "one inside the other") in line
+    assert "nothing was written" in line
+    assert tree_digest(tmp_path) == before, "the refused run wrote nothing, in either folder"
+    assert account_of(tmp_path / "test") == test_account
+
+
+def test_case1_foreign_rows_in_the_work_database_stop_the_publish_and_leave_it_byte_identical(sim, zygote, tmp_path, template):
+    """The gate: what identity.json cannot see (another mode's work database copied in) the publish
+    gate does, before anything is replaced."""
+    env = cli_env(sim, copy_of(template, tmp_path, "test", "live"))
+    shutil.copy(tmp_path / "test" / "work" / "jofi_work.duckdb", tmp_path / "live" / "work" / "jofi_work.duckdb")
+    published = (tmp_path / "live" / "jofi.duckdb").resolve()
+    before = tree_digest(published.parent)
+    line = error_line(*zygote.run(SYNC, env)[::2])
+    assert "publish refused, the published warehouse is unchanged" in line
+    assert "mode_pure" in line and "rows of mode test in the live warehouse" in line
+    assert (tmp_path / "live" / "jofi.duckdb").resolve() == published
+    assert tree_digest(published.parent) == before
+    assert account_of(tmp_path / "live") != account_of(tmp_path / "test")
+
+
+# ---- case 2: another account ----------------------------------------------------------------
+
+def test_case2_a_second_account_in_the_same_folder_is_refused(sim, zygote, tmp_path, make_simulator, template):
+    copy_of(template, tmp_path, "live")
+    mine = account_of(tmp_path / "live")
+    before = tree_digest(tmp_path)
+    other = make_simulator(test_takers=5, test_world_test_takers=5, seed=8)
+    line = error_line(*zygote.run(SYNC, cli_env(other, tmp_path))[::2])
+    theirs = other.truth("live")["account"]["id"]
+    assert theirs != mine[0]
+    assert f"holds live data of account {mine[0]}" in line and f"reads live data of account {theirs}" in line
+    assert "new folder" in line and "nothing was written" in line
+    assert tree_digest(tmp_path) == before
+    synced(zygote, cli_env(other, tmp_path / "other"))  # a new folder is the way, and it works
+    assert account_of(tmp_path / "other" / "live") == [theirs]
+
+
+def test_case2_an_older_warehouse_is_adopted_from_its_data_and_one_that_mixes_accounts_is_refused(sim, zygote, tmp_path, template):
+    env = cli_env(sim, copy_of(template, tmp_path, "live"))
+    identity = tmp_path / "live" / "identity.json"
+    recorded = json.loads(identity.read_text())
+    assert recorded["mode"] == "live" and recorded["account_id"] == account_of(tmp_path / "live")[0]
+    identity.unlink()  # as every warehouse built before identities were recorded
+    synced(zygote, env)
+    assert {k: v for k, v in json.loads(identity.read_text()).items() if k in ("mode", "account_id", "api_host")} == {
+        k: recorded[k] for k in ("mode", "account_id", "api_host")
+    }, "adopted from its data"
+
+    identity.unlink()  # and an older warehouse that two accounts' keys already wrote into
+    work = tmp_path / "live" / "work" / "jofi_work.duckdb"
+    with duckdb.connect(str(work)) as con:
+        con.execute("INSERT INTO account (id, display_name, _mode) VALUES (4242, 'Another Inc', 'live')")
+    before = tree_digest(tmp_path)
+    line = error_line(*zygote.run(SYNC, env)[::2])
+    assert f"already mixes accounts {', '.join(map(str, sorted([recorded['account_id'], 4242])))}" in line
+    assert "move it aside" in line.lower() and "nothing was written" in line
+    assert tree_digest(tmp_path) == before
+
+
+# ---- case 3: the analyst's door ------------------------------------------------------------------
+
+REFUSED = {
+    "COPY over the inbox": ("COPY (SELECT 1 x) TO '{data}/live/inbox/events.sqlite' (FORMAT csv)", "COPY reads or writes files"),
+    "COPY over the work DB": ("COPY (SELECT 1 x) TO '{data}/live/work/jofi_work.duckdb'", "COPY reads or writes files"),
+    "COPY over a Parquet file": ("COPY test_takers TO '{data}/live/parquet/test_takers/part-0.parquet' (FORMAT parquet)",
+                                 "COPY reads or writes files"),
+    "COPY outside": ("COPY (SELECT 1) TO '{outside}/out.csv'", "COPY reads or writes files"),
+    "second statement": ("SELECT 1; COPY (SELECT 1) TO '{outside}/out2.csv'", "statement 2 of 2"),
+    "EXPORT": ("EXPORT DATABASE '{outside}/export'", "EXPORT DATABASE writes files"),
+    "ATTACH": ("ATTACH '{outside}/new.duckdb' AS other", "ATTACH opens another database"),
+    "INSTALL": ("INSTALL httpfs", "INSTALL/LOAD adds extensions"),
+    "LOAD": ("LOAD httpfs", "INSTALL/LOAD adds extensions"),
+    "SET": ("SET enable_external_access = true", "configuration is locked"),
+    "RESET": ("RESET lock_configuration", "configuration is locked"),
+    "PRAGMA setter": ("PRAGMA enable_profiling", "only read-only ones"),
+    "IMPORT": ("IMPORT DATABASE '{outside}/export'", "IMPORT DATABASE reads files"),
+    "CREATE TEMP": ("CREATE TEMP TABLE t AS SELECT 1", "CREATE would change the database"),
+    "DELETE": ("DELETE FROM test_takers", "DELETE would change the database"),
+    "CHECKPOINT": ("CHECKPOINT", "only catalog functions"),
+    "EXPLAIN ANALYZE of a COPY": ("EXPLAIN ANALYZE COPY (SELECT 1) TO '{outside}/e.csv'", "COPY reads or writes files"),
+    "read a file": ("SELECT * FROM read_csv('/etc/passwd')", "reads or writes files outside the published database"),
+    "read Parquet": ("SELECT count(*) FROM '{data}/live/parquet/test_takers/part-0.parquet'",
+                     "reads or writes files outside the published database"),
+    "glob": ("SELECT * FROM glob('{data}/*')", "reads or writes files outside the published database"),
+}
+READS = ["SELECT count(*) AS n FROM test_takers", "SHOW TABLES", "DESCRIBE invitations", "PRAGMA table_info('account')",
+         "EXPLAIN SELECT * FROM users", "CALL duckdb_tables()", "FROM users LIMIT 1"]
+
+
+def test_case3_the_sql_door_refuses_every_write_and_file_access_in_one_line_and_changes_no_byte(sim, tmp_path, template):
+    """Through the CLI's own code in this process (CliRunner): one `sql` command per statement."""
+    data, outside = copy_of(template, tmp_path / "data", "live", "test"), tmp_path / "outside"
+    outside.mkdir()
+    with Inbox.open(ModePaths(data, "live").inbox) as inbox:  # an inbox with an event, the COPY's first target
+        inbox.add_event("evt_1", "test_taker.created", None, "{}", [("test_takers", "12")])
+    before, outside_before = tree_digest(data), tree_digest(outside)
+    runner = CliRunner()
+    for name, (query, reason) in REFUSED.items():
+        result = runner.invoke(cli, ["sql", query.format(data=data, outside=outside), "--mode", "live", "--data-dir", str(data)])
+        line = error_line(result.exit_code, result.stderr)
+        assert line.startswith("error: refused") and reason in line, (name, line)
+        assert result.stdout == "", (name, result.stdout)
+    for query in READS:
+        result = runner.invoke(cli, ["sql", query, "--mode", "live", "-f", "csv", "--data-dir", str(data)])
+        assert result.exit_code == 0 and result.stdout.strip(), (query, result.stderr)
+    assert tree_digest(data) == before, "not one byte of the data dir changed"
+    assert tree_digest(outside) == outside_before and not any(outside.iterdir()), "nothing written outside"
