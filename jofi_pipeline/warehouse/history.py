@@ -101,7 +101,7 @@ def _rewrite(con: duckdb.DuckDBPyConnection, hist: TableSpec, rows: pa.Table) ->
             _row_hash = s._row_hash FROM {s} AS s WHERE {key_match(hist, 'h', 's', key)} AND h._is_current"""
         ).fetchone()[0]
         reverted = con.sql(
-            f"""SELECT {', '.join('c.' + ident(n) for n in key)}, c._valid_from AS _reverted_from FROM {table} AS c
+            f"""SELECT {', '.join('c.' + ident(n) for n in columns)}, c._valid_from AS _reverted_from FROM {table} AS c
             JOIN {table} AS p ON {key_match(hist, 'p', 'c', key)} AND p._valid_to = c._valid_from
                  AND p._change <> 'delete' AND p._row_hash = c._row_hash
             WHERE c._is_current AND EXISTS (SELECT 1 FROM {s} AS s WHERE {key_match(hist, 'c', 's', key)})"""
@@ -109,8 +109,11 @@ def _rewrite(con: duckdb.DuckDBPyConnection, hist: TableSpec, rows: pa.Table) ->
     if reverted.num_rows:
         with staged(con, reverted) as r:
             con.execute(f"DELETE FROM {table} AS h USING {r} AS r WHERE {key_match(hist, 'h', 'r', key)} AND h._valid_from = r._reverted_from")
+            # the reopened version takes what was just read (same content; the envelope of the
+            # last response, as the table's row has it)
             con.execute(
-                f"""UPDATE {table} AS h SET _valid_to = NULL, _is_current = true FROM {r} AS r
+                f"""UPDATE {table} AS h SET {', '.join(f'{ident(n)} = r.{ident(n)}' for n in columns)},
+                _valid_to = NULL, _is_current = true FROM {r} AS r
                 WHERE {key_match(hist, 'h', 'r', key)} AND h._valid_to = r._reverted_from AND h._change <> 'delete'"""
             )
     return rewritten

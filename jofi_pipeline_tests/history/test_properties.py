@@ -76,6 +76,7 @@ def taker_object(id: int, email: int, by_id: bool) -> dict:
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(runs_strategy)
 @example([[("read", 1, 1, False)], [("read", 1, 0, False), ("read", 1, 1, False)]])  # A, then B and A in one run
+@example([[("read", 1, 1, True)], [("read", 1, 0, False), ("read", 1, 1, False)]])  # ... A read in the other shape
 @example([[("read", 1, 0, True)], [("gone", 1), ("read", 1, 0, False), ("read", 1, 1, True)], [("gone", 1), ("gone", 1)]])
 def test_every_key_has_one_clean_chain_that_the_model_predicts(planned):
     with tempfile.TemporaryDirectory() as tmp:
