@@ -70,7 +70,7 @@ def writer_holder(path: Path, mode: str) -> str | None:
     """
     try:
         fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
+    except OSError:  # no lock file yet, or a data dir that is not one: the sync itself says what is wrong
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
