@@ -27,9 +27,8 @@ def reads_api(spec: TableSpec) -> bool:
 
 def upstream_tables(spec: TableSpec) -> tuple[str, ...]:
     """The tables `spec` is built from (none for a table read straight from the API)."""
-    versions_of = getattr(spec, "versions_of", None)
-    if versions_of:
-        return (versions_of,)
+    if spec.versions_of:
+        return (spec.versions_of,)
     if spec.parent:
         return (spec.parent,)
     if spec.kind == "entity":

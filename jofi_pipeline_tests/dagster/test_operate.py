@@ -145,9 +145,11 @@ def test_the_asset_graph_tells_the_story():
     assert parents[source] == set()
     for name in ENTITIES:  # every entity table is read from the API
         assert source in parents[name], name
-    for spec in TABLES.values():  # every child table hangs off its parent
+    for spec in TABLES.values():  # every child table hangs off its parent, every history off its table
         if spec.parent:
             assert spec.parent in parents[spec.name], spec.name
+        if spec.versions_of:
+            assert parents[spec.name] == {spec.versions_of}, spec.name
     assert "scorecards" in parents["scorecard_scores"]
     assert "job_fit_reports" in parents["job_fit_occupations"]
     assert "test_takers" in parents["test_taker_assessments"]
