@@ -9,6 +9,7 @@ signalling that group. Its instance is also the one the CLI records in (same DAG
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -174,7 +175,7 @@ def test_a_cli_sync_is_listed_on_the_jobs_runs_page(dagster_dev):
     cli = Path(sys.executable).parent / "jofi-pipeline"
     done = subprocess.run([str(cli), "sync", "--mode", "test"], env=env, cwd=data_dir.parent, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    run_id = done.stdout.split("(dagster run ")[1][:8]
+    run_id = re.search(r"\(Dagster run ([0-9a-f]{8})", done.stdout).group(1)
     listed = [run for run in _job_runs(url) if run["runId"].startswith(run_id)]
     assert len(listed) == 1 and listed[0]["status"] == "SUCCESS"
     tags = {t["key"]: t["value"] for t in listed[0]["tags"]}

@@ -91,7 +91,7 @@ def test_without_webhooks_coverage_says_exactly_how_many_are_missing_and_import_
     with PublishedWarehouse("live", tmp_path).open() as reader:
         check = next(r for r in run_checks(reader, "live") if r.check_name == "coverage" and r.asset_key.path[-1] == "test_takers")
     meta = {k: getattr(v, "value", v) for k, v in check.metadata.items()}
-    assert not check.passed and meta["missing"] == coverage["test_takers"].missing
+    assert not check.passed and meta["missing (live)"] == coverage["test_takers"].missing
     assert meta["gap_trend"] == "growing" and len(meta["gap_by_run"].split(",")) == 4
     assert "jofi-pipeline import-ids --kind test-takers FILE --mode live" in meta["what_to_do"]
     assert "import-ids --kind test-takers FILE --mode live" in status_text(data_dir=tmp_path)

@@ -160,8 +160,8 @@ def test_a_window_that_turned_over_reports_the_exact_missed_count_and_shortens_t
                   if r.check_name == "coverage"}
     coverage = checks["invitations"]
     assert not coverage.passed
-    assert coverage.metadata["missing"].value == missed["invitations"], "the sync's coverage agrees with the watcher"
-    assert coverage.metadata["watcher_missed"].value == missed["invitations"]
+    assert coverage.metadata["missing (live)"].value == missed["invitations"], "the sync's coverage agrees with the watcher"
+    assert coverage.metadata["watcher_missed (live)"].value == missed["invitations"]
     assert "window watcher saw" in coverage.metadata["what_to_do"].value
 
 
