@@ -30,13 +30,13 @@ NOT_RUN: tuple[tuple[str, str], ...] = (
     (r"^make (bench|lock|clean)\b|\bbench/", "benchmarks and maintenance: minutes long, or they change the checkout"),
     (r"(^|\s)(\.venv/bin/)?pytest\b", "the test suite itself"),
     (TEMPLATE, "a template: an argument is a placeholder (FILE, M, <room>, sk_live_..., a|b) to fill in"),
-    (r"^(\./jofi-pipeline|\.venv/bin/jofi-pipeline) webhooks\b", "a long-running server on a fixed port (webhooks/test_receiver.py serves it)"),
-    (r"^\./jofi-pipeline watch\b(?!.*--once)", "keeps polling until stopped (the --once form is run)"),
-    (r"^(\./jofi-pipeline ui\b|(\.venv/bin/)?(dg|dagster) dev\b)", "the Dagster UI, a long-running server (dagster/ tests start it)"),
+    (r"^(\./jofi-pipeline|\.venv/bin/jofi-pipeline) webhooks\b(?!.*--help)", "a long-running server on a fixed port (webhooks/test_receiver.py serves it)"),
+    (r"^\./jofi-pipeline watch\b(?!.*(--once|--help))", "keeps polling until stopped (the --once form is run)"),
+    (r"^(\./jofi-pipeline ui\b|(\.venv/bin/)?(dg|dagster) dev\b)(?!.*--help)", "the Dagster UI, a long-running server (dagster/ tests start it)"),
     (r"^\./jofi-pipeline publish-remote\b", "needs an object store (deploy/test_upload_failures.py runs it against one)"),
     (r"^docker\b|^cp deploy/|DAGSTER_HOME|DAGSTER_PG_URL|\bdagster(-daemon)? job\b|\bdagster-daemon\b",
      "the production profile: Docker or Postgres (deploy/test_production.py runs the documented command)"),
-    (r"^\./jofi-pipeline simulate\b", "a long-running server: the test starts it itself, as written but on a free port"),
+    (r"^\./jofi-pipeline simulate\b(?!.*--help)", "a long-running server: the test starts it itself, as written but on a free port"),
 )
 
 
