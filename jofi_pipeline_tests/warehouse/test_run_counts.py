@@ -15,9 +15,14 @@ from jofi_pipeline.warehouse import FetchRecord, SyncRunRecord, WarehouseStore
 from jofi_pipeline_tests.warehouse.conftest import T0, T1, T2
 
 
+def base(counts: dict) -> dict:
+    """The tables these tests write to; history tables (issue 16) are counted too, and tested there."""
+    return {table: n for table, n in counts.items() if not table.endswith("_history")}
+
+
 def totals(writer) -> tuple[dict, dict]:
     counts = writer.tally.counts()
-    return counts.inserted, counts.updated
+    return base(counts.inserted), base(counts.updated)
 
 
 def test_a_record_from_the_list_then_by_id_is_one_insert(writer):
@@ -98,6 +103,6 @@ def test_sync_runs_records_the_tally_and_counts_its_own_rows(writer):
     first = writer.record_run(run)
     again = writer.record_run(run)  # rewriting the run's own row is still the one insert
     assert first == again
-    assert first.inserted == {"sync_runs": 1, "test_taker_assessments": 2, "test_takers": 1}
+    assert base(first.inserted) == {"sync_runs": 1, "test_taker_assessments": 2, "test_takers": 1}
     stored = writer.query("SELECT rows_inserted, rows_updated FROM sync_runs")
-    assert [(json.loads(a), json.loads(b)) for a, b in stored] == [(first.inserted, {})]
+    assert [(json.loads(a), json.loads(b)) for a, b in stored] == [(first.inserted, first.updated)]
