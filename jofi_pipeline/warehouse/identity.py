@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,6 +108,7 @@ def verify(paths: ModePaths, expected: Identity) -> bool:
     if found is None:
         found, source = in_data(paths, expected), "found in its data"
     if found is None or found == expected:
+        check_work_db(paths, expected, busy_ok=True)
         return not paths.identity.exists()
     here = f"{paths.mode_dir} holds {found.describe()} ({source}) but this sync reads {expected.describe()}"
     if found.mode != expected.mode:
@@ -145,6 +148,34 @@ def guard_folder(paths: ModePaths) -> None:
         )
 
 
+def check_work_db(paths: ModePaths, expected: Identity, *, busy_ok: bool = False) -> None:
+    """The work database's own account rows must be the folder's: a work file copied in from another
+    folder is refused before anything is written. Read-only, and only the one-row account table.
+
+    `busy_ok`: while another sync writes it, say nothing (the writer lock that comes next tells the
+    caller who holds it; the store checks again once it holds the lock itself).
+    """
+    if not paths.work_db.exists():
+        return
+    try:
+        with _read_only(Path(os.path.realpath(paths.work_db))) as con:
+            has_account = con.execute(
+                "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'account'").fetchone()
+            rows = con.execute("SELECT DISTINCT _mode, id FROM account WHERE id IS NOT NULL").fetchall() if has_account else []
+    except WarehouseBusyError:
+        if busy_ok:
+            return
+        raise
+    foreign = sorted({(str(m), int(i)) for m, i in rows} - {(expected.mode, expected.account_id)})
+    if foreign:
+        shown = ", ".join(f"{m} data of account {i}" for m, i in foreign)
+        raise IdentityError(
+            f"the working database {paths.work_db} holds {shown} but this folder and this sync are "
+            f"{expected.describe()}: nothing was written. It was copied in from another folder? Put the folder's "
+            f"own work database back, or move {paths.mode_dir} aside and sync into an empty folder."
+        )
+
+
 def in_data(paths: ModePaths, expected: Identity) -> Identity | None:
     """The identity a folder without identity.json shows in its data; None when it holds none.
 
@@ -174,6 +205,22 @@ def in_data(paths: ModePaths, expected: Identity) -> Identity | None:
 
 
 def _modes_and_accounts(db: Path) -> tuple[set[str], set[int]]:
+    with _read_only(db) as con:
+        tables = {
+            name for (name,) in con.execute(
+                "SELECT table_name FROM duckdb_columns() WHERE schema_name = 'main' AND column_name = '_mode'"
+            ).fetchall()
+        }
+        modes: set[str] = set()
+        for table in sorted(tables):
+            modes.update(str(m) for (m,) in con.execute(f"SELECT DISTINCT _mode FROM {ident(table)} WHERE _mode IS NOT NULL").fetchall())
+        accounts = {int(a) for (a,) in con.execute("SELECT DISTINCT id FROM account WHERE id IS NOT NULL").fetchall()} if "account" in tables else set()
+    return modes, accounts
+
+
+@contextmanager
+def _read_only(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only look into a warehouse file; busy (not unreadable) while a sync writes it."""
     try:
         con = duckdb.connect(str(db), read_only=True, config={"enable_external_access": False})
     except duckdb.Error as exc:
@@ -184,15 +231,6 @@ def _modes_and_accounts(db: Path) -> tuple[set[str], set[int]]:
                                      f"it to finish and retry ({db})") from None
         raise IdentityError(f"cannot read {db} to see whose data it holds: {str(exc).splitlines()[0]}") from None
     try:
-        tables = {
-            name for (name,) in con.execute(
-                "SELECT table_name FROM duckdb_columns() WHERE schema_name = 'main' AND column_name = '_mode'"
-            ).fetchall()
-        }
-        modes: set[str] = set()
-        for table in sorted(tables):
-            modes.update(str(m) for (m,) in con.execute(f"SELECT DISTINCT _mode FROM {ident(table)} WHERE _mode IS NOT NULL").fetchall())
-        accounts = {int(a) for (a,) in con.execute("SELECT DISTINCT id FROM account WHERE id IS NOT NULL").fetchall()} if "account" in tables else set()
+        yield con
     finally:
         con.close()
-    return modes, accounts

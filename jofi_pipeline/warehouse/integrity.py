@@ -108,7 +108,7 @@ def mode_pure(con: duckdb.DuckDBPyConnection, table: str, mode: str) -> Finding:
         "mode_pure", table, passed, blocking=True,
         metadata={"expected_mode": mode, "rows_of_other_modes": sum(foreign.values())},
         problem="" if passed else (
-            f"{sum(foreign.values())} rows of mode {', '.join(sorted(foreign))} in the {mode} warehouse"
+            f"{_rows(sum(foreign.values()))} of mode {', '.join(sorted(foreign))} in the {mode} warehouse"
         ),
         what_to_do="" if passed else (
             "modes never mix: this folder holds another mode's data (copied or linked in); move it aside and sync "
@@ -194,9 +194,22 @@ def refusals(found: Iterable[Finding]) -> list[Finding]:
 
 
 def refusal_line(failed: list[Finding]) -> str:
-    """One line: every failed rule, then what to do about the first."""
-    what = "; ".join(f"{f.name}: {f.problem}" for f in failed)
-    return f"publish refused, the published warehouse is unchanged: {what}. {failed[0].what_to_do[:1].upper()}{failed[0].what_to_do[1:]}"
+    """One line: each failed rule once (its first table, how many more), then what to do about the first."""
+    by_check: dict[str, list[Finding]] = {}
+    for finding in failed:
+        by_check.setdefault(finding.check, []).append(finding)
+    parts = []
+    for found in by_check.values():
+        more = found[1:]
+        also = (f" (and {len(more)} more table{'s' if len(more) > 1 else ''}: {', '.join(f.table for f in more[:3])}"
+                f"{', ...' if len(more) > 3 else ''})") if more else ""
+        parts.append(f"{found[0].name}: {found[0].problem}{also}")
+    todo = failed[0].what_to_do
+    return f"publish refused, the published warehouse is unchanged: {'; '.join(parts)}. {todo[:1].upper()}{todo[1:]}"
+
+
+def _rows(n: int) -> str:
+    return f"{n} row{'' if n == 1 else 's'}"
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:

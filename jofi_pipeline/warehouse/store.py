@@ -96,6 +96,8 @@ class WarehouseStore:
                 "point JOFI_DATA_DIR (or --data-dir) at a writable directory"
             ) from None
         try:
+            if whose is not None:  # again under the lock: before it, another sync may have held the file
+                identity.check_work_db(self.paths, whose)
             if must_record and whose is not None:
                 try:
                     identity.record(self.paths, whose)

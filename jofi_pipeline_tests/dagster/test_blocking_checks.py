@@ -47,6 +47,6 @@ def test_a_run_that_breaks_a_blocking_rule_fails_with_that_check_failed_and_publ
     failed = {(e.asset_key.path[-1], e.check_name): e.severity for e in result.get_asset_check_evaluations() if not e.passed}
     assert failed == {("users", "mode_pure"): dg.AssetCheckSeverity.ERROR}
     reason = next(e.step_failure_data.user_failure_data.description for e in result.all_events if e.is_step_failure)
-    assert reason.startswith("publish refused, the published warehouse is unchanged: users.mode_pure: 1 rows of mode test")
+    assert reason.startswith("publish refused, the published warehouse is unchanged: users.mode_pure: 1 row of mode test")
     assert not result.get_asset_materialization_events()
     assert (tmp_path / "live" / "jofi.duckdb").resolve() == published and published.read_bytes() == before

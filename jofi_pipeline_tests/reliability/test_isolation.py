@@ -101,19 +101,32 @@ def test_case1_a_test_folder_copied_or_linked_as_live_is_refused_before_anything
     assert account_of(tmp_path / "test") == test_account
 
 
-def test_case1_foreign_rows_in_the_work_database_stop_the_publish_and_leave_it_byte_identical(sim, zygote, tmp_path, template):
-    """The gate: what identity.json cannot see (another mode's work database copied in) the publish
-    gate does, before anything is replaced."""
+def test_case1_another_folders_work_database_copied_in_is_refused_before_anything_is_written(sim, zygote, tmp_path, template):
     env = cli_env(sim, copy_of(template, tmp_path, "test", "live"))
     shutil.copy(tmp_path / "test" / "work" / "jofi_work.duckdb", tmp_path / "live" / "work" / "jofi_work.duckdb")
+    before = tree_digest(tmp_path)
+    line = error_line(*zygote.run(SYNC, env)[::2])
+    test_account = account_of(tmp_path / "test")[0]
+    assert f"the working database {tmp_path / 'live' / 'work' / 'jofi_work.duckdb'} holds test data of account {test_account}" in line
+    assert "nothing was written" in line
+    assert tree_digest(tmp_path) == before
+
+
+def test_case1_foreign_rows_in_the_work_database_stop_the_publish_and_leave_it_byte_identical(sim, zygote, tmp_path, template):
+    """The gate: rows of the other mode merged into a table (what identity.json and the account row
+    cannot see) stop the publish before anything is replaced."""
+    env = cli_env(sim, copy_of(template, tmp_path, "test", "live"))
+    with duckdb.connect(str(tmp_path / "live" / "work" / "jofi_work.duckdb")) as con:
+        con.execute(f"ATTACH '{tmp_path / 'test' / 'work' / 'jofi_work.duckdb'}' AS other (READ_ONLY)")
+        foreign = con.execute("INSERT INTO test_takers SELECT * FROM other.test_takers").fetchone()[0]
     published = (tmp_path / "live" / "jofi.duckdb").resolve()
     before = tree_digest(published.parent)
     line = error_line(*zygote.run(SYNC, env)[::2])
-    assert "publish refused, the published warehouse is unchanged" in line
-    assert "mode_pure" in line and "rows of mode test in the live warehouse" in line
+    assert line.startswith("error: live sync failed: publish refused, the published warehouse is unchanged: "
+                           f"test_takers.mode_pure: {foreign} rows of mode test in the live warehouse"), line
+    assert "test_takers.account_pure" in line and "Modes never mix" in line
     assert (tmp_path / "live" / "jofi.duckdb").resolve() == published
     assert tree_digest(published.parent) == before
-    assert account_of(tmp_path / "live") != account_of(tmp_path / "test")
 
 
 # ---- case 2: another account ----------------------------------------------------------------
