@@ -94,7 +94,7 @@ def keys_unique(con: duckdb.DuckDBPyConnection, table: str) -> Finding:
     return Finding(
         "keys_unique_not_null", table, passed, blocking=True,
         metadata={"duplicate_keys": dupes, "null_key_rows": nulls},
-        problem="" if passed else f"{dupes} keys ({', '.join(spec.key)}) held twice and {nulls} rows without a key",
+        problem="" if passed else f"{dupes} key{'' if dupes == 1 else 's'} ({', '.join(spec.key)}) held twice and {_rows(nulls)} without a key",
         what_to_do="" if passed else f"find them with SELECT {cols}, count(*) FROM {table} GROUP BY ALL HAVING "
         "count(*) > 1 and report a bug: the merge keeps one row per key",
     )

@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -129,6 +131,42 @@ def test_case1_foreign_rows_in_the_work_database_stop_the_publish_and_leave_it_b
     assert tree_digest(published.parent) == before
 
 
+def test_case1_duplicate_keys_and_dangling_references_in_the_work_database_stop_the_publish(sim, zygote, tmp_path, template):
+    """The gate's other two rules: one row per key, and references the sync itself guarantees."""
+    env = cli_env(sim, copy_of(template, tmp_path, "live"))
+    with duckdb.connect(str(tmp_path / "live" / "work" / "jofi_work.duckdb")) as con:
+        team = con.execute("SELECT min(id) FROM teams").fetchone()[0]
+        con.execute("INSERT INTO teams SELECT * FROM teams WHERE id = ?", [team])
+        con.execute("INSERT INTO scorecard_scores SELECT * REPLACE (999999999 AS test_taker_id) FROM scorecard_scores LIMIT 1")
+    published = (tmp_path / "live" / "jofi.duckdb").resolve()
+    before = tree_digest(published.parent)
+    line = error_line(*zygote.run(SYNC, env)[::2])
+    assert line.startswith("error: live sync failed: publish refused, the published warehouse is unchanged: "), line
+    assert "teams.keys_unique_not_null: 1 key (id) held twice and 0 rows without a key" in line
+    assert ("scorecard_scores.references_scorecards_test_taker_id_score_profile_short_name: 1 scorecard_scores row -> "
+            "its scorecards row references") in line
+    assert (tmp_path / "live" / "jofi.duckdb").resolve() == published
+    assert tree_digest(published.parent) == before
+
+
+def test_case1_import_ids_watch_and_the_receiver_refuse_another_modes_folder_and_write_nothing(sim, zygote, tmp_path, template):
+    """The writers that do not know the account check the folders and the mode before writing."""
+    env = cli_env(sim, copy_of(template, tmp_path, "test"), JOFI_WEBHOOK_SECRET="whsec_isolation_only")
+    shutil.copytree(tmp_path / "test", tmp_path / "live", symlinks=True)
+    ids = tmp_path.parent / f"{tmp_path.name}-ids.txt"
+    ids.write_text("101\n")
+    before = tree_digest(tmp_path)
+    refusal = f"error: {tmp_path / 'live'} holds test data of account {account_of(tmp_path / 'test')[0]}"
+    for argv in (["import-ids", str(ids), "--kind", "test-takers", "--mode", "live"], ["watch", "--mode", "live", "--once"]):
+        line = error_line(*zygote.run(argv, env)[::2])
+        assert line.startswith(refusal) and "not live data: nothing was written" in line, (argv, line)
+    receiver = subprocess.run([str(Path(sys.executable).with_name("jofi-pipeline")), "webhooks", "--port", "0"],
+                              env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    assert error_line(receiver.returncode, receiver.stderr).startswith(refusal), receiver.stderr
+    assert not (tmp_path / "live" / "inbox").exists()
+    assert tree_digest(tmp_path) == before
+
+
 # ---- case 2: another account ----------------------------------------------------------------
 
 def test_case2_a_second_account_in_the_same_folder_is_refused(sim, zygote, tmp_path, make_simulator, template):
@@ -166,6 +204,22 @@ def test_case2_an_older_warehouse_is_adopted_from_its_data_and_one_that_mixes_ac
     assert f"already mixes accounts {', '.join(map(str, sorted([recorded['account_id'], 4242])))}" in line
     assert "move it aside" in line.lower() and "nothing was written" in line
     assert tree_digest(tmp_path) == before
+
+
+def test_case2_the_same_account_at_another_api_host_is_refused_until_its_identity_is_deleted(sim, zygote, tmp_path, template):
+    """The host is part of the identity; the README's way for a moved API: delete identity.json."""
+    assert "//127.0.0.1:" in sim.base_url
+    env = cli_env(sim, copy_of(template, tmp_path, "live"), JOFI_API_BASE_URL=sim.base_url.replace("//127.0.0.1:", "//localhost:"))
+    mine = account_of(tmp_path / "live")[0]
+    before = tree_digest(tmp_path)
+    line = error_line(*zygote.run(SYNC, env)[::2])
+    assert f"holds live data of account {mine} at 127.0.0.1" in line and f"reads live data of account {mine} at localhost" in line
+    assert f"delete {tmp_path / 'live' / 'identity.json'}" in line and "nothing was written" in line
+    assert tree_digest(tmp_path) == before
+    (tmp_path / "live" / "identity.json").unlink()
+    synced(zygote, env)
+    recorded = json.loads((tmp_path / "live" / "identity.json").read_text())
+    assert (recorded["account_id"], recorded["api_host"]) == (mine, "localhost")
 
 
 # ---- case 3: the analyst's door ------------------------------------------------------------------
