@@ -11,12 +11,15 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from starlette.testclient import TestClient
 
 from jofi_pipeline import entities
 from jofi_pipeline.warehouse import ModePaths
+from jofi_pipeline.webhooks.app import PATH, build_app
 from jofi_pipeline.webhooks.events import MAX_DEPTH, EventError, parse_body
 from jofi_pipeline.webhooks.imports import import_ids
 from jofi_pipeline.webhooks.inbox import Inbox
+from jofi_pipeline_tests.webhooks.helpers import SECRET, signature
 
 MAX = 2**63 - 1
 PROFILE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
@@ -157,3 +160,19 @@ def test_any_nesting_past_the_bound_is_a_400(depth, opener):
         assert "nests deeper" in str(exc)
     else:
         raise AssertionError("accepted")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.binary(max_size=200), EVENTS.map(lambda v: json.dumps(v).encode()), JSON_VALUE.map(lambda v: json.dumps(v).encode())))
+def test_the_receiver_answers_any_signed_body_200_or_400_and_stores_only_on_200(body):
+    """Through the app as served: no body makes it answer 500 (or 503 with a healthy inbox), and
+    what it refuses leaves no trace in the inbox."""
+    with tempfile.TemporaryDirectory() as tmp, Inbox.open(ModePaths(Path(tmp), "live").inbox) as inbox:
+        response = TestClient(build_app(SECRET, inbox)).post(PATH, content=body, headers={"JOFI-Signature": signature(body)})
+        assert response.status_code in (200, 400), (response.status_code, response.text)
+        stored = inbox.event_count()
+    if response.status_code == 200:
+        parse_body(body)  # what was stored is what the parser accepts
+        assert stored == 1
+    else:
+        assert stored == 0 and response.json()["error"]
