@@ -33,6 +33,8 @@ class ImportReport:
         text = f"{self.entity}: {self.new} new, {self.known} known, {self.invalid} invalid"
         if self.invalid_samples:
             text += " (e.g. " + "; ".join(self.invalid_samples) + ")"
+        if self.invalid:  # say why, once: the rule the invalid lines break
+            text += f"; each id must be {entities.entity(self.entity).id_rule}"
         return text
 
 

@@ -57,8 +57,10 @@ def test_case4_import_ids_counts_each_bad_line_as_invalid_and_queues_only_valid_
     assert code == 0 and "Traceback" not in err, err
     assert out.splitlines()[0].startswith("test_takers: 3 new, 1 known, 9 invalid"), out
     assert "line 2: '²'" in out and "line 6: not UTF-8 text" in out
+    assert out.splitlines()[0].endswith("; each id must be an integer from 1 to 9223372036854775807"), out
     code, out, err = zygote.run(["import-ids", str(profiles), "--kind", "profiles"], env)
     assert code == 0 and out.startswith("career_navigation_profiles: 2 new, 0 known, 6 invalid"), out + err
+    assert "; each id must be a letter followed by up to 63 letters, digits, '_' or '-'" in out, out
     assert sorted(pending(tmp_path / "data")) == sorted(
         [("test_takers", "101"), ("test_takers", "102"), ("test_takers", "103"),
          ("career_navigation_profiles", "CNP1"), ("career_navigation_profiles", "CP8ABC123HIJ")]
