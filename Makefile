@@ -6,13 +6,18 @@ UV := $(shell command -v uv 2>/dev/null || echo .uv/bin/uv)
 export DAGSTER_DISABLE_TELEMETRY := 1
 export UV_FROZEN := 1
 
-.PHONY: demo test install bench lock clean
+.PHONY: demo test test-fast install bench lock clean
 
 demo: install
 	$(UV) run jofi-pipeline demo
 
+# Everything: unit, contract and end-to-end tests (README's and CI's command).
 test: install
 	$(UV) run pytest
+
+# The inner loop: unit and contract tests only (no simulator, server, CLI process or Dagster run).
+test-fast: install
+	$(UV) run pytest -m "not e2e"
 
 install: .venv/.installed
 

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 from jofi_pipeline.simulator.process import SimulatorProcess  # noqa: E402
-from jofi_pipeline_tests.reliability.crash import SYNC, crash_trial, records_lost, timed_run  # noqa: E402
-from jofi_pipeline_tests.reliability.helpers import observe  # noqa: E402
-from jofi_pipeline_tests.reliability.zygote import Zygote  # noqa: E402
+from jofi_pipeline.harness.crash import SYNC, crash_trial, records_lost, timed_run  # noqa: E402
+from jofi_pipeline.harness.published_state import observe  # noqa: E402
+from jofi_pipeline.harness.zygote import Zygote  # noqa: E402
 
 FAULTS = {
     "5xx bursts": {"error_rate": 0.3},

@@ -27,26 +27,28 @@ from jofi_pipeline.api import JofiClient  # noqa: E402
 from jofi_pipeline.entities import CAPPED_LISTS, ENTITIES  # noqa: E402
 from jofi_pipeline.settings import ENV_LIVE_KEY  # noqa: E402
 from jofi_pipeline.simulator.process import SimulatorProcess  # noqa: E402
-from jofi_pipeline.sync import SyncOptions, run_sync  # noqa: E402
+from jofi_pipeline.sync import run_sync  # noqa: E402
+from jofi_pipeline.warehouse import WarehouseStore  # noqa: E402
 from jofi_pipeline.webhooks.imports import import_ids  # noqa: E402
 from jofi_pipeline.webhooks.watch import client_config, poll_once  # noqa: E402
 from jofi_pipeline.webhooks.watch_log import format_interval  # noqa: E402
-from jofi_pipeline_tests.e2e.helpers import ids, published, truth_ids  # noqa: E402
-from jofi_pipeline_tests.webhooks.helpers import SECRET, ReceiverThread  # noqa: E402
+from jofi_pipeline.harness.receiver import SECRET, ReceiverThread  # noqa: E402
+from jofi_pipeline.harness.truth import held_ids, truth_ids  # noqa: E402
 
 CAPPED = CAPPED_LISTS
 
 
 def sync(sim, data_dir: Path):
-    os.environ[ENV_LIVE_KEY] = sim.live_key
-    options = SyncOptions(mode="live", base_url=sim.base_url, data_dir=data_dir, api_key_env_var=ENV_LIVE_KEY)
-    return asyncio.run(run_sync(options))
+    async def run():
+        async with JofiClient(sim.live_key, mode="live", base_url=sim.base_url) as client:
+            return await run_sync(client, WarehouseStore(data_dir, "live"))
+
+    return asyncio.run(run())
 
 
 def held(sim, data_dir: Path) -> dict[str, tuple[set, set]]:
     truth = sim.truth("live")
-    with published(data_dir, "live") as con:
-        return {e: (ids(con, e), truth_ids(truth, e)) for e in CAPPED}
+    return {e: (held_ids(data_dir, "live", e), truth_ids(truth, e)) for e in CAPPED}
 
 
 def row(name: str, counts: dict[str, tuple[set, set]], extra: str = "") -> str:

@@ -37,8 +37,11 @@ def bare_command(data_dir: Path) -> list[str]:
         "from pathlib import Path\n"
         "from jofi_pipeline.defs.resources import JofiSyncResource\n"
         "from jofi_pipeline.sync import run_sync\n"
-        f"options = JofiSyncResource(data_dir={str(data_dir)!r}, writer_wait_seconds=0).options('live')\n"
-        "asyncio.run(run_sync(options))\n"
+        f"jofi = JofiSyncResource(data_dir={str(data_dir)!r}, writer_wait_seconds=0)\n"
+        "async def bare():\n"
+        "    async with jofi.client('live') as client:\n"
+        "        await run_sync(client, jofi.store('live'), jofi.options())\n"
+        "asyncio.run(bare())\n"
     )
     return [str(BIN / "python"), "-c", code]
 

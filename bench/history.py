@@ -30,8 +30,9 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 import duckdb  # noqa: E402
 
 from jofi_pipeline.simulator.process import SimulatorProcess  # noqa: E402
-from jofi_pipeline.sync import SyncOptions, run_sync  # noqa: E402
-from jofi_pipeline.warehouse import history  # noqa: E402
+from jofi_pipeline.api import JofiClient  # noqa: E402
+from jofi_pipeline.sync import run_sync  # noqa: E402
+from jofi_pipeline.warehouse import WarehouseStore, history  # noqa: E402
 from jofi_pipeline.warehouse.records import MergeCounts  # noqa: E402
 from jofi_pipeline.warehouse.tables import HISTORY  # noqa: E402
 
@@ -74,11 +75,15 @@ def history_writes(on: bool):
 def nightly(sim, data_dir: Path, on: bool) -> tuple[float, float, int]:
     """One sync: (wall seconds, seconds in history writes, history versions written)."""
     spent["seconds"] = 0.0
-    options = SyncOptions(mode="live", base_url=sim.base_url, data_dir=data_dir, api_key_env_var="JOFI_LIVE_API_KEY")
     os.environ["JOFI_LIVE_API_KEY"] = sim.live_key
+
+    async def one_sync():
+        async with JofiClient.from_env("live", base_url=sim.base_url) as client:
+            return await run_sync(client, WarehouseStore(data_dir, "live"))
+
     with history_writes(on):
         started = time.perf_counter()
-        report = asyncio.run(run_sync(options))
+        report = asyncio.run(one_sync())
         wall = time.perf_counter() - started
     written = sum(n for t, n in report.inserted.items() if t.endswith("_history"))
     return wall, spent["seconds"], written

@@ -50,28 +50,22 @@ def child(args: argparse.Namespace) -> None:
             fanout_seconds += time.perf_counter() - started
 
     FanOut.fetch = timed_fetch
-    options = SyncOptions(
-        mode="live", base_url=args.base_url, data_dir=Path(args.data_dir), api_key_env_var="JOFI_LIVE_API_KEY",
-        max_concurrency=args.concurrency, full_refresh=args.full,
-    )
-    sent = {"n": 0}
+    options = SyncOptions(full_refresh=args.full)
 
     async def main() -> dict:
-        from jofi_pipeline.api import client as client_module
+        from jofi_pipeline.api import ClientConfig, JofiClient
+        from jofi_pipeline.warehouse import WarehouseStore
 
-        real_init = client_module.JofiClient.__init__
-
-        def keep(self, *a, **kw):  # remember the client so a cut-off run still knows its requests
-            real_init(self, *a, **kw)
-            sent["client"] = self
-
-        client_module.JofiClient.__init__ = keep
-        try:
-            report = await asyncio.wait_for(run_sync(options), args.budget or None)
-            return {"requests": report.requests_total, "requests_by_route": report.requests, "finished": True}
-        except TimeoutError:
-            c = sent["client"]
-            return {"requests": c.requests_total, "requests_by_route": c.request_counts(), "finished": False}
+        config = ClientConfig(max_concurrency=args.concurrency)
+        # Handed to the sync, so a cut-off run still knows the requests it sent.
+        async with JofiClient.from_env("live", base_url=args.base_url, config=config) as client:
+            try:
+                report = await asyncio.wait_for(
+                    run_sync(client, WarehouseStore(Path(args.data_dir), "live"), options), args.budget or None
+                )
+                return {"requests": report.requests_total, "requests_by_route": report.requests, "finished": True}
+            except TimeoutError:
+                return {"requests": client.requests_total, "requests_by_route": client.request_counts(), "finished": False}
 
     profiler = cProfile.Profile() if args.profile else None
     if profiler:

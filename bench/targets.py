@@ -47,7 +47,7 @@ def child(args: argparse.Namespace) -> None:
     """`run_sync` once; print requests, wall time of run_sync and of its publish as JSON."""
     import asyncio
 
-    from jofi_pipeline.sync import SyncOptions, run_sync
+    from jofi_pipeline.sync import run_sync
     from jofi_pipeline.warehouse.store import RunWriter
 
     publish_seconds = []
@@ -61,12 +61,17 @@ def child(args: argparse.Namespace) -> None:
             publish_seconds.append(time.perf_counter() - started)
 
     RunWriter.publish = timed_publish
-    options = SyncOptions(
-        mode="live", base_url=args.base_url, data_dir=Path(args.data_dir), api_key_env_var="JOFI_LIVE_API_KEY",
-        max_concurrency=args.concurrency, requests_per_second=args.rate,
-    )
+    from jofi_pipeline.api import ClientConfig, JofiClient
+    from jofi_pipeline.warehouse import WarehouseStore
+
+    config = ClientConfig(max_concurrency=args.concurrency, requests_per_second=args.rate)
+
+    async def sync():
+        async with JofiClient.from_env("live", base_url=args.base_url, config=config) as client:
+            return await run_sync(client, WarehouseStore(Path(args.data_dir), "live"))
+
     started = time.perf_counter()
-    report = asyncio.run(run_sync(options))
+    report = asyncio.run(sync())
     seconds = time.perf_counter() - started
     print(json.dumps({"requests": report.requests_total, "seconds": seconds,
                       "publish_seconds": sum(publish_seconds), "status": report.status}))

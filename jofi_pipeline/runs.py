@@ -11,6 +11,7 @@ exists, so no asset partition is ever marked failed for it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -76,7 +77,10 @@ class SyncOutcome:
         return max(self.seconds - self.startup_seconds - self.fetch_and_merge_seconds - self.publish_seconds, 0.0)
 
 
+@functools.cache
 def load_definitions() -> dg.Definitions:
+    """The code location's definitions, built once per process (they hold no run state: a run's
+    settings come in its run config)."""
     from jofi_pipeline.definitions import defs
 
     return defs() if callable(defs) else defs

@@ -1,4 +1,13 @@
-"""Shared fixtures: a running JOFI simulator (real HTTP, own process) for end-to-end tests."""
+"""Shared fixtures: a running JOFI simulator (real HTTP, own process) for end-to-end tests; and the
+two test tiers.
+
+`make test-fast` runs the unit and contract tests (`-m "not e2e"`): in this process, against an
+`httpx.MockTransport` or an in-memory fake, a real DuckDB in a temp dir. A test is end-to-end (`e2e`,
+`make test` only) when it starts a process or a real run: a simulator, the CLI zygote, a server,
+a Dagster job. Tests that use one of PROCESS_FIXTURES are marked so here, whatever their folder;
+a test that starts such things itself carries `@pytest.mark.e2e` (or its module `pytestmark`).
+A test left unmarked that starts a simulator fails at once and says so.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +36,31 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     home = getattr(config, "_jofi_dagster_home", None)
     if home is not None:
         shutil.rmtree(home, ignore_errors=True)
+
+
+# Fixtures that start a process (directly or through the fixtures they use).
+PROCESS_FIXTURES = frozenset({
+    "_session_simulator", "make_simulator", "small_sim", "small_world", "zygote", "postgres", "s3",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_start_no_simulator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the fast tier fast: an unmarked test that starts a simulator is in the wrong tier."""
+    if request.node.get_closest_marker("e2e") is None:
+        def refuse(self: SimulatorProcess) -> SimulatorProcess:
+            raise AssertionError(
+                f"{request.node.nodeid} starts a simulator process: mark it @pytest.mark.e2e "
+                "(it then runs in `make test`, not `make test-fast`)"
+            )
+
+        monkeypatch.setattr(SimulatorProcess, "start", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -16,13 +16,12 @@ from urllib.parse import quote
 import httpx
 
 from jofi_pipeline import entities, settings
+from jofi_pipeline.api import errors
 from jofi_pipeline.api.config import ClientConfig
-from jofi_pipeline.api.errors import (
-    ApiKeyError, ApiUnreachableError, ConfigError, InvalidIdError, JofiApiError, ModeMismatchError,
-)
+from jofi_pipeline.api.errors import ApiKeyError, ApiUnreachableError, ConfigError, InvalidIdError, JofiApiError
 from jofi_pipeline.api.fanout import Outcome, fan_out
 from jofi_pipeline.api.lists import ListResult, check_list_envelope, read_list
-from jofi_pipeline.api.redact import SecretKey, redact_text, safe_url
+from jofi_pipeline.api.redact import SecretKey, safe_url
 from jofi_pipeline.api.transport import RequestCounts, ResponseCheck, Transport
 
 __all__ = ["ClientConfig", "JofiClient", "ListResult", "Outcome"]
@@ -63,11 +62,11 @@ class JofiClient:
 
     @classmethod
     def from_env(
-        cls, mode: settings.Mode | str, *, config: ClientConfig | None = None,
+        cls, mode: settings.Mode | str, *, base_url: str | None = None, config: ClientConfig | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> JofiClient:
-        """A client for `mode` with the key and base URL from the environment."""
-        return cls(None, mode=mode, config=config, transport=transport)
+        """A client for `mode` with the key from the environment, and the base URL too unless given."""
+        return cls(None, mode=mode, base_url=base_url, config=config, transport=transport)
 
     def __repr__(self) -> str:
         mode, base_url = getattr(self, "mode", None), getattr(self, "base_url", None)
@@ -109,12 +108,7 @@ class JofiClient:
         except ApiUnreachableError:
             raise
         except JofiApiError as exc:
-            raise ApiUnreachableError(
-                f"the JOFI API at {self._transport.host} is not healthy: {exc.message}; check "
-                f"{settings.ENV_BASE_URL} (should end in /api/v2) and that the service is up",
-                status=exc.status, route=HEALTHCHECK_ROUTE, error_type=exc.error_type,
-                error_message=exc.error_message,
-            ) from None
+            raise errors.unhealthy(HEALTHCHECK_ROUTE, self._transport.host, exc) from None
 
     async def list(self, entity: str) -> ListResult:
         """GET the list route the entity registry gives `entity` (every page the server hands out)."""
@@ -170,13 +164,7 @@ class JofiClient:
         def check(body: dict[str, Any]) -> None:
             actual = body.get("mode")
             if actual != expected:
-                said = "carries no `mode`" if actual is None else f"says mode {redact_text(repr(actual))[:40]}"
-                raise ModeMismatchError(
-                    f"GET {route}: the response {said} but this client runs in {expected} mode "
-                    f"(key from {self.key_env_var}); its data was discarded. Check that "
-                    f"{settings.ENV_BASE_URL} points at the right server and the key is the right one",
-                    expected=expected, actual=actual, route=route,
-                )
+                raise errors.mode_mismatch(route, expected, actual, self.key_env_var)
             if then is not None:
                 then(body)
 

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from aiolimiter import AsyncLimiter
 
-from jofi_pipeline import json_codec, settings
+from jofi_pipeline import json_codec
 from jofi_pipeline.api import errors
 from jofi_pipeline.api.config import ClientConfig
 from jofi_pipeline.api.http import pooled_transport
@@ -220,27 +220,24 @@ class Transport:
                 async with asyncio.timeout(self._config.attempt_timeout):
                     response = await self._client.get(self._base_url + path, params=params, headers=headers)
         except (httpx.TimeoutException, TimeoutError) as exc:
-            return _Failure(f"timeout ({type(exc).__name__})", self._unreachable(route, "timed out", exc, retries))
+            return _Failure(
+                f"timeout ({type(exc).__name__})", errors.unreachable(route, self._host, "timed out", exc, retries)
+            )
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             return _Failure(
                 f"connection_error ({type(exc).__name__}: {_safe_exc_text(exc)})",
-                self._unreachable(route, "lost the connection", exc, retries),
+                errors.unreachable(route, self._host, "lost the connection", exc, retries),
             )
         except httpx.DecodingError as exc:
-            return _Failure(
-                f"malformed_body (undecodable: {type(exc).__name__})",
-                errors.MalformedResponseError(
-                    f"GET {route}: the response body could not be decoded", route=route
-                ),
-            )
+            return _Failure(f"malformed_body (undecodable: {type(exc).__name__})", errors.undecodable_body(route))
         except httpx.UnsupportedProtocol as exc:
-            raise self._unsupported_protocol(route, exc) from None
+            raise errors.unsupported_protocol(route, self._base_url, exc) from None
         except httpx.TransportError as exc:
             # The rest (ProxyError, LocalProtocolError, future kinds): typed and retried like a
             # dropped connection, so the sync reports "unreachable", never a bare httpx class.
             return _Failure(
                 f"transport_error ({type(exc).__name__}: {_safe_exc_text(exc)})",
-                self._unreachable(route, "could not be reached (proxy or transport error)", exc, retries),
+                errors.unreachable(route, self._host, "could not be reached (proxy or transport error)", exc, retries),
             )
         finally:
             headers = None  # drop the only local that holds the key as soon as it has been sent
@@ -251,7 +248,9 @@ class Transport:
             return {} if lenient_body and isinstance(parsed, _Failure) else parsed
         if status in RETRYABLE_STATUSES:
             return self._retryable_status(route, response, retries)
-        raise self._status_error(route, response)
+        raise errors.refused(
+            route, status, errors.ErrorBody.of(response.content), key_env_var=self._key_env_var, key_prefix=self._key.prefix
+        )
 
     async def _wait_for_resume(self) -> None:
         loop = asyncio.get_running_loop()
@@ -267,13 +266,7 @@ class Transport:
         self, route: str, response: httpx.Response, check: ResponseCheck | None
     ) -> dict[str, Any] | _Failure:
         def malformed(why: str) -> _Failure:
-            return _Failure(
-                f"malformed_body ({why})",
-                errors.MalformedResponseError(
-                    f"GET {route}: JOFI answered {response.status_code} but the body {why}",
-                    status=response.status_code, route=route,
-                ),
-            )
+            return _Failure(f"malformed_body ({why})", errors.malformed_body(route, response.status_code, why))
 
         try:
             body = json_codec.loads(response.content)
@@ -291,74 +284,23 @@ class Transport:
     def _retryable_status(self, route: str, response: httpx.Response, retries: int) -> _Failure:
         status = response.status_code
         retry_after = parse_retry_after(response.headers)
-        error_type, error_message = errors.describe_error_body(response.content)
-        detail = _detail(status, error_type, error_message)
+        body = errors.ErrorBody.of(response.content)
         if retry_after is not None and retry_after > self._config.max_retry_after:
-            cls = errors.RateLimitedError if status == 429 else errors.ServerError
-            kwargs: dict[str, Any] = {"retry_after": retry_after} if status == 429 else {}
-            raise cls(
-                f"GET {route}: JOFI asked to wait {retry_after:.0f}s before retrying ({detail}), "
-                f"more than the {self._config.max_retry_after:.0f}s this client waits; try again later "
-                "or lower the request rate",
-                status=status, route=route, error_type=error_type, error_message=error_message, **kwargs,
-            )
+            raise errors.wait_too_long(route, status, body, retry_after, self._config.max_retry_after)
         if status == 429:
-            error: errors.JofiApiError = errors.RateLimitedError(
-                f"GET {route}: still rate limited by JOFI after its Retry-After was honoured "
-                f"{self._config.max_rate_limited_retries} times ({detail}); "
-                "lower requests_per_second / max_concurrency",
-                status=status, route=route, error_type=error_type, error_message=error_message,
-                retry_after=retry_after,
+            error: errors.JofiApiError = errors.still_rate_limited(
+                route, body, self._config.max_rate_limited_retries, retry_after
             )
         elif status == 408:
-            error = self._unreachable(route, f"timed out ({detail})", None, retries, status=status)
+            error = errors.request_timeout(route, self._host, body, retries)
         else:
-            error = errors.ServerError(
-                f"GET {route}: JOFI server error ({detail}) persisted after {retries} retries",
-                status=status, route=route, error_type=error_type, error_message=error_message,
-            )
+            error = errors.server_error(route, status, body, retries)
         reason = f"status_{status}"
         if retry_after is not None:
             reason += f" (Retry-After {retry_after:.2f}s)"
-        elif error_type:
-            reason += f" ({error_type})"
+        elif body.type:
+            reason += f" ({body.type})"
         return _Failure(reason, error, retry_after)
-
-    def _status_error(self, route: str, response: httpx.Response) -> errors.JofiApiError:
-        status = response.status_code
-        error_type, error_message = errors.describe_error_body(response.content)
-        detail = _detail(status, error_type, error_message)
-        common = {"status": status, "route": route, "error_type": error_type, "error_message": error_message}
-        if status in (401, 403):
-            what = "refused the API key" if status == 401 else "denied this key access"
-            return errors.AuthenticationError(
-                f"GET {route}: JOFI {what} ({detail}); check {self._key_env_var} "
-                f"(is it the current {self._key.prefix}... key for this account?)",
-                **common,
-            )
-        if status == 400:
-            return errors.BadRequestError(f"GET {route}: JOFI rejected the request ({detail})", **common)
-        if status == 404:
-            return errors.NotFoundError(f"GET {route}: not found ({detail})", **common)
-        return errors.UnexpectedStatusError(f"GET {route}: unexpected response ({detail})", **common)
-
-    def _unsupported_protocol(self, route: str, exc: httpx.UnsupportedProtocol) -> errors.ConfigError:
-        """A URL scheme httpx cannot speak is a setup mistake: retrying would only fail again."""
-        return errors.ConfigError(
-            f"GET {route}: cannot send to {safe_url(self._base_url)} [{type(exc).__name__}]: unsupported "
-            f"protocol; check {settings.ENV_BASE_URL} (it must start with http:// or https://)",
-            route=route,
-        )
-
-    def _unreachable(
-        self, route: str, what: str, exc: BaseException | None, retries: int, *, status: int | None = None
-    ) -> errors.ApiUnreachableError:
-        cause = f" [{type(exc).__name__}]" if exc is not None else ""
-        return errors.ApiUnreachableError(
-            f"GET {route}: the JOFI API at {self._host} {what}{cause} after {retries} retries; "
-            "check the base URL (JOFI_API_BASE_URL), network/proxy/VPN, and that the service is up",
-            status=status, route=route,
-        )
 
 
 def _make_limiter(config: ClientConfig) -> AsyncLimiter | None:
@@ -368,14 +310,6 @@ def _make_limiter(config: ClientConfig) -> AsyncLimiter | None:
         return None
     burst = max(1.0, rate * config.rate_burst_seconds)
     return AsyncLimiter(max_rate=burst, time_period=burst / rate)
-
-
-def _detail(status: int, error_type: str | None, error_message: str | None) -> str:
-    parts = [str(status)]
-    if error_type:
-        parts.append(error_type)
-    text = " ".join(parts)
-    return f"{text}: {error_message}" if error_message else text
 
 
 def _safe_exc_text(exc: BaseException) -> str:

@@ -18,8 +18,9 @@ from jofi_pipeline.defs.resources import JofiSyncResource
 from jofi_pipeline.defs.metadata import relation_metadata
 from jofi_pipeline.defs.tables import asset_key, source_spec, table_specs, view_specs
 from jofi_pipeline.settings import parse_mode
-from jofi_pipeline.sync import SyncFailed, run_sync
-from jofi_pipeline.warehouse import PublishedWarehouse, identity
+from jofi_pipeline.api import JofiApiError
+from jofi_pipeline.sync import SyncFailed, SyncReport, run_sync
+from jofi_pipeline.warehouse import PublishedWarehouse, WarehouseError, identity
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
 from jofi_pipeline.webhooks import watch_log
@@ -57,19 +58,22 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
     if context.run.tags.get(MODE_TAG) != mode:  # launched from the UI or a backfill: say it, as the others do
         context.instance.add_run_tags(context.run_id, {MODE_TAG: mode})
     full = config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() in ("1", "true", "yes")
-    options = jofi.options(mode, full_refresh=full, score_profiles=score_profiles_asked(config, context.run.tags))
+    options = jofi.options(full_refresh=full, score_profiles=score_profiles_asked(config, context.run.tags))
     if config.targets is not None:
         options = dataclasses.replace(options, targets=config.targets)
     try:
-        report = asyncio.run(run_sync(options, progress=context.log.info))
-    except SyncFailed as exc:
-        # A refused publish shows each integrity rule as judged on the work database (the blocking
-        # checks, failed), and the published copy is unchanged.
-        yield from gate_results(exc.findings, mode)
+        store = jofi.store(mode)  # a malformed publish URL stops here, before any request
+        report = asyncio.run(_sync(jofi, mode, store, options, context.log.info))
+    except (SyncFailed, JofiApiError, WarehouseError) as exc:
+        if isinstance(exc, SyncFailed):
+            # A refused publish shows each integrity rule as judged on the work database (the
+            # blocking checks, failed), and the published copy is unchanged.
+            yield from gate_results(exc.findings, mode)
         # One line a person can act on; the traceback adds nothing and the reason never holds the key.
-        raise dg.Failure(description=exc.reason, metadata={"run_id": exc.run_id or ""}) from None
+        reason = exc.reason if isinstance(exc, SyncFailed) else str(exc)
+        raise dg.Failure(description=reason, metadata={"run_id": getattr(exc, "run_id", None) or ""}) from None
 
-    published = PublishedWarehouse(mode, options.data_dir)
+    published = PublishedWarehouse(mode, store.data_dir)
     gaps = {c.entity: c for c in report.gaps}
     with published.open() as reader:
         row_counts = reader.row_counts()
@@ -115,6 +119,12 @@ def remote_metadata(report) -> dict:
         "remote_version": outcome.version if outcome.ok else (outcome.previous or ""),
         "remote_upload": "uploaded" if outcome.ok else f"failed: {outcome.error}",
     }
+
+
+async def _sync(jofi: JofiSyncResource, mode: str, store, options, progress) -> SyncReport:
+    """Build the mode's client (a bad key or URL fails here, before any request) and run the sync."""
+    async with jofi.client(mode) as client:
+        return await run_sync(client, store, options, progress=progress)
 
 
 def score_profiles_asked(config: SyncConfig, tags: dict[str, str]) -> tuple[str, ...]:

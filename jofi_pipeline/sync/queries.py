@@ -43,6 +43,10 @@ def dormant_turn(id_column: str, last_activity: str) -> str:
     )
 
 
+# The enabled score profiles the warehouse holds (a targeted run's scorecards).
+SCORE_PROFILE_NAMES = "SELECT short_name FROM score_profiles WHERE short_name IS NOT NULL AND _deleted_at IS NULL ORDER BY 1"
+
+
 # Invitations not accepted yet: recent ones every night, dormant ones in the rotation. Full: all held.
 OPEN_INVITATIONS = f"""
     WITH clock AS (SELECT max(created_at) AS account_now FROM invitations)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -20,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jofi_pipeline import entities, settings
-from jofi_pipeline.api.client import ClientConfig, JofiClient
+from jofi_pipeline.api.client import JofiClient
 from jofi_pipeline.api.errors import JofiApiError
 from jofi_pipeline.api.redact import REDACTED
 from jofi_pipeline.api.lists import ListResult
@@ -34,7 +33,6 @@ from jofi_pipeline.warehouse import (
     CoverageRecord, RunWriter, SyncRunRecord, WarehouseBusyError, WarehouseError, WarehouseStore,
 )
 from jofi_pipeline.warehouse.identity import Identity, api_host
-from jofi_pipeline.warehouse.remote import RemotePublisher
 
 log = logging.getLogger("jofi_pipeline.sync")
 
@@ -49,64 +47,58 @@ def new_run_id(mode: str, started_at: datetime) -> str:
     return f"{mode}-{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
-async def run_sync(options: SyncOptions, progress: Progress | None = None) -> SyncReport:
-    """Sync one mode; return the report, or raise SyncFailed with a one-line reason."""
-    say = _progress_sink(options.mode, progress)
+async def run_sync(
+    client: JofiClient, store: WarehouseStore, options: SyncOptions | None = None, progress: Progress | None = None
+) -> SyncReport:
+    """Sync `client`'s mode into `store`; return the report, or raise SyncFailed with a one-line reason.
+
+    The caller builds the client (the Dagster resource, the CLI through it, a test with a fake
+    JOFI) and closes it; this never reads the environment.
+    """
+    options = options or SyncOptions()
+    mode = client.mode
+    say = _progress_sink(mode, progress)
     started_at = utc_now()
-    report = SyncReport(run_id=new_run_id(options.mode, started_at), mode=options.mode, started_at=started_at)
-    try:
-        remote = RemotePublisher.from_settings(options.publish_url, options.publish_keep)
-    except WarehouseError as exc:
-        raise SyncFailed(str(exc), run_id=report.run_id) from None
-    try:
-        client = JofiClient(
-            os.environ.get(options.api_key_env_var, ""),
-            mode=options.mode,
-            base_url=options.base_url,
-            config=ClientConfig(
-                max_concurrency=options.max_concurrency, requests_per_second=options.requests_per_second
-            ),
+    report = SyncReport(run_id=new_run_id(mode, started_at), mode=mode, started_at=started_at)
+    if store.mode != mode:
+        raise SyncFailed(
+            f"refusing to sync a {mode} client into the {store.mode} warehouse: modes never mix", run_id=report.run_id
         )
+    try:
+        say(f"checking {urlsplit(client.base_url).netloc or client.base_url} is reachable")
+        await client.healthcheck()
+        account = await client.get("account")  # the first mode check, before anything is written
     except JofiApiError as exc:
         raise SyncFailed(str(exc), run_id=report.run_id) from None
+    whose = _identity_of(account, client, report.run_id)
 
-    async with client:
+    try:
+        writer_cm = await _open_when_free(store, report, whose, options.writer_wait_seconds, say)
+    except WarehouseError as exc:
+        raise SyncFailed(str(exc), run_id=report.run_id) from None
+    with writer_cm as writer:
+        if writer.history_started:
+            say(f"history starts now from the current rows of {', '.join(writer.history_started)} (this "
+                "warehouse was built before history was kept; earlier changes were not kept)")
+        run = _Run(client, writer, options, report, say)
         try:
-            say(f"checking {urlsplit(options.base_url).netloc or options.base_url} is reachable")
-            await client.healthcheck()
-            account = await client.get("account")  # the first mode check, before anything is written
-        except JofiApiError as exc:
-            raise SyncFailed(str(exc), run_id=report.run_id) from None
-        whose = _identity_of(account, client, report.run_id)
-
-        store = WarehouseStore(options.data_dir, options.mode, remote=remote)
-        try:
-            writer_cm = await _open_when_free(store, report, whose, options.writer_wait_seconds, say)
-        except WarehouseError as exc:
-            raise SyncFailed(str(exc), run_id=report.run_id) from None
-        with writer_cm as writer:
-            if writer.history_started:
-                say(f"history starts now from the current rows of {', '.join(writer.history_started)} (this "
-                    "warehouse was built before history was kept; earlier changes were not kept)")
-            run = _Run(client, writer, options, report, say)
-            try:
-                await run.fetch_everything(account)
-                status = run.judge_fetch_failures()
-                if run.inbox is not None and status == "succeeded":
-                    run.inbox.mark_applied(report.run_id)
-                run.finish(status)
-                say(f"publishing {store.published_db_path}")
-                published = await asyncio.to_thread(writer.publish)
-                report.publish_seconds = published.seconds
-            except BaseException as exc:
-                run.finish("failed", error=exc)
-                if isinstance(exc, (JofiApiError, WarehouseError)):
-                    raise SyncFailed(report.error or str(exc), run_id=report.run_id,
-                                     findings=getattr(exc, "findings", ())) from None
-                raise
-            if remote is not None:  # still under the writer lock: one upload per mode at a time
-                say(f"uploading to {remote.url}")
-                report.remote = (await asyncio.to_thread(writer.upload, published)).remote
+            await run.fetch_everything(account)
+            status = run.judge_fetch_failures()
+            if run.inbox is not None and status == "succeeded":
+                run.inbox.mark_applied(report.run_id)
+            run.finish(status)
+            say(f"publishing {store.published_db_path}")
+            published = await asyncio.to_thread(writer.publish)
+            report.publish_seconds = published.seconds
+        except BaseException as exc:
+            run.finish("failed", error=exc)
+            if isinstance(exc, (JofiApiError, WarehouseError)):
+                raise SyncFailed(report.error or str(exc), run_id=report.run_id,
+                                 findings=getattr(exc, "findings", ())) from None
+            raise
+        if store.remote is not None:  # still under the writer lock: one upload per mode at a time
+            say(f"uploading to {store.remote.url}")
+            report.remote = (await asyncio.to_thread(writer.upload, published)).remote
     if report.status == "partial":
         say(f"WARNING published, but {report.error}")
     if report.remote is not None:
@@ -160,9 +152,10 @@ class _Run:
 
     async def fetch_everything(self, account: dict) -> None:
         await self.upsert("account", [account])
-        self.inbox = InboxWork.take(self.options)  # webhook / imported ids (sync/targets.py)
+        # Ids from webhooks, imports and the watcher, or a targeted run's (sync/targets.py).
+        self.inbox = InboxWork.take(self.writer.store.paths.inbox, self.options.targets)
         if self.inbox.targeted:
-            return await self.inbox.fetch_targets(self)
+            return await self.fetch_targets(self.inbox)
 
         self.say("reading lists")
         # The lists are independent: read them side by side (a paged list still pages in order),
@@ -182,7 +175,10 @@ class _Run:
         # Ids as the registry types them; an item whose id breaks the rule was not stored (flatten.py)
         # and the run's drift report counts it.
         in_window = {e: entities.split_valid(e, (i.get("id") for i in _objects(lists[e].items)))[0] for e in entities.CAPPED_LISTS}
-        await self.inbox.fetch_pending(self, in_window)
+        if self.inbox.total:
+            self.say(f"inbox: {self.inbox.total} ids from webhooks / imports / the watcher to fetch by id")
+        for entity, ids in self.inbox.to_fetch(in_window).items():
+            await self.fetch_by_id(entity, ids)
         if self.options.full_refresh:
             self.say("full refresh: every record and derived object is fetched again")
 
@@ -203,6 +199,20 @@ class _Run:
             self.report.coverage.append(
                 Coverage(entity, result.total_count, self.writer.rows_held(entity), result.has_more, result.capped)
             )
+
+    async def fetch_targets(self, work: InboxWork) -> None:
+        """Targeted run: exactly these records, then the scorecards and job-fit reports whose inputs changed."""
+        self.say(f"targeted run: {work.describe()}")
+        for entity, ids in work.to_fetch().items():
+            await self.fetch_by_id(entity, ids)
+        short_names = [r[0] for r in self.writer.query(queries.SCORE_PROFILE_NAMES)]
+        if not short_names:  # a first-ever run that is a targeted one
+            profiles = list((await self.client.list("score_profiles")).items)
+            await self.upsert("score_profiles", profiles)
+            short_names = [p["short_name"] for p in _objects(profiles) if isinstance(p.get("short_name"), str)]
+        # Derived objects through the same incremental plan as a nightly run, so what this run
+        # fetches is recorded in fetch_state and not asked for again by the next one.
+        await self.fetch_derived(short_names)
 
     def scorecard_profiles(self, listed: ListResult) -> list[str]:
         """The enabled profiles' short names, narrowed to `options.score_profiles` for a backfill."""

@@ -1,6 +1,6 @@
-"""Ids a run fetches by id beyond the capped lists: webhook events and imported ids (issue 6).
+"""Ids a run fetches by id beyond the capped lists: webhook events, imported ids, the watcher's.
 
-Two ways in, one module, so the runner only needs a few hook lines:
+Two ways in, one module that says which ids; the runner fetches them:
 - `SyncOptions.targets` set (a sensor run): skip the lists, fetch exactly those invitations, test
   takers and profiles by id, then the scorecards and job-fit reports of those test takers.
 - otherwise (a normal run): the inbox's unapplied ids are fetched by id right after the lists, so
@@ -12,17 +12,15 @@ that fails leaves them pending for the next one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jofi_pipeline import entities
-from jofi_pipeline.warehouse import ModePaths
 from jofi_pipeline.webhooks.inbox import Inbox, group_ids
 
 log = logging.getLogger("jofi_pipeline.sync")
-
-SCORE_PROFILE_NAMES = "SELECT short_name FROM score_profiles WHERE short_name IS NOT NULL AND _deleted_at IS NULL"
 
 
 def typed_targets(raw: Mapping[str, Any]) -> dict[str, list]:
@@ -53,51 +51,39 @@ class InboxWork:
 
     targeted: bool
     ids: dict[str, list] = field(default_factory=dict)
-    inbox: Any = None  # Path of the mode's inbox, when it exists
+    inbox: Path | None = None  # the mode's inbox, when it exists
     up_to_seq: int = 0
 
     @classmethod
-    def take(cls, options: Any) -> InboxWork:
-        path = ModePaths(options.data_dir, options.mode).inbox
-        targets = getattr(options, "targets", None)
-        work = cls(targeted=targets is not None, inbox=path if path.exists() else None)
-        if work.targeted:
+    def take(cls, inbox_path: Path, targets: Mapping[str, Any] | None) -> InboxWork:
+        """The run's by-id work: `targets` when given (a targeted run), else the inbox's pending ids."""
+        work = cls(targeted=targets is not None, inbox=inbox_path if inbox_path.exists() else None)
+        if targets is not None:
             work.ids = typed_targets(targets)
         if work.inbox is not None:
-            with Inbox.open(path, create=False) as inbox:
+            with Inbox.open(work.inbox, create=False) as inbox:
                 work.up_to_seq = inbox.last_seq()
                 if not work.targeted:
                     pending = group_ids(inbox.unapplied(work.up_to_seq))
                     # Rows an older version stored unchecked: skipped (and marked applied with the
                     # rest after a successful run), so one bad row can never stop every sync.
-                    work.ids = {e: _valid_only(e, ids, f"inbox {path}") for e, ids in pending.items()}
+                    work.ids = {e: _valid_only(e, ids, f"inbox {work.inbox}") for e, ids in pending.items()}
         return work
 
     @property
     def total(self) -> int:
         return sum(len(ids) for ids in self.ids.values())
 
-    async def fetch_pending(self, run: Any, in_window: Mapping[str, set]) -> None:
-        """Normal run: fetch the inbox's ids the lists did not just bring."""
-        if self.total:
-            run.say(f"inbox: {self.total} ids from webhooks / imports to fetch by id")
-        for entity in entities.INBOX_ENTITIES:
-            ids = [i for i in self.ids.get(entity, ()) if i not in in_window.get(entity, ())]
-            await run.fetch_by_id(entity, ids)
+    def to_fetch(self, in_window: Mapping[str, Collection] | None = None) -> dict[str, list]:
+        """Per inbox entity, the ids to fetch by id: those the lists did not just bring."""
+        in_window = in_window or {}
+        return {
+            entity: [i for i in self.ids.get(entity, ()) if i not in in_window.get(entity, ())]
+            for entity in entities.INBOX_ENTITIES
+        }
 
-    async def fetch_targets(self, run: Any) -> None:
-        """Targeted run: exactly these records, then the scorecards and job-fit reports whose inputs changed."""
-        run.say("targeted run: " + ", ".join(f"{len(v)} {k}" for k, v in self.ids.items()))
-        for entity in entities.INBOX_ENTITIES:
-            await run.fetch_by_id(entity, self.ids.get(entity, ()))
-        short_names = [r[0] for r in run.writer.query(SCORE_PROFILE_NAMES)]
-        if not short_names:  # a first-ever run that is a targeted one
-            profiles = list((await run.client.list("score_profiles")).items)
-            await run.upsert("score_profiles", profiles)
-            short_names = [p["short_name"] for p in profiles if p.get("short_name")]
-        # Derived objects through the same incremental plan as a nightly run, so what this run
-        # fetches is recorded in fetch_state and not asked for again by the next one.
-        await run.fetch_derived(short_names)
+    def describe(self) -> str:
+        return ", ".join(f"{len(v)} {k}" for k, v in self.ids.items())
 
     def mark_applied(self, run_id: str) -> None:
         """After the data is committed: these inbox rows need no more fetching. Best effort."""

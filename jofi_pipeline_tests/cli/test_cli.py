@@ -77,6 +77,7 @@ def test_sync_with_an_unknown_score_profile_names_the_enabled_ones(env):
     assert "JOFI-000-XX" in line and "JOFI-295-AS" in line
 
 
+@pytest.mark.e2e  # the CLI in a process of its own, with its own simulator
 def test_demo_runs_end_to_end_in_a_fresh_folder(tmp_path):
     """What `make demo` runs: its own simulator, both modes, the default relative ./data."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOFI_")}

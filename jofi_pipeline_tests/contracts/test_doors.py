@@ -14,6 +14,7 @@ from pathlib import Path
 import jofi_pipeline
 
 PACKAGE = "jofi_pipeline"
+TESTS = "jofi_pipeline_tests"
 PACKAGE_DIR = Path(jofi_pipeline.__file__).parent
 FRONT = {"cli", "runs", "analyst", "demo"}
 LEAVES = {"settings", "entities"}
@@ -28,8 +29,8 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts)
 
 
-def imports_of(path: Path, module: str) -> set[str]:
-    """Modules of our package that `path` imports (absolute and relative, anywhere in the file)."""
+def imports_of(path: Path, module: str, packages: tuple[str, ...] = (PACKAGE,)) -> set[str]:
+    """Modules of `packages` that `path` imports (absolute and relative, anywhere in the file)."""
     is_package = path.name == "__init__.py"
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
@@ -45,7 +46,7 @@ def imports_of(path: Path, module: str) -> set[str]:
             found.add(target)
             # `from jofi_pipeline import entities` imports the submodule `jofi_pipeline.entities`.
             found.update(f"{target}.{alias.name}" for alias in node.names)
-    return {name for name in found if name == PACKAGE or name.startswith(PACKAGE + ".")}
+    return {name for name in found if any(name == p or name.startswith(p + ".") for p in packages)}
 
 
 def edges_under(root: Path) -> list[Edge]:
@@ -99,6 +100,19 @@ def test_the_package_keeps_its_doors():
     assert door_violations(edges, _all_modules(root)) == []
 
 
+def test_nothing_but_the_tests_imports_the_tests():
+    """bench/ and the package share helpers through jofi_pipeline/harness, never through the tests."""
+    root = PACKAGE_DIR.parent
+    files = [*(root / "bench").glob("*.py"), *(root / PACKAGE).rglob("*.py")]
+    assert len(files) > 50
+    offenders = {
+        str(path.relative_to(root)): sorted(names)
+        for path in files
+        if (names := imports_of(path, module_name(path, root), packages=(TESTS,)))
+    }
+    assert offenders == {}
+
+
 def test_the_scan_sees_lazy_and_relative_imports():
     root = PACKAGE_DIR.parent
     edges = set(edges_under(root))
@@ -138,6 +152,7 @@ def test_a_forbidden_import_in_a_module_file_fails_the_scan(tmp_path):
     (package / "api" / "client.py").write_text("from jofi_pipeline import settings\n")
     (package / "warehouse" / "store.py").write_text("def later():\n    from ..api import client\n")
     (package / "simulator" / "world.py").write_text("import jofi_pipeline.settings\n")
+    (package / "warehouse" / "tools.py").write_text("import jofi_pipeline_tests.helpers\n")
     problems = door_violations(edges_under(tmp_path), _all_modules(tmp_path))
     assert problems == [
         "jofi_pipeline.simulator.world -> jofi_pipeline.settings: the simulator imports nothing else of ours "
@@ -145,3 +160,5 @@ def test_a_forbidden_import_in_a_module_file_fails_the_scan(tmp_path):
         "jofi_pipeline.warehouse.store -> jofi_pipeline.api: the client and the warehouse never import each other",
         "jofi_pipeline.warehouse.store -> jofi_pipeline.api.client: the client and the warehouse never import each other",
     ]
+    tools = package / "warehouse" / "tools.py"
+    assert imports_of(tools, "jofi_pipeline.warehouse.tools", packages=(TESTS,)) == {"jofi_pipeline_tests.helpers"}

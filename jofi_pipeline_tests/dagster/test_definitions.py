@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+
+import pytest
 import sys
 from pathlib import Path
 
@@ -39,6 +41,7 @@ def test_definitions_expose_the_contract_names():
     assert {"keys_unique_not_null", "mode_pure", "coverage", "freshness"} <= check_names
 
 
+@pytest.mark.e2e  # `dg` in a process of its own loads the whole code location
 def test_dg_check_defs_accepts_the_project():
     dg_cli = Path(sys.executable).parent / "dg"
     result = subprocess.run([str(dg_cli), "check", "defs"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)

@@ -7,15 +7,21 @@ import asyncio
 import sys
 
 from jofi_pipeline import settings
-from jofi_pipeline.sync import SyncOptions, run_sync
+from jofi_pipeline.api import JofiClient
+from jofi_pipeline.sync import run_sync
+from jofi_pipeline.warehouse import WarehouseStore
+from jofi_pipeline.warehouse.remote import RemotePublisher
 
 
 def main(mode: str) -> None:
-    options = SyncOptions(
-        mode=settings.parse_mode(mode), base_url=settings.base_url(), data_dir=settings.data_dir(),
-        api_key_env_var=settings.KEY_ENV_VAR[mode], publish_url=settings.publish_url(),
-    )
-    report = asyncio.run(run_sync(options, progress=lambda line: print(line, flush=True)))
+    mode = settings.parse_mode(mode)
+    store = WarehouseStore(settings.data_dir(), mode, remote=RemotePublisher.from_env())
+
+    async def run():
+        async with JofiClient.from_env(mode) as client:
+            return await run_sync(client, store, progress=lambda line: print(line, flush=True))
+
+    report = asyncio.run(run())
     print(report.remote.describe() if report.remote else "no upload", flush=True)
 
 

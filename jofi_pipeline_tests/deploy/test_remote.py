@@ -15,7 +15,7 @@ from hypothesis import given, settings as hyp_settings, strategies as st
 
 from jofi_pipeline.analyst import status_text
 from jofi_pipeline.settings import ENV_TEST_KEY
-from jofi_pipeline.sync import SyncFailed
+from jofi_pipeline.warehouse import WarehouseError
 from jofi_pipeline.warehouse.paths import CURRENT_LINK
 from jofi_pipeline.warehouse.publish import VERSION_PREFIX
 from jofi_pipeline.warehouse.remote import (
@@ -167,7 +167,8 @@ def test_an_older_version_never_moves_the_pointer_back(a_version, aws_env, tmp_p
 
 
 def test_a_bad_publish_url_stops_the_sync_before_any_request(sim, tmp_path):
-    with pytest.raises(SyncFailed, match=r"JOFI_PUBLISH_URL must look like s3://bucket/prefix.*gs://"):
+    # The store is built with its publisher before the sync is handed it: the URL fails there.
+    with pytest.raises(WarehouseError, match=r"JOFI_PUBLISH_URL must look like s3://bucket/prefix.*gs://"):
         sync(sim, "live", tmp_path, publish_url="gs://bucket/jofi")
     assert sim.stats()["total"] == 0
     assert not (tmp_path / "live").exists(), "nothing written"

@@ -9,19 +9,36 @@ from pathlib import Path
 
 import duckdb
 
-from jofi_pipeline.settings import KEY_ENV_VAR
+from jofi_pipeline.api import ClientConfig, JofiClient
+from jofi_pipeline.harness.truth import truth_ids
 from jofi_pipeline.sync import SyncOptions, SyncReport, run_sync
+from jofi_pipeline.warehouse import WarehouseStore
+from jofi_pipeline.warehouse.remote import RemotePublisher
 
 ENTITY_TABLES = ("users", "teams", "email_templates", "assessments", "score_profiles",
                  "invitations", "test_takers", "career_navigation_profiles")
 
 
+__all__ = ["ENTITY_TABLES", "ids", "published", "sync", "tree_digest", "truth_ids"]
+
+CLIENT_FIELDS = frozenset(ClientConfig.__dataclass_fields__)
+
+
 def sync(sim, mode: str, data_dir: Path, **options) -> SyncReport:
-    return asyncio.run(
-        run_sync(
-            SyncOptions(mode=mode, base_url=sim.base_url, data_dir=data_dir, api_key_env_var=KEY_ENV_VAR[mode], **options)
-        )
-    )
+    """One sync of `mode` from `sim` (key from the mode's env var, as the Dagster resource reads it).
+
+    Keyword options are SyncOptions fields, ClientConfig fields (e.g. max_concurrency), or the
+    store's `publish_url` / `publish_keep` (as the Dagster resource builds them).
+    """
+    config = ClientConfig(**{k: options.pop(k) for k in list(options) if k in CLIENT_FIELDS})
+    remote = RemotePublisher.from_settings(options.pop("publish_url", ""), options.pop("publish_keep", None))
+    store = WarehouseStore(data_dir, mode, remote=remote)
+
+    async def run() -> SyncReport:
+        async with JofiClient.from_env(mode, base_url=sim.base_url, config=config) as client:
+            return await run_sync(client, store, SyncOptions(**options))
+
+    return asyncio.run(run())
 
 
 def published(data_dir: Path, mode: str) -> duckdb.DuckDBPyConnection:
@@ -30,10 +47,6 @@ def published(data_dir: Path, mode: str) -> duckdb.DuckDBPyConnection:
 
 def ids(con: duckdb.DuckDBPyConnection, table: str) -> set:
     return {row[0] for row in con.execute(f"SELECT id FROM {table}").fetchall()}
-
-
-def truth_ids(truth: dict, entity: str) -> set:
-    return {record["id"] for record in truth[entity]}
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from jofi_pipeline.settings import ENV_LIVE_KEY
 from jofi_pipeline.sync import SyncFailed
 from jofi_pipeline_tests.e2e.helpers import sync
-from jofi_pipeline_tests.threaded_server import ThreadedServer
+from jofi_pipeline.harness.threaded_server import ThreadedServer
 
 
 def _wrong_mode_app() -> Starlette:

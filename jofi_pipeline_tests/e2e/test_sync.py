@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jofi_pipeline.settings import ENV_LIVE_KEY, ENV_TEST_KEY
+from jofi_pipeline.api import ApiKeyError
 from jofi_pipeline.sync import SyncFailed
 from jofi_pipeline.warehouse.store import RunWriter
 from jofi_pipeline_tests.e2e.helpers import ENTITY_TABLES, ids, published, sync, tree_digest, truth_ids
@@ -190,10 +191,10 @@ def test_an_open_reader_survives_a_sync(make_simulator, keys, tmp_path):
 def test_a_key_for_the_wrong_mode_is_refused_before_any_request(simulator, monkeypatch, tmp_path):
     monkeypatch.setenv(ENV_LIVE_KEY, simulator.test_key)
     simulator.reset_stats()
-    with pytest.raises(SyncFailed) as failure:
+    with pytest.raises(ApiKeyError) as failure:  # building the live client, before the sync starts
         sync(simulator, "live", tmp_path)
-    assert "JOFI_LIVE_API_KEY" in failure.value.reason
-    assert simulator.test_key not in failure.value.reason
+    assert "JOFI_LIVE_API_KEY" in str(failure.value) and failure.value.fatal
+    assert simulator.test_key not in str(failure.value) and simulator.test_key not in repr(failure.value)
     assert simulator.stats()["total"] == 0
     assert not any(tmp_path.iterdir())
 

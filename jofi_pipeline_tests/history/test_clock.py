@@ -12,7 +12,7 @@ from jofi_pipeline.settings import ENV_BASE_URL, ENV_DATA_DIR, ENV_LIVE_KEY, ENV
 from jofi_pipeline.warehouse.flatten import content
 from jofi_pipeline.warehouse.tables import HISTORY
 from jofi_pipeline_tests.e2e.helpers import published, sync
-from jofi_pipeline_tests.history.oracle import chain_problems, chains, disagreements, versions
+from jofi_pipeline.harness.history_oracle import chain_problems, chains, disagreements, versions
 
 DAYS = 3
 

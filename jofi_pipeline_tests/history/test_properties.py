@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import jofi_pipeline_tests.warehouse.docs_shapes as docs
 from jofi_pipeline.warehouse import WarehouseStore
-from jofi_pipeline_tests.history.oracle import chain_problems, chains, disagreements
+from jofi_pipeline.harness.history_oracle import chain_problems, chains, disagreements
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 IDS = (1, 2, 3)

@@ -15,11 +15,11 @@ from jofi_pipeline_tests.incremental.helpers import SCORECARD, completed, publis
 BATCH, CONCURRENCY = 8, 4
 
 SYNC_SCRIPT = """
-import asyncio, sys
+import sys
 from pathlib import Path
-from jofi_pipeline.sync import SyncOptions, run_sync
-asyncio.run(run_sync(SyncOptions(mode="live", base_url=sys.argv[1], data_dir=Path(sys.argv[2]),
-    api_key_env_var="JOFI_LIVE_API_KEY", batch_size=int(sys.argv[3]), max_concurrency=int(sys.argv[4]))))
+from jofi_pipeline_tests.e2e.helpers import sync
+sync(type("Sim", (), {"base_url": sys.argv[1]}), "live", Path(sys.argv[2]),
+     batch_size=int(sys.argv[3]), max_concurrency=int(sys.argv[4]))
 """
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from jofi_pipeline.settings import ENV_LIVE_KEY, ENV_TEST_KEY
 from jofi_pipeline.simulator.process import SimulatorProcess
-from jofi_pipeline_tests.reliability.zygote import Zygote
+from jofi_pipeline.harness.zygote import Zygote
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 

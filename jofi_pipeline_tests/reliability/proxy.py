@@ -16,7 +16,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 
-from jofi_pipeline_tests.threaded_server import ThreadedServer
+from jofi_pipeline.harness.threaded_server import ThreadedServer
 
 Rewrite = Callable[[dict[str, Any]], dict[str, Any]]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from jofi_pipeline_tests.reliability.conftest import cli_env
-from jofi_pipeline_tests.reliability.crash import SYNC
+from jofi_pipeline.harness.crash import SYNC
 from jofi_pipeline_tests.reliability.helpers import data_dir_files, observe
 
 CASES = {

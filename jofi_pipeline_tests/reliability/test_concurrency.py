@@ -8,7 +8,7 @@ import threading
 import duckdb
 
 from jofi_pipeline_tests.reliability.conftest import cli_env
-from jofi_pipeline_tests.reliability.crash import SYNC
+from jofi_pipeline.harness.crash import SYNC
 from jofi_pipeline_tests.reliability.helpers import observe
 
 

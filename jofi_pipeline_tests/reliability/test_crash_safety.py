@@ -14,7 +14,7 @@ import pytest
 from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse.store import WarehouseStore
 from jofi_pipeline_tests.reliability.conftest import cli_env
-from jofi_pipeline_tests.reliability.crash import crash_trial, timed_run
+from jofi_pipeline.harness.crash import crash_trial, timed_run
 from jofi_pipeline_tests.reliability.helpers import observe
 
 TRIALS = 20  # the brief asks for >= 20; bench/chaos.py runs 200

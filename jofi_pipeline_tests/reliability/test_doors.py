@@ -19,10 +19,10 @@ from jofi_pipeline.warehouse import ModePaths
 from jofi_pipeline.webhooks.app import PATH, build_app
 from jofi_pipeline.webhooks.inbox import Inbox
 from jofi_pipeline_tests.reliability.conftest import cli_env
-from jofi_pipeline_tests.reliability.crash import SYNC
+from jofi_pipeline.harness.crash import SYNC
 from jofi_pipeline_tests.reliability.helpers import data_dir_files
 from jofi_pipeline_tests.reliability.proxy import JofiProxy
-from jofi_pipeline_tests.threaded_server import ThreadedServer
+from jofi_pipeline.harness.threaded_server import ThreadedServer
 from jofi_pipeline_tests.webhooks.helpers import SECRET, event_body, signature
 
 BIG = 2**63  # one past BIGINT

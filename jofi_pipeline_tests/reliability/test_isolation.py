@@ -22,7 +22,7 @@ from jofi_pipeline.settings import ENV_LIVE_KEY, ENV_TEST_KEY
 from jofi_pipeline.warehouse import ModePaths
 from jofi_pipeline.webhooks.inbox import Inbox
 from jofi_pipeline_tests.reliability.conftest import cli_env
-from jofi_pipeline_tests.reliability.crash import SYNC
+from jofi_pipeline.harness.crash import SYNC
 
 SYNC_TEST = ["sync", "--mode", "test"]
 

@@ -4,7 +4,7 @@ appear nowhere the runs wrote (stdout/stderr, DAGSTER_HOME, DuckDB, Parquet, wor
 from __future__ import annotations
 
 from jofi_pipeline.simulator.process import SimulatorProcess
-from jofi_pipeline_tests.reliability.crash import SYNC
+from jofi_pipeline.harness.crash import SYNC
 from jofi_pipeline_tests.reliability.helpers import data_dir_files
 
 CANARY = "sk_live_SECRETcanary7f3a9c1e5b"

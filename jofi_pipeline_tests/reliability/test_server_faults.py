@@ -3,22 +3,18 @@ clear error with the published warehouse untouched — never partial, duplicated
 
 from __future__ import annotations
 
-import functools
-
 import duckdb
 import pytest
 
-from jofi_pipeline.api.client import ClientConfig
 from jofi_pipeline.sync import SyncFailed
 from jofi_pipeline_tests.e2e.helpers import ENTITY_TABLES, ids, published, sync, truth_ids
 from jofi_pipeline_tests.reliability.helpers import observe
 
 
 @pytest.fixture
-def impatient_client(monkeypatch):
-    """Short timeouts and backoff, so hung requests cost a second, not the 30 s default."""
-    config = functools.partial(ClientConfig, read_timeout=1.0, attempt_timeout=2.0, initial_backoff=0.05, max_backoff=0.3)
-    monkeypatch.setattr("jofi_pipeline.sync.runner.ClientConfig", config)
+def impatient_client() -> dict:
+    """Client settings with short timeouts and backoff, so hung requests cost a second, not the 30 s default."""
+    return {"read_timeout": 1.0, "attempt_timeout": 2.0, "initial_backoff": 0.05, "max_backoff": 0.3}
 
 
 def assert_equals_truth(sim, data_dir, mode="live"):
@@ -44,7 +40,7 @@ RECOVERABLE = {
 @pytest.mark.parametrize("faults", RECOVERABLE.values(), ids=RECOVERABLE.keys())
 def test_transient_faults_end_in_exactly_the_truth(sim, tmp_path, impatient_client, faults):
     sim.set_faults(**faults)
-    report = sync(sim, "live", tmp_path, max_concurrency=8)
+    report = sync(sim, "live", tmp_path, max_concurrency=8, **impatient_client)
     fired = sim.faults()["fired"]
     assert fired, f"the fault never fired, so this case proved nothing: {faults}"
     sim.clear_faults()
@@ -58,7 +54,7 @@ def test_429_storm_with_retry_after_ends_in_exactly_the_truth(sim, tmp_path, imp
     # bench/chaos.py — which is correct but not what this case pins down.)
     lists = ["GET /users", "GET /teams", "GET /email-templates", "GET /assessments", "GET /score-profiles"]
     sim.set_faults(rate_limit_per_s=2, rate_limit_burst=1, routes=lists)
-    report = sync(sim, "live", tmp_path, max_concurrency=8)
+    report = sync(sim, "live", tmp_path, max_concurrency=8, **impatient_client)
     limited = sum(r["count"] for r in sim.stats()["rows"] if r["status"] == 429)
     assert limited >= 3, "the storm must actually have limited the run"
     assert report.status == "succeeded"

@@ -11,6 +11,8 @@ import pytest
 from jofi_pipeline.simulator.keys import default_live_key, default_test_key
 from jofi_pipeline.simulator.process import SimulatorProcess
 
+pytestmark = pytest.mark.e2e  # every test here starts a simulator process of its own
+
 
 def test_prints_exactly_three_lines_first():
     proc = subprocess.Popen(

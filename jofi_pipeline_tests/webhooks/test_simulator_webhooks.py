@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from jofi_pipeline_tests.threaded_server import ThreadedServer
+from jofi_pipeline.harness.threaded_server import ThreadedServer
 from jofi_pipeline_tests.webhooks.helpers import SECRET
 
 TYPES = {

@@ -11,8 +11,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from jofi_pipeline_tests.reliability.helpers import observe
-from jofi_pipeline_tests.reliability.zygote import Zygote
+from jofi_pipeline.harness.published_state import observe
+from jofi_pipeline.harness.truth import records_lost as truth_records_lost
+from jofi_pipeline.harness.zygote import Zygote
 
 SYNC = ["sync", "--mode", "live"]
 
@@ -89,10 +90,4 @@ def crash_trial(zygote: Zygote, sim, env: dict[str, str], rng: random.Random, du
 
 def records_lost(sim, mode_dir: Path) -> int:
     """Entity records the simulator holds that the published warehouse does not."""
-    import duckdb
-
-    from jofi_pipeline_tests.e2e.helpers import ENTITY_TABLES, ids, truth_ids
-
-    truth = sim.truth("live")
-    with duckdb.connect(str(mode_dir / "jofi.duckdb"), read_only=True) as con:
-        return sum(len(truth_ids(truth, e) - ids(con, e)) for e in ENTITY_TABLES)
+    return truth_records_lost(sim, mode_dir.parent, mode_dir.name)

@@ -1,7 +1,7 @@
 """A pre-imported `jofi-pipeline` that forks a fresh CLI process per request: real processes to
 kill -9, without paying Python + Dagster imports (seconds) on every trial.
 
-Run as `python -m jofi_pipeline_tests.reliability.zygote`; one JSON request per stdin line:
+Run as `python -m jofi_pipeline.harness.zygote`; one JSON request per stdin line:
   {"op": "run", "argv": [...], "env": {...}, "out": path, "err": path} -> {"pid": n}
   {"op": "wait", "pid": n}                                            -> {"code": exit code, or -signal}
 The child is an ordinary CLI process: same code path as the `jofi-pipeline` script.
@@ -45,7 +45,20 @@ def _child(request: dict[str, Any]) -> None:
     os._exit(code)
 
 
+def warm() -> None:
+    """Import here, once, what a sync run would import lazily in every forked child (the defs
+    modules with DuckDB and Arrow, Dagster's instance storage with SQLAlchemy and alembic, pandas):
+    seconds per trial otherwise. Starts no thread."""
+    import pandas  # noqa: F401
+
+    from dagster import DagsterInstance
+
+    jofi_pipeline.runs.load_definitions().resolve_job_def(jofi_pipeline.runs.JOB_NAME)
+    DagsterInstance.ephemeral().dispose()
+
+
 def serve() -> None:
+    warm()
     assert threading.active_count() == 1, "forking is only safe before any thread starts"
     for line in sys.stdin:
         request = json.loads(line)
@@ -67,7 +80,7 @@ class Zygote:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "jofi_pipeline_tests.reliability.zygote"],
+            [sys.executable, "-m", "jofi_pipeline.harness.zygote"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             env={**os.environ, "DAGSTER_DISABLE_TELEMETRY": "1"},
         )

@@ -1,0 +1,107 @@
+"""FanOut: by-id answers streamed into the warehouse in batches, each with its fetch_state rows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime
+from functools import partial
+
+import httpx
+import pytest
+
+from jofi_pipeline.api import AuthenticationError
+from jofi_pipeline.sync.by_id import JOB_FIT_REPORT, SCORECARD, FanOut
+from jofi_pipeline.sync.report import SyncReport
+from jofi_pipeline.warehouse import WarehouseStore
+from jofi_pipeline.warehouse.records import PLAN_COLUMNS
+from jofi_pipeline_tests.sync.fake_jofi import FakeJofi
+from jofi_pipeline_tests.warehouse import docs_shapes as docs
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def writer(tmp_path):
+    with WarehouseStore(tmp_path, "live").open_run("run-1", NOW) as run:
+        yield run
+
+
+def fetch(fake: FakeJofi, writer, entity: str, rows, *, derived=None, batch_size: int = 500) -> SyncReport:
+    report = SyncReport(run_id="run-1", mode="live", started_at=NOW)
+    said: list[str] = []
+
+    async def go():
+        async with fake.client() as client:
+            fan = FanOut(client, writer, report, said.append, batch_size)
+            await fan.fetch(entity, partial(client.get, entity), rows, size=len(rows), derived=derived)
+
+    asyncio.run(go())
+    return report
+
+
+def plan_row(test_taker_id: int, short_name: str | None, reason: str = "new") -> dict:
+    return dict(zip(PLAN_COLUMNS, (test_taker_id, short_name, "hash", None, reason), strict=True))
+
+
+def test_records_are_stored_and_a_404_on_a_held_record_marks_it_deleted(writer):
+    fake = FakeJofi()
+    fake.add_test_taker(101)
+    writer.upsert("test_takers", [docs.test_taker(999)], NOW)
+    report = fetch(fake, writer, "test_takers", [(101,), (999,)])
+    rows = dict(writer.query("SELECT id, _deleted_at IS NOT NULL FROM test_takers"))
+    assert rows == {101: False, 999: True}
+    assert report.fetch_planned == {"test_takers": 2} and not report.fetch_failures
+
+
+def test_derived_answers_commit_with_fetch_state_and_a_404_is_remembered_as_not_found(writer):
+    fake = FakeJofi()
+    fake.add_test_taker(101, profile="CNP1")
+    fake.add_test_taker(102)  # no profile: its job-fit report is a 404, "not yet"
+    fetch(fake, writer, "job_fit_reports", [plan_row(101, None), plan_row(102, None)], derived=JOB_FIT_REPORT)
+    assert writer.query("SELECT test_taker_id FROM job_fit_reports") == [(101,)]
+    assert sorted(writer.query("SELECT test_taker_id, outcome FROM fetch_state WHERE kind = 'job_fit_report'")) == [
+        (101, "fetched"), (102, "not_found"),
+    ]
+
+
+def test_a_failing_record_is_counted_and_not_remembered(writer):
+    fake = FakeJofi()
+    fake.add_test_taker(101)
+    fake.add_test_taker(102)
+    fake.fail["/test-takers/102/scorecard"] = 503
+    rows = [plan_row(t, "JOFI-295-AS") for t in (101, 102)]
+    report = fetch(fake, writer, "scorecards", rows, derived=SCORECARD)
+    assert report.fetch_failures == {"scorecards": 1}
+    assert report.fetch_failure_samples["scorecards"] == ["(102, 'JOFI-295-AS') (503)"]
+    assert writer.query("SELECT test_taker_id FROM fetch_state") == [(101,)]
+
+
+def test_every_batch_commits_its_objects_with_their_fetch_state(writer):
+    fake = FakeJofi()
+    for t in range(1, 8):
+        fake.add_test_taker(t)
+    rows = [plan_row(t, "JOFI-295-AS") for t in range(1, 8)]
+    report = fetch(fake, writer, "scorecards", rows, derived=SCORECARD, batch_size=2)
+    assert report.fetch_planned == {"scorecards": 7} and not report.fetch_failures
+    assert writer.query("SELECT count(*) FROM scorecards")[0][0] == writer.query("SELECT count(*) FROM fetch_state")[0][0] == 7
+
+
+def test_a_fatal_error_stops_the_fan_out_and_keeps_what_was_committed(writer):
+    fake = FakeJofi()
+    for t in range(1, 30):
+        fake.add_test_taker(t)
+    seen = Counter()
+
+    def refuse_after_ten(request: httpx.Request):
+        seen["n"] += 1
+        if seen["n"] > 10:
+            return httpx.Response(401, json={"error": {"type": "authentication_error", "message": "revoked"}})
+        return None
+
+    fake.hook = refuse_after_ten
+    with pytest.raises(AuthenticationError):
+        fetch(fake, writer, "test_takers", [(t,) for t in range(1, 30)], batch_size=2)
+    stored = writer.query("SELECT count(*) FROM test_takers")[0][0]
+    assert 0 < stored <= 10, "committed batches stay; nothing after the fatal answer"
+    assert seen["n"] < 29, "the batch stopped instead of failing item after item"

@@ -1,0 +1,190 @@
+"""run_sync handed a client for an in-memory JOFI and a store in a temp dir: the run's rules, fast.
+
+The end-to-end tests (e2e/, incremental/) show the same against the simulator over real HTTP;
+these pin each rule down in milliseconds and say exactly which requests a run sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from jofi_pipeline.sync import SyncFailed, SyncOptions, run_sync
+from jofi_pipeline.warehouse import TABLES, ModePaths, PublishedWarehouse, WarehouseStore
+from jofi_pipeline.webhooks.inbox import Inbox
+from jofi_pipeline_tests.sync.conftest import held, run
+from jofi_pipeline_tests.sync.fake_jofi import PROFILES, FakeJofi
+from jofi_pipeline_tests.warehouse import docs_shapes as docs
+
+TEST_TAKER = "/test-takers/{test_taker_id}"
+INVITATION = "/invitations/{invitation_id}"
+PROFILE = "/career-navigation-profiles/{career_navigation_profile_id}"
+SCORECARD = "/test-takers/{test_taker_id}/scorecard"
+JOB_FIT = "/test-takers/{test_taker_id}/job-fit-report"
+LISTS = {"/users", "/teams", "/email-templates", "/assessments", "/score-profiles", "/invitations", "/test-takers",
+         "/career-navigation-profiles"}
+
+
+def by_id_counts(fake: FakeJofi) -> dict[str, int]:
+    return {route: n for route, n in fake.counts.items() if route not in LISTS and route != "/accounts"}
+
+
+def test_a_first_run_holds_every_record_and_asks_only_for_what_it_lacks(fake, store):
+    report = run(fake, store)
+    assert report.status == "succeeded" and report.mode == "live"
+    assert held(store, "test_takers") == {101, 102, 103}
+    assert held(store, "invitations") == {7, 100101, 100102, 100103}
+    assert held(store, "career_navigation_profiles") == {"CNP101"}
+    assert held(store, "scorecards", "test_taker_id || '/' || score_profile_short_name") == {
+        f"{t}/{sp}" for t in (101, 102) for sp in PROFILES  # 103 has nothing completed: no scorecard
+    }
+    assert held(store, "job_fit_reports", "test_taker_id") == {101}  # the only one with a profile
+    # Detail for every test taker (lists carry no assessments); every list once; nothing else.
+    assert by_id_counts(fake) == {TEST_TAKER: 3, SCORECARD: 4, JOB_FIT: 1}
+    assert {r for r in fake.counts if r in LISTS} == LISTS and all(fake.counts[r] == 1 for r in LISTS)
+    assert report.requests_total == sum(fake.counts.values()) + 1  # + the healthcheck
+    coverage = {c.entity: c for c in report.coverage}
+    assert coverage["invitations"].api_total_count == 4 and coverage["invitations"].missing == 0
+
+
+def test_an_unchanged_account_refetches_open_records_but_no_derived_object(fake, store):
+    run(fake, store)
+    fake.counts.clear()
+    report = run(fake, store)
+    assert by_id_counts(fake) == {TEST_TAKER: 3}  # all three still have an open assessment
+    data = {name for name, spec in TABLES.items() if spec.kind in ("entity", "child")}
+    assert not {t: n for t, n in report.inserted.items() if t in data and n}
+    assert not {t: n for t, n in report.updated.items() if t in data and n}
+
+
+def test_a_new_completion_refetches_only_that_test_takers_scorecards(fake, store):
+    run(fake, store)
+    fake.complete(102)
+    fake.counts.clear()
+    report = run(fake, store)
+    assert by_id_counts(fake) == {TEST_TAKER: 3, SCORECARD: 2}
+    assert report.updated.get("test_taker_assessments", 0) >= 1
+    with PublishedWarehouse("live", store.data_dir).open() as reader:
+        reasons = reader.sql("SELECT test_taker_id, reason FROM fetch_state WHERE kind = 'scorecard' "
+                             "AND reason = 'completions_changed'").fetchall()
+    assert sorted(reasons) == [(102, "completions_changed")] * 2
+
+
+def test_a_record_jofi_no_longer_has_is_marked_deleted_not_dropped(fake, store):
+    run(fake, store)
+    del fake.test_takers[103]
+    run(fake, store)
+    with PublishedWarehouse("live", store.data_dir).open() as reader:
+        rows = dict(reader.sql("SELECT id, _deleted_at IS NOT NULL FROM test_takers").fetchall())
+    assert rows == {101: False, 102: False, 103: True}
+
+
+def test_a_few_failing_records_publish_as_partial_and_only_they_are_asked_again(fake, store):
+    fake.fail["/test-takers/102/scorecard"] = 500
+    report = run(fake, store)
+    assert report.status == "partial" and report.fetch_failures == {"scorecards": 2}
+    assert "2 of 4 scorecards" in report.error and "102" in report.error
+    assert held(store, "scorecards", "test_taker_id") == {101}
+    fake.fail.clear()
+    fake.counts.clear()
+    assert run(fake, store).status == "succeeded"
+    assert by_id_counts(fake)[SCORECARD] == 2
+
+
+def test_failures_on_many_records_publish_nothing(store):
+    fake = FakeJofi(cap=50)
+    for test_taker_id in range(1, 13):
+        fake.add_test_taker(test_taker_id)
+    fake.hook = lambda request: (
+        httpx.Response(500, json={"error": {"type": "api_error", "message": "down"}})
+        if request.url.path.endswith("/scorecard") else None
+    )
+    with pytest.raises(SyncFailed, match="looks like an API problem"):
+        run(fake, store)
+    assert not store.published_db_path.exists()
+
+
+def test_an_unknown_score_profile_fails_before_any_by_id_request(fake, store):
+    with pytest.raises(SyncFailed, match="score profile NOPE is not enabled.*JOFI-295-AS"):
+        run(fake, store, score_profiles=("NOPE",))
+    assert by_id_counts(fake) == {}
+    assert not store.published_db_path.exists()
+
+
+def test_a_backfill_of_one_profile_fetches_only_its_scorecards(fake, store):
+    run(fake, store, score_profiles=("JOFI-112-CE",))
+    assert held(store, "scorecards", "DISTINCT score_profile_short_name") == {"JOFI-112-CE"}
+
+
+def test_a_store_of_the_other_mode_is_refused_before_any_request(fake, tmp_path):
+    with pytest.raises(SyncFailed, match="live client into the test warehouse"):
+        run(fake, WarehouseStore(tmp_path, "test"))
+    assert not fake.counts and not list(tmp_path.iterdir())
+
+
+def test_answers_for_the_other_mode_write_nothing(tmp_path):
+    fake = FakeJofi(mode="test")  # answers `mode: "test"` to a live key, like a misrouted proxy
+
+    async def go():
+        async with fake.client(mode="live") as client:
+            return await run_sync(client, WarehouseStore(tmp_path, "live"))
+
+    with pytest.raises(SyncFailed, match="mode"):
+        asyncio.run(go())
+    assert not list(tmp_path.iterdir())
+
+
+def test_ids_beyond_the_window_are_reported_then_fetched_from_the_inbox(store):
+    fake = FakeJofi(cap=2)
+    for test_taker_id in (101, 102, 103, 104, 105):
+        fake.add_test_taker(test_taker_id)
+    report = run(fake, store)
+    assert held(store, "test_takers") == {104, 105}
+    assert {c.entity: c.missing for c in report.coverage}["test_takers"] == 3
+    with Inbox.open(ModePaths(store.data_dir, "live").inbox) as inbox:
+        # An id that breaks the rule (queued before the rule, or by hand) is skipped, not fatal.
+        assert inbox.add_imported("test_takers", ["101", "102", "103", "../4"]) == (4, 0)
+    fake.counts.clear()
+    report = run(fake, store)
+    assert held(store, "test_takers") == {101, 102, 103, 104, 105}
+    assert {c.entity: c.missing for c in report.coverage}["test_takers"] == 0
+    with Inbox.open(ModePaths(store.data_dir, "live").inbox, create=False) as inbox:
+        assert inbox.counts() == {}, "applied once the run committed them"
+
+
+def test_a_targeted_run_reads_no_list_and_fetches_exactly_its_records(fake, store):
+    run(fake, store)
+    fake.complete(101)
+    fake.counts.clear()
+    report = run(fake, store, targets={"test_takers": ["101"], "invitations": [7]})
+    assert report.status == "succeeded"
+    assert not any(route in LISTS for route in fake.counts)
+    assert by_id_counts(fake) == {TEST_TAKER: 1, INVITATION: 1, SCORECARD: 2, JOB_FIT: 1}
+
+
+def test_a_targeted_run_with_an_id_that_breaks_the_rule_fails_clearly(fake, store):
+    with pytest.raises(ValueError, match="test_takers id must be an integer"):
+        run(fake, store, targets={"test_takers": ["../1"]})
+
+
+def test_a_derived_answer_without_its_key_is_stored_under_the_key_it_was_asked_for(fake, store):
+    def keyless(request: httpx.Request):
+        if request.url.path.endswith("/101/scorecard"):
+            body = docs.without(docs.scorecard(101, request.url.params["sp"]), "test_taker_id")
+            body["score_profile"] = None
+            return httpx.Response(200, json=body)
+        return None
+
+    fake.hook = keyless
+    run(fake, store)
+    assert held(store, "scorecards", "test_taker_id || '/' || score_profile_short_name") >= {
+        f"101/{sp}" for sp in PROFILES
+    }
+
+
+def test_sync_options_carry_no_client_settings():
+    assert set(SyncOptions.__dataclass_fields__) == {
+        "batch_size", "full_refresh", "score_profiles", "writer_wait_seconds", "targets"
+    }
