@@ -150,7 +150,7 @@ def previous_version(targets: ModePaths) -> PreviousVersion | None:
         and isinstance(manifest.get("tables"), dict)
         and (version_dir / DB_NAME).is_file()
     )
-    if not usable:
+    if not usable or not _opens(version_dir / DB_NAME):
         return None
     tables = manifest["tables"]
     return PreviousVersion(
@@ -159,6 +159,15 @@ def previous_version(targets: ModePaths) -> PreviousVersion | None:
         {name: t.get("rows") for name, t in tables.items() if isinstance(t, dict)},
         manifest.get("views"),
     )
+
+
+def _opens(db_file: Path) -> bool:
+    """A file to start from must be a DuckDB database: a damaged one means a full build instead."""
+    try:
+        duckdb.connect(str(db_file), read_only=True).close()
+    except duckdb.Error:
+        return False
+    return True
 
 
 def write_fingerprints(version_dir: Path, fingerprints: dict[str, str], row_counts: dict[str, int]) -> None:
