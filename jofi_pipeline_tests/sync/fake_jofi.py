@@ -58,6 +58,12 @@ class FakeJofi:
 
     # -- building the world ------------------------------------------------------------------
 
+    @property
+    def owner(self) -> dict:
+        """The account reference its records carry (the docs' examples name three accounts; one
+        warehouse holds one, and the publish gate refuses rows of another)."""
+        return {"id": self.account["id"], "display_name": self.account["display_name"]}
+
     def add_test_taker(self, test_taker_id: int, *, completed: bool = True, profile: str | None = None,
                        invitation_id: int | None = None) -> dict:
         """A test taker (accepted invitation included), with one assessment completed or not."""
@@ -65,13 +71,14 @@ class FakeJofi:
         done = "2026-02-03T12:50:36.744Z" if completed else None
         taker = docs.test_taker(
             test_taker_id, assignments=[docs.assignment(1, 6), docs.assignment(2, 7, completed_at=done)],
-            invitation_id=invitation_id, career_navigation_profile_id=profile, mode=self.mode,
+            invitation_id=invitation_id, career_navigation_profile_id=profile, mode=self.mode, account=self.owner,
         )
         self.test_takers[test_taker_id] = taker
         self.add_invitation(invitation_id, accepted_at="2026-02-03T12:43:00Z", test_taker_id=test_taker_id,
                             career_navigation_profile_id=profile)
         if profile:
-            self.profiles[profile] = docs.career_navigation_profile(profile, test_taker_id, invitation_id=invitation_id)
+            self.profiles[profile] = docs.career_navigation_profile(profile, test_taker_id, invitation_id=invitation_id,
+                                                                    account=self.owner)
         return taker
 
     def add_invitation(self, invitation_id: int, **fields: Any) -> dict:

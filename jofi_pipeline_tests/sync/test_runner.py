@@ -144,8 +144,10 @@ def test_ids_beyond_the_window_are_reported_then_fetched_from_the_inbox(store):
     assert held(store, "test_takers") == {104, 105}
     assert {c.entity: c.missing for c in report.coverage}["test_takers"] == 3
     with Inbox.open(ModePaths(store.data_dir, "live").inbox) as inbox:
-        # An id that breaks the rule (queued before the rule, or by hand) is skipped, not fatal.
-        assert inbox.add_imported("test_takers", ["101", "102", "103", "../4"]) == (4, 0)
+        assert inbox.add_imported("test_takers", ["101", "102", "103"]) == (3, 0)
+        with inbox.transaction() as con:  # a row an older version queued unchecked: skipped, not fatal
+            con.execute("INSERT INTO pending_ids (entity, object_id, source, added_at) "
+                        "VALUES ('test_takers', '../4', 'import', '2026-01-01T00:00:00Z')")
     fake.counts.clear()
     report = run(fake, store)
     assert held(store, "test_takers") == {101, 102, 103, 104, 105}
@@ -164,9 +166,11 @@ def test_a_targeted_run_reads_no_list_and_fetches_exactly_its_records(fake, stor
     assert by_id_counts(fake) == {TEST_TAKER: 1, INVITATION: 1, SCORECARD: 2, JOB_FIT: 1}
 
 
-def test_a_targeted_run_with_an_id_that_breaks_the_rule_fails_clearly(fake, store):
-    with pytest.raises(ValueError, match="test_takers id must be an integer"):
-        run(fake, store, targets={"test_takers": ["../1"]})
+def test_a_targeted_id_that_breaks_the_rule_is_never_sent_and_said_so(fake, store, caplog):
+    report = run(fake, store, targets={"test_takers": ["../1", "101"]})
+    assert report.status == "succeeded"
+    assert by_id_counts(fake)[TEST_TAKER] == 1, "only 101 was asked for"
+    assert "1 invalid test_takers id(s) skipped" in caplog.text and "'../1'" in caplog.text
 
 
 def test_a_derived_answer_without_its_key_is_stored_under_the_key_it_was_asked_for(fake, store):

@@ -15,14 +15,19 @@ def test_targets_are_typed_by_the_registry_and_deduplicated():
     }
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    ({"scorecards": [1]}, "unknown target entity 'scorecards'"),
-    ({"invitations": ["0"]}, "invitations id must be an integer"),
-    ({"career_navigation_profiles": [".."]}, "career_navigation_profiles id must be a letter"),
+def test_a_target_entity_that_is_not_fetched_by_id_is_refused():
+    with pytest.raises(ValueError, match="unknown target entity 'scorecards'"):
+        typed_targets({"scorecards": [1]})
+
+
+@pytest.mark.parametrize(("raw", "kept", "rule"), [
+    ({"invitations": ["0", 7]}, [7], "an integer"),
+    ({"career_navigation_profiles": ["..", "CNP1"]}, ["CNP1"], "a letter"),
 ])
-def test_targets_that_break_a_rule_are_refused(raw, message):
-    with pytest.raises(ValueError, match=message):
-        typed_targets(raw)
+def test_target_ids_that_break_the_rule_are_left_out_and_said_so(raw, kept, rule, caplog):
+    (entity, _), = raw.items()
+    assert typed_targets(raw) == {entity: kept}
+    assert f"1 invalid {entity} id(s) skipped" in caplog.text and rule in caplog.text
 
 
 def test_no_inbox_means_no_work(tmp_path):
@@ -34,8 +39,11 @@ def test_no_inbox_means_no_work(tmp_path):
 def test_pending_ids_are_typed_and_ids_that_break_the_rule_are_skipped(tmp_path):
     path = ModePaths(tmp_path, "live").inbox
     with Inbox.open(path) as inbox:
-        inbox.add_imported("test_takers", ["5", "6", "x/y"])
-        inbox.add_imported("career_navigation_profiles", ["CNP9", "../etc"])
+        inbox.add_imported("test_takers", ["5", "6"])
+        inbox.add_imported("career_navigation_profiles", ["CNP9"])
+        with inbox.transaction() as con:  # rows an older version queued unchecked
+            con.executemany("INSERT INTO pending_ids (entity, object_id, source, added_at) VALUES (?, ?, 'import', '')",
+                            [("test_takers", "x/y"), ("career_navigation_profiles", "../etc")])
     work = InboxWork.take(path, None)
     assert work.ids == {"test_takers": [5, 6], "career_navigation_profiles": ["CNP9"]}
     assert work.to_fetch({"test_takers": [6]}) == {
