@@ -6,13 +6,15 @@ two test tiers.
 `make test` only) when it starts a process or a real run: a simulator, the CLI zygote, a server,
 a Dagster job. Tests that use one of PROCESS_FIXTURES are marked so here, whatever their folder;
 a test that starts such things itself carries `@pytest.mark.e2e` (or its module `pytestmark`).
-A test left unmarked that starts a simulator fails at once and says so.
+A test left unmarked that starts any process fails at once and says so.
 """
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,16 +53,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _fast_tests_start_no_simulator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the fast tier fast: an unmarked test that starts a simulator is in the wrong tier."""
-    if request.node.get_closest_marker("e2e") is None:
-        def refuse(self: SimulatorProcess) -> SimulatorProcess:
+def _fast_tests_start_no_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the fast tier fast: an unmarked test that starts a process (a simulator, the CLI, a
+    reader in another interpreter, a Dagster run in a child) is in the wrong tier and says so."""
+    if request.node.get_closest_marker("e2e") is not None:
+        return
+
+    def refuse(what: str) -> Callable[..., Any]:
+        def refused(*args: Any, **kwargs: Any) -> Any:
             raise AssertionError(
-                f"{request.node.nodeid} starts a simulator process: mark it @pytest.mark.e2e "
+                f"{request.node.nodeid} starts {what}: mark it @pytest.mark.e2e "
                 "(it then runs in `make test`, not `make test-fast`)"
             )
+        return refused
 
-        monkeypatch.setattr(SimulatorProcess, "start", refuse)
+    monkeypatch.setattr(SimulatorProcess, "start", refuse("a simulator process"))
+    # Every subprocess (subprocess, asyncio, multiprocessing's spawn) goes through one of these.
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse("a subprocess"))
+    monkeypatch.setattr(os, "fork", refuse("a forked process"))
+    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", refuse("a spawned process"))
 
 
 @pytest.fixture(scope="session")

@@ -41,6 +41,7 @@ def test_every_help_fits_the_terminal_whole(command, columns):
     assert_fits(result.output, columns, f"{command or 'top-level'} --help at {columns} columns")
 
 
+@pytest.mark.e2e  # runs the installed command
 @pytest.mark.parametrize("columns", [None, "60"])
 def test_help_of_the_real_command_fits_a_pipe_and_honours_columns(columns):
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}

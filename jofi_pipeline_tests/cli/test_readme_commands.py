@@ -89,6 +89,7 @@ def bring_reader_files(folder: Path, values: dict[str, str]) -> None:
     (folder / "ids.csv").write_text("test_taker_id\n" + "\n".join(ids) + "\n", encoding="utf-8")
 
 
+@pytest.mark.e2e  # the README's simulator and every command as a process
 def test_every_readme_command_runs_as_written(tmp_path):
     commands = readme_commands(README)
     to_run: dict[str, Command] = {}

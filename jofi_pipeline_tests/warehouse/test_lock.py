@@ -41,6 +41,7 @@ def test_closed_writer_refuses_work(store: WarehouseStore):
         run.query("SELECT 1")
 
 
+@pytest.mark.e2e  # a second process holds the lock
 def test_lock_held_by_another_process(store: WarehouseStore, tmp_path: Path):
     script = textwrap.dedent(f"""
         import sys

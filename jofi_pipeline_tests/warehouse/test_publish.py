@@ -116,6 +116,7 @@ def test_failure_before_rename_leaves_published_copy_untouched(store, monkeypatc
     con.close()
 
 
+@pytest.mark.e2e  # the reader is another process
 def test_reader_in_another_process_survives_publish(store):
     with store.open_run("r1", T0) as run:
         run.upsert("teams", [docs.team(id=1)], T0)

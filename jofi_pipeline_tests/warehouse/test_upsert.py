@@ -255,6 +255,7 @@ def test_every_entity_round_trips_through_duckdb(writer, entity, obj, column, ex
         (expected, expected_type, True)]
 
 
+@pytest.mark.e2e  # a fresh interpreter: imports as a real process sees them
 def test_warehouse_imports_no_http_dagster_api_or_simulator():
     import subprocess
     import sys
