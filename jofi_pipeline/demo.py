@@ -10,6 +10,7 @@ from pathlib import Path
 from jofi_pipeline import settings
 from jofi_pipeline.analyst import run_query, status_text
 from jofi_pipeline.runs import SyncJobFailed, print_summary, sync_mode
+from jofi_pipeline.warehouse import ModePaths
 
 EXAMPLE_QUERIES = [
     (
@@ -59,7 +60,7 @@ def run_demo(*, test_takers: int = 200, data_dir: Path | None = None) -> int:
     print(
         f"\nQuery it yourself:  {settings.CLI} sql \"SELECT * FROM test_taker_progress LIMIT 10\" --mode live{where}"
         f"\nWhat each column means:  {settings.CLI} describe test_taker_progress{where}"
-        f"\nor open {data_dir / 'live' / 'jofi.duckdb'} read-only from the DuckDB CLI, a BI tool or pandas."
+        f"\nor open {ModePaths(data_dir, 'live').published_db} read-only from the DuckDB CLI, a BI tool or pandas."
         f"\nCharts:  {settings.CLI} report --mode live{where}   (one HTML file, nothing fetched)"
         f"\nThese syncs in Dagster's UI:  {settings.CLI} ui   (runs of jofi_sync, lineage, checks)"
     )

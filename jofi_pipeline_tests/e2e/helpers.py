@@ -9,17 +9,18 @@ from pathlib import Path
 
 import duckdb
 
+from jofi_pipeline import entities
 from jofi_pipeline.api import ClientConfig, JofiClient
 from jofi_pipeline.harness.truth import truth_ids
 from jofi_pipeline.sync import SyncOptions, SyncReport, run_sync
 from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline.warehouse.remote import RemotePublisher
 
-ENTITY_TABLES = ("users", "teams", "email_templates", "assessments", "score_profiles",
-                 "invitations", "test_takers", "career_navigation_profiles")
+# The entities the API lists (the registry's): what the simulator's truth and a sync both hold.
+LISTED = entities.LISTS
 
 
-__all__ = ["ENTITY_TABLES", "ids", "published", "sync", "tree_digest", "truth_ids"]
+__all__ = ["LISTED", "ids", "published", "sync", "tree_digest", "truth_ids"]
 
 CLIENT_FIELDS = frozenset(ClientConfig.__dataclass_fields__)
 

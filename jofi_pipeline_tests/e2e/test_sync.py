@@ -10,7 +10,7 @@ from jofi_pipeline.settings import ENV_LIVE_KEY, ENV_TEST_KEY
 from jofi_pipeline.api import ApiKeyError
 from jofi_pipeline.sync import SyncFailed
 from jofi_pipeline.warehouse.store import RunWriter
-from jofi_pipeline_tests.e2e.helpers import ENTITY_TABLES, ids, published, sync, tree_digest, truth_ids
+from jofi_pipeline_tests.e2e.helpers import LISTED, ids, published, sync, tree_digest, truth_ids
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_full_sync_equals_the_simulated_world(make_simulator, keys, tmp_path, mo
 
     assert report.status == "succeeded"
     with published(tmp_path, mode) as con:
-        for entity in ENTITY_TABLES:
+        for entity in LISTED:
             assert ids(con, entity) == truth_ids(truth, entity), entity
         assert con.execute("SELECT id, display_name FROM account").fetchall() == [
             (truth["account"]["id"], truth["account"]["display_name"])

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from jofi_pipeline.sync import SyncFailed
-from jofi_pipeline_tests.e2e.helpers import ENTITY_TABLES, ids, published, sync, truth_ids
+from jofi_pipeline_tests.e2e.helpers import LISTED, ids, published, sync, truth_ids
 from jofi_pipeline_tests.reliability.helpers import observe
 
 
@@ -20,7 +20,7 @@ def impatient_client() -> dict:
 def assert_equals_truth(sim, data_dir, mode="live"):
     truth = sim.truth(mode)
     with published(data_dir, mode) as con:
-        for entity in ENTITY_TABLES:
+        for entity in LISTED:
             assert ids(con, entity) == truth_ids(truth, entity), entity
         deleted = con.execute("SELECT count(*) FROM test_takers WHERE _deleted_at IS NOT NULL").fetchone()[0]
         assert deleted == 0
