@@ -15,9 +15,10 @@ demo: install
 test: install
 	$(UV) run pytest
 
-# The inner loop: unit and contract tests only (no simulator, server, CLI process or Dagster run).
+# The inner loop: unit and contract tests only (no simulator, server, CLI process or Dagster run),
+# on two workers: their DuckDB work is CPU, and the two cores share it.
 test-fast: install
-	$(UV) run pytest -m "not e2e"
+	$(UV) run pytest -m "not e2e" -n 2
 
 install: .venv/.installed
 
