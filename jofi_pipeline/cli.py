@@ -47,7 +47,7 @@ class OutputFormat(str, Enum):
 
 def _fail(reason: str, code: int = 1) -> None:
     # The last door before the terminal: no configured secret and nothing key-shaped gets through.
-    typer.secho(f"error: {settings.redact_keys(reason, '[redacted]')}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {settings.redact_keys(reason)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 

@@ -58,7 +58,11 @@ def configured_secrets() -> list[str]:
     return sorted(found, key=len, reverse=True)  # longest first: no secret is left half-replaced
 
 
-def redact_keys(text: str, marker: str) -> str:
+# What stands where a secret was, in every message, log line and stored error (client and warehouse alike).
+REDACTED = "[redacted]"
+
+
+def redact_keys(text: str, marker: str = REDACTED) -> str:
     """`text` without the configured secrets (replaced by `marker`) and with every key-shaped run
     replaced by its prefix and `marker` (the mode is not secret)."""
     for secret in configured_secrets():

@@ -11,7 +11,7 @@ import httpx
 
 from jofi_pipeline import settings
 
-REDACTED = "[redacted]"
+REDACTED = settings.REDACTED
 
 
 class SecretKey:

@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 from jofi_pipeline import entities, settings
 from jofi_pipeline.api.client import JofiClient
 from jofi_pipeline.api.errors import JofiApiError
-from jofi_pipeline.api.redact import REDACTED
 from jofi_pipeline.api.lists import ListResult
 from jofi_pipeline.sync import queries
 from jofi_pipeline.sync.by_id import JOB_FIT_REPORT, SCORECARD, Derived, FanOut
@@ -344,7 +343,7 @@ def _run_record(report: SyncReport) -> SyncRunRecord:
 
 def _progress_sink(mode: str, progress: Progress | None) -> Progress:
     def say(message: str) -> None:
-        line = settings.redact_keys(f"{mode}: {message}", REDACTED)
+        line = settings.redact_keys(f"{mode}: {message}")
         log.info(line)
         if progress is not None:
             progress(line)

@@ -418,9 +418,9 @@ def describe_error(exc: BaseException) -> str:
         text += " (check AWS_ENDPOINT_URL and the network)"
     text = f"{name}: {text}" if name not in text else text
     for secret in (os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN")):
-        if secret and len(secret) >= 8:  # defence in depth: no store error should quote one
-            text = text.replace(secret, "[REDACTED]")
-    return settings.redact_keys(text, "[REDACTED]")
+        if secret and len(secret) >= settings.MIN_REDACTED_SECRET_LENGTH:  # defence in depth: no store error should quote one
+            text = text.replace(secret, settings.REDACTED)
+    return settings.redact_keys(text)
 
 
 def _is_not_found(exc: BaseException) -> bool:

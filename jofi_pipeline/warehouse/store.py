@@ -56,7 +56,7 @@ WORK_DB_MEMORY_LIMIT = "256MB"
 
 def redact(text: str | None) -> str | None:
     """Defence in depth: the store never receives the API key, but an error text might quote one."""
-    return None if text is None else settings.redact_keys(text, "[REDACTED]")
+    return None if text is None else settings.redact_keys(text)
 
 
 class WarehouseStore:

@@ -192,7 +192,7 @@ def test_record_run_writes_run_and_coverage_and_redacts_keys(writer):
     writer.record_run(run)
     writer.record_run(run)  # idempotent per run_id
     rows = writer.query("SELECT status, error, rows_inserted->>'test_takers', requests_total, requests->>'GET /test-takers/:id', json_array_length(coverage) FROM sync_runs")
-    assert rows == [("failed", "401 for key sk_live_[REDACTED] on GET /teams", "3", 12, "11", 1)]
+    assert rows == [("failed", "401 for key sk_live_[redacted] on GET /teams", "3", 12, "11", 1)]
     assert writer.query("SELECT list_route, api_total_count, rows_held, has_more, capped, read_at FROM sync_coverage") == [
         ("GET /test-takers", 106, 40, True, True, T1)]
     assert "abcDEF123" not in str(writer.query("SELECT * FROM sync_runs"))
