@@ -2,9 +2,14 @@
 
 Two simulators with the same seed play the same 30 days; each night one warehouse syncs with
 history and the other with the history writes switched off (the same code, its history functions
-replaced by no-ops for the run), alternating which goes first. Prints per night the wall times and
-the time spent in history writes, then per history table its rows, versions per key and Parquet
-size after the last night next to its table's.
+replaced by no-ops for the run), alternating which goes first. Prints per night the wall and CPU
+times of both and the time spent in history writes, then per history table its rows, versions
+per key and Parquet size after the last night next to its table's.
+
+The A/B is paired: the overhead is the median over nights of (with / without - 1), so a burst of
+load from elsewhere on one night moves one pair, not the mean. CPU is this process's own
+(`time.process_time`: the sync's threads and DuckDB's, not the simulators'), which load on the
+machine disturbs less than wall time; wall time is what the target names.
 
     uv run --frozen python bench/history.py [--days 30] [--test-takers 300] [--daily-invitations 20]
 
@@ -25,11 +30,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 import duckdb  # noqa: E402
 
 from jofi_pipeline.simulator.process import SimulatorProcess  # noqa: E402
+from targets import load_average  # noqa: E402  (bench/targets.py)
 from jofi_pipeline.api import JofiClient  # noqa: E402
 from jofi_pipeline.sync import run_sync  # noqa: E402
 from jofi_pipeline.warehouse import WarehouseStore, history  # noqa: E402
@@ -72,8 +79,8 @@ def history_writes(on: bool):
             setattr(history, name, REAL[name])
 
 
-def nightly(sim, data_dir: Path, on: bool) -> tuple[float, float, int]:
-    """One sync: (wall seconds, seconds in history writes, history versions written)."""
+def nightly(sim, data_dir: Path, on: bool) -> tuple[float, float, int, float]:
+    """One sync: (wall seconds, seconds in history writes, history versions written, CPU seconds)."""
     spent["seconds"] = 0.0
     os.environ["JOFI_LIVE_API_KEY"] = sim.live_key
 
@@ -82,11 +89,11 @@ def nightly(sim, data_dir: Path, on: bool) -> tuple[float, float, int]:
             return await run_sync(client, WarehouseStore(data_dir, "live"))
 
     with history_writes(on):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         report = asyncio.run(one_sync())
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     written = sum(n for t, n in report.inserted.items() if t.endswith("_history"))
-    return wall, spent["seconds"], written
+    return wall, spent["seconds"], written, cpu
 
 
 def sizes(data_dir: Path) -> list[tuple]:
@@ -114,6 +121,7 @@ def main() -> None:
     sim_options = {"test_takers": args.test_takers, "seed": args.seed, "pagination": "cursor",
                    "latency_ms": LATENCY_MS, "daily_invitations": args.daily_invitations}
     nights: list[tuple] = []
+    loads = [load_average()]
     with tempfile.TemporaryDirectory(prefix="jofi-history-") as tmp, \
             SimulatorProcess(**sim_options) as sim_on, SimulatorProcess(**sim_options) as sim_off:
         on_dir, off_dir = Path(tmp) / "on", Path(tmp) / "off"
@@ -131,26 +139,31 @@ def main() -> None:
                 off = nightly(sim_off, off_dir, False)
                 on = nightly(sim_on, on_dir, True)
             nights.append((day, on, off))
-            print(f"  day {day}: with {on[0]:.2f}s (history {on[1]:.3f}s, {on[2]} versions), without {off[0]:.2f}s",
-                  file=sys.stderr, flush=True)
+            loads.append(load_average())
+            print(f"  day {day}: with {on[0]:.2f}s wall {on[3]:.2f}s CPU (history {on[1]:.3f}s, {on[2]} versions), "
+                  f"without {off[0]:.2f}s wall {off[3]:.2f}s CPU  ({loads[-1]})", file=sys.stderr, flush=True)
         table = sizes(on_dir)
         db_on = (on_dir / "live" / "jofi.duckdb").resolve().stat().st_size
         db_off = (off_dir / "live" / "jofi.duckdb").resolve().stat().st_size
 
     print(f"\nhistory bench: {args.days} simulated days, {args.test_takers} test takers, ~{args.daily_invitations:g} "
           f"invitations/day, simulator latency {LATENCY_MS} ms, cursor paging; nightly = `sync` after `advance?days=1`")
-    print(f"{'night':<8}{'with (s)':>10}{'without (s)':>13}{'history (s)':>13}{'share':>8}{'versions':>10}")
-    print(f"{'idle':<8}{idle[0]:>10.2f}{'':>13}{idle[1]:>13.3f}{idle[1] / idle[0]:>8.1%}{idle[2]:>10}")
+    print(f"{'night':<8}{'with (s)':>10}{'without (s)':>13}{'CPU with':>10}{'CPU w/o':>9}{'history (s)':>13}{'share':>8}{'versions':>10}")
+    print(f"{'idle':<8}{idle[0]:>10.2f}{'':>13}{idle[3]:>10.2f}{'':>9}{idle[1]:>13.3f}{idle[1] / idle[0]:>8.1%}{idle[2]:>10}")
     for day, on, off in nights:
-        print(f"{day:<8}{on[0]:>10.2f}{off[0]:>13.2f}{on[1]:>13.3f}{on[1] / on[0]:>8.1%}{on[2]:>10}")
+        print(f"{day:<8}{on[0]:>10.2f}{off[0]:>13.2f}{on[3]:>10.2f}{off[3]:>9.2f}{on[1]:>13.3f}{on[1] / on[0]:>8.1%}{on[2]:>10}")
     with_mean = statistics.mean(n[1][0] for n in nights)
     without_mean = statistics.mean(n[2][0] for n in nights)
     share = sum(n[1][1] for n in nights) / sum(n[1][0] for n in nights)
-    overhead = with_mean / without_mean - 1
-    print(f"{'mean':<8}{with_mean:>10.2f}{without_mean:>13.2f}{statistics.mean(n[1][1] for n in nights):>13.3f}{share:>8.1%}"
+    overhead = statistics.median(n[1][0] / n[2][0] - 1 for n in nights)
+    cpu_overhead = statistics.median(n[1][3] / n[2][3] - 1 for n in nights)
+    print(f"{'mean':<8}{with_mean:>10.2f}{without_mean:>13.2f}{statistics.mean(n[1][3] for n in nights):>10.2f}"
+          f"{statistics.mean(n[2][3] for n in nights):>9.2f}{statistics.mean(n[1][1] for n in nights):>13.3f}{share:>8.1%}"
           f"{statistics.mean(n[1][2] for n in nights):>10.0f}")
-    print(f"\nnightly overhead: {overhead:+.1%} wall time (A/B), {share:.1%} of the nightly spent writing history "
-          f"(target <= 10%); idle night wrote {idle[2]} versions (target 0)")
+    print(f"\nnightly overhead (median of the nightly pairs): {overhead:+.1%} wall time (target <= 10%), "
+          f"{cpu_overhead:+.1%} CPU; ratio of the means {with_mean / without_mean - 1:+.1%} wall")
+    print(f"{share:.1%} of the nightly spent writing history; idle night wrote {idle[2]} versions (target 0)")
+    print("load while measuring: " + "; ".join(dict.fromkeys(loads)))
     print(f"\nafter {args.days} days: DuckDB file {db_on / 1e6:.1f} MB with history, {db_off / 1e6:.1f} MB without")
     print(f"{'history table':<36}{'versions':>10}{'keys':>8}{'current':>9}{'per key':>9}{'parquet KB':>12}{'table KB':>10}")
     for name, versions, keys, current, per_key, size, base in table:
