@@ -103,11 +103,11 @@ def load_average() -> str:
     return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run_process(command: list[str], env: dict[str, str]) -> tuple[str, str, float, float, float, int]:
+def run_process(command: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[str, str, float, float, float, int]:
     """Run a command; return stdout, stderr, wall seconds, its own CPU seconds, peak RSS (MB), exit code."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=err, text=True, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)

@@ -219,9 +219,13 @@ def _outcome(mode: Mode, result, seconds: float) -> SyncOutcome:
             drift=md.get("schema_drift"), api_total_count=md.get("api_total_count"),
         )
     for event in result.get_asset_check_evaluations():
-        name = f"{event.asset_key.path[-1]}.{event.check_name}"
-        if not event.passed:
-            (outcome.checks_failed if event.severity == dg.AssetCheckSeverity.ERROR else outcome.checks_warned).append(name)
+        if event.passed:
+            continue
+        # A rule's check covers every table and names the failing ones: say `users.mode_pure`.
+        failing = event.metadata.get("failed_tables")
+        tables = [t.strip() for t in str(failing.value).split(",") if t.strip()] if failing is not None else []
+        names = [f"{t}.{event.check_name}" for t in tables] or [f"{event.asset_key.path[-1]}.{event.check_name}"]
+        (outcome.checks_failed if event.severity == dg.AssetCheckSeverity.ERROR else outcome.checks_warned).extend(names)
     return outcome
 
 

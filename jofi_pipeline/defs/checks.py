@@ -1,16 +1,24 @@
 """Asset checks over the published database, each with metadata a person can act on.
 
-The integrity checks (mode_pure, account_pure, keys_unique_not_null, the references the sync
-guarantees) are blocking: the same rules (warehouse/integrity.py) gate every publish, judged on the
-work database before anything is replaced, so a run that breaks one fails with these checks failed
-and the published copy unchanged (`gate_results`). After a publish they are judged again on the
-published copy, exactly what analysts see. Coverage, freshness and the references JOFI's capped
-windows leave open for a while only warn.
+The integrity checks (mode_pure, account_pure, keys_unique_not_null, references_resolve: the
+references the sync guarantees) are blocking: the same rules (warehouse/integrity.py) gate every
+publish, judged on the work database before anything is replaced, so a run that breaks one fails
+with these checks failed and the published copy unchanged (`gate_results`). After a publish they
+are judged again on the published copy, exactly what analysts see. Coverage, freshness,
+history_chains and references_pending (the references JOFI's capped windows leave open for a
+while) only warn.
+
+One check per rule over every table, on the `sync_runs` asset (the record of each publish), not
+one per rule and table: a run records three events per check (planned, output, evaluation), and
+the 90 per-table checks cost a CLI sync seconds of Dagster bookkeeping. Each result names the
+tables that fail in its description and metadata (`failed_tables`, `problem`, a table of them);
+coverage stays per capped list (its plots are per list).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -20,34 +28,55 @@ from jofi_pipeline.defs.partitions import mode_partitions, per_mode
 from jofi_pipeline.defs.tables import asset_key
 from jofi_pipeline.entities import CAPPED_LISTS, ENTITIES
 from jofi_pipeline.warehouse import CoverageHistory, PublishedReader
-from jofi_pipeline.warehouse.integrity import REFERENCES, Finding, account_tables
+from jofi_pipeline.warehouse.integrity import Finding
 from jofi_pipeline.warehouse.published import RunSummary
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.webhooks.watch_log import WatchSummary, format_interval
 
 
+@dataclass(frozen=True)
+class Rule:
+    """One check over every table it applies to."""
+
+    name: str
+    description: str
+    blocking: bool
+
+
+RULES_ASSET = "sync_runs"  # where the per-rule checks hang: the table with one row per publish
+RULES = (
+    Rule("keys_unique_not_null", "every table: its key is unique and never null", True),
+    Rule("mode_pure", "every table: every row's _mode is the partition's mode", True),
+    Rule("account_pure", "every table that names an account: every row belongs to the account the folder's identity names", True),
+    Rule("references_resolve", "every reference the sync guarantees resolves (a child row -> its parent row, a scorecard "
+         "or job-fit report -> its test taker)", True),
+    Rule("references_pending", "references JOFI's capped windows can leave open a while resolve (an invitation -> its "
+         "test taker, a scorecard -> its score profile)", False),
+    Rule("history_chains", "every history table: per key contiguous versions, exactly one current unless deleted", False),
+)
+_RULES = {rule.name: rule for rule in RULES}
+
+
+def rule_of(finding: Finding) -> Rule:
+    """The check a per-table finding belongs to (references split by whether they block)."""
+    if finding.check.startswith("references_"):
+        return _RULES["references_resolve" if finding.blocking else "references_pending"]
+    return _RULES[finding.check]
+
+
 def check_specs() -> list[dg.AssetCheckSpec]:
-    specs: list[dg.AssetCheckSpec] = []
-    for table in TABLES.values():
-        key = asset_key(table.name)
-        if table.key:
-            specs.append(_spec("keys_unique_not_null", key, f"{', '.join(table.key)} is unique and never null", blocking=True))
-        specs.append(_spec("mode_pure", key, "every row's _mode is the partition's mode", blocking=True))
-        if table.kind == "history":
-            specs.append(_spec("history_chains", key, "per key: contiguous versions, exactly one current unless deleted"))
-    for table in account_tables():
-        specs.append(_spec("account_pure", asset_key(table), "every row belongs to the account the folder's identity names", blocking=True))
-    for ref in REFERENCES:
-        specs.append(_spec(ref.check_name, asset_key(ref.child), f"every {ref.what} resolves", blocking=ref.blocking))
+    key = asset_key(RULES_ASSET)
+    specs = [_spec(rule.name, key, rule.description + " (the failing tables are named in the result)", blocking=rule.blocking)
+             for rule in RULES]
     for table in CAPPED_LISTS:
         specs.append(_spec("coverage", asset_key(table), "rows held vs the API's total_count"))
     # One check for every mode, not per partition (see freshness.py).
     specs.append(dg.AssetCheckSpec(
-        freshness.CHECK_NAME, asset=asset_key("sync_runs"),
+        freshness.CHECK_NAME, asset=key,
         description="each mode's warehouse was published within the last 26 hours (live stale: error; test: "
         "warning); evaluated by every sync and every 5 minutes by the jofi_freshness sensor, without a run",
     ))
-    specs.append(_spec("last_run_complete", asset_key("sync_runs"), "the last published run fetched every record it planned"))
+    specs.append(_spec("last_run_complete", key, "the last published run fetched every record it planned"))
     return specs
 
 
@@ -67,10 +96,9 @@ def run_checks(
 def _evaluate(
     reader: PublishedReader, mode: str, watcher: WatchSummary | None, account_id: int | None
 ) -> Iterator[dg.AssetCheckResult]:
-    yield from integrity_results(reader.findings(mode, account_id))
-    for table in TABLES.values():
-        if table.kind == "history":
-            yield _history_chains(reader, asset_key(table.name), table.name)
+    found = list(reader.findings(mode, account_id))
+    found += [_history_chains(reader, table.name) for table in TABLES.values() if table.kind == "history"]
+    yield from integrity_results(found)
     coverage = reader.coverage()
     for table in CAPPED_LISTS:
         yield _coverage(coverage.get(table), table, mode, watcher)
@@ -84,35 +112,62 @@ def gate_results(found: Iterable[Finding], mode: str) -> Iterator[dg.AssetCheckR
         yield result.with_metadata(per_mode(result.metadata, mode))
 
 
-def _history_chains(reader: PublishedReader, key, table: str) -> dg.AssetCheckResult:
+def _history_chains(reader: PublishedReader, table: str) -> Finding:
     broken = reader.history_breaks(table)
-    return dg.AssetCheckResult(
-        asset_key=key,
-        check_name="history_chains",
-        passed=broken == 0,
-        metadata={
-            "keys_with_broken_chains": broken,
-            "what_to_do": "" if broken == 0 else f"{broken} keys of {table} have versions with a gap, an overlap, "
-            "no or two current versions, or two neighbours with the same _row_hash. List them with "
-            f"SELECT * FROM {table} ORDER BY ALL, and report a bug: history is written with the table it versions.",
-        },
+    return Finding(
+        "history_chains", table, broken == 0, blocking=False,
+        metadata={"keys_with_broken_chains": broken},
+        problem="" if broken == 0 else f"{broken} keys have versions with a gap, an overlap, no or two current "
+        "versions, or two neighbours with the same _row_hash",
+        what_to_do="" if broken == 0 else f"list them with SELECT * FROM {table} ORDER BY ALL, and report a bug: "
+        "history is written with the table it versions",
     )
 
 
+# Per-table numbers a rule's result adds up (the others are texts, kept once each).
+COUNTED = ("duplicate_keys", "null_key_rows", "rows_of_other_modes", "dangling_rows", "keys_with_broken_chains")
+
+
 def integrity_results(found: Iterable[Finding]) -> Iterator[dg.AssetCheckResult]:
-    """The integrity rules as check results: ERROR when a blocking one fails, else WARN."""
+    """The per-table findings as one result per rule: ERROR when a blocking one fails, else WARN."""
+    by_rule: dict[str, list[Finding]] = {}
     for finding in found:
-        yield dg.AssetCheckResult(
-            asset_key=asset_key(finding.table),
-            check_name=finding.check,
-            passed=finding.passed,
-            severity=dg.AssetCheckSeverity.ERROR if finding.blocking else dg.AssetCheckSeverity.WARN,
-            metadata={
-                **finding.metadata,
-                "problem": finding.problem,
-                "what_to_do": finding.what_to_do,
-            },
-        )
+        by_rule.setdefault(rule_of(finding).name, []).append(finding)
+    for name, findings in by_rule.items():
+        yield rule_result(_RULES[name], findings)
+
+
+def rule_result(rule: Rule, findings: list[Finding]) -> dg.AssetCheckResult:
+    failed = [f for f in findings if not f.passed]
+    tables = list(dict.fromkeys(f.table for f in findings))
+    counted = {key: sum(int(f.metadata.get(key, 0) or 0) for f in findings) for key in COUNTED
+               if any(key in f.metadata for f in findings)}
+    texts: dict[str, list[str]] = {}
+    for f in failed or findings:
+        for key, value in f.metadata.items():
+            if key not in COUNTED and str(value) not in ("", "[]"):
+                texts.setdefault(key, []).append(f"{f.table}: {value}" if failed and key == "sample_values" else str(value))
+    metadata: dict = {
+        "tables_checked": len(tables),
+        "failed_tables": ", ".join(dict.fromkeys(f.table for f in failed)),
+        **counted,
+        **{key: ", ".join(dict.fromkeys(values)) for key, values in texts.items()},
+        "problem": "; ".join(f"{f.name}: {f.problem}" for f in failed),
+        "what_to_do": " ".join(dict.fromkeys(f"{f.table}: {f.what_to_do}." for f in failed)),
+    }
+    if failed:
+        rows = "\n".join(f"| {f.table} | {f.problem} |" for f in failed)
+        metadata["failing_tables"] = dg.MetadataValue.md(f"| table | problem |\n|---|---|\n{rows}")
+    description = (f"failed on {len(failed)} of {len(tables)} tables: {', '.join(f.table for f in failed)}" if failed
+                   else f"passed on all {len(tables)} tables: {', '.join(tables)}")
+    return dg.AssetCheckResult(
+        asset_key=asset_key(RULES_ASSET),
+        check_name=rule.name,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR if rule.blocking else dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata=metadata,
+    )
 
 
 def _coverage(
