@@ -12,8 +12,14 @@ demo: install
 	$(UV) run jofi-pipeline demo
 
 # Everything: unit, contract and end-to-end tests (README's and CI's command).
+# Several workers: most tests wait on a simulator, a CLI or a Dagster process, not on the CPU.
+# --dist loadfile keeps a module's tests on one worker, so a module-scoped fixture (a `dagster dev`,
+# a production instance, a synced template) is built once. (loadgroup marks are not honoured with
+# pytest 9.2 and pytest-xdist 3.8: the group suffix is never added to the test id.)
+TEST_WORKERS ?= 4
+
 test: install
-	$(UV) run pytest
+	$(UV) run pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The inner loop: unit and contract tests only (no simulator, server, CLI process or Dagster run),
 # on two workers: their DuckDB work is CPU, and the two cores share it.
