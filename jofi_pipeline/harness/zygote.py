@@ -98,8 +98,9 @@ class Zygote:
     def start(self, argv: list[str], env: dict[str, str]) -> tuple[int, Path, Path]:
         self._n += 1
         out, err = self.workdir / f"cli-{self._n}.out", self.workdir / f"cli-{self._n}.err"
-        # The session's throwaway Dagster instance (conftest), not the checkout's .dagster_home:
-        # test workers run side by side, and a kill -9 must not leave runs in the developer's instance.
+        # The caller's DAGSTER_HOME (in tests: the session's throwaway instance), not the checkout's
+        # .dagster_home: test workers run side by side, and a kill -9 must not leave runs in the
+        # developer's instance.
         inherited = {name: os.environ[name] for name in ("PATH", "DAGSTER_HOME") if name in os.environ}
         env = {**inherited, "DAGSTER_DISABLE_TELEMETRY": "1", **env}
         pid = self._ask({"op": "run", "argv": argv, "env": env, "out": str(out), "err": str(err)})["pid"]
