@@ -90,6 +90,7 @@ def bring_reader_files(folder: Path, values: dict[str, str]) -> None:
 
 
 @pytest.mark.e2e  # the README's simulator and every command as a process
+@pytest.mark.timeout(900)  # three CLI syncs and ~30 commands, each a process: beside three other workers
 def test_every_readme_command_runs_as_written(tmp_path):
     commands = readme_commands(README)
     to_run: dict[str, Command] = {}

@@ -21,6 +21,9 @@ TRIALS = 20  # the brief asks for >= 20; bench/chaos.py runs 200
 SEED = 20240611
 
 
+# 20 trials are about 41 CLI syncs: minutes of CPU, shared with three other test workers in
+# `make test`. The suite-wide 300 s limit would stop it half way on a 2-core machine.
+@pytest.mark.timeout(1500)
 def test_kill_9_at_random_points_never_leaves_a_mixed_warehouse(sim, zygote, tmp_path):
     env = cli_env(sim, tmp_path)
     duration = timed_run(zygote, env)  # first run: the window the kills are drawn from
