@@ -5,7 +5,8 @@ Heavy imports (Dagster, the simulator) happen inside the commands so `--help` st
 
 from __future__ import annotations
 
-from enum import Enum
+import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +16,7 @@ import typer.core
 
 from jofi_pipeline import entities, settings
 from jofi_pipeline.api.config import DEFAULT_MAX_CONCURRENCY
+from jofi_pipeline.query_formats import OutputFormat
 
 class _Commands(typer.core.TyperGroup):
     """The command list shows each command's whole first sentence, wrapped, never cut with '...'."""
@@ -39,10 +41,18 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(str, Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
+ENV_DEBUG = "JOFI_DEBUG"
+_debug = False
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(
+        False, "--debug", envvar=ENV_DEBUG, help=f"On an unexpected error, show the traceback too (or set {ENV_DEBUG}=1)."
+    ),
+) -> None:
+    global _debug
+    _debug = debug
 
 
 def _fail(reason: str, code: int = 1) -> None:
@@ -65,10 +75,12 @@ def sync(
     score_profile: str = typer.Option(
         "", "--score-profile", help="Backfill: fetch scorecards only for these score profile short names (comma-separated)."
     ),
-    concurrency: Optional[int] = typer.Option(None, help=f"Max requests in flight (default {DEFAULT_MAX_CONCURRENCY})."),
-    rate: Optional[float] = typer.Option(None, help="Max requests per second (default: unlimited)."),
+    concurrency: Optional[int] = typer.Option(
+        None, min=1, help=f"Max requests in flight (default {DEFAULT_MAX_CONCURRENCY})."
+    ),
+    rate: Optional[float] = typer.Option(None, min=0.0, help="Max requests per second (default: unlimited)."),
     data_dir: Optional[Path] = typer.Option(None, help=f"Warehouse root (default ${settings.ENV_DATA_DIR} or ./data)."),
-    wait: float = typer.Option(0.0, "--wait", help="Seconds to wait if another sync of this mode is writing (default: fail at once)."),
+    wait: float = typer.Option(0.0, "--wait", min=0.0, help="Seconds to wait if another sync of this mode is writing (default: fail at once)."),
 ) -> None:
     """Run the jofi_sync job in-process for one mode, with progress on stderr and a summary."""
     from jofi_pipeline.runs import SyncJobFailed, print_summary, sync_mode
@@ -88,14 +100,18 @@ def sync(
 def sql(
     query: str = typer.Argument(..., help="SQL to run against the published (read-only) database."),
     mode: str = typer.Option("live", "--mode", "-m", help="live or test."),
-    output: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, csv or json."),
+    output: OutputFormat = typer.Option(
+        OutputFormat.table, "--format", "-f", case_sensitive=False, help="table, csv or json (any case)."
+    ),
+    wide: bool = typer.Option(False, "--wide", help="Table view: every column and every value whole, however wide."),
+    max_rows: Optional[int] = typer.Option(None, "--max-rows", min=1, help="Table view: show at most this many rows."),
     data_dir: Optional[Path] = typer.Option(None, help="Warehouse root."),
 ) -> None:
     """Query a mode's published warehouse, read-only."""
     from jofi_pipeline.analyst import QueryError, run_query
 
     try:
-        text = run_query(query, _mode(mode), output.value, data_dir=data_dir)
+        text = run_query(query, _mode(mode), output.value, data_dir=data_dir, wide=wide, max_rows=max_rows)
     except QueryError as exc:
         _fail(str(exc))
     typer.echo(text)
@@ -122,10 +138,13 @@ def describe(
 
 @app.command()
 def status(data_dir: Optional[Path] = typer.Option(None, help="Warehouse root.")) -> None:
-    """Per mode: last run, row counts and coverage of the published warehouse."""
-    from jofi_pipeline.analyst import status_text
+    """Per mode: the last sync attempt, the last published run, row counts and coverage."""
+    from jofi_pipeline.analyst import status_report
 
-    typer.echo(status_text(data_dir=data_dir))
+    report = status_report(data_dir=data_dir)
+    typer.echo(report.text)
+    if report.problems:  # each was shown as an `error:` line in its mode's section
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -171,7 +190,7 @@ def report(
 
 @app.command()
 def demo(
-    test_takers: int = typer.Option(200, help="Size of the simulated live account."),
+    test_takers: int = typer.Option(200, min=1, help="Size of the simulated live account."),
     data_dir: Optional[Path] = typer.Option(None, help="Warehouse root (default ./data)."),
 ) -> None:
     """Start the simulator, sync both modes, print a summary and two analyst queries."""
@@ -236,8 +255,10 @@ def import_ids(
     """Register ids you already hold so the next sync fetches them by id (closes coverage gaps)."""
     from jofi_pipeline.webhooks.imports import import_ids as run_import
 
+    mode_value = _mode(mode)
+    data = _read_ids(file)
     try:
-        report = run_import(file.read_bytes(), kind, _mode(mode), data_dir or settings.data_dir())
+        report = run_import(data, kind, mode_value, data_dir or settings.data_dir())
     except (ValueError, UnicodeDecodeError) as exc:
         _fail(str(exc))
     typer.echo(report.summary())
@@ -245,6 +266,25 @@ def import_ids(
         typer.echo(f"queued in {report.inbox}; the next `{settings.CLI} sync --mode {mode}` fetches them by id")
     if report.invalid and not (report.new or report.known):
         raise typer.Exit(1)
+
+
+def _read_ids(file: Path) -> bytes | str:
+    """The id file: UTF-16 with its BOM (as spreadsheet tools save it) decoded here, else its bytes.
+
+    Bytes are decoded line by line by the import (webhooks/imports.py): a line that is not UTF-8 is
+    one invalid line, the rest is queued.
+    """
+    import codecs
+
+    raw = file.read_bytes()
+    if not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw
+    try:
+        return raw.decode("utf-16")
+    except UnicodeDecodeError as exc:
+        _fail(f"{file} starts like UTF-16 text but is not ({exc.reason} at byte {exc.start}): "
+              "save it as UTF-8 CSV, or one id per line")
+    raise AssertionError("unreachable")
 
 
 @app.command()
@@ -290,7 +330,42 @@ _register_simulate()
 
 
 def main() -> None:
-    app(prog_name=settings.CLI)  # usage lines and hints name the command as it is typed
+    """Run the command; any failure ends as one `error:` line and a non-zero exit, never a traceback."""
+    _warn_about_settings()
+    try:
+        result = app(prog_name=settings.CLI, standalone_mode=False)  # usage lines and hints name the command as it is typed
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `jofi-pipeline`: the help, as before
+        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        sys.exit(0)
+    except click.UsageError as exc:  # a bad option or argument
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        _error_line(f"{exc.format_message()}{hint}")
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        _error_line(exc.format_message())
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, click.Abort):
+        _error_line("interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if _debug or os.environ.get(ENV_DEBUG, "").strip().lower() in ("1", "true", "yes"):
+            raise
+        from jofi_pipeline.problems import describe
+
+        _error_line(describe(exc))
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _error_line(text: str) -> None:
+    typer.secho(f"error: {' '.join(text.split())}", fg=typer.colors.RED, err=True)
+
+
+def _warn_about_settings() -> None:
+    """Settings that are wrong but not fatal here: one warning line, then the command runs."""
+    problem = settings.schedule_timezone_problem()
+    if problem:
+        typer.secho(f"warning: {problem}", fg=typer.colors.YELLOW, err=True)
 
 
 if __name__ == "__main__":

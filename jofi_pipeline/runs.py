@@ -27,6 +27,7 @@ from jofi_pipeline.api.redact import redact_text
 from jofi_pipeline.defs.partitions import LAUNCHED_BY_TAG, MODE_TAG
 from jofi_pipeline.instance import open_instance
 from jofi_pipeline.settings import Mode
+from jofi_pipeline.sync.attempts import record_refusal
 from jofi_pipeline.warehouse import ModePaths
 from jofi_pipeline.warehouse.lock import writer_holder
 from jofi_pipeline.sync.report import capped_window_note
@@ -174,6 +175,7 @@ def sync_mode(
     started = time.monotonic()
     refusal = writer_busy(mode, data_dir)
     if refusal and wait <= 0:
+        record_refusal(ModePaths.of(mode, data_dir), refusal)  # for `status`: the last attempt was refused
         raise SyncRefused(f"{mode} sync not started: {refusal}")
     job = load_definitions().resolve_job_def(JOB_NAME)
     with ExitStack() as stack:

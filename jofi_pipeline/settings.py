@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from urllib.parse import quote
+import zoneinfo
 from pathlib import Path
+from urllib.parse import quote
 from typing import Literal, get_args
 
 Mode = Literal["live", "test"]
@@ -27,6 +28,9 @@ ENV_DATA_DIR = "JOFI_DATA_DIR"
 ENV_PUBLISH_URL = "JOFI_PUBLISH_URL"
 # How many complete versions per mode the object store keeps (the current one included).
 ENV_PUBLISH_KEEP = "JOFI_PUBLISH_KEEP"
+# IANA timezone of the nightly schedule's 02:00 (defs/automation.py).
+ENV_SCHEDULE_TIMEZONE = "JOFI_SCHEDULE_TIMEZONE"
+DEFAULT_SCHEDULE_TIMEZONE = "UTC"
 
 DEFAULT_BASE_URL = "https://www.jofiscore.com/api/v2"
 DEFAULT_DATA_DIR = "./data"
@@ -104,3 +108,25 @@ def api_key(mode: Mode) -> str | None:
     """The configured key for a mode; None when unset or blank."""
     value = os.environ.get(KEY_ENV_VAR[mode], "").strip()
     return value or None
+
+
+def schedule_timezone() -> str:
+    """JOFI_SCHEDULE_TIMEZONE when it names an IANA timezone, else UTC (see schedule_timezone_problem)."""
+    return DEFAULT_SCHEDULE_TIMEZONE if schedule_timezone_problem() else _schedule_timezone_setting()
+
+
+def schedule_timezone_problem() -> str | None:
+    """What is wrong with JOFI_SCHEDULE_TIMEZONE, in one line that says what to do; None when fine."""
+    value = _schedule_timezone_setting()
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return (
+            f"{ENV_SCHEDULE_TIMEZONE}={value!r} is not an IANA timezone (e.g. Europe/Berlin, America/New_York); "
+            f"the nightly schedule runs at 02:00 {DEFAULT_SCHEDULE_TIMEZONE} until it is fixed"
+        )
+    return None
+
+
+def _schedule_timezone_setting() -> str:
+    return os.environ.get(ENV_SCHEDULE_TIMEZONE, "").strip() or DEFAULT_SCHEDULE_TIMEZONE

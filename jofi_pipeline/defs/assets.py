@@ -18,9 +18,10 @@ from jofi_pipeline.defs.resources import JofiSyncResource
 from jofi_pipeline.defs.metadata import relation_metadata
 from jofi_pipeline.defs.tables import asset_key, source_spec, table_specs, view_specs
 from jofi_pipeline.settings import parse_mode
-from jofi_pipeline.api import JofiApiError
 from jofi_pipeline.sync import SyncFailed, SyncReport, run_sync
-from jofi_pipeline.warehouse import PublishedWarehouse, WarehouseError, identity
+from jofi_pipeline.sync.attempts import record_refusal
+from jofi_pipeline.sync.explain import expected, explain
+from jofi_pipeline.warehouse import ModePaths, PublishedWarehouse, identity
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
 from jofi_pipeline.webhooks import watch_log
@@ -64,14 +65,15 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
     try:
         store = jofi.store(mode)  # a malformed publish URL stops here, before any request
         report = asyncio.run(_sync(jofi, mode, store, options, context.log.info))
-    except (SyncFailed, JofiApiError, WarehouseError) as exc:
+    except Exception as exc:
         if isinstance(exc, SyncFailed):
             # A refused publish shows each integrity rule as judged on the work database (the
             # blocking checks, failed), and the published copy is unchanged.
             yield from gate_results(exc.findings, mode)
-        # One line a person can act on; the traceback adds nothing and the reason never holds the key.
-        reason = exc.reason if isinstance(exc, SyncFailed) else str(exc)
-        raise dg.Failure(description=reason, metadata={"run_id": getattr(exc, "run_id", None) or ""}) from None
+        elif expected(exc):  # refused before the sync began (a bad key or URL, a malformed publish URL)
+            record_refusal(ModePaths(jofi.data_root(), mode), explain(exc))
+        # One line a person can act on (never the key); a bug keeps its traceback as the cause.
+        raise sync_failure(exc) from (None if expected(exc) else exc)
 
     published = PublishedWarehouse(mode, store.data_dir)
     gaps = {c.entity: c for c in report.gaps}
@@ -107,6 +109,16 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
         # The local publish stands (and is recorded above); the run fails so the operator sees
         # that S3 readers are behind, and a retry or the next run uploads a new complete version.
         raise dg.Failure(description=report.remote.describe(), metadata=remote_metadata(report))
+
+
+def sync_failure(exc: Exception) -> dg.Failure:
+    """The one line a person can act on (the same as the CLI's and sync_runs.error), never the key.
+
+    A failure the project raises on purpose needs no traceback; anything else (a bug) keeps its
+    cause, so the step's event log still shows where it happened.
+    """
+    reason = exc.reason if isinstance(exc, SyncFailed) else explain(exc)
+    return dg.Failure(description=reason, metadata={"run_id": getattr(exc, "run_id", None) or ""})
 
 
 def remote_metadata(report) -> dict:

@@ -6,7 +6,7 @@ STOPPED where none is (every run could only fail). A toggle in the UI is stored 
 and wins over the default from then on.
 """
 
-import os
+import logging
 
 import dagster as dg
 
@@ -14,7 +14,12 @@ from jofi_pipeline import settings
 from jofi_pipeline.defs.partitions import LAUNCHED_BY_TAG, MODE_TAG
 from jofi_pipeline.defs.tables import GROUP, SOURCE_KEY
 
-ENV_SCHEDULE_TIMEZONE = "JOFI_SCHEDULE_TIMEZONE"
+ENV_SCHEDULE_TIMEZONE = settings.ENV_SCHEDULE_TIMEZONE
+# A timezone Dagster does not know would fail the whole code location (every command, the UI):
+# the schedule falls back to UTC and says so, in its description and in the log.
+_TIMEZONE_PROBLEM = settings.schedule_timezone_problem()
+if _TIMEZONE_PROBLEM:
+    logging.getLogger("jofi_pipeline").warning(_TIMEZONE_PROBLEM)
 # Where run monitoring is on (deploy/dagster.yaml, Helm), a run still going after this is
 # terminated: with one run per mode in the queue, a hung run would otherwise hold back every later
 # run of its mode.
@@ -35,9 +40,10 @@ jofi_sync = dg.define_asset_job(
     cron_schedule="0 2 * * *",
     job=jofi_sync,
     name="jofi_nightly_live",
-    execution_timezone=os.environ.get(ENV_SCHEDULE_TIMEZONE, "UTC"),
+    execution_timezone=settings.schedule_timezone(),
     default_status=dg.DefaultScheduleStatus.RUNNING if settings.api_key("live") else dg.DefaultScheduleStatus.STOPPED,
-    description="Nightly live sync at 02:00 (timezone from JOFI_SCHEDULE_TIMEZONE, default UTC).",
+    description="Nightly live sync at 02:00 (timezone from JOFI_SCHEDULE_TIMEZONE, default UTC)."
+    + (f" WARNING: {_TIMEZONE_PROBLEM}." if _TIMEZONE_PROBLEM else ""),
 )
 def jofi_nightly_live(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(

@@ -17,16 +17,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jofi_pipeline.api.client import JofiClient
+from jofi_pipeline import settings
 from jofi_pipeline.api.errors import JofiApiError, NotFoundError
+from jofi_pipeline.sync.memory import FetchMemory, derived_inputs, record_key
 from jofi_pipeline.sync.queries import FETCH_KIND
 from jofi_pipeline.sync.report import SyncReport, one_line, utc_now
 from jofi_pipeline.warehouse import ENTITY_TABLES, FetchRecord, RunWriter
+from jofi_pipeline.warehouse.fetch_outcomes import FAILING, NOT_FOUND, Missed
+from jofi_pipeline.warehouse.tables import QUARANTINE_AFTER_RUNS
 from jofi_pipeline.warehouse.flatten import with_key
 from jofi_pipeline.warehouse.records import PLAN_COLUMNS
 
 log = logging.getLogger("jofi_pipeline.sync")
 
 Progress = Callable[[str], None]
+MAX_KEYS_SHOWN = 5
 
 
 
@@ -82,9 +87,11 @@ class _Batch:
     objects: list[dict] = field(default_factory=list)
     fetched: list[FetchRecord] = field(default_factory=list)
     gone: list[Any] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)  # record keys fetch_outcomes remembered, now fetched
+    failed: list[tuple[Any, str | None, BaseException]] = field(default_factory=list)  # (key, inputs, error)
 
     def __len__(self) -> int:
-        return len(self.objects) + len(self.fetched) + len(self.gone)
+        return len(self.objects) + len(self.fetched) + len(self.gone) + len(self.failed)
 
 
 @dataclass
@@ -96,6 +103,7 @@ class FanOut:
     report: SyncReport
     say: Progress
     batch_size: int
+    memory: FetchMemory | None = None  # what earlier runs could not fetch (sync/memory.py)
 
     async def fetch(
         self,
@@ -108,11 +116,12 @@ class FanOut:
     ) -> None:
         """GET every planned key; merge the answers in batches as they arrive.
 
-        A 404 on a record we hold marks it deleted (never dropped); a 404 on a derived object
-        (scorecard, job-fit report) only means there is nothing yet, and is remembered in
-        fetch_state so it is asked again only when its inputs change. A fatal error (auth, mode)
-        stops the run at once; other failures are counted (not remembered, so the next run asks
-        again) and fail the run after everything else was committed.
+        A 404 on a record we hold marks it deleted (never dropped); on a record never held it is
+        remembered as not found (fetch_outcomes); on a derived object (scorecard, job-fit report) it
+        only means there is nothing yet, remembered in fetch_state. All three are asked again only
+        when their inputs change. A fatal error (auth, mode) stops the run at once; other failures
+        are remembered as failing and counted (the run publishes as partial, or fails when they
+        look systemic) until the record is quarantined (sync/memory.py), which no longer counts.
         """
         if size == 0:
             return
@@ -146,15 +155,18 @@ class FanOut:
                 batch.fetched.append(derived.record(outcome.item, "fetched"))
             else:
                 batch.objects.append(outcome.value)
+            if self.memory is not None and self.memory.knows(entity, record_key(key(outcome.item))):
+                batch.recovered.append(record_key(key(outcome.item)))
         elif isinstance(outcome.error, NotFoundError):
             if derived:
                 batch.fetched.append(derived.record(outcome.item, "not_found"))
-            else:  # a record we hold that JOFI no longer has (a derived object's 404 is "not yet")
+            else:  # held: JOFI no longer has it; never held: not found (a derived object's 404 is "not yet")
                 batch.gone.append(key(outcome.item))
         elif getattr(outcome.error, "fatal", False) or not isinstance(outcome.error, JofiApiError):
             raise outcome.error
         else:
-            self.report.add_fetch_failure(entity, key(outcome.item), outcome.error)
+            inputs = derived_inputs(outcome.item) if derived else None
+            batch.failed.append((key(outcome.item), inputs, outcome.error))
             log.warning("%s %r could not be fetched: %s", entity, key(outcome.item), one_line(outcome.error))
 
     def _writer_of(self, entity: str, batch: _Batch) -> Callable[[], None]:
@@ -164,9 +176,51 @@ class FanOut:
             if batch.objects or batch.fetched:
                 with_state = {"fetched": batch.fetched} if batch.fetched else {}
                 self.report.add_counts(self.writer.upsert(entity, batch.objects, utc_now(), **with_state))
+            if batch.recovered:
+                self.writer.forget_missed(entity, batch.recovered)
             if batch.gone:
-                self.writer.mark_deleted(entity, batch.gone, utc_now())
-                self.say(f"  {entity}: {len(batch.gone)} no longer exist at JOFI (marked deleted)")
+                self._gone(entity, batch.gone)
+            if batch.failed:
+                self._failed(entity, batch.failed)
 
         return write
+
+    def _gone(self, entity: str, keys: list[Any]) -> None:
+        """404s: records held are marked deleted; ids never held are remembered as not found."""
+        held = self.writer.held_keys(entity, keys)
+        if held:
+            self.writer.mark_deleted(entity, [k for k in keys if k in held], utc_now())
+            self.say(f"  {entity}: {len(held)} no longer exist at JOFI (marked deleted)")
+        never = [record_key(k) for k in keys if k not in held]
+        if never:
+            inputs = self.memory.inputs(entity, never) if self.memory else {}
+            missed = [Missed(k, inputs.get(k, ""), "404 not found") for k in never]
+            self.writer.remember_missed(entity, NOT_FOUND, missed, utc_now())
+            self.say(
+                f"  {entity}: {len(never)} not found at JOFI (never held; asked again when what refers to them "
+                f"changes): {', '.join(never[:MAX_KEYS_SHOWN])}{', ...' if len(never) > MAX_KEYS_SHOWN else ''}"
+            )
+
+    def _failed(self, entity: str, failed: list[tuple[Any, str | None, BaseException]]) -> None:
+        """Failures after retries: remembered; counted against the run until the record is quarantined."""
+        keys = [record_key(k) for k, _, _ in failed]
+        computed = self.memory.inputs(entity, keys) if self.memory and failed[0][1] is None else {}
+        missed = [
+            Missed(rk, inputs if inputs is not None else computed.get(rk, ""), one_line(error))
+            for rk, (_, inputs, error) in zip(keys, failed, strict=True)
+        ]
+        runs = self.writer.remember_missed(entity, FAILING, missed, utc_now())
+        quarantined = []
+        for rk, (key, _, error) in zip(keys, failed, strict=True):
+            if runs.get(rk, 0) >= QUARANTINE_AFTER_RUNS:
+                quarantined.append(rk)
+                self.report.add_quarantined(entity, key, error)
+            else:
+                self.report.add_fetch_failure(entity, key, error)
+        if quarantined:
+            self.say(
+                f"  {entity}: {len(quarantined)} quarantined after failing {QUARANTINE_AFTER_RUNS} runs in a row "
+                f"(not asked again until their inputs change, or --full; see `{settings.CLI} status`): "
+                f"{', '.join(quarantined[:MAX_KEYS_SHOWN])}{', ...' if len(quarantined) > MAX_KEYS_SHOWN else ''}"
+            )
 

@@ -86,6 +86,8 @@ class SyncReport:
     fetch_planned: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     fetch_failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     fetch_failure_samples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # Records that failed once more and are quarantined: they no longer count against the run.
+    quarantined: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     drift: dict[str, SchemaDrift] = field(default_factory=dict)  # per table: shapes that differ from the docs
     remote: RemoteOutcome | None = None  # the upload to JOFI_PUBLISH_URL after the local publish
     publish_seconds: float | None = None  # the local publish, after finished_at
@@ -118,6 +120,10 @@ class SyncReport:
         if len(samples) < MAX_FAILURE_SAMPLES:
             status = getattr(error, "status", None)
             samples.append(f"{key!r} ({status or type(error).__name__})")
+
+    def add_quarantined(self, entity: str, key: object, error: BaseException) -> None:
+        status = getattr(error, "status", None)
+        self.quarantined[entity].append(f"{key!r} ({status or type(error).__name__})")
 
     def fetch_failures_text(self) -> str:
         """e.g. '3 of 800 scorecards (e.g. (12, 'JOFI-295-AS') (500), ...)'; '' when none failed."""

@@ -27,9 +27,12 @@ from jofi_pipeline.sync.by_id import JOB_FIT_REPORT, SCORECARD, Derived, FanOut
 from jofi_pipeline.sync.targets import InboxWork
 from jofi_pipeline.sync.options import SyncOptions
 from jofi_pipeline.sync.plan import Plan
-from jofi_pipeline.sync.report import Coverage, SyncFailed, SyncReport, capped_window_note, one_line, utc_now
+from jofi_pipeline.sync.attempts import record_attempt, refused
+from jofi_pipeline.sync.explain import explain
+from jofi_pipeline.sync.memory import FetchMemory, without_remembered
+from jofi_pipeline.sync.report import Coverage, SyncFailed, SyncReport, capped_window_note, utc_now
 from jofi_pipeline.warehouse import (
-    CoverageRecord, RunWriter, SyncRunRecord, WarehouseBusyError, WarehouseError, WarehouseStore,
+    CoverageRecord, ModePaths, RunWriter, SyncRunRecord, WarehouseBusyError, WarehouseError, WarehouseStore,
 )
 from jofi_pipeline.warehouse.identity import Identity, api_host
 
@@ -59,6 +62,7 @@ async def run_sync(
     say = _progress_sink(mode, progress)
     started_at = utc_now()
     report = SyncReport(run_id=new_run_id(mode, started_at), mode=mode, started_at=started_at)
+    paths = store.paths
     if store.mode != mode:
         raise SyncFailed(
             f"refusing to sync a {mode} client into the {store.mode} warehouse: modes never mix", run_id=report.run_id
@@ -68,13 +72,16 @@ async def run_sync(
         await client.healthcheck()
         account = await client.get("account")  # the first mode check, before anything is written
     except JofiApiError as exc:
-        raise SyncFailed(str(exc), run_id=report.run_id) from None
-    whose = _identity_of(account, client, report.run_id)
+        raise refused(paths, report, exc) from None
+    try:
+        whose = _identity_of(account, client, report.run_id)
+    except SyncFailed as exc:
+        raise refused(paths, report, exc) from None
 
     try:
         writer_cm = await _open_when_free(store, report, whose, options.writer_wait_seconds, say)
     except WarehouseError as exc:
-        raise SyncFailed(str(exc), run_id=report.run_id) from None
+        raise refused(paths, report, exc) from None
     with writer_cm as writer:
         if writer.history_started:
             say(f"history starts now from the current rows of {', '.join(writer.history_started)} (this "
@@ -89,17 +96,26 @@ async def run_sync(
             say(f"publishing {store.published_db_path}")
             published = await asyncio.to_thread(writer.publish)
             report.publish_seconds = published.seconds
-        except BaseException as exc:
+        except Exception as exc:
+            # One line, whatever failed: a group from the side-by-side list reads is opened
+            # (explain.py), so the CLI, sync_runs and Dagster say what failed and what to do.
             run.finish("failed", error=exc)
-            if isinstance(exc, (JofiApiError, WarehouseError)):
-                raise SyncFailed(report.error or str(exc), run_id=report.run_id,
-                                 findings=getattr(exc, "findings", ())) from None
+            record_attempt(paths, report)
+            # A refused publish carries every integrity rule as judged (shown as Dagster checks).
+            raise SyncFailed(report.error or explain(exc), run_id=report.run_id,
+                             findings=getattr(exc, "findings", ())) from exc
+        except BaseException as exc:  # cancelled or interrupted: recorded, then let through
+            run.finish("failed", error=exc)
+            record_attempt(paths, report)
             raise
         if store.remote is not None:  # still under the writer lock: one upload per mode at a time
             say(f"uploading to {store.remote.url}")
             report.remote = (await asyncio.to_thread(writer.upload, published)).remote
     if report.status == "partial":
         say(f"WARNING published, but {report.error}")
+    if report.quarantined:
+        say("WARNING quarantined this run (no longer asked until their inputs change, or --full): " + "; ".join(
+            f"{len(keys)} {entity} (e.g. {', '.join(keys[:3])})" for entity, keys in report.quarantined.items()))
     if report.remote is not None:
         say(report.remote.describe() if report.remote.ok else f"WARNING {report.remote.describe()}")
     if report.drift:
@@ -107,6 +123,7 @@ async def run_sync(
     if report.gaps:
         say(capped_window_note(report.mode, [(c.entity, c.rows_held, c.api_total_count or 0) for c in report.gaps]))
     say(f"fetch and merge {report.seconds:.1f}s ({report.requests_total} requests), publish {report.publish_seconds or 0:.1f}s")
+    record_attempt(paths, report)
     return report
 
 
@@ -148,9 +165,11 @@ class _Run:
     report: SyncReport
     say: Progress
     inbox: InboxWork | None = None  # ids from webhooks / imports (sync/targets.py)
+    memory: FetchMemory | None = None  # records earlier runs could not fetch (sync/memory.py)
 
     async def fetch_everything(self, account: dict) -> None:
         await self.upsert("account", [account])
+        self.memory = FetchMemory.load(self.writer, self.options.full_refresh)
         # Ids from webhooks, imports and the watcher, or a targeted run's (sync/targets.py).
         self.inbox = InboxWork.take(self.writer.store.paths.inbox, self.options.targets)
         if self.inbox.targeted:
@@ -180,6 +199,8 @@ class _Run:
             await self.fetch_by_id(entity, ids)
         if self.options.full_refresh:
             self.say("full refresh: every record and derived object is fetched again")
+            for entity, keys in self.memory.retry_on_full().items():  # not found / quarantined ones too
+                await self.fetch_by_id(entity, [entities.parse_id(entity, k) for k in keys])
 
         # Invitations that can still change and are no longer in the window: refresh by id.
         invitations_in_window = [i for i in in_window["invitations"] if isinstance(i, int)]
@@ -250,12 +271,17 @@ class _Run:
     ) -> None:
         """Plan the GETs with `sql` (see queries.py), then fan them out and stream them in."""
         params = {"full": self.options.full_refresh, "in_window": in_window or [], "profiles": profiles or []}
+        memory = self.memory or FetchMemory.load(self.writer, self.options.full_refresh)
+        if derived is None:
+            params["skip"] = memory.skip(entity)
+            if params["skip"]:
+                self.say(f"  {entity}: {len(params['skip'])} not asked again (not found or quarantined, inputs unchanged)")
         reader = self.writer.reader()
         try:
-            with Plan(reader, sql, params) as plan:
+            with Plan(reader, without_remembered(sql, entity), params) as plan:
                 if derived is not None and plan.size:
                     self.say(f"  {entity} wanted: {plan.reasons()}")
-                fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size)
+                fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size, memory)
                 rows = plan.records() if derived is not None else plan
                 await fan.fetch(entity, partial(self.client.get, entity), rows, size=plan.size, derived=derived)
         finally:
@@ -267,7 +293,7 @@ class _Run:
         No fetch_state is written: the caller chose these keys, it is not an incremental decision.
         """
         keys = list(keys)
-        fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size)
+        fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size, self.memory)
         await fan.fetch(entity, partial(self.client.get, entity), [(k,) for k in keys], size=len(keys))
 
     def judge_fetch_failures(self) -> str:
@@ -300,11 +326,8 @@ class _Run:
         report = self.report
         report.status = status
         if error is not None:
-            report.error = one_line(error)
-        if isinstance(error, SyncFailed):
-            report.error = error.reason
-        elif isinstance(error, WarehouseError):  # written for a person already: no class name in front
-            report.error = str(error).strip().splitlines()[0]
+            # Our errors as written for a person (no class name in front); groups opened (explain.py).
+            report.error = explain(error)
         report.finished_at = utc_now()
         report.requests = self.client.request_counts()
         try:

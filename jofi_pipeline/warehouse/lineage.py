@@ -6,7 +6,8 @@ Derived, never listed by hand, so a new table or view joins the graph where it b
   score profile);
 - a child table comes from its `parent` (scorecard_scores from scorecards);
 - a history table keeps the versions of the table it is `versions_of`;
-- fetch_state says why each derived object was fetched; sync_runs logs each run's requests and
+- fetch_state says why each derived object was fetched, fetch_outcomes which records fetched by id
+  did not come back; sync_runs logs each run's requests and
   outcome; sync_coverage compares, per run, the API's counts of the capped lists with the rows held;
 - a view reads the tables its SQL names (DuckDB parses it).
 """
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 import duckdb
 
-from jofi_pipeline.entities import CAPPED_LISTS, DERIVED, ENTITIES
-from jofi_pipeline.warehouse.tables import SYNC_COVERAGE, SYNC_RUNS, TABLES, TableSpec
+from jofi_pipeline.entities import CAPPED_LISTS, DERIVED, ENTITIES, INBOX_ENTITIES
+from jofi_pipeline.warehouse.tables import FETCH_OUTCOMES, FETCH_STATE, SYNC_COVERAGE, SYNC_RUNS, TABLES, TableSpec
 from jofi_pipeline.warehouse.views import VIEWS, ViewSpec
 
 
@@ -33,8 +34,10 @@ def upstream_tables(spec: TableSpec) -> tuple[str, ...]:
         return (spec.parent,)
     if spec.kind == "entity":
         return ENTITIES[spec.name].fetched_for if spec.name in ENTITIES else ()
-    if spec.kind == "state":
+    if spec.name == FETCH_STATE.name:
         return DERIVED
+    if spec.name == FETCH_OUTCOMES.name:
+        return (*INBOX_ENTITIES, *DERIVED)
     if spec.name == SYNC_COVERAGE.name:
         return (SYNC_RUNS.name, *CAPPED_LISTS)
     return ()

@@ -12,6 +12,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from jofi_pipeline.warehouse.diagnose import process_command
 from jofi_pipeline.warehouse.errors import WarehouseBusyError
 
 
@@ -55,10 +56,11 @@ def busy_message(mode: str, holder: str, path: Path) -> str:
 def _read_holder(fd: int) -> str:
     try:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")
-        return f"run {info.get('run_id')!r}, pid {info.get('pid')}, since {info.get('since')}"
     except (OSError, ValueError):
         return "holder unknown"
-
+    pid = info.get("pid")
+    command = process_command(pid) if isinstance(pid, int) else None
+    return f"run {info.get('run_id')!r}, pid {pid}{f' ({command})' if command else ''}, since {info.get('since')}"
 
 
 def writer_holder(path: Path, mode: str) -> str | None:

@@ -10,6 +10,8 @@
       inbox/events.sqlite                   webhook events and imported ids (webhooks/inbox.py)
       identity.json                         whose data this folder holds (identity.py)
 
+    $JOFI_DATA_DIR/attempts.sqlite          every sync attempt's outcome, both modes (attempts.py), for status
+
 Nothing else in the project joins these names: it asks a `ModePaths`.
 """
 
@@ -28,6 +30,7 @@ WORK_DIR_NAME = "work"
 WORK_DB_NAME = "jofi_work.duckdb"
 LOCK_NAME = "writer.lock"
 REMOTE_STATE_NAME = "remote_publish.json"
+ATTEMPTS_NAME = "attempts.sqlite"
 INBOX_DIR_NAME = "inbox"
 INBOX_FILE_NAME = "events.sqlite"
 IDENTITY_NAME = "identity.json"
@@ -80,6 +83,10 @@ class ModePaths:
     @property
     def remote_state(self) -> Path:
         return self.work_dir / REMOTE_STATE_NAME
+
+    @property
+    def attempts(self) -> Path:
+        return self.data_dir / ATTEMPTS_NAME
 
     @property
     def inbox(self) -> Path:

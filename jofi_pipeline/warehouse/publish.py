@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -41,6 +42,7 @@ from pathlib import Path
 import duckdb
 
 from jofi_pipeline.warehouse.as_of import AS_OF_MACROS
+from jofi_pipeline.warehouse.diagnose import is_damaged
 from jofi_pipeline.warehouse.errors import PublishError
 from jofi_pipeline.warehouse.parquet_schema import LAYOUT as PARQUET_LAYOUT
 from jofi_pipeline.warehouse.parquet_schema import described_schema, kv_metadata_option
@@ -49,6 +51,8 @@ from jofi_pipeline.warehouse.records import PublishResult
 from jofi_pipeline.warehouse.schema import comment_sql, create_table_sql, ensure_schema, ident, literal, qualified
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
+
+log = logging.getLogger(__name__)
 
 # Written so DuckDB 1.4 tools (CLI, older client libraries) can open the published file.
 PUBLISHED_STORAGE_VERSION = "v1.4.0"
@@ -75,7 +79,15 @@ def publish(con: duckdb.DuckDBPyConnection, targets: ModePaths) -> PublishResult
         version_dir.mkdir()
         fingerprints = table_fingerprints(con)
         previous = previous_version(targets)
-        row_counts, changed = build_database(con, db_file, parquet_dir, fingerprints, previous)
+        try:
+            row_counts, changed = build_database(con, db_file, parquet_dir, fingerprints, previous)
+        except duckdb.Error as exc:
+            if previous is None or not is_damaged(exc):
+                raise
+            # The current version's file is damaged: build the new one whole, not from a copy of it.
+            log.warning("%s: the published copy is damaged (%s); publishing a complete new one", targets.mode, exc)
+            remove_quietly(db_file, Path(f"{db_file}.wal"), parquet_dir)
+            row_counts, changed = build_database(con, db_file, parquet_dir, fingerprints, None)
         write_fingerprints(version_dir, fingerprints, row_counts)
         fsync_tree(version_dir)
     except Exception as exc:

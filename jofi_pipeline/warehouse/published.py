@@ -16,7 +16,9 @@ import duckdb
 
 from jofi_pipeline import settings
 from jofi_pipeline.settings import Mode
-from jofi_pipeline.warehouse import integrity, readonly
+from jofi_pipeline.warehouse import fetch_outcomes, integrity, readonly
+from jofi_pipeline.warehouse.diagnose import open_failure
+from jofi_pipeline.warehouse.fetch_outcomes import Remembered
 from jofi_pipeline.warehouse.errors import WarehouseError
 from jofi_pipeline.warehouse.paths import ModePaths
 from jofi_pipeline.warehouse.records import CoverageHistory
@@ -83,8 +85,19 @@ class PublishedWarehouse:
             )
         try:
             return PublishedReader(readonly.connect(self.path))
-        except duckdb.Error as exc:
-            raise WarehouseError(f"cannot open {self.path}: {exc}") from None
+        except (duckdb.Error, OSError) as exc:
+            raise self.open_failure(exc) from None
+
+    def open_failure(self, exc: BaseException) -> WarehouseError:
+        """A held, damaged or unreadable published copy, with what to do (it is only a copy)."""
+        return open_failure(
+            self.path, exc, what=f"the published {self.mode} database",
+            locked=f"Open it read-only (`duckdb -readonly {self.path}`), or close that session.",
+            damaged=(
+                f"It is only a copy of the working database: run `{settings.CLI} sync --mode {self.mode}` to "
+                "publish a fresh one"
+            ),
+        )
 
     def held_ids(self, entity: str) -> set[str]:
         """Ids of `entity` the published warehouse holds, as text; empty before the first publish."""
@@ -194,6 +207,13 @@ class PublishedReader:
             list(PUBLISHED_STATUSES),
         ).fetchone()
         return RunSummary(*row) if row else None
+
+    def remembered(self) -> list[Remembered]:
+        """Records the sync could not fetch by id and does not ask for every night (fetch_outcomes)."""
+        try:
+            return fetch_outcomes.remembered(self._con)
+        except duckdb.CatalogException:  # a copy published before the table existed
+            return []
 
     def coverage(self, runs: int = COVERAGE_RUNS) -> dict[str, CoverageHistory]:
         """Per list read: API total vs rows held over the last `runs` runs, newest first."""

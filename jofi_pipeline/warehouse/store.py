@@ -21,8 +21,10 @@ import pyarrow.compute as pc
 
 from jofi_pipeline import json_codec, settings
 from jofi_pipeline.settings import Mode
-from jofi_pipeline.warehouse import fetch_state, flatten, history, identity, integrity, merge
+from jofi_pipeline.warehouse import fetch_outcomes, fetch_state, flatten, history, identity, integrity, merge
+from jofi_pipeline.warehouse.diagnose import open_failure
 from jofi_pipeline.warehouse.errors import ModeMismatchError, PublishRefusedError, UnknownEntityError, WarehouseError
+from jofi_pipeline.warehouse.fetch_outcomes import Missed, Remembered
 from jofi_pipeline.warehouse.identity import Identity
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.paths import ModePaths
@@ -40,6 +42,7 @@ from jofi_pipeline.warehouse.schema import ensure_schema, ident
 from jofi_pipeline.warehouse.tally import RunCounts, RunTally
 from jofi_pipeline.warehouse.tables import (
     ENTITY_TABLES,
+    FETCH_OUTCOMES,
     FETCH_STATE,
     HISTORY,
     SYNC_COVERAGE,
@@ -110,8 +113,10 @@ class WarehouseStore:
                 con.execute(f"SET memory_limit = '{WORK_DB_MEMORY_LIMIT}'")
                 ensure_schema(con)
                 history_started = _start_history(con)
-            except BaseException:
+            except BaseException as exc:
                 con.close()
+                if isinstance(exc, duckdb.Error):
+                    raise self._work_db_failure(exc) from None
                 raise
         except BaseException:
             lock.release()
@@ -154,16 +159,23 @@ class WarehouseStore:
             lock.release()
 
     def _connect_work_db(self) -> duckdb.DuckDBPyConnection:
-        """The working database, or a WarehouseError that says how to recover without losing history."""
+        """The working database, or a WarehouseError that says what to do (diagnose.py)."""
         try:
             return duckdb.connect(str(self.work_db_path))
         except (duckdb.Error, OSError) as exc:
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise WarehouseError(
-                f"the working database {self.work_db_path} cannot be opened ({detail}); nothing was changed. "
-                f"Move it aside and restore it from the published copy: mv {self.work_db_path} {self.work_db_path}.broken "
-                f"&& cp {self.published_db_path} {self.work_db_path}"
-            ) from None
+            raise self._work_db_failure(exc) from None
+
+    def _work_db_failure(self, exc: BaseException) -> WarehouseError:
+        """Locked: close the other session (the file is fine). Damaged, and only then: restore it."""
+        return open_failure(
+            self.work_db_path, exc, what="the working database",
+            locked=f"Close that session (or let it finish), then run the {self.mode} sync again.",
+            damaged=(
+                f"Move it aside and start again from the published copy: mv {self.work_db_path} "
+                f"{self.work_db_path}.broken && cp {self.published_db_path} {self.work_db_path}, then run "
+                f"`{settings.CLI} sync --mode {self.mode} --full` to fetch again what that copy lacks"
+            ),
+        )
 
 
 class RunWriter:
@@ -261,6 +273,30 @@ class RunWriter:
                 hist = HISTORY[spec.name]
                 self.tally.wrote_children(hist.name, history.record_deletes(self.con, hist, table, deleted_at, self.run_id))
             return len(marked)
+
+    def held_keys(self, entity: str, keys: Iterable[Any]) -> set[Any]:
+        """The keys (scalars, or tuples for scorecards) of `entity` the warehouse holds, deleted or not."""
+        spec = entity_spec(entity)
+        wanted = [k if isinstance(k, tuple) else (k,) for k in keys]
+        if not wanted:
+            return set()
+        held = set(merge.stored_raw(self.con, spec, wanted))
+        return {k for k in keys if (k if isinstance(k, tuple) else (k,)) in held}
+
+    def remember_missed(self, entity: str, outcome: str, missed: Sequence[Missed], now: datetime) -> dict[str, int]:
+        """Record records a run did not get (fetch_outcomes); returns record_key -> failed runs in a row."""
+        with self._transaction():
+            self._tally_rows(FETCH_OUTCOMES, [{"entity": entity, "record_key": m.record_key} for m in missed])
+            return fetch_outcomes.record(self.con, self.mode, self.run_id, entity, outcome, missed, now)
+
+    def forget_missed(self, entity: str, record_keys: Iterable[str]) -> int:
+        """Records fetched after all: their fetch_outcomes rows go."""
+        with self._transaction():
+            return fetch_outcomes.forget(self.con, entity, record_keys)
+
+    def remembered(self, entity: str | None = None) -> list[Remembered]:
+        """The fetch_outcomes rows (of `entity`)."""
+        return fetch_outcomes.remembered(self.con, entity)
 
     def record_run(self, run: SyncRunRecord) -> RunCounts:
         """Write (or rewrite) the run's row in sync_runs and its coverage rows, committed together.

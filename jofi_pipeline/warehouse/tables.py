@@ -523,10 +523,36 @@ FETCH_STATE = TableSpec(
     nullable_key=("score_profile_short_name",),
 )
 
+# A record whose every attempt failed in this many runs in a row (same inputs) is quarantined.
+QUARANTINE_AFTER_RUNS = 3
+
+FETCH_OUTCOMES = TableSpec(
+    "fetch_outcomes",
+    "state",
+    "Records a GET by id did not bring back, remembered so the sync does not ask for them every night: "
+    "ids JOFI answered 404 for that were never held ('not_found'), and ids every attempt failed for "
+    "('failing'; quarantined, no longer asked, after a few runs in a row). Each is asked again when its "
+    "inputs change, or on a full refresh; the row goes once the record is fetched.",
+    ("entity", "record_key"),
+    (
+        Column("entity", "VARCHAR", "Entity (table) of the record, e.g. 'test_takers' or 'scorecards'."),
+        Column("record_key", "VARCHAR", "The record's key as text: its id, or 'test taker id/score profile short name' for a scorecard."),
+        Column("inputs", "VARCHAR", "md5 of what the record was wanted for when last asked: its own row and the rows that refer to it (a derived object: its test taker's completions and profile). A change asks again."),
+        Column("outcome", "VARCHAR", "'not_found' (404 for a record never held) or 'failing' (every attempt failed, after retries)."),
+        Column("failed_runs", "BIGINT", f"Runs in a row whose attempts all failed, with these inputs; quarantined from {QUARANTINE_AFTER_RUNS} on. 0 for not_found."),
+        Column("error", "VARCHAR", "The last answer, in one line (API keys redacted)."),
+        Column("first_at", "TIMESTAMPTZ", "When this outcome was first recorded for these inputs."),
+        Column("last_at", "TIMESTAMPTZ", "When it was last asked."),
+        Column("run_id", "VARCHAR", "Sync run that last asked (sync_runs.run_id)."),
+    ),
+    system_columns=CHILD_SYSTEM,
+)
+
 _CURRENT_TABLES: tuple[TableSpec, ...] = (
     ACCOUNT, USERS, TEAMS, EMAIL_TEMPLATES, ASSESSMENTS, SCORE_PROFILES, INVITATIONS,
     TEST_TAKERS, TEST_TAKER_ASSESSMENTS, CAREER_NAVIGATION_PROFILES, SCORECARDS,
     SCORECARD_SCORES, JOB_FIT_REPORTS, JOB_FIT_OCCUPATIONS, SYNC_RUNS, SYNC_COVERAGE, FETCH_STATE,
+    FETCH_OUTCOMES,
 )
 
 

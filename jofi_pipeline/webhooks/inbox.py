@@ -56,6 +56,28 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+class InboxError(Exception):
+    """The inbox file cannot be used; the message names it and says what to do (never "just delete it"
+    when it is only unwritable: it holds received events and ids no sync has fetched yet)."""
+
+    @classmethod
+    def of(cls, path: Path, exc: BaseException) -> InboxError:
+        detail = str(exc).strip() or type(exc).__name__
+        text = detail.lower()
+        if "not a database" in text or "malformed" in text:
+            return cls(
+                f"the inbox {path} is damaged ({detail}): move it aside (mv {path} {path}.broken) and the receiver, "
+                f"import-ids and the watcher start a new one; ids still pending in it are not fetched until imported "
+                f"again (`sqlite3 {path}.broken .recover` may save them)"
+            )
+        if "locked" in text or "busy" in text:
+            return cls(f"the inbox {path} is locked by another process ({detail}); wait for it and retry")
+        return cls(
+            f"cannot use the inbox {path} ({detail}): make {path.parent} writable by this user, or point "
+            "JOFI_DATA_DIR (or --data-dir) at a writable directory"
+        )
+
+
 @dataclass(frozen=True)
 class PendingId:
     seq: int
@@ -77,12 +99,18 @@ class Inbox:
         path = Path(path)
         if not create and not path.exists():
             raise FileNotFoundError(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=FULL")  # fsync on every commit: stored means on disk
-        con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        con.executescript(SCHEMA)
+        con = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=FULL")  # fsync on every commit: stored means on disk
+            con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            con.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            if con is not None:
+                con.close()
+            raise InboxError.of(path, exc) from None
         return cls(con, path)
 
     def close(self) -> None:
@@ -99,13 +127,16 @@ class Inbox:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE): all of it is on disk, or none of it."""
         with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
             try:
-                yield self._con
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
+                self._con.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._con
+                except BaseException:
+                    self._con.execute("ROLLBACK")
+                    raise
+                self._con.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise InboxError.of(self.path, exc) from None
 
     # ---- writing ------------------------------------------------------------------------
 
@@ -158,7 +189,10 @@ class Inbox:
 
     def read(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:
-            return self._con.execute(sql, params).fetchall()
+            try:
+                return self._con.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise InboxError.of(self.path, exc) from None
 
     def last_seq(self) -> int:
         return self.read("SELECT coalesce(max(seq), 0) FROM pending_ids")[0][0]

@@ -158,7 +158,7 @@ def test_a_sync_that_fails_midway_leaves_the_published_warehouse_untouched(make_
         return real_upsert(self, entity, objects, synced_at, **fetch_state)
 
     monkeypatch.setattr(RunWriter, "upsert", failing_upsert)
-    with pytest.raises(OSError, match="injected"):
+    with pytest.raises(SyncFailed, match="OSError: disk full [(]injected[)]"):  # one line, the cause kept
         sync(sim, "live", tmp_path)
     assert tree_digest(tmp_path / "live") == before
 

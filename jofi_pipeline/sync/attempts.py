@@ -1,0 +1,44 @@
+"""Each sync attempt's outcome, written to the attempts file for `status` (warehouse/attempts.py).
+
+An attempt is `refused` when it stopped before writing anything (bad key or config, the API
+unreachable or answering for the other mode, another sync writing, storage that will not open);
+`failed` when it stopped after it began writing (what it fetched is kept, nothing was published);
+`succeeded` or `partial` when it published. Recording is bookkeeping: it never fails a run.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from jofi_pipeline.sync.explain import explain
+from jofi_pipeline.sync.report import SyncFailed, SyncReport, utc_now
+from jofi_pipeline.warehouse import ModePaths, WarehouseError
+from jofi_pipeline.warehouse.attempts import Attempt, AttemptLog
+
+log = logging.getLogger("jofi_pipeline.sync")
+
+
+def record_attempt(paths: ModePaths, report: SyncReport, status: str | None = None) -> None:
+    """Append the attempt `report` describes (its status and error unless `status` is given)."""
+    status = status or report.status
+    reason = None if status == "succeeded" else report.error
+    try:
+        AttemptLog(paths.attempts).record(Attempt(report.mode, report.run_id, status, report.started_at, utc_now(), reason))
+    except WarehouseError as exc:
+        log.warning("%s: %s", report.mode, exc)
+
+
+def refused(paths: ModePaths, report: SyncReport, exc: BaseException) -> SyncFailed:
+    """The SyncFailed for a run that wrote nothing, after recording it as `refused`."""
+    report.error = explain(exc)
+    record_attempt(paths, report, "refused")
+    return SyncFailed(report.error, run_id=report.run_id)
+
+
+def record_refusal(paths: ModePaths, reason: str) -> None:
+    """A sync refused before it began (e.g. by the CLI, while another sync of the mode is writing)."""
+    from jofi_pipeline.sync.runner import new_run_id
+
+    now = utc_now()
+    report = SyncReport(run_id=new_run_id(paths.mode, now), mode=paths.mode, started_at=now, error=reason)
+    record_attempt(paths, report, "refused")
