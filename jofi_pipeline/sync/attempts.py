@@ -3,7 +3,8 @@
 An attempt is `refused` when it stopped before writing anything (bad key or config, the API
 unreachable or answering for the other mode, another sync writing, storage that will not open);
 `failed` when it stopped after it began writing (what it fetched is kept, nothing was published);
-`succeeded` or `partial` when it published. Recording is bookkeeping: it never fails a run.
+`succeeded` or `partial` when it published. Recording is bookkeeping: it never fails a run, and a
+refusal is recorded only where the mode has a warehouse (a refused first sync writes nothing).
 """
 
 from __future__ import annotations
@@ -25,18 +26,26 @@ def record_attempt(paths: ModePaths, report: SyncReport, status: str | None = No
     try:
         AttemptLog(paths.attempts).record(Attempt(report.mode, report.run_id, status, report.started_at, utc_now(), reason))
     except WarehouseError as exc:
-        log.warning("%s: %s", report.mode, exc)
+        if paths.data_dir.is_dir():  # else the run's own error already says the data dir is unusable
+            log.warning("%s: %s", report.mode, exc)
 
 
 def refused(paths: ModePaths, report: SyncReport, exc: BaseException) -> SyncFailed:
-    """The SyncFailed for a run that wrote nothing, after recording it as `refused`."""
+    """The SyncFailed for a run that wrote nothing, after recording it as `refused` (see record_refusal)."""
     report.error = explain(exc)
-    record_attempt(paths, report, "refused")
+    if paths.mode_dir.is_dir():
+        record_attempt(paths, report, "refused")
     return SyncFailed(report.error, run_id=report.run_id)
 
 
 def record_refusal(paths: ModePaths, reason: str) -> None:
-    """A sync refused before it began (e.g. by the CLI, while another sync of the mode is writing)."""
+    """A sync refused before it began (e.g. by the CLI, while another sync of the mode is writing).
+
+    Recorded only where the mode has a warehouse already: a refused first sync (a wrong key, a
+    wrong URL) writes nothing at all, and says why on its own.
+    """
+    if not paths.mode_dir.is_dir():
+        return
     from jofi_pipeline.sync.runner import new_run_id
 
     now = utc_now()

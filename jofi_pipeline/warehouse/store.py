@@ -171,7 +171,7 @@ class WarehouseStore:
             self.work_db_path, exc, what="the working database",
             locked=f"Close that session (or let it finish), then run the {self.mode} sync again.",
             damaged=(
-                f"Move it aside and start again from the published copy: mv {self.work_db_path} "
+                f"Move it aside and restore it from the published copy: mv {self.work_db_path} "
                 f"{self.work_db_path}.broken && cp {self.published_db_path} {self.work_db_path}, then run "
                 f"`{settings.CLI} sync --mode {self.mode} --full` to fetch again what that copy lacks"
             ),

@@ -55,7 +55,8 @@ def test_corrupt_published_file_is_replaced_by_the_next_sync(sim, zygote, tmp_pa
     published = (tmp_path / "live" / "jofi.duckdb").resolve()
     published.write_bytes(b"\x00garbage" * 512)
     code, _, err = zygote.run(["sql", "SELECT 1", "--mode", "live"], env)
-    assert code == 1 and err.startswith("error: cannot open") and "Traceback" not in err
+    assert code == 1 and err.startswith("error: the published live database") and "is damaged" in err
+    assert "sync --mode live" in err and "Traceback" not in err
     code, out, err = zygote.run(SYNC, env)
     assert code == 0, err
     assert observe(tmp_path / "live") is not None
