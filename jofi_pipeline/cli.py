@@ -333,7 +333,8 @@ def main() -> None:
     """Run the command; any failure ends as one `error:` line and a non-zero exit, never a traceback."""
     _warn_about_settings()
     try:
-        result = app(prog_name=settings.CLI, standalone_mode=False)  # usage lines and hints name the command as it is typed
+        # prog_name: usage lines and hints name the command as it is typed.
+        result = app(prog_name=settings.CLI, standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # bare `jofi-pipeline`: the help, as before
         typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         sys.exit(0)
