@@ -35,6 +35,7 @@ from jofi_pipeline.warehouse import (
     CoverageRecord, ModePaths, RunWriter, SyncRunRecord, WarehouseBusyError, WarehouseError, WarehouseStore,
 )
 from jofi_pipeline.warehouse.identity import Identity, api_host
+from jofi_pipeline.warehouse.tables import QUARANTINE_AFTER_RUNS
 
 log = logging.getLogger("jofi_pipeline.sync")
 
@@ -318,7 +319,10 @@ class _Run:
                 "warehouse is unchanged (what was fetched is kept) and the next run retries the rest",
                 run_id=report.run_id,
             )
-        report.error = f"{what} could not be fetched; the next run asks for them again"
+        report.error = (
+            f"{what} could not be fetched; the next run asks for them again (quarantined after "
+            f"{QUARANTINE_AFTER_RUNS} runs in a row)"
+        )
         return "partial"
 
     def finish(self, status: str, error: BaseException | None = None) -> None:
