@@ -107,10 +107,12 @@ def test_one_bad_id_is_one_invalid_line_and_the_rest_is_queued(data: Path, tmp_p
     utf16 = tmp_path / "ids16.csv"
     utf16.write_text("id\n31\n", encoding="utf-16")  # as a spreadsheet's "Unicode text" export
     assert "1 new" in run(["import-ids", str(utf16), "--kind", "test-takers"], base_env(data)).stdout
+    # A line in another encoding is one invalid line (decoded line by line), the rest is queued.
     binary = tmp_path / "ids.bin"
-    binary.write_bytes(b"id\n\xff\xfe\xfa41\n")
-    line = one_error(run(["import-ids", str(binary), "--kind", "test-takers"], base_env(data)))
-    assert str(binary) in line and "UTF-8" in line
+    binary.write_bytes(b"id\n\xff\xfe\xfa41\n42\n")
+    result = run(["import-ids", str(binary), "--kind", "test-takers"], base_env(data))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "1 new, 0 known, 1 invalid (e.g. line 2: not UTF-8 text)" in result.stdout, result.stdout
 
 
 @pytest.mark.parametrize(
