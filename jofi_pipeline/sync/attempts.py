@@ -4,7 +4,8 @@ An attempt is `refused` when it stopped before writing anything (bad key or conf
 unreachable or answering for the other mode, another sync writing, storage that will not open);
 `failed` when it stopped after it began writing (what it fetched is kept, nothing was published);
 `succeeded` or `partial` when it published. Recording is bookkeeping: it never fails a run, and a
-refusal is recorded only where the mode has a warehouse (a refused first sync writes nothing).
+refusal is recorded only where the mode has a warehouse (a refused first sync writes nothing), and
+not when the folder holds another mode's or account's data (that refusal says "nothing was written").
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from jofi_pipeline.sync.explain import explain
 from jofi_pipeline.sync.report import SyncFailed, SyncReport, utc_now
 from jofi_pipeline.warehouse import ModePaths, WarehouseError
 from jofi_pipeline.warehouse.attempts import Attempt, AttemptLog
+from jofi_pipeline.warehouse.identity import IdentityError
 
 log = logging.getLogger("jofi_pipeline.sync")
 
@@ -33,7 +35,9 @@ def record_attempt(paths: ModePaths, report: SyncReport, status: str | None = No
 def refused(paths: ModePaths, report: SyncReport, exc: BaseException) -> SyncFailed:
     """The SyncFailed for a run that wrote nothing, after recording it as `refused` (see record_refusal)."""
     report.error = explain(exc)
-    if paths.mode_dir.is_dir():
+    # A folder that holds another mode's or account's data (identity.py) is refused with "nothing
+    # was written", and that stays true of the whole data dir: not recorded.
+    if paths.mode_dir.is_dir() and not isinstance(exc, IdentityError):
         record_attempt(paths, report, "refused")
     return SyncFailed(report.error, run_id=report.run_id)
 
