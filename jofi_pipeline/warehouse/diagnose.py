@@ -66,6 +66,17 @@ def open_failure(path: Path, exc: BaseException, *, what: str, locked: str, dama
     )
 
 
+def restore_work_db(paths) -> str:
+    """What to do with a damaged working database (`paths`: its ModePaths): start again from the published copy."""
+    from jofi_pipeline import settings
+
+    return (
+        f"Move it aside and restore it from the published copy: mv {paths.work_db} {paths.work_db}.broken && cp "
+        f"{paths.published_db} {paths.work_db}, then run `{settings.CLI} sync --mode {paths.mode} --full` to fetch "
+        "again what that copy lacks"
+    )
+
+
 def first_line(exc: BaseException) -> str:
     text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
     return text or type(exc).__name__

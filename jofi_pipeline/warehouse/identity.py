@@ -34,6 +34,7 @@ import duckdb
 
 from jofi_pipeline import settings
 from jofi_pipeline.settings import Mode
+from jofi_pipeline.warehouse.diagnose import WarehouseLockedError, is_damaged, lock_holder, open_failure, restore_work_db
 from jofi_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
 from jofi_pipeline.warehouse.paths import ModePaths
 from jofi_pipeline.warehouse.schema import ident
@@ -158,7 +159,7 @@ def check_work_db(paths: ModePaths, expected: Identity, *, busy_ok: bool = False
     if not paths.work_db.exists():
         return
     try:
-        with _read_only(Path(os.path.realpath(paths.work_db))) as con:
+        with _read_only(Path(os.path.realpath(paths.work_db)), damaged=restore_work_db(paths)) as con:
             has_account = con.execute(
                 "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'account'").fetchone()
             rows = con.execute("SELECT DISTINCT _mode, id FROM account WHERE id IS NOT NULL").fetchall() if has_account else []
@@ -185,7 +186,8 @@ def in_data(paths: ModePaths, expected: Identity) -> Identity | None:
     source = paths.work_db if paths.work_db.exists() else paths.published_db if paths.published_db.exists() else None
     if source is None:
         return None
-    modes, accounts = _modes_and_accounts(Path(os.path.realpath(source)))
+    damaged = restore_work_db(paths) if source == paths.work_db else None
+    modes, accounts = _modes_and_accounts(Path(os.path.realpath(source)), damaged)
     if not modes and not accounts:
         return None
     if len(modes) > 1 or len(accounts) > 1:
@@ -204,8 +206,8 @@ def in_data(paths: ModePaths, expected: Identity) -> Identity | None:
     return Identity(mode, next(iter(accounts), expected.account_id), expected.api_host)  # type: ignore[arg-type]
 
 
-def _modes_and_accounts(db: Path) -> tuple[set[str], set[int]]:
-    with _read_only(db) as con:
+def _modes_and_accounts(db: Path, damaged: str | None = None) -> tuple[set[str], set[int]]:
+    with _read_only(db, damaged) as con:
         tables = {
             name for (name,) in con.execute(
                 "SELECT table_name FROM duckdb_columns() WHERE schema_name = 'main' AND column_name = '_mode'"
@@ -219,16 +221,26 @@ def _modes_and_accounts(db: Path) -> tuple[set[str], set[int]]:
 
 
 @contextmanager
-def _read_only(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only look into a warehouse file; busy (not unreadable) while a sync writes it."""
+def _read_only(db: Path, damaged: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only look into a warehouse file; busy (not unreadable) while a sync writes it.
+
+    `damaged`: what to do when the file is damaged (diagnose.py), said instead of "cannot read"."""
     try:
         con = duckdb.connect(str(db), read_only=True, config={"enable_external_access": False})
     except duckdb.Error as exc:
         text = str(exc).lower()
         # Another process holds the writer's file lock, or this process has the file open already.
         if "lock" in text or "same database file" in text:
-            raise WarehouseBusyError(f"the {db.parent.parent.name} warehouse is being written by another sync; wait for "
-                                     f"it to finish and retry ({db})") from None
+            # A sync writing it, or a session that opened it: named where the OS tells (diagnose.py).
+            holder = lock_holder(db, str(exc))
+            raise WarehouseLockedError(
+                f"the {db.parent.parent.name} warehouse is being written by another sync, or its working database {db} "
+                f"is open in another process ({holder}); nothing was written and the file is not damaged. Wait for "
+                "that sync to finish, or close that session, and retry",
+                holder=holder,
+            ) from None
+        if damaged is not None and is_damaged(exc):
+            raise open_failure(db, exc, what="the working database", locked="", damaged=damaged) from None
         raise IdentityError(f"cannot read {db} to see whose data it holds: {str(exc).splitlines()[0]}") from None
     try:
         yield con

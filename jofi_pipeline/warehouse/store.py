@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from jofi_pipeline import json_codec, settings
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.warehouse import fetch_outcomes, fetch_state, flatten, history, identity, integrity, merge
-from jofi_pipeline.warehouse.diagnose import open_failure
+from jofi_pipeline.warehouse.diagnose import open_failure, restore_work_db
 from jofi_pipeline.warehouse.errors import ModeMismatchError, PublishRefusedError, UnknownEntityError, WarehouseError
 from jofi_pipeline.warehouse.fetch_outcomes import Missed, Remembered
 from jofi_pipeline.warehouse.identity import Identity
@@ -170,11 +170,7 @@ class WarehouseStore:
         return open_failure(
             self.work_db_path, exc, what="the working database",
             locked=f"Close that session (or let it finish), then run the {self.mode} sync again.",
-            damaged=(
-                f"Move it aside and restore it from the published copy: mv {self.work_db_path} "
-                f"{self.work_db_path}.broken && cp {self.published_db_path} {self.work_db_path}, then run "
-                f"`{settings.CLI} sync --mode {self.mode} --full` to fetch again what that copy lacks"
-            ),
+            damaged=restore_work_db(self.paths),
         )
 
 

@@ -15,6 +15,9 @@ from jofi_pipeline.warehouse import ModePaths, WarehouseStore
 from jofi_pipeline.webhooks.inbox import Inbox
 from jofi_pipeline_tests.errors.cli import base_env, invoke, one_error, run
 
+# A simulator, the CLI or a Dagster run in a process of its own: the end-to-end tier (conftest.py).
+pytestmark = pytest.mark.e2e
+
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 

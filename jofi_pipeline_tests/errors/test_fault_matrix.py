@@ -23,6 +23,9 @@ from jofi_pipeline_tests.e2e.helpers import tree_digest
 from jofi_pipeline_tests.errors.cli import base_env, invoke, one_error
 from jofi_pipeline_tests.errors.helpers import fast_sync, last_attempt, run_errors
 
+# A simulator, the CLI or a Dagster run in a process of its own: the end-to-end tier (conftest.py).
+pytestmark = pytest.mark.e2e
+
 LIST_ROUTES = [entities.ENTITIES[name].list_route for name in entities.LISTS]
 
 # fault name -> (the /_sim/faults settings for one route, what the line must say besides the route)

@@ -24,6 +24,9 @@ from jofi_pipeline.warehouse import ModePaths, WarehouseStore
 from jofi_pipeline.warehouse.tables import QUARANTINE_AFTER_RUNS
 from jofi_pipeline_tests.errors.helpers import fast_sync
 
+# A simulator, the CLI or a Dagster run in a process of its own: the end-to-end tier (conftest.py).
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def small() -> Iterator[SimulatorProcess]:

@@ -21,6 +21,9 @@ from jofi_pipeline.analyst import status_text
 from jofi_pipeline.warehouse import PublishedWarehouse, WarehouseError, WarehouseStore
 from jofi_pipeline.warehouse.diagnose import WarehouseDamagedError, WarehouseLockedError, lock_holder
 
+# A simulator, the CLI or a Dagster run in a process of its own: the end-to-end tier (conftest.py).
+pytestmark = pytest.mark.e2e
+
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 

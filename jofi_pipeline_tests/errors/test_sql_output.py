@@ -19,6 +19,9 @@ from jofi_pipeline.query_formats import as_csv, as_json
 from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline_tests.errors.cli import base_env, invoke, one_error
 
+# A simulator, the CLI or a Dagster run in a process of its own: the end-to-end tier (conftest.py).
+pytestmark = pytest.mark.e2e
+
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 

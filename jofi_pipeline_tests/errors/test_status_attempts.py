@@ -18,6 +18,9 @@ from jofi_pipeline.sync import SyncFailed
 from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline_tests.errors.helpers import fast_sync
 
+# A simulator, the CLI or a Dagster run in a process of its own: the end-to-end tier (conftest.py).
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def small() -> Iterator[SimulatorProcess]:
