@@ -145,6 +145,15 @@ def test_a_file_where_the_data_dir_should_be(tmp_path: Path, monkeypatch, capsys
     assert str(root) in line and "JOFI_DATA_DIR" in line
 
 
+def test_a_sync_into_a_file_where_the_data_dir_should_be(tmp_path: Path, simulator, monkeypatch, capsys):
+    """The CLI's writer-lock probe looks under the data dir before the run: a file there is the sync's to explain."""
+    root = tmp_path / "data"
+    root.write_text("oops")
+    line = one_error(invoke(["sync", "--mode", "live"], base_env(root, **simulator.env()), monkeypatch, capsys))
+    assert line.startswith("error: live sync failed: ") and str(root) in line and "JOFI_DATA_DIR" in line, line
+    assert root.read_text() == "oops"
+
+
 def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, capsys, tmp_path: Path):
     def broken(**_):
         raise RuntimeError("something nobody planned for\nsecond line")
