@@ -30,7 +30,7 @@ _OS_ADVICE = {
 
 def describe(exc: BaseException) -> str:
     """One line for `exc`, never the API key."""
-    return settings.redact_keys(" ".join(_describe(exc).split()), "[REDACTED]")
+    return settings.redact_keys(" ".join(_describe(exc).split()))
 
 
 def _describe(exc: BaseException) -> str:

@@ -28,6 +28,9 @@ class JofiApiError(Exception):
     """Base of every error the client raises."""
 
     fatal = False
+    # A few words naming the kind of failure, where a line lists other failures after the first
+    # (sync/explain.py: "...; and 2 more: GET /users malformed answer, GET /teams server error 503").
+    label: str | None = None
 
     def __init__(
         self,
@@ -78,6 +81,7 @@ class AuthenticationError(JofiApiError):
     """401/403: JOFI refused the key. Not retried; the message names the env var to check."""
 
     fatal = True
+    label = "key refused"
 
 
 class BadRequestError(JofiApiError):
@@ -95,6 +99,8 @@ class UnexpectedStatusError(JofiApiError):
 class RateLimitedError(JofiApiError):
     """429 after all retries, or a Retry-After longer than the client is willing to wait."""
 
+    label = "rate limited"
+
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
@@ -103,19 +109,26 @@ class RateLimitedError(JofiApiError):
 class ServerError(JofiApiError):
     """5xx after all retries."""
 
+    label = "server error"
+
 
 class ApiUnreachableError(JofiApiError):
     """Connect errors, timeouts or dropped connections after all retries."""
 
+    label = "unreachable"
+
 
 class MalformedResponseError(JofiApiError):
     """A 2xx whose body is not JSON or not the expected shape, after all retries."""
+
+    label = "malformed answer"
 
 
 class ModeMismatchError(JofiApiError):
     """The response's top-level `mode` is not the client's mode (or is missing). Never retried."""
 
     fatal = True
+    label = "wrong mode"
 
     def __init__(self, message: str, *, expected: str, actual: object, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)

@@ -21,7 +21,8 @@ from jofi_pipeline import settings
 from jofi_pipeline.api.errors import JofiApiError, NotFoundError
 from jofi_pipeline.sync.memory import FetchMemory, derived_inputs, record_key
 from jofi_pipeline.sync.queries import FETCH_KIND
-from jofi_pipeline.sync.report import SyncReport, one_line, utc_now
+from jofi_pipeline.sync.explain import describe
+from jofi_pipeline.sync.report import SyncReport, utc_now
 from jofi_pipeline.warehouse import ENTITY_TABLES, FetchRecord, RunWriter
 from jofi_pipeline.warehouse.fetch_outcomes import FAILING, NOT_FOUND, Missed
 from jofi_pipeline.warehouse.tables import QUARANTINE_AFTER_RUNS
@@ -167,7 +168,7 @@ class FanOut:
         else:
             inputs = derived_inputs(outcome.item) if derived else None
             batch.failed.append((key(outcome.item), inputs, outcome.error))
-            log.warning("%s %r could not be fetched: %s", entity, key(outcome.item), one_line(outcome.error))
+            log.warning("%s %r could not be fetched: %s", entity, key(outcome.item), describe(outcome.error))
 
     def _writer_of(self, entity: str, batch: _Batch) -> Callable[[], None]:
         """The blocking write of one batch (runs in a worker thread): data + fetch_state together."""
@@ -206,7 +207,7 @@ class FanOut:
         keys = [record_key(k) for k, _, _ in failed]
         computed = self.memory.inputs(entity, keys) if self.memory and failed[0][1] is None else {}
         missed = [
-            Missed(rk, inputs if inputs is not None else computed.get(rk, ""), one_line(error))
+            Missed(rk, inputs if inputs is not None else computed.get(rk, ""), describe(error))
             for rk, (_, inputs, error) in zip(keys, failed, strict=True)
         ]
         runs = self.writer.remember_missed(entity, FAILING, missed, utc_now())

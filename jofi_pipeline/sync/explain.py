@@ -37,14 +37,6 @@ _RANK: tuple[type[BaseException], ...] = (
     SyncFailed,
     OSError,
 )
-_SHORT: tuple[tuple[type[BaseException], str], ...] = (
-    (api.ModeMismatchError, "wrong mode"),
-    (api.AuthenticationError, "key refused"),
-    (api.RateLimitedError, "rate limited"),
-    (api.ServerError, "server error"),
-    (api.MalformedResponseError, "malformed answer"),
-    (api.ApiUnreachableError, "unreachable"),
-)
 MAX_OTHERS_NAMED = 3
 
 
@@ -74,7 +66,7 @@ def explain(exc: BaseException) -> str:
     if others:
         named = ", ".join(_short(e) for e in others[:MAX_OTHERS_NAMED])
         line += f"; and {len(others)} more: {named}" + (", ..." if len(others) > MAX_OTHERS_NAMED else "")
-    return settings.redact_keys(line, "[REDACTED]")
+    return settings.redact_keys(line)
 
 
 def describe(exc: BaseException) -> str:
@@ -95,11 +87,10 @@ def _rank(exc: BaseException) -> int:
 
 def _short(exc: BaseException) -> str:
     """e.g. `GET /users malformed answer`: enough to say which other route failed and how."""
-    what = next((label for cls, label in _SHORT if isinstance(exc, cls)), None)
+    # The client's errors name their own kind (api/errors.py `label`); anything else, its class.
+    what = (exc.label if isinstance(exc, api.JofiApiError) else None) or type(exc).__name__
     route = getattr(exc, "route", None)
     status = getattr(exc, "status", None)
-    if what is None:
-        what = type(exc).__name__
     parts = [f"GET {route}" if route else None, what, str(status) if status else None]
     return " ".join(p for p in parts if p)
 

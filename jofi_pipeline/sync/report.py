@@ -63,12 +63,6 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one line for reports and logs: its type and the first line of its text."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 @dataclass
 class SyncReport:
     run_id: str

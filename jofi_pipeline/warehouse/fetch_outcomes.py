@@ -92,7 +92,7 @@ def record(
         first_at = now if not same else None
         rows.append({
             "entity": entity, "record_key": key, "inputs": m.inputs, "outcome": outcome, "failed_runs": runs,
-            "error": settings.redact_keys(m.error, "[REDACTED]"), "first_at": first_at, "last_at": now,
+            "error": settings.redact_keys(m.error), "first_at": first_at, "last_at": now,
             "run_id": run_id, **system,
         })
     table = flatten.arrow_table(FETCH_OUTCOMES, rows)
