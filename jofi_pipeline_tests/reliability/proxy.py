@@ -3,7 +3,8 @@
 The simulator follows our contract; a real server may not. This proxy forwards every request to a
 running simulator and can (a) rewrite the JSON of chosen routes, e.g. add list items whose ids
 break the id rule, or (b) answer chosen routes with a 401 whose message quotes the request's
-Authorization header, as a badly configured gateway would.
+Authorization header, as a badly configured gateway would, or (c) answer chosen paths (one record's
+by-id URL) with a 500 every time, as a server that always fails on one record would.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ Rewrite = Callable[[dict[str, Any]], dict[str, Any]]
 class JofiProxy(ThreadedServer):
     """`with JofiProxy(sim, rewrite={"/test-takers": f}) as proxy:` then use `proxy.base_url`."""
 
-    def __init__(self, sim, *, rewrite: dict[str, Rewrite] | None = None, echo_key_on: tuple[str, ...] = ()) -> None:
+    def __init__(self, sim, *, rewrite: dict[str, Rewrite] | None = None, echo_key_on: tuple[str, ...] = (),
+                 fail_paths: tuple[str, ...] = ()) -> None:
         self.sim_root = sim.root_url
         self.rewrite = rewrite or {}
         self.echo_key_on = echo_key_on
+        self.fail_paths = fail_paths
+        self.failed: list[str] = []  # the fail_paths requests answered 500, in order
         self._client: httpx.AsyncClient | None = None
         async def app(scope, receive, send) -> None:  # a plain coroutine function: uvicorn sees ASGI 3
             await self._app(scope, receive, send)
@@ -45,6 +49,11 @@ class JofiProxy(ThreadedServer):
             body = {"mode": None, "object": "error", "error": {
                 "type": "authentication_error", "message": f"upstream refused the request with Authorization: {said}"}}
             await Response(json.dumps(body), status_code=401, media_type="application/json")(scope, receive, send)
+            return
+        if route in self.fail_paths:
+            self.failed.append(route)
+            body = {"mode": None, "object": "error", "error": {"type": "api_error", "message": "internal error"}}
+            await Response(json.dumps(body), status_code=500, media_type="application/json")(scope, receive, send)
             return
         if self._client is None:  # one pool for the server's lifetime (its loop is the server thread's)
             self._client = httpx.AsyncClient(base_url=self.sim_root, timeout=30)

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from jofi_pipeline.simulator.process import SimulatorProcess
 from jofi_pipeline.warehouse import ModePaths
+from jofi_pipeline.warehouse.tables import QUARANTINE_AFTER_RUNS
 from jofi_pipeline.webhooks.app import PATH, build_app
 from jofi_pipeline.webhooks.inbox import Inbox
 from jofi_pipeline_tests.reliability.conftest import cli_env
@@ -122,6 +123,34 @@ def test_case4_ids_in_api_answers_that_break_the_rule_are_not_stored_and_never_f
     assert not held(tmp_path, "career_navigation_profiles") & {"..", ".", "../accounts"}
     assert '"uncoercible"' in drift and '"id"' in drift, "the run reports them as drift"
     assert pending(tmp_path) == []
+
+
+def test_case4_an_id_that_keeps_failing_is_quarantined_shown_by_status_and_never_blocks_a_run(sim, zygote, tmp_path):
+    """An imported id JOFI always answers 500 for: partial runs (the inbox keeps it) until it is
+    quarantined; then the run succeeds, the inbox drains and status says why. The memory itself is
+    sync/memory.py (issue 12, whose errors/test_fetch_memory.py shows it is not asked again); this
+    is that rule seen from the import-ids door."""
+    stuck = 4_999_999
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{stuck}\n")
+    with JofiProxy(sim, fail_paths=(f"/test-takers/{stuck}",)) as proxy:
+        env = cli_env(sim, tmp_path / "data", JOFI_API_BASE_URL=proxy.base_url)
+        code, out, err = zygote.run(["import-ids", str(ids), "--kind", "test-takers"], env)
+        assert code == 0 and out.startswith("test_takers: 1 new"), out + err
+        statuses = []
+        for _ in range(QUARANTINE_AFTER_RUNS):
+            code, _, err = zygote.run(SYNC, env)
+            assert "Traceback" not in err, err
+            statuses.append(last_run(tmp_path / "data")[0])
+            if statuses[-1] == "partial":
+                assert pending(tmp_path / "data") == [("test_takers", str(stuck))], "kept for the next run"
+        assert statuses == ["partial"] * (QUARANTINE_AFTER_RUNS - 1) + ["succeeded"], statuses
+        assert code == 0 and pending(tmp_path / "data") == [], "quarantined: the run succeeds and the inbox drains"
+        assert len(proxy.failed) >= QUARANTINE_AFTER_RUNS, "asked (and retried) in each of those runs"
+        code, out, err = zygote.run(["status"], env)
+    live = out.split("== test")[0]
+    assert f"quarantined (1; every attempt failed in {QUARANTINE_AFTER_RUNS}+ runs in a row" in live, out + err
+    assert f"test_takers {stuck}: failed {QUARANTINE_AFTER_RUNS} runs" in live and "500" in live, live
 
 
 # ---- case 5: the configured secrets, whatever their shape ------------------------------------------
