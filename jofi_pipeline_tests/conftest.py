@@ -46,10 +46,31 @@ PROCESS_FIXTURES = frozenset({
 })
 
 
+# The files whose tests run for minutes (measured with --durations), longest first. `make test`
+# hands whole files to its workers in collection order; started last, the kill -9 trials alone
+# kept one worker busy for ten minutes after the others had finished.
+LONG_FILES = (
+    "reliability/test_crash_safety.py",
+    "reliability/test_concurrency.py",
+    "deploy/test_production.py",
+    "reliability/test_doors.py",
+    "dagster/test_backfill_ui.py",
+    "webhooks/test_completeness.py",
+    "reliability/test_isolation.py",
+    "cli/test_readme_commands.py",
+)
+
+
+def _long_first(item: pytest.Item) -> int:
+    path = item.nodeid.split("::")[0].removeprefix("jofi_pipeline_tests/")
+    return LONG_FILES.index(path) if path in LONG_FILES else len(LONG_FILES)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=_long_first)  # stable: the order within a file and among the rest is kept
 
 
 @pytest.fixture(autouse=True)
