@@ -58,11 +58,13 @@ def table(rel: duckdb.DuckDBPyRelation, *, wide: bool = False, max_rows: int | N
 
 
 def as_csv(columns: list[str], rows: list[tuple]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # RFC 4180's CRLF: Python's writer then quotes every cell holding a \r or \n (with "\n" as
+    # the terminator a lone \r went out bare, and a reader split the row there).
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
     writer.writerows([[_csv_cell(v) for v in row] for row in rows])
-    return buffer.getvalue().rstrip("\n")
+    return buffer.getvalue().removesuffix("\r\n")
 
 
 def as_json(columns: list[str], rows: list[tuple]) -> str:

@@ -28,6 +28,7 @@ class Trial:
     records_lost: int = 0
     versions_lost: int = 0  # history versions the crashed state published that the next run dropped
     after: object = None  # the published state the next run left: the next trial's "before"
+    run_seconds: float = 0.0  # how long the unkilled run after the crash took: the next trial's window
 
 
 def timed_run(zygote: Zygote, env: dict[str, str]) -> float:
@@ -59,7 +60,9 @@ def crash_trial(zygote: Zygote, sim, env: dict[str, str], rng: random.Random, du
     trial = Trial(delay=delay, killed=killed, outcome="?", ok=False)
     try:
         crashed = observe(mode_dir)  # checks: whole DuckDB/Parquet pair, unique keys
+        started = time.monotonic()
         code, _, err = zygote.run(SYNC, env)
+        trial.run_seconds = time.monotonic() - started
         if code != 0:
             trial.problem = f"the run after the crash failed: {err.strip().splitlines()[-1:]}"
             return trial
