@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 from jofi_pipeline.simulator.process import SimulatorProcess  # noqa: E402
-from jofi_pipeline.harness.crash import SYNC, crash_trial, records_lost, timed_run  # noqa: E402
+from jofi_pipeline.harness.crash import SYNC, crash_trials, records_lost  # noqa: E402
 from jofi_pipeline.harness.published_state import observe  # noqa: E402
 from jofi_pipeline.harness.zygote import Zygote  # noqa: E402
 
@@ -78,11 +78,7 @@ def main() -> None:
         zygote = Zygote(Path(tmp))
         try:
             env = {**sim.env(), "JOFI_DATA_DIR": str(Path(tmp) / "data")}
-            duration = timed_run(zygote, env)
-            before, trials = None, []
-            for _ in range(args.trials):
-                trials.append(crash_trial(zygote, sim, env, rng, duration, before))
-                before = trials[-1].after
+            trials, duration = crash_trials(zygote, sim, env, rng, args.trials)
             killed = [t for t in trials if t.killed]
             for label, group in (("kill -9 (landed mid-run)", killed), ("kill -9 (run had finished)", [t for t in trials if not t.killed])):
                 notes = (f"before={sum(t.outcome == 'before' for t in group)} after={sum(t.outcome == 'after' for t in group)} "

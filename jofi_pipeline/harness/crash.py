@@ -39,6 +39,19 @@ def timed_run(zygote: Zygote, env: dict[str, str]) -> float:
     return time.monotonic() - started
 
 
+def crash_trials(zygote: Zygote, sim, env: dict[str, str], rng: random.Random, count: int) -> tuple[list[Trial], float]:
+    """`count` trials in a row, each starting from the state the last one left; also the first
+    (unkilled) run's length. Each kill is drawn from the last unkilled run: a nightly is shorter
+    than the first full sync, and the machine's load changes meanwhile (kills drawn from a stale
+    window mostly land after the run ended and test nothing)."""
+    duration = first = timed_run(zygote, env)
+    trials: list[Trial] = []
+    for _ in range(count):
+        trials.append(crash_trial(zygote, sim, env, rng, duration, trials[-1].after if trials else None))
+        duration = trials[-1].run_seconds or duration
+    return trials, first
+
+
 def crash_trial(zygote: Zygote, sim, env: dict[str, str], rng: random.Random, duration: float, before=None) -> Trial:
     mode_dir = Path(env["JOFI_DATA_DIR"]) / "live"
     sim.advance(1)  # new activity, so the killed run has something to change

@@ -14,7 +14,7 @@ import pytest
 from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse.store import WarehouseStore
 from jofi_pipeline_tests.reliability.conftest import cli_env
-from jofi_pipeline.harness.crash import crash_trial, timed_run
+from jofi_pipeline.harness.crash import crash_trials
 from jofi_pipeline_tests.reliability.helpers import observe
 
 TRIALS = 20  # the brief asks for >= 20; bench/chaos.py runs 200
@@ -26,16 +26,7 @@ SEED = 20240611
 @pytest.mark.timeout(1500)
 def test_kill_9_at_random_points_never_leaves_a_mixed_warehouse(sim, zygote, tmp_path):
     env = cli_env(sim, tmp_path)
-    duration = timed_run(zygote, env)  # first run: the window the first kill is drawn from
-    rng = random.Random(SEED)
-    trials, before = [], None
-    for _ in range(TRIALS):
-        trials.append(crash_trial(zygote, sim, env, rng, duration, before))
-        before = trials[-1].after
-        # The next window is the last unkilled run: a nightly is shorter than the first full sync,
-        # and the machine's load changes while the suite runs (kills drawn from a stale window
-        # mostly land after the run ended and test nothing).
-        duration = trials[-1].run_seconds or duration
+    trials, _ = crash_trials(zygote, sim, env, random.Random(SEED), TRIALS)
     problems = [(round(t.delay, 2), t.problem) for t in trials if not t.ok]
     assert not problems, problems
     assert sum(len(t.after.history) for t in trials) > 0, "the trials must have written history"
