@@ -47,6 +47,7 @@ from jofi_pipeline.warehouse.errors import PublishError
 from jofi_pipeline.warehouse.parquet_schema import LAYOUT as PARQUET_LAYOUT
 from jofi_pipeline.warehouse.parquet_schema import described_schema, kv_metadata_option
 from jofi_pipeline.warehouse.paths import CURRENT_LINK, DB_NAME, PARQUET_NAME, ModePaths
+from jofi_pipeline.warehouse.publish_history import Fingerprint, patch_history
 from jofi_pipeline.warehouse.records import PublishResult
 from jofi_pipeline.warehouse.schema import comment_sql, create_table_sql, ensure_schema, ident, literal, qualified
 from jofi_pipeline.warehouse.tables import TABLES
@@ -214,11 +215,13 @@ def build_database(
     views_changed = previous is None or previous.views != views_digest()
     con.execute(f"ATTACH {literal(str(tmp_db))} AS {ident(PUBLISH_CATALOG)} (STORAGE_VERSION {literal(PUBLISHED_STORAGE_VERSION)})")
     try:
+        patched = patch_histories(con, changed, fingerprints, previous)
+        rebuilt = [name for name in changed if name not in patched]
         if previous is not None:
-            drop_stale(con, changed, views=views_changed)
-        if changed:
-            ensure_schema(con, PUBLISH_CATALOG, [TABLES[name] for name in changed])
-        row_counts = copy_tables(con, changed)
+            drop_stale(con, rebuilt, views=views_changed)
+        if rebuilt:
+            ensure_schema(con, PUBLISH_CATALOG, [TABLES[name] for name in rebuilt])
+        row_counts = copy_tables(con, rebuilt) | patched
         row_counts.update({name: previous.row_counts[name] for name in TABLES if name not in row_counts})
         if views_changed:
             create_views(con)
@@ -230,6 +233,21 @@ def build_database(
     if Path(f"{tmp_db}.wal").exists():
         raise RuntimeError(f"publish left a WAL next to {tmp_db}; the copy is not self-contained")
     return {name: row_counts[name] for name in TABLES}, changed
+
+
+def patch_histories(
+    con: duckdb.DuckDBPyConnection, changed: list[str], fingerprints: dict[str, str], previous: PreviousVersion | None
+) -> dict[str, int]:
+    """Changed history tables brought up to date in the copied file by the night's keys only
+    (publish_history.py); returns their row counts. The others are rebuilt whole."""
+    if previous is None:
+        return {}
+    patched = {}
+    for name in changed:
+        spec = TABLES[name]
+        if spec.kind == "history" and patch_history(con, spec, PUBLISH_CATALOG, previous.fingerprints.get(name), fingerprints[name]):
+            patched[name] = Fingerprint.parse(fingerprints[name]).rows
+    return patched
 
 
 def drop_stale(con: duckdb.DuckDBPyConnection, changed: list[str], *, views: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 import json
 
 import duckdb
@@ -13,7 +14,7 @@ from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
-from jofi_pipeline_tests.warehouse.conftest import T0, T1
+from jofi_pipeline_tests.warehouse.conftest import T0, T1, T2
 from jofi_pipeline_tests.warehouse.test_publish import fill
 
 
@@ -136,3 +137,66 @@ def test_a_table_that_left_the_registry_is_dropped_from_the_copy(store):
         names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert "email_templates" not in names and "teams" in names
     assert not (store.parquet_dir / "email_templates").exists()
+
+
+def full_build(run, path) -> dict[str, list]:
+    """The run's work database published from scratch (no previous version to start from)."""
+    full_store = WarehouseStore(path, "live")
+    full_store.mode_dir.mkdir(parents=True)
+    publish_module.publish(run.con, full_store.paths)
+    return contents(full_store.published_db_path)
+
+
+@pytest.fixture
+def patches(monkeypatch) -> dict[str, list[bool]]:
+    """History table -> whether each publish patched it (True) or found it had to copy it whole."""
+    seen: dict[str, list[bool]] = {}
+    real = publish_module.patch_history
+
+    def recording(con, spec, *args):
+        patched = real(con, spec, *args)
+        seen.setdefault(spec.name, []).append(patched)
+        return patched
+
+    monkeypatch.setattr(publish_module, "patch_history", recording)
+    return seen
+
+
+def test_history_tables_are_patched_with_the_nights_keys_and_equal_a_full_build(store, tmp_path, patches):
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=10)  # a patch is for a night that touched a few keys, not most of them
+        run.publish()
+    nights = [
+        (T1, lambda run: run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)),
+        (T2, lambda run: run.mark_deleted("teams", [2], T2)),
+        (T2 + timedelta(hours=1), lambda run: run.upsert(
+            "teams", [docs.team(id=1, display_name="Again"), docs.team(id=2), docs.team(id=3, display_name="New")],
+            T2 + timedelta(hours=1))),
+    ]
+    for night, (at, change) in enumerate(nights, start=2):
+        with store.open_run(f"r{night}", at) as run:
+            change(run)
+            result = run.publish()
+            assert "teams_history" in result.changed_tables
+            assert contents(store.published_db_path) == full_build(run, tmp_path / f"full{night}")
+            history = run.con.execute("SELECT * FROM teams_history ORDER BY ALL").fetchall()
+        parquet = duckdb.sql(f"SELECT * FROM read_parquet('{store.parquet_dir}/teams_history/*.parquet') ORDER BY ALL")
+        assert parquet.fetchall() == history
+    assert patches["teams_history"] == [True, True, True]  # every night, only the night's keys
+
+
+def test_a_patch_that_would_not_give_the_work_table_is_refused_and_the_table_copied_whole(store, tmp_path, patches):
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=10)
+        run.publish()
+    with store.open_run("r2", T2) as run:
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T2)
+        run.publish()
+    # The clock stepped back: the new version opens before the copy's latest instant, so the
+    # key it touched is not found by time; the fingerprints show it and the table is copied.
+    with store.open_run("r3", T1) as run:
+        run.upsert("teams", [docs.team(id=2, display_name="Renamed")], T1)
+        result = run.publish()
+        assert "teams_history" in result.changed_tables
+        assert contents(store.published_db_path) == full_build(run, tmp_path / "full")
+    assert patches["teams_history"] == [True, False]
