@@ -4,16 +4,17 @@ History changes every night but only a little: a night opens versions of the rec
 change and closes their previous ones, and nothing else. Copying the whole table into the new
 published file (what the incremental publish does with any changed table) makes the publish grow
 with all of history rather than with the night's changes. Instead, in the new file (a copy of
-the previous version's), only the keys touched since that version are replaced: every row of
-those keys is deleted and the work database's rows of those keys are inserted.
+the previous version's), only the rows written since that version are replaced.
 
-Which keys: the previous copy's latest instant (`max` of `_valid_from` / `_valid_to`) is when it
-was last written; a key the work database has changed since has a row opened or closed after
-that instant (versions, completions in place, delete markers all carry the instant of the run
-that wrote them). What that misses (a clock stepped back or a run at the very same instant; a
-version reopened by a run that read A, B, A of one record) cannot slip through: before anything is written, the patch must
-turn the previous fingerprint into the work table's one (rows: previous - deleted + inserted;
-sum of row hashes likewise, the sums `publish.table_fingerprints` takes), or the table is
+Which rows: the previous copy's latest instant (`max` of `_valid_from` / `_valid_to`) is when
+it was last written; a row the work database wrote since was opened or closed after that instant
+(versions, completions in place, delete markers all carry the instant of the run that wrote
+them). Those rows are inserted, and the rows they replace go: the versions of the same keys the
+copy holds as current (closing a version is the only change history makes to a row it keeps).
+What that misses (a clock stepped back, or a run at the very same instant; a version reopened by
+a run that read A, B, A of one record) cannot slip through: the patch must turn the previous
+fingerprint into the work table's one (rows: previous - deleted + inserted; the sum of row
+hashes likewise, the sums `publish.table_fingerprints` takes), or it is undone and the table
 copied whole as before.
 """
 
@@ -23,12 +24,12 @@ from dataclasses import dataclass
 
 import duckdb
 
-from jofi_pipeline.warehouse.merge import key_match, staged
+from jofi_pipeline.warehouse.merge import key_match
 from jofi_pipeline.warehouse.schema import ident, qualified
 from jofi_pipeline.warehouse.tables import TableSpec
 
 # Past this share of the previous rows a patch does more work than the whole copy it replaces.
-MAX_TOUCHED_SHARE = 0.5
+MAX_WRITTEN_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def patch_history(
 ) -> bool:
     """Bring `catalog`'s copy of history table `spec` from fingerprint `previous` to `wanted`.
 
-    Returns False, having written nothing, when a patch cannot be shown to give exactly the work
+    Returns False, having written nothing (its transaction rolled back), when a patch cannot be shown to give exactly the work
     table (the caller then copies it whole).
     """
     before, after = Fingerprint.parse(previous), Fingerprint.parse(wanted)
@@ -61,28 +62,35 @@ def patch_history(
         return False
     target, work = qualified(spec.name, catalog), ident(spec.name)
     key = spec.key[:-1]  # the versioned table's key; the last part is _valid_from
-    touched = con.sql(
-        f"""WITH since AS (SELECT max(greatest(_valid_from, coalesce(_valid_to, _valid_from))) AS at FROM {target})
-        SELECT DISTINCT {', '.join('w.' + ident(n) for n in key)} FROM {work} AS w, since
-        WHERE w._valid_from > since.at OR w._valid_to > since.at"""
-    ).to_arrow_table()
-    if touched.num_rows > before.rows * MAX_TOUCHED_SHARE:
+    (since,) = con.execute(f"SELECT max(greatest(_valid_from, coalesce(_valid_to, _valid_from))) FROM {target}").fetchall()[0]
+    if since is None:
         return False
-    with staged(con, touched) as keys:
-        of_touched = f"EXISTS (SELECT 1 FROM {keys} AS k WHERE {key_match(spec, 'r', 'k', key)})"
-        gone_rows, gone_sum = con.execute(
-            f"SELECT count(*), coalesce(sum(hash(r)), 0)::VARCHAR FROM {target} AS r WHERE {of_touched}"
-        ).fetchall()[0]
-        new_rows, new_sum = con.execute(
-            f"SELECT count(*), coalesce(sum(hash(r)), 0)::VARCHAR FROM {work} AS r WHERE {of_touched}"
-        ).fetchall()[0]
+    # Written since the copy: versions opened (or completed in place), delete markers, and the
+    # versions they closed, which the copy holds as current (`_valid_to` NULL): those go.
+    written = "(r._valid_from > $since OR r._valid_to > $since)"
+    columns = ", ".join(f"{ident(c.name)} := {ident(c.name)}" for c in spec.all_columns)
+    con.begin()  # undone unless the sums prove the patch exact
+    try:
+        gone = con.execute(
+            f"""DELETE FROM {target} AS c WHERE c._valid_to IS NULL AND EXISTS (
+                SELECT 1 FROM {work} AS r WHERE {written} AND {key_match(spec, 'r', 'c', key)}) RETURNING hash(c)""",
+            {"since": since},
+        ).fetchall()
+        added = con.execute(
+            f"INSERT INTO {target} BY NAME SELECT r.* FROM {work} AS r WHERE {written} "
+            f"RETURNING hash(struct_pack({columns}))",  # hash(t) of the fingerprints: the row, columns in order
+            {"since": since},
+        ).fetchall()
         exact = (
-            before.rows - gone_rows + new_rows == after.rows
-            and before.hash_sum - int(gone_sum) + int(new_sum) == after.hash_sum
+            len(added) <= before.rows * MAX_WRITTEN_SHARE
+            and before.rows - len(gone) + len(added) == after.rows
+            and before.hash_sum - sum(h for (h,) in gone) + sum(h for (h,) in added) == after.hash_sum
         )
-        if not exact:
-            return False
-        # Results fetched to the end: an unfinished one makes the next `register` fail (DuckDB 2).
-        con.execute(f"DELETE FROM {target} AS r WHERE {of_touched}").fetchall()
-        con.execute(f"INSERT INTO {target} BY NAME SELECT r.* FROM {work} AS r WHERE {of_touched}").fetchall()
+    except BaseException:
+        con.rollback()
+        raise
+    if not exact:
+        con.rollback()
+        return False
+    con.commit()
     return True
