@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from jofi_pipeline.dagster_storage import storage_config
 from jofi_pipeline.simulator.process import SimulatorProcess
 
 
@@ -29,7 +31,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Dagster runs made by tests go to a throwaway instance, never the project's .dagster_home/
     (nor a DAGSTER_HOME the developer exported); a test that needs its own sets its own."""
     home = Path(tempfile.mkdtemp(prefix="jofi-tests-dagster-home-"))
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # The project's storage (kept SQLite connections), as the project's dagster.yaml has it.
+    (home / "dagster.yaml").write_text(yaml.safe_dump({**storage_config(str(home)), "telemetry": {"enabled": False}}))
     config._jofi_dagster_home = home  # type: ignore[attr-defined]
     os.environ["DAGSTER_HOME"] = str(home)
 

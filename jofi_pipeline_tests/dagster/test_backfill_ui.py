@@ -20,7 +20,9 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
+import yaml
 
+from jofi_pipeline.dagster_storage import storage_config
 from jofi_pipeline.runs import LOCATION_NAME
 from jofi_pipeline.settings import ENV_BASE_URL, ENV_DATA_DIR, ENV_LIVE_KEY, ENV_TEST_KEY
 from jofi_pipeline.warehouse.tables import TABLES
@@ -75,7 +77,7 @@ def dagster_dev(_session_simulator, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("dagster_dev")
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (home / "dagster.yaml").write_text(yaml.safe_dump({**storage_config(str(home)), "telemetry": {"enabled": False}}))
     port = _free_port()
     env = {
         **os.environ,

@@ -110,7 +110,7 @@ def test_the_project_dagster_yaml_is_a_valid_instance_config():
     from dagster._core.instance.config import dagster_instance_config
 
     config, _ = dagster_instance_config(str(PROJECT_ROOT))
-    assert config["storage"]["sqlite"]["base_dir"] == PROJECT_HOME
+    assert config["storage"]["custom"]["config"]["base_dir"] == PROJECT_HOME
     assert config["retention"]["sensor"]["purge_after_days"]["skipped"] == 7
     assert PROJECT_HOME + "/" in (PROJECT_ROOT / ".gitignore").read_text()
 

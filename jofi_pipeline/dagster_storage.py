@@ -1,0 +1,272 @@
+"""Dagster's SQLite storage, minus the per-write set-up cost a CLI sync pays ~500 times.
+
+Dagster's SQLite storages build a new SQLAlchemy engine for every read and write (`NullPool`), and
+every connection they close makes SQLite checkpoint the write-ahead log and fsync; with SQLite's
+default `synchronous=FULL` each commit fsyncs too. One sync stores ~200 events, each in the run's
+shard and most again in the index shard: seconds of CPU and, on a busy disk, many more of wall.
+
+Here the same tables, files and schema are used (the UI, `dagster instance migrate` and plain
+Dagster storages read them unchanged), with three differences:
+  - one engine per database file, kept open (pooled connection; a few run shards at most);
+  - `synchronous=NORMAL` on those connections: in WAL mode a commit no longer fsyncs, a crash of
+    the process loses nothing, a power cut at most the last commits (never a corrupt file);
+  - an existing database that is stamped with a schema revision is opened without loading
+    Dagster's ~180 alembic scripts (Dagster only checks that a revision is there, too); a new
+    or unstamped one goes through Dagster's own set-up (create, stamp, migrate data).
+Dagster's live run view watches the shard's `.db` file, which a WAL write no longer touches until
+a checkpoint: after storing events the shard file's mtime is set, which wakes that watcher.
+
+Configured in dagster.yaml as `storage: custom: {module: jofi_pipeline.dagster_storage,
+class: JofiSqliteStorage, config: {base_dir: …}}`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import sqlalchemy as db
+import yaml
+from dagster._config import StringSource
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.base_storage import DagsterStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, create_db_conn_string
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
+from dagster._serdes import ConfigurableClassData
+from dagster._utils import mkdir_p
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import QueuePool
+
+MODULE = __name__
+RUN_SHARD_ENGINES = 8  # run shards kept open besides the index (the UI reads many runs, a sync one)
+
+
+def open_engine(conn_string: str) -> Engine:
+    """An engine that keeps its connection (same-thread use is serialised by the storages)."""
+    engine = db.create_engine(
+        conn_string,
+        poolclass=QueuePool,
+        pool_size=1,
+        max_overflow=4,  # Dagster nests a second connection while setting a database up
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+    )
+
+    @db.event.listens_for(engine, "connect")
+    def _no_fsync_per_commit(dbapi_conn, _record) -> None:
+        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+
+    return engine
+
+
+class EngineCache:
+    """Engines by database file, least recently used dropped beyond `size`; a forked child starts
+    afresh (SQLite connections must not cross a fork)."""
+
+    def __init__(self, size: int, keep: Sequence[str] = ()) -> None:
+        self._size = size
+        self._keep = set(keep)
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def get(self, conn_string: str) -> Engine:
+        with self._lock:
+            if self._pid != os.getpid():
+                for engine in self._engines.values():
+                    engine.dispose(close=False)  # the parent's connections stay the parent's
+                self._engines.clear()
+                self._pid = os.getpid()
+            engine = self._engines.get(conn_string)
+            if engine is None:
+                engine = self._engines[conn_string] = open_engine(conn_string)
+                evictable = [k for k in self._engines if k not in self._keep]
+                while len(evictable) > self._size:
+                    self._engines.pop(evictable.pop(0)).dispose()
+            self._engines.move_to_end(conn_string)
+            return engine
+
+    def dispose(self) -> None:
+        with self._lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
+
+
+def stamped_revision(conn: Connection) -> str | None:
+    """The alembic revision a database is stamped with, None when new or unstamped."""
+    try:
+        row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+    except (db.exc.OperationalError, sqlite3.OperationalError):
+        return None
+    return row[0] if row else None
+
+
+def table_names(conn: Connection) -> set[str]:
+    return {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+class JofiSqliteEventLogStorage(SqliteEventLogStorage):
+    """Dagster's run-sharded SQLite event log with kept engines (see the module docstring)."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
+        self._engine_cache = EngineCache(RUN_SHARD_ENGINES, keep=[create_db_conn_string(os.path.abspath(base_dir), INDEX_SHARD_NAME)])
+        super().__init__(base_dir, inst_data)
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> JofiSqliteEventLogStorage:
+        return cls(inst_data=inst_data, **config_value)
+
+    def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
+        with engine.connect() as conn:
+            if stamped_revision(conn):
+                return  # what Dagster's check concludes too, without loading every migration script
+        super()._initdb(engine, for_index_shard)
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:
+            engine = self._engine_cache.get(self.conn_string_for_shard(shard))
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        # Called inside index transactions too: a connection of its own, without the storage lock.
+        with self._engine_cache.get(self.conn_string_for_shard(INDEX_SHARD_NAME)).connect() as conn:
+            return table_name in table_names(conn)
+
+    def store_event(self, event: EventLogEntry) -> None:
+        super().store_event(event)
+        self._wake_watchers(event.run_id)
+
+    def _wake_watchers(self, run_id: str) -> None:
+        """Dagster's live run view watches the shard's .db file for changes; WAL writes leave it
+        alone until a checkpoint, so mark it changed."""
+        try:
+            os.utime(self.path_for_shard(run_id))
+        except OSError:
+            pass
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine_cache.dispose()
+
+
+class JofiSqliteRunStorage(SqliteRunStorage):
+    """Dagster's SQLite run storage with a kept engine; an existing stamped database opens as is."""
+
+    def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None):
+        self._engine_cache = EngineCache(1)
+        super().__init__(conn_string, inst_data)
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> JofiSqliteRunStorage:
+        return cls.from_local(inst_data=inst_data, **config_value)
+
+    @classmethod
+    def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None) -> JofiSqliteRunStorage:
+        mkdir_p(base_dir)
+        conn_string = create_db_conn_string(base_dir, "runs")
+        if os.path.exists(os.path.join(os.path.abspath(base_dir), "runs.db")):
+            storage = cls(conn_string, inst_data)
+            with storage.connect() as conn:
+                if stamped_revision(conn) and "instance_info" in table_names(conn):
+                    return storage
+            storage.dispose()
+        return super().from_local(base_dir, inst_data)  # new or unstamped: Dagster's own set-up
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self._engine_cache.get(self._conn_string).connect() as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine_cache.dispose()
+
+
+class JofiSqliteScheduleStorage(SqliteScheduleStorage):
+    """Dagster's SQLite schedule storage with a kept engine; an existing stamped database opens as is."""
+
+    def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None):
+        self._engine_cache = EngineCache(1)
+        super().__init__(conn_string, inst_data)
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> JofiSqliteScheduleStorage:
+        return cls.from_local(inst_data=inst_data, **config_value)
+
+    @classmethod
+    def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None) -> JofiSqliteScheduleStorage:
+        mkdir_p(base_dir)
+        conn_string = create_db_conn_string(base_dir, "schedules")
+        if os.path.exists(os.path.join(os.path.abspath(base_dir), "schedules.db")):
+            storage = cls(conn_string, inst_data)
+            with storage.connect() as conn:
+                if stamped_revision(conn):
+                    return storage
+            storage.dispose()
+        return super().from_local(base_dir, inst_data)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self._engine_cache.get(self._conn_string).connect() as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine_cache.dispose()
+
+
+class JofiSqliteStorage(DagsterSqliteStorage):
+    """`storage: sqlite` with the storages above: same folder layout (history/, schedules/)."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
+        self.base_dir = base_dir
+        self._run_storage = JofiSqliteRunStorage.from_local(_runs_directory(base_dir))
+        self._event_log_storage = JofiSqliteEventLogStorage(_event_logs_directory(base_dir))
+        self._schedule_storage = JofiSqliteScheduleStorage.from_local(_schedule_directory(base_dir))
+        self._inst_data = inst_data
+        DagsterStorage.__init__(self)
+
+    @classmethod
+    def config_type(cls):
+        return {"base_dir": StringSource}
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> JofiSqliteStorage:
+        return cls.from_local(inst_data=inst_data, **config_value)
+
+    def _data(self, class_name: str, base_dir: str) -> ConfigurableClassData:
+        return ConfigurableClassData(MODULE, class_name, yaml.dump({"base_dir": base_dir}, default_flow_style=False))
+
+    @property
+    def event_storage_data(self) -> ConfigurableClassData:
+        return self._data("JofiSqliteEventLogStorage", _event_logs_directory(self.base_dir))
+
+    @property
+    def run_storage_data(self) -> ConfigurableClassData:
+        return self._data("JofiSqliteRunStorage", _runs_directory(self.base_dir))
+
+    @property
+    def schedule_storage_data(self) -> ConfigurableClassData:
+        return self._data("JofiSqliteScheduleStorage", _schedule_directory(self.base_dir))
+
+
+def storage_config(base_dir: str) -> dict:
+    """The dagster.yaml `storage:` entry for this storage in `base_dir` (the project's file spells it out)."""
+    return {"storage": {"custom": {"module": MODULE, "class": JofiSqliteStorage.__name__, "config": {"base_dir": base_dir}}}}

@@ -1,0 +1,197 @@
+"""The project's SQLite instance storage (jofi_pipeline/dagster_storage.py): Dagster's own files and
+schema with kept connections. Real instances in temp dirs: what it writes, plain Dagster (and
+another process) reads; new, old and unstamped databases get what Dagster gives them; the UI's
+live run view still hears about new events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from alembic.script import ScriptDirectory
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.runs.sqlite import sqlite_run_storage
+from dagster._core.storage.sql import get_alembic_config
+from dagster._core.storage.sqlite import LAST_KNOWN_STAMPED_SQLITE_ALEMBIC_REVISION
+
+from jofi_pipeline.dagster_storage import (
+    RUN_SHARD_ENGINES,
+    JofiSqliteEventLogStorage,
+    JofiSqliteRunStorage,
+    JofiSqliteScheduleStorage,
+    storage_config,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ScriptDirectory.from_config(get_alembic_config(sqlite_run_storage.__file__))
+HEAD = SCRIPTS.as_revision_number("head")
+DATABASES = ("history/runs.db", "history/runs/index.db", "schedules/schedules.db")
+
+
+def open_at(home: Path, plain: bool = False) -> dg.DagsterInstance:
+    """An instance on `home`: ours, or (plain) Dagster's own `storage: sqlite` on the same folder."""
+    config = {"storage": {"sqlite": {"base_dir": str(home)}}} if plain else storage_config(str(home))
+    no_log_files = {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}  # no `tail` process
+    (home / "dagster.yaml").write_text(yaml.safe_dump({**config, "compute_logs": no_log_files, "telemetry": {"enabled": False}}))
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+
+
+@dg.asset
+def numbers() -> int:
+    return 3
+
+
+@dg.asset_check(asset=numbers)
+def positive() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True, metadata={"seen": 3})
+
+
+def materialize(instance: dg.DagsterInstance) -> str:
+    result = dg.materialize([numbers, positive], instance=instance, tags={"jofi/mode": "test"})
+    assert result.success
+    return result.run_id
+
+
+def stamped(path: Path) -> str | None:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+
+
+def test_a_new_instance_has_dagsters_layout_stamped_at_head(tmp_path):
+    with open_at(tmp_path) as instance:
+        assert isinstance(instance.run_storage, JofiSqliteRunStorage)
+        assert isinstance(instance.event_log_storage, JofiSqliteEventLogStorage)
+        assert isinstance(instance.schedule_storage, JofiSqliteScheduleStorage)
+        run_id = materialize(instance)
+        assert instance.run_storage.alembic_version() == (HEAD, HEAD)
+    for database in DATABASES:
+        assert stamped(tmp_path / database) == HEAD, database
+    assert stamped(tmp_path / "history" / "runs" / f"{run_id}.db") == HEAD
+
+
+def test_what_it_writes_plain_dagster_reads_and_the_other_way_round(tmp_path):
+    with open_at(tmp_path) as instance:
+        first = materialize(instance)
+    with open_at(tmp_path, plain=True) as plain:
+        assert plain.get_run_by_id(first).tags["jofi/mode"] == "test"
+        events = [e.dagster_event_type for e in plain.all_logs(first)]
+        assert dg.DagsterEventType.ASSET_MATERIALIZATION in events and dg.DagsterEventType.RUN_SUCCESS in events
+        assert plain.get_latest_materialization_event(numbers.key).run_id == first
+        second = materialize(plain)
+    with open_at(tmp_path) as instance:
+        assert {r.run_id for r in instance.get_runs()} == {first, second}
+        assert instance.get_latest_materialization_event(numbers.key).run_id == second
+        checks = instance.event_log_storage.get_asset_check_execution_history(positive.check_key, limit=5)
+        assert [c.run_id for c in checks] == [second, first]
+        assert [e.dagster_event_type for e in instance.all_logs(first)] == events
+
+
+@pytest.mark.e2e  # another process
+def test_another_process_reads_the_runs_and_events(tmp_path):
+    with open_at(tmp_path) as instance:
+        run_id = materialize(instance)
+        expected = len(instance.all_logs(run_id))
+    code = (
+        "import json, sys\n"
+        "import dagster as dg\n"
+        "from dagster._core.instance.ref import InstanceRef\n"
+        "with dg.DagsterInstance.from_ref(InstanceRef.from_dir(sys.argv[1])) as i:\n"
+        "    print(json.dumps({r.run_id: len(i.all_logs(r.run_id)) for r in i.get_runs()}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True, timeout=120)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {run_id: expected}
+
+
+def test_an_old_revision_is_reported_like_dagster_does_and_migrates(tmp_path):
+    """Dagster opens an out-of-date database as it is and says so (`dagster instance migrate`
+    brings it to head); so does this storage: no silent stamping, migration still works."""
+    with open_at(tmp_path, plain=True) as plain:
+        materialize(plain)
+    older = SCRIPTS.get_revision(HEAD).down_revision
+    assert isinstance(older, str)
+    for database in DATABASES:
+        with sqlite3.connect(tmp_path / database) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = ?", (older,))
+    with open_at(tmp_path) as instance:
+        assert instance.run_storage.alembic_version() == (older, HEAD)
+        assert instance.event_log_storage.alembic_version() == (older, HEAD)
+        assert stamped(tmp_path / "history/runs.db") == older  # opening changed nothing
+        instance.upgrade()
+    for database in DATABASES:
+        assert stamped(tmp_path / database) == HEAD, database
+    with open_at(tmp_path) as instance:
+        assert len(instance.get_runs()) == 1
+
+
+def test_an_unstamped_database_gets_dagsters_own_set_up(tmp_path):
+    """Tables without an alembic stamp (databases made by older SQLAlchemy 2 set-ups): this
+    storage leaves them to Dagster's own code, so they end up stamped as plain Dagster stamps them."""
+    made = tmp_path / "made"
+    made.mkdir()
+    with open_at(made, plain=True) as plain:
+        materialize(plain)
+    for database in DATABASES:
+        with sqlite3.connect(made / database) as conn:
+            conn.execute("DROP TABLE alembic_version")
+    ours, dagsters = tmp_path / "ours", tmp_path / "dagsters"
+    shutil.copytree(made, ours)
+    shutil.copytree(made, dagsters)
+    for home, plain in ((ours, False), (dagsters, True)):
+        with open_at(home, plain=plain) as instance:
+            assert len(instance.get_runs()) == 1
+            materialize(instance)
+    revisions = {database: stamped(ours / database) for database in DATABASES}
+    assert revisions == {database: stamped(dagsters / database) for database in DATABASES}
+    assert revisions["history/runs.db"] == LAST_KNOWN_STAMPED_SQLITE_ALEMBIC_REVISION
+
+
+def test_the_live_run_view_hears_about_new_events(tmp_path):
+    """The UI watches a run's shard file; events written through kept connections sit in the WAL,
+    so the storage marks the file changed. Watched by plain Dagster, as `dagster dev` would."""
+    with open_at(tmp_path) as instance:
+        first = materialize(instance)
+        run = instance.get_run_by_id(first)
+        with open_at(tmp_path, plain=True) as watcher:
+            heard: list[str] = []
+            got_it = threading.Event()
+
+            def callback(entry, _cursor):
+                message = entry.dagster_event.message if entry.dagster_event else entry.user_message
+                heard.append(message)
+                if message == "late news":
+                    got_it.set()
+
+            watcher.watch_event_logs(first, None, callback)
+            try:
+                instance.report_engine_event("late news", run)
+                assert got_it.wait(20), f"the watcher heard only {heard[-3:]}"
+            finally:
+                watcher.end_watch_event_logs(first, callback)
+
+
+def test_commits_skip_fsync_and_only_a_few_run_shards_stay_open(tmp_path):
+    with open_at(tmp_path) as instance:
+        storage = instance.event_log_storage
+        with storage.index_connection() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        runs = [materialize(instance) for _ in range(RUN_SHARD_ENGINES + 2)]
+        assert len(storage._engine_cache._engines) == RUN_SHARD_ENGINES + 1  # + the index
+        assert all(len(instance.all_logs(run_id)) > 5 for run_id in runs)  # evicted shards reopen
+
+
+def test_the_project_instance_and_the_tests_instance_use_it():
+    project = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    assert project["storage"] == storage_config(".dagster_home")["storage"]
+    home = Path(os.environ["DAGSTER_HOME"])
+    assert yaml.safe_load((home / "dagster.yaml").read_text())["storage"] == storage_config(str(home))["storage"]
