@@ -14,17 +14,26 @@ demo: install
 # Everything: unit, contract and end-to-end tests (README's and CI's command).
 # Several workers: most tests wait on a simulator, a CLI or a Dagster process, not on the CPU.
 # --dist loadfile keeps a module's tests on one worker, so a module-scoped fixture (a `dagster dev`,
-# a production instance, a synced template) is built once. (loadgroup marks are not honoured with
+# a production instance, a synced template) is built once; conftest.py's scheduler hands the files
+# that run for minutes out first and the tests of two of them one by one. (loadgroup marks are not honoured with
 # pytest 9.2 and pytest-xdist 3.8: the group suffix is never added to the test id.)
 TEST_WORKERS ?= 4
 
+# The tests' interpreters keep their bytecode in __pycache__/ (git-ignored), pytest's
+# assertion-rewritten test modules included: with PYTHONDONTWRITEBYTECODE set, as on some machines,
+# every worker rewrote and compiled ~200 modules again (seconds of CPU each), and every CLI
+# process and simulator compiled the project's own modules.
+TEST_ENV := PYTHONDONTWRITEBYTECODE=
+
 test: install
-	$(UV) run pytest -n $(TEST_WORKERS) --dist loadfile
+	$(TEST_ENV) $(UV) run pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The inner loop: unit and contract tests only (no simulator, server, CLI process or Dagster run),
-# on two workers: their DuckDB work is CPU, and the two cores share it.
+# on two workers: their DuckDB work is CPU, and the two cores share it. JOFI_TEST_TIER=fast: the
+# property tests whose examples each build a warehouse or an app run half their examples
+# (jofi_pipeline_tests/examples.py); `make test` runs them all.
 test-fast: install
-	$(UV) run pytest -m "not e2e" -n 2
+	$(TEST_ENV) JOFI_TEST_TIER=fast $(UV) run pytest -m "not e2e" -n 2
 
 install: .venv/.installed
 

@@ -64,9 +64,40 @@ LONG_FILES = (
 )
 
 
+# Files whose tests `make test` hands out one by one rather than as one file: each test runs for
+# minutes and needs nothing but the module's small simulator, so several workers share the file.
+SPREAD_FILES = (
+    "reliability/test_crash_safety.py",
+    "reliability/test_doors.py",
+)
+
+
+def _rel_path(nodeid: str) -> str:
+    return nodeid.split("::")[0].removeprefix("jofi_pipeline_tests/")
+
+
 def _long_first(item: pytest.Item) -> int:
-    path = item.nodeid.split("::")[0].removeprefix("jofi_pipeline_tests/")
+    path = _rel_path(item.nodeid)
     return LONG_FILES.index(path) if path in LONG_FILES else len(LONG_FILES)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile`, except that each test of SPREAD_FILES is a work unit of its own, and the
+    units go out in collection order (longest files first, see LONG_FILES), not xdist's default
+    reordering by number of tests per file, which handed out the minutes-long files last."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongFirstFileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid if _rel_path(nodeid) in SPREAD_FILES else super()._split_scope(nodeid)
+
+        def schedule(self) -> None:
+            self.config.option.loadscopereorder = False
+            super().schedule()
+
+    return LongFirstFileScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import jofi_pipeline_tests.warehouse.docs_shapes as docs
+from jofi_pipeline_tests.examples import examples
 from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline.harness.history_oracle import chain_problems, chains, disagreements
 
@@ -73,7 +74,7 @@ def taker_object(id: int, email: int, by_id: bool) -> dict:
     return docs.test_taker_list_item(id, email=address)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(runs_strategy)
 @example([[("read", 1, 1, False)], [("read", 1, 0, False), ("read", 1, 1, False)]])  # A, then B and A in one run
 @example([[("read", 1, 1, True)], [("read", 1, 0, False), ("read", 1, 1, False)]])  # ... A read in the other shape

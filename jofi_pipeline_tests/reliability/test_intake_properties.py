@@ -19,6 +19,7 @@ from jofi_pipeline.webhooks.app import PATH, build_app
 from jofi_pipeline.webhooks.events import MAX_DEPTH, EventError, parse_body
 from jofi_pipeline.webhooks.imports import import_ids
 from jofi_pipeline.webhooks.inbox import Inbox
+from jofi_pipeline_tests.examples import examples
 from jofi_pipeline_tests.webhooks.helpers import SECRET, signature
 
 MAX = 2**63 - 1
@@ -70,7 +71,7 @@ def test_the_registry_rule_matches_the_documented_rule(value):
             assert entities.parse_id(name, parsed) == parsed, "a parsed id parses as itself"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(ID_TEXT.map(lambda t: t.encode("utf-8", "surrogatepass")), st.binary(max_size=12)), max_size=12))
 def test_import_ids_queues_exactly_the_valid_ids_and_counts_every_other_line_invalid(lines):
     rows = [line.replace(b"\n", b" ").replace(b"\r", b" ") for line in lines]
@@ -162,7 +163,7 @@ def test_any_nesting_past_the_bound_is_a_400(depth, opener):
         raise AssertionError("accepted")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.binary(max_size=200), EVENTS.map(lambda v: json.dumps(v).encode()), JSON_VALUE.map(lambda v: json.dumps(v).encode())))
 def test_the_receiver_answers_any_signed_body_200_or_400_and_stores_only_on_200(body):
     """Through the app as served: no body makes it answer 500 (or 503 with a healthy inbox), and

@@ -155,8 +155,10 @@ def test_every_history_column_is_commented_and_keys_add_valid_from():
         assert "_last_synced_at" not in hist.column_names
 
 
-@pytest.fixture
-def published(store: WarehouseStore):
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory):
+    """Built once per module (per worker): its tests only read it, through a read-only connection."""
+    store = WarehouseStore(tmp_path_factory.mktemp("history") / "data", "live")
     def day1(run):
         run.upsert("invitations", [docs.invitation(1, created_at="2026-02-03T09:00:00Z", accepted_at="2026-02-03T21:00:00Z", test_taker_id=7)], T1)
         run.upsert("test_takers", [docs.test_taker(7, invitation_id=1, assignments=[

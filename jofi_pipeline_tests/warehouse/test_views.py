@@ -14,8 +14,10 @@ from jofi_pipeline_tests.warehouse.conftest import T0, T1
 DONE = "2026-02-05T10:00:00.5Z"
 
 
-@pytest.fixture
-def published(store: WarehouseStore):
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory):
+    """Built once per module (per worker): its tests only read it, through a read-only connection."""
+    store = WarehouseStore(tmp_path_factory.mktemp("views") / "data", "live")
     recruiting = {"id": 328, "display_name": "Recruiting"}
     training = {"id": 470, "display_name": "Executive Training"}
     with store.open_run("r1", T0) as run:
