@@ -54,7 +54,7 @@ from jofi_pipeline.warehouse.tables import (
 
 log = logging.getLogger(__name__)
 
-WORK_DB_MEMORY_LIMIT = "256MB"
+WORK_DB_MEMORY_LIMIT = "128MB"
 
 
 def redact(text: str | None) -> str | None:

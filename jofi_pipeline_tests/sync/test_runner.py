@@ -192,3 +192,25 @@ def test_sync_options_carry_no_client_settings():
     assert set(SyncOptions.__dataclass_fields__) == {
         "batch_size", "full_refresh", "score_profiles", "writer_wait_seconds", "targets"
     }
+
+
+def test_lists_longer_than_a_batch_are_merged_batch_by_batch_and_all_kept(fake, store, monkeypatch):
+    """A list is merged in batch_size pieces (bounded memory on a 13,000-item list), losing nothing."""
+    from jofi_pipeline.warehouse import RunWriter
+
+    sizes: dict[str, list[int]] = {}
+    real_upsert = RunWriter.upsert
+
+    def counting_upsert(self, entity, objects, synced_at, **kwargs):
+        objects = list(objects)
+        sizes.setdefault(entity, []).append(len(objects))
+        return real_upsert(self, entity, objects, synced_at, **kwargs)
+
+    monkeypatch.setattr(RunWriter, "upsert", counting_upsert)
+    report = run(fake, store, batch_size=2)
+    assert report.status == "succeeded"
+    assert held(store, "invitations") == {7, 100101, 100102, 100103}
+    assert held(store, "test_takers") == {101, 102, 103}
+    assert report.inserted["invitations"] == 4 and report.inserted["test_takers"] == 3
+    assert max(n for calls in sizes.values() for n in calls) <= 2
+    assert sizes["invitations"][:2] == [2, 2]  # the 4-item list, in two merges
