@@ -54,12 +54,12 @@ RUN_SHARD_ENGINES = 8  # run shards kept open besides the index (the UI reads ma
 
 
 def open_engine(conn_string: str) -> Engine:
-    """An engine that keeps its connection (same-thread use is serialised by the storages)."""
+    """An engine that keeps one connection open between uses (any thread may take it)."""
     engine = db.create_engine(
         conn_string,
         poolclass=QueuePool,
-        pool_size=1,
-        max_overflow=4,  # Dagster nests a second connection while setting a database up
+        pool_size=1,  # one kept; more at once (the daemon's threads) are opened and closed as before
+        max_overflow=-1,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
     )
 

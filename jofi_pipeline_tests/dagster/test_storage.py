@@ -190,6 +190,34 @@ def test_commits_skip_fsync_and_only_a_few_run_shards_stay_open(tmp_path):
         assert all(len(instance.all_logs(run_id)) > 5 for run_id in runs)  # evicted shards reopen
 
 
+def test_many_threads_at_once_neither_wait_nor_fail(tmp_path):
+    """The daemon's threads (sensors, schedules, run queue, monitoring) use one instance at once:
+    beyond the one kept, connections are opened as Dagster's own storage opens them, so twelve
+    threads can each hold one at the same moment (a capped pool would make them wait)."""
+    with open_at(tmp_path) as instance:
+        run_id = materialize(instance)
+        errors: list[BaseException] = []
+        all_in = threading.Barrier(12, timeout=20)
+
+        def reader(storage) -> None:
+            try:
+                with storage.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
+                    all_in.wait()  # every thread holds a connection now
+                assert instance.get_run_by_id(run_id) is not None and instance.all_logs(run_id)
+            except BaseException as exc:  # noqa: BLE001  reported below
+                errors.append(exc)
+
+        for storage in (instance.run_storage, instance.schedule_storage):
+            all_in.reset()
+            threads = [threading.Thread(target=reader, args=(storage,)) for _ in range(12)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            assert not errors and not any(t.is_alive() for t in threads), errors[:1]
+
+
 def test_the_project_instance_and_the_tests_instance_use_it():
     project = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
     assert project["storage"] == storage_config(".dagster_home")["storage"]
