@@ -114,6 +114,11 @@ class SimulatorProcess:
         self._log.close()
 
     @property
+    def pid(self) -> int | None:
+        """The server process's id (benchmarks read its CPU time), None when not running."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
