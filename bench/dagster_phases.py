@@ -1,0 +1,111 @@
+"""Benchmark: where Dagster's fixed cost of a CLI sync goes — CPU seconds per phase, in one process.
+
+A child process does what `jofi-pipeline sync --mode live` does, step by step, and reads its own
+CPU time (user+sys) around each step: importing the CLI's run module (Dagster with it), loading the
+definitions, opening the project instance (a project folder holding the checkout's dagster.yaml,
+DAGSTER_HOME unset), creating the run of `jofi_sync` with its origin, executing it (the sync
+itself included: compare with bench/dagster_cost.py's bare figure) and how many events it stored.
+CPU is the measure because the machine is shared: wall time follows the load.
+
+    .venv/bin/python bench/dagster_phases.py [--rounds 2] [--test-takers 20] [--baseline /path/to/other/checkout]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from targets import ROOT, load_average  # noqa: E402
+
+PHASES = ("import", "definitions", "open instance", "create run", "execute run")
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def child(data_dir: str) -> None:
+    """One sync, phase by phase; prints one JSON line of CPU seconds."""
+    out: dict[str, float] = {}
+    started = cpu()
+    import dagster as dg
+
+    import jofi_pipeline.runs as runs
+    out["import"] = cpu() - started
+    started = cpu()
+    job = runs.load_definitions().resolve_job_def(runs.JOB_NAME)
+    out["definitions"] = cpu() - started
+    started = cpu()
+    instance = runs.open_instance()
+    out["open instance"] = cpu() - started
+    started = cpu()
+    remote, code = runs.job_origins(job.name)
+    run = instance.create_run_for_job(
+        job_def=job,
+        run_config={"resources": {"jofi": {"config": {"data_dir": data_dir}}},
+                    "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        tags={**job.run_tags, **job.get_tags_for_partition_key("live", selected_asset_keys=None)},
+        remote_job_origin=remote, job_code_origin=code, status=dg.DagsterRunStatus.NOT_STARTED,
+    )
+    out["create run"] = cpu() - started
+    started = cpu()
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.api import execute_run
+
+    if not execute_run(InMemoryJob(job), run, instance).success:
+        raise SystemExit("the run failed")
+    out["execute run"] = cpu() - started
+    out["events"] = len(instance.all_logs(run.run_id))
+    print(json.dumps(out))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--test-takers", type=int, default=20)
+    parser.add_argument("--baseline", type=Path, default=None, help="another checkout measured in every round too")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return 0
+
+    from jofi_pipeline.simulator.process import SimulatorProcess
+
+    checkouts = {"this": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+    rows = []
+    with SimulatorProcess(test_takers=args.test_takers, seed=42) as sim, tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "JOFI_API_BASE_URL": sim.base_url, "JOFI_LIVE_API_KEY": sim.live_key, "DAGSTER_DISABLE_TELEMETRY": "1"}
+        env.pop("DAGSTER_HOME", None)
+        for name, checkout in checkouts.items():  # one project instance per checkout, kept across rounds
+            (Path(tmp) / name).mkdir()
+            shutil.copy(checkout / "dagster.yaml", Path(tmp) / name / "dagster.yaml")
+        for round_no in range(args.rounds):
+            for name, checkout in checkouts.items():
+                load = load_average()
+                command = [str(checkout / ".venv" / "bin" / "python"), str(Path(__file__).resolve()),
+                           "--child", str(Path(tmp) / f"data-{name}-{round_no}")]
+                done = subprocess.run(command, env=env, cwd=Path(tmp) / name, capture_output=True, text=True)
+                if done.returncode != 0:
+                    print(f"{name} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+                    return 1
+                rows.append((name, round_no + 1, json.loads(done.stdout.strip().splitlines()[-1]), load))
+
+    print(f"CPU seconds per phase of a CLI-style live sync, {args.test_takers} test takers (round 1 creates the instance)")
+    print(f"{'checkout':<10}{'round':>6}" + "".join(f"{p:>15}" for p in PHASES) + f"{'events':>8}  load")
+    for name, round_no, phases, load in rows:
+        print(f"{name:<10}{round_no:>6}" + "".join(f"{phases[p]:>15.2f}" for p in PHASES) + f"{phases['events']:>8}  {load}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
