@@ -22,7 +22,9 @@ copy of the current version's DuckDB file, drops and rebuilds only the tables wh
 moved (and any table no longer in the registry), and hard-links the unchanged tables' Parquet
 files instead of writing them again. Every table of the registry is covered, whoever writes it;
 without a usable manifest (first publish, older layout, another storage version) the whole
-database is built as before. The new version is still a complete, self-contained pair made
+database is built as before. A changed `<table>_history` table is patched in the copy instead of
+rebuilt (only the rows written since, publish_history.py), when the fingerprints prove the patch
+exact. The new version is still a complete, self-contained pair made
 visible by the one switch, so nothing about atomicity changes.
 """
 
