@@ -37,7 +37,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,6 +66,9 @@ LEGACY_VERSION_PREFIX = "parquet."  # Parquet versions of the two-rename layout,
 FINGERPRINTS_NAME = "fingerprints.json"
 FINGERPRINTS_FORMAT = 1
 PARQUET_FILE = "part-0.parquet"
+# A history table patched this many publishes in a row is copied whole at the next change: a patch
+# deletes rows inside row groups DuckDB does not compact, so the file would keep growing.
+MAX_PATCHES_IN_A_ROW = 7
 # Parquet row groups are buffered whole before they are written; with `_raw` JSON a default
 # 122,880-row group of scorecards is over 500 MB, more than the work database may use (the publish
 # of 10,000 test takers ran out of memory). Cut row groups by size instead.
@@ -83,15 +86,15 @@ def publish(con: duckdb.DuckDBPyConnection, targets: ModePaths) -> PublishResult
         fingerprints = table_fingerprints(con)
         previous = previous_version(targets)
         try:
-            row_counts, changed = build_database(con, db_file, parquet_dir, fingerprints, previous)
+            row_counts, changed, patches = build_database(con, db_file, parquet_dir, fingerprints, previous)
         except duckdb.Error as exc:
             if previous is None or not is_damaged(exc):
                 raise
             # The current version's file is damaged: build the new one whole, not from a copy of it.
             log.warning("%s: the published copy is damaged (%s); publishing a complete new one", targets.mode, exc)
             remove_quietly(db_file, Path(f"{db_file}.wal"), parquet_dir)
-            row_counts, changed = build_database(con, db_file, parquet_dir, fingerprints, None)
-        write_fingerprints(version_dir, fingerprints, row_counts)
+            row_counts, changed, patches = build_database(con, db_file, parquet_dir, fingerprints, None)
+        write_fingerprints(version_dir, fingerprints, row_counts, patches)
         fsync_tree(version_dir)
     except Exception as exc:
         remove_quietly(version_dir)
@@ -121,6 +124,7 @@ class PreviousVersion:
     fingerprints: dict[str, str]
     row_counts: dict[str, int]
     views: str | None
+    patches: dict[str, int] = field(default_factory=dict)  # history tables: publishes patched since copied whole
 
 
 def table_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -173,6 +177,7 @@ def previous_version(targets: ModePaths) -> PreviousVersion | None:
         {name: t.get("fingerprint") for name, t in tables.items() if isinstance(t, dict)},
         {name: t.get("rows") for name, t in tables.items() if isinstance(t, dict)},
         manifest.get("views"),
+        {name: t["patches"] for name, t in tables.items() if isinstance(t, dict) and isinstance(t.get("patches"), int)},
     )
 
 
@@ -185,12 +190,18 @@ def _opens(db_file: Path) -> bool:
     return True
 
 
-def write_fingerprints(version_dir: Path, fingerprints: dict[str, str], row_counts: dict[str, int]) -> None:
+def write_fingerprints(
+    version_dir: Path, fingerprints: dict[str, str], row_counts: dict[str, int], patches: dict[str, int] | None = None
+) -> None:
     manifest = {
         "format": FINGERPRINTS_FORMAT,
         "storage_version": PUBLISHED_STORAGE_VERSION,
         "duckdb": duckdb.__version__,
-        "tables": {name: {"fingerprint": fingerprints[name], "rows": row_counts[name]} for name in fingerprints},
+        "tables": {
+            name: {"fingerprint": fingerprints[name], "rows": row_counts[name]}
+            | ({"patches": patches[name]} if patches and patches.get(name) else {})
+            for name in fingerprints
+        },
         "views": views_digest(),
     }
     (version_dir / FINGERPRINTS_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True))
@@ -202,8 +213,9 @@ def build_database(
     version_dir: Path,
     fingerprints: dict[str, str],
     previous: PreviousVersion | None,
-) -> tuple[dict[str, int], list[str]]:
-    """The new version's DuckDB file and Parquet tree; returns row counts and the tables rewritten.
+) -> tuple[dict[str, int], list[str], dict[str, int]]:
+    """The new version's DuckDB file and Parquet tree; returns row counts, the tables rewritten and
+    the history tables' patches in a row.
 
     From a copy of the previous file when there is one (only changed tables rebuilt), else from
     an empty file. Parquet from the new file for rebuilt tables, hard links for the others.
@@ -234,7 +246,10 @@ def build_database(
         con.execute(f"DETACH DATABASE IF EXISTS {ident(PUBLISH_CATALOG)}")
     if Path(f"{tmp_db}.wal").exists():
         raise RuntimeError(f"publish left a WAL next to {tmp_db}; the copy is not self-contained")
-    return {name: row_counts[name] for name in TABLES}, changed
+    # Patches in a row per history table: unchanged tables keep their count, rebuilt ones start again.
+    patches = {name: previous.patches.get(name, 0) for name in TABLES if name not in changed} if previous else {}
+    patches |= {name: patches_before(previous, name) + 1 for name in patched}
+    return {name: row_counts[name] for name in TABLES}, changed, patches
 
 
 def patch_histories(
@@ -247,9 +262,15 @@ def patch_histories(
     patched = {}
     for name in changed:
         spec = TABLES[name]
+        if patches_before(previous, name) >= MAX_PATCHES_IN_A_ROW:
+            continue  # copied whole now and then: a patch leaves deleted rows in the file's row groups
         if spec.kind == "history" and patch_history(con, spec, PUBLISH_CATALOG, previous.fingerprints.get(name), fingerprints[name]):
             patched[name] = Fingerprint.parse(fingerprints[name]).rows
     return patched
+
+
+def patches_before(previous: PreviousVersion | None, name: str) -> int:
+    return previous.patches.get(name, 0) if previous is not None else 0
 
 
 def drop_stale(con: duckdb.DuckDBPyConnection, changed: list[str], *, views: bool) -> None:

@@ -200,3 +200,25 @@ def test_a_patch_that_would_not_give_the_work_table_is_refused_and_the_table_cop
         assert "teams_history" in result.changed_tables
         assert contents(store.published_db_path) == full_build(run, tmp_path / "full")
     assert patches["teams_history"] == [True, False]
+
+
+def test_a_history_table_patched_many_times_in_a_row_is_copied_whole_again(store, tmp_path, patches, monkeypatch):
+    monkeypatch.setattr(publish_module, "MAX_PATCHES_IN_A_ROW", 2)
+
+    def patches_in_manifest() -> int:
+        manifest = json.loads((store.mode_dir / "current" / publish_module.FINGERPRINTS_NAME).read_text())
+        return manifest["tables"]["teams_history"].get("patches", 0)
+
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=10)
+        run.publish()
+    counts = []
+    for night in range(1, 5):
+        at = T0 + timedelta(days=night)
+        with store.open_run(f"r{night + 1}", at) as run:
+            run.upsert("teams", [docs.team(id=1, display_name=f"Name {night}")], at)
+            run.publish()
+            assert contents(store.published_db_path) == full_build(run, tmp_path / f"full{night}")
+        counts.append(patches_in_manifest())
+    assert counts == [1, 2, 0, 1]  # the third change is copied whole (dead rows gone), then patched again
+    assert patches["teams_history"] == [True, True, True]  # no patch tried on the third
