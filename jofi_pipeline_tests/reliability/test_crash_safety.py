@@ -29,7 +29,10 @@ SEED = 20240611
 def run_shared_dir(tmp_path_factory) -> Path:
     """A folder every worker of this pytest run sees (xdist gives each worker basetemp/popen-gwN)."""
     base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "kill-9-trials"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # else each worker would tally alone and the 20 trials would never be judged together
+        assert base.name == f"popen-{worker}", f"xdist no longer runs a worker in <basetemp>/popen-{worker}: {base}"
+    shared = (base.parent if worker else base) / "kill-9-trials"
     shared.mkdir(exist_ok=True)
     return shared
 
