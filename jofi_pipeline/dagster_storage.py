@@ -166,70 +166,54 @@ class JofiSqliteEventLogStorage(SqliteEventLogStorage):
         self._engine_cache.dispose()
 
 
-class JofiSqliteRunStorage(SqliteRunStorage):
-    """Dagster's SQLite run storage with a kept engine; an existing stamped database opens as is."""
+class KeptEngineStorage:
+    """For Dagster's one-file SQLite storages (runs, schedules): a kept engine, and an existing
+    database stamped with a revision (and holding `needs`) opened as is; anything else goes
+    through the Dagster class's own `from_local` set-up. Listed before that class."""
+
+    DB_NAME = ""
+    NEEDS: frozenset[str] = frozenset()
 
     def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None):
         self._engine_cache = EngineCache(1)
-        super().__init__(conn_string, inst_data)
+        super().__init__(conn_string, inst_data)  # type: ignore[call-arg]
 
     @classmethod
-    def from_config_value(cls, inst_data, config_value) -> JofiSqliteRunStorage:
+    def from_config_value(cls, inst_data, config_value):
         return cls.from_local(inst_data=inst_data, **config_value)
 
     @classmethod
-    def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None) -> JofiSqliteRunStorage:
+    def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None):
         mkdir_p(base_dir)
-        conn_string = create_db_conn_string(base_dir, "runs")
-        if os.path.exists(os.path.join(os.path.abspath(base_dir), "runs.db")):
-            storage = cls(conn_string, inst_data)
+        if os.path.exists(os.path.join(os.path.abspath(base_dir), f"{cls.DB_NAME}.db")):
+            storage = cls(create_db_conn_string(base_dir, cls.DB_NAME), inst_data)
             with storage.connect() as conn:
-                if stamped_revision(conn) and "instance_info" in table_names(conn):
+                if stamped_revision(conn) and cls.NEEDS <= table_names(conn):
                     return storage
             storage.dispose()
-        return super().from_local(base_dir, inst_data)  # new or unstamped: Dagster's own set-up
+        return super().from_local(base_dir, inst_data)  # type: ignore[misc]  new or unstamped: Dagster's own set-up
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        with self._engine_cache.get(self._conn_string).connect() as conn, conn.begin():
+        with self._engine_cache.get(self._conn_string).connect() as conn, conn.begin():  # type: ignore[attr-defined]
             yield conn
 
     def dispose(self) -> None:
-        super().dispose()
+        super().dispose()  # type: ignore[misc]
         self._engine_cache.dispose()
 
 
-class JofiSqliteScheduleStorage(SqliteScheduleStorage):
-    """Dagster's SQLite schedule storage with a kept engine; an existing stamped database opens as is."""
+class JofiSqliteRunStorage(KeptEngineStorage, SqliteRunStorage):
+    """Dagster's SQLite run storage (history/runs.db) with a kept engine."""
 
-    def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None):
-        self._engine_cache = EngineCache(1)
-        super().__init__(conn_string, inst_data)
+    DB_NAME = "runs"
+    NEEDS = frozenset({"instance_info"})  # Dagster's set-up adds it when missing
 
-    @classmethod
-    def from_config_value(cls, inst_data, config_value) -> JofiSqliteScheduleStorage:
-        return cls.from_local(inst_data=inst_data, **config_value)
 
-    @classmethod
-    def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None) -> JofiSqliteScheduleStorage:
-        mkdir_p(base_dir)
-        conn_string = create_db_conn_string(base_dir, "schedules")
-        if os.path.exists(os.path.join(os.path.abspath(base_dir), "schedules.db")):
-            storage = cls(conn_string, inst_data)
-            with storage.connect() as conn:
-                if stamped_revision(conn):
-                    return storage
-            storage.dispose()
-        return super().from_local(base_dir, inst_data)
+class JofiSqliteScheduleStorage(KeptEngineStorage, SqliteScheduleStorage):
+    """Dagster's SQLite schedule storage (schedules/schedules.db) with a kept engine."""
 
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        with self._engine_cache.get(self._conn_string).connect() as conn, conn.begin():
-            yield conn
-
-    def dispose(self) -> None:
-        super().dispose()
-        self._engine_cache.dispose()
+    DB_NAME = "schedules"
 
 
 class JofiSqliteStorage(DagsterSqliteStorage):
