@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ import pyarrow.compute as pc
 from jofi_pipeline import json_codec, settings
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.warehouse import fetch_outcomes, fetch_state, flatten, history, identity, integrity, merge
-from jofi_pipeline.warehouse.diagnose import open_failure, restore_work_db
+from jofi_pipeline.warehouse.diagnose import WarehouseLockedError, open_failure, restore_work_db
 from jofi_pipeline.warehouse.errors import ModeMismatchError, PublishRefusedError, UnknownEntityError, WarehouseError
 from jofi_pipeline.warehouse.fetch_outcomes import Missed, Remembered
 from jofi_pipeline.warehouse.identity import Identity
@@ -55,6 +56,7 @@ from jofi_pipeline.warehouse.tables import (
 log = logging.getLogger(__name__)
 
 WORK_DB_MEMORY_LIMIT = "128MB"
+WORK_DB_PEEK_WAIT_SECONDS = 3.0
 
 
 def redact(text: str | None) -> str | None:
@@ -159,11 +161,20 @@ class WarehouseStore:
             lock.release()
 
     def _connect_work_db(self) -> duckdb.DuckDBPyConnection:
-        """The working database, or a WarehouseError that says what to do (diagnose.py)."""
-        try:
-            return duckdb.connect(str(self.work_db_path))
-        except (duckdb.Error, OSError) as exc:
-            raise self._work_db_failure(exc) from None
+        """The working database, or a WarehouseError that says what to do (diagnose.py).
+
+        Called under the writer lock. A sync still waiting for that lock peeks at the file read-only
+        for a few milliseconds (identity.check_work_db), which blocks opening it here: wait that out.
+        """
+        deadline = time.monotonic() + WORK_DB_PEEK_WAIT_SECONDS
+        while True:
+            try:
+                return duckdb.connect(str(self.work_db_path))
+            except (duckdb.Error, OSError) as exc:
+                failure = self._work_db_failure(exc)
+                if not isinstance(failure, WarehouseLockedError) or time.monotonic() >= deadline:
+                    raise failure from None
+                time.sleep(0.05)
 
     def _work_db_failure(self, exc: BaseException) -> WarehouseError:
         """Locked: close the other session (the file is fine). Damaged, and only then: restore it."""
