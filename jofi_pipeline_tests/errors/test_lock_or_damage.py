@@ -138,3 +138,23 @@ def test_a_published_database_held_for_writing_or_damaged_is_one_line_in_status(
         run.publish()
     text = status_text(data_dir=store.data_dir)
     assert "damaged" not in text and "teams=1" in text
+
+
+def test_a_brief_read_only_peek_by_a_waiting_sync_does_not_fail_the_sync_holding_the_lock(tmp_path):
+    """Another process holds the work database read-only for half a second (what a sync waiting for
+    the writer lock does to check whose data it is): open_run waits it out instead of failing."""
+    store = WarehouseStore(tmp_path, "live")
+    store.open_run("r1", datetime.now(UTC)).close()  # the work database exists
+    peek = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, sys, time
+        con = duckdb.connect({str(store.work_db_path)!r}, read_only=True)
+        print("open", flush=True)
+        time.sleep(0.5)
+        con.close()
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert peek.stdout.readline().strip() == "open"
+        writer = store.open_run("r2", datetime.now(UTC))  # raised "open by another session" before
+        writer.close()
+    finally:
+        peek.wait(timeout=30)
