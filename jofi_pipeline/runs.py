@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import sys
 import time
@@ -71,11 +72,6 @@ class SyncOutcome:
     startup_seconds: float = 0.0  # loading the definitions and opening the Dagster instance
     fetch_and_merge_seconds: float = 0.0  # sync_runs.finished_at - started_at
     publish_seconds: float = 0.0
-
-    @property
-    def run_overhead_seconds(self) -> float:
-        """The rest of the whole: the Dagster run around the sync (start, events, asset checks)."""
-        return max(self.seconds - self.startup_seconds - self.fetch_and_merge_seconds - self.publish_seconds, 0.0)
 
 
 @functools.cache
@@ -231,13 +227,27 @@ def _outcome(mode: Mode, result, seconds: float) -> SyncOutcome:
     return outcome
 
 
+def time_line(outcome: SyncOutcome) -> str:
+    """The durations in tenths of a second that add up to the printed whole (each part rounded
+    alone, four parts could miss it by 0.2 s): the largest-remainder rounding, every part within
+    0.1 s of what was measured; the Dagster run is the rest of the whole."""
+    measured = [outcome.startup_seconds, outcome.fetch_and_merge_seconds, outcome.publish_seconds]
+    parts = [*measured, max(outcome.seconds - sum(measured), 0.0)]
+    tenths = [p * 10 for p in parts]
+    shown = [math.floor(t) for t in tenths]
+    missing = round(sum(tenths)) - sum(shown)
+    for index in sorted(range(len(parts)), key=lambda i: shown[i] - tenths[i])[:missing]:
+        shown[index] += 1
+    start_up, fetch_and_merge, publish, rest = (t / 10 for t in shown)
+    return (f"time: start-up {start_up:.1f}s + fetch and merge {fetch_and_merge:.1f}s + publish {publish:.1f}s + "
+            f"Dagster run and checks {rest:.1f}s = {sum(shown) / 10:.1f}s")
+
+
 def print_summary(outcome: SyncOutcome, out=None) -> None:
     out = out or sys.stdout
     verb = "succeeded" if outcome.status == "succeeded" else "published with records missing (see warnings)"
     print(f"\n{outcome.mode} sync {verb} (Dagster run {outcome.run_id[:8]}, {outcome.requests} requests)", file=out)
-    print(f"time: start-up {outcome.startup_seconds:.1f}s + fetch and merge {outcome.fetch_and_merge_seconds:.1f}s + "
-          f"publish {outcome.publish_seconds:.1f}s + Dagster run and checks {outcome.run_overhead_seconds:.1f}s "
-          f"= {outcome.seconds:.1f}s", file=out)
+    print(time_line(outcome), file=out)
     print(f"{'table':<30}{'rows':>10}{'inserted':>10}{'updated':>10}", file=out)
     for table, t in sorted(outcome.tables.items()):
         print(f"{table:<30}{t.rows:>10}{t.inserted:>10}{t.updated:>10}", file=out)
