@@ -32,39 +32,50 @@ def create_table_sql(spec: TableSpec, catalog: str | None = None) -> str:
     return f"CREATE TABLE IF NOT EXISTS {qualified(spec.name, catalog)} (\n  {columns}\n)"
 
 
+def comment_texts(spec: TableSpec) -> list[tuple[str, str]]:
+    """(column, comment) for the table ("" as its column) and each column, in comment_sql's order."""
+    return [("", f"{spec.comment} Key: ({', '.join(spec.key)}).")] + [(c.name, c.comment) for c in spec.all_columns]
+
+
 def comment_sql(spec: TableSpec, catalog: str | None = None) -> list[str]:
     table = qualified(spec.name, catalog)
-    key = ", ".join(spec.key)
-    statements = [f"COMMENT ON TABLE {table} IS {literal(f'{spec.comment} Key: ({key}).')}"]
-    statements += [f"COMMENT ON COLUMN {table}.{ident(c.name)} IS {literal(c.comment)}" for c in spec.all_columns]
-    return statements
+    return [
+        f"COMMENT ON TABLE {table} IS {literal(text)}" if not column
+        else f"COMMENT ON COLUMN {table}.{ident(column)} IS {literal(text)}"
+        for column, text in comment_texts(spec)
+    ]
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: str | None = None, specs: Iterable[TableSpec] | None = None) -> None:
-    """Create missing tables, add columns new specs introduced, (re)apply all comments.
+    """Create missing tables, add columns new specs introduced, apply the comments that differ.
 
     In one transaction: hundreds of DDL statements each committing on its own cost a WAL write
-    apiece, seconds per run; together they commit once (and all or nothing).
+    apiece, seconds per run; together they commit once (and all or nothing). A comment already
+    in place is not written again: every COMMENT is a catalog change, and re-applying the ~400
+    of an up-to-date work database cost about 0.3 s of CPU on every run.
     """
     con.begin()
     try:
-        existing = set(
-            con.execute(
-                "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = coalesce(?, current_database()) "
-                "AND schema_name = 'main'",
-                [catalog],
+        where = "WHERE database_name = coalesce(?, current_database()) AND schema_name = 'main'"
+        columns = {
+            (table, column): comment
+            for table, column, comment in con.execute(
+                f"SELECT table_name, column_name, comment FROM duckdb_columns() {where}", [catalog]
             ).fetchall()
-        )
-        tables = {table for table, _ in existing}
+        }
+        tables = dict(con.execute(f"SELECT table_name, comment FROM duckdb_tables() {where}", [catalog]).fetchall())
         for spec in specs or TABLES.values():
-            statements = [create_table_sql(spec, catalog)]
+            statements = [] if spec.name in tables else [create_table_sql(spec, catalog)]
             if spec.name in tables:  # a table created by an older spec: add the columns it lacks
                 statements += [
                     f"ALTER TABLE {qualified(spec.name, catalog)} ADD COLUMN IF NOT EXISTS {ident(c.name)} {c.type}"
-                    for c in spec.all_columns if (spec.name, c.name) not in existing
+                    for c in spec.all_columns if (spec.name, c.name) not in columns
                 ]
-            statements += comment_sql(spec, catalog)
-            con.execute(";\n".join(statements))  # one round trip per table
+            held = {"": tables.get(spec.name)} | {c.name: columns.get((spec.name, c.name)) for c in spec.all_columns}
+            statements += [sql for sql, (column, text) in zip(comment_sql(spec, catalog), comment_texts(spec))
+                           if held[column] != text]
+            if statements:
+                con.execute(";\n".join(statements))  # one round trip per table
     except BaseException:
         con.rollback()
         raise
