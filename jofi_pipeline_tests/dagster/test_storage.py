@@ -24,6 +24,7 @@ from dagster._core.storage.runs.sqlite import sqlite_run_storage
 from dagster._core.storage.sql import get_alembic_config
 from dagster._core.storage.sqlite import LAST_KNOWN_STAMPED_SQLITE_ALEMBIC_REVISION
 
+from jofi_pipeline import dagster_storage
 from jofi_pipeline.dagster_storage import (
     RUN_SHARD_ENGINES,
     JofiSqliteEventLogStorage,
@@ -179,14 +180,16 @@ def test_the_live_run_view_hears_about_new_events(tmp_path):
                 watcher.end_watch_event_logs(first, callback)
 
 
-def test_commits_skip_fsync_and_only_a_few_run_shards_stay_open(tmp_path):
+def test_commits_skip_fsync_and_only_a_few_run_shards_stay_open(tmp_path, monkeypatch):
+    assert RUN_SHARD_ENGINES > 2  # the project's bound; the test holds the storage to 2 (4 runs, not 10)
+    monkeypatch.setattr(dagster_storage, "RUN_SHARD_ENGINES", 2)
     with open_at(tmp_path) as instance:
         storage = instance.event_log_storage
         with storage.index_connection() as conn:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        runs = [materialize(instance) for _ in range(RUN_SHARD_ENGINES + 2)]
-        assert len(storage._engine_cache._engines) == RUN_SHARD_ENGINES + 1  # + the index
+        runs = [materialize(instance) for _ in range(2 + 2)]
+        assert len(storage._engine_cache._engines) == 2 + 1  # + the index
         assert all(len(instance.all_logs(run_id)) > 5 for run_id in runs)  # evicted shards reopen
 
 
