@@ -1,7 +1,7 @@
 """DDL from the specs: create, migrate (add new columns) and comment every table.
 
-Run on the work database at open_run and on the fresh published file at publish; `catalog`
-names an ATTACHed database so the same code builds both.
+Run on the work database at open_run (without comments) and on the fresh published file at
+publish; `catalog` names an ATTACHed database so the same code builds both.
 """
 
 from __future__ import annotations
@@ -46,13 +46,18 @@ def comment_sql(spec: TableSpec, catalog: str | None = None) -> list[str]:
     ]
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: str | None = None, specs: Iterable[TableSpec] | None = None) -> None:
+def ensure_schema(
+    con: duckdb.DuckDBPyConnection, catalog: str | None = None, specs: Iterable[TableSpec] | None = None,
+    *, comments: bool = True,
+) -> None:
     """Create missing tables, add columns new specs introduced, apply the comments that differ.
 
     In one transaction: hundreds of DDL statements each committing on its own cost a WAL write
     apiece, seconds per run; together they commit once (and all or nothing). A comment already
     in place is not written again: every COMMENT is a catalog change, and re-applying the ~400
-    of an up-to-date work database cost about 0.3 s of CPU on every run.
+    of an up-to-date work database cost about 0.3 s of CPU on every run. `comments=False` (the
+    work database: nobody reads it but the sync, and publish comments the tables it builds)
+    skips them altogether: writing them into a new work database cost about as much again.
     """
     con.begin()
     try:
@@ -73,7 +78,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: str | None = None, sp
                 ]
             held = {"": tables.get(spec.name)} | {c.name: columns.get((spec.name, c.name)) for c in spec.all_columns}
             statements += [sql for sql, (column, text) in zip(comment_sql(spec, catalog), comment_texts(spec))
-                           if held[column] != text]
+                           if comments and held[column] != text]
             if statements:
                 con.execute(";\n".join(statements))  # one round trip per table
     except BaseException:

@@ -113,7 +113,7 @@ class WarehouseStore:
                 con.execute("SET TimeZone = 'UTC'")
                 # Bounded memory whatever the account's size: DuckDB spills to work/ beyond this.
                 con.execute(f"SET memory_limit = '{WORK_DB_MEMORY_LIMIT}'")
-                ensure_schema(con)
+                ensure_schema(con, comments=False)  # analysts read the published copy, which has them
                 history_started = _start_history(con)
             except BaseException as exc:
                 con.close()

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 import jofi_pipeline_tests.warehouse.docs_shapes as docs
@@ -214,8 +215,8 @@ def test_open_run_migrates_new_spec_columns(store: WarehouseStore, monkeypatch):
     monkeypatch.setitem(schema.TABLES, "teams", grown)
     with store.open_run("r2", T1) as run:
         assert run.query("SELECT id, color FROM teams") == [(328, None)]
-        assert run.query("SELECT comment FROM duckdb_columns() WHERE table_name = 'teams' AND column_name = 'color'") == [
-            ("Team colour (new field).",)]
+        run.publish()
+    assert published_comments(store, "teams")["color"] == "Team colour (new field)."
 
 
 def test_work_db_lives_under_work_dir(store: WarehouseStore):
@@ -226,12 +227,23 @@ def test_work_db_lives_under_work_dir(store: WarehouseStore):
     assert store.published_db_path == Path(store.data_dir) / "live" / "jofi.duckdb"
 
 
-def test_comments_on_work_tables(writer):
-    rows = dict(writer.query("SELECT table_name, comment FROM duckdb_tables() WHERE NOT internal"))
-    assert set(rows) == set(TABLES)
-    assert all(rows.values())
-    missing = writer.query("SELECT table_name, column_name FROM duckdb_columns() WHERE NOT internal AND (comment IS NULL OR comment = '')")
-    assert missing == []
+def published_comments(store: WarehouseStore, table: str) -> dict[str, str]:
+    """The published copy's comments of `table` ("" for the table's own): what analysts read.
+    (The work database carries none: nobody but the sync reads it, and writing them cost CPU.)"""
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        columns = dict(con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = ?", [table]).fetchall())
+        (own,) = con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone()
+    return {"": own, **columns}
+
+
+def test_every_work_table_is_created_and_published_with_its_comments(store: WarehouseStore):
+    with store.open_run("r1", T0) as run:
+        assert set(dict(run.query("SELECT table_name, comment FROM duckdb_tables() WHERE NOT internal"))) == set(TABLES)
+        run.publish()
+    for name, spec in TABLES.items():
+        comments = published_comments(store, name)
+        assert all(comments.values()), name
+        assert set(comments) == {"", *spec.column_names}, name
 
 
 @pytest.mark.parametrize(
@@ -306,9 +318,9 @@ def test_work_db_written_under_the_old_assignment_key_needs_no_migration(store: 
     with store.open_run("r2", T1) as run:
         assert run.query("SELECT count(*) FROM duckdb_constraints() WHERE table_name = ? "
                          "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')", [new.name]) == [(0,)]
-        assert run.query("SELECT comment FROM duckdb_tables() WHERE table_name = ?", [new.name])[0][0].endswith(
-            "Key: (test_taker_id, id).")
         counts = run.upsert("test_takers", [docs.test_taker(id=2)], T1)["test_taker_assessments"]
         assert (counts.inserted, counts.removed) == (2, 0)
         assert run.query("SELECT test_taker_id, id, _first_synced_at FROM test_taker_assessments ORDER BY ALL") == [
             (1, 11111, T0), (1, 22222, T0), (2, 11111, T1), (2, 22222, T1)]
+        run.publish()
+    assert published_comments(store, new.name)[""].endswith("Key: (test_taker_id, id).")
