@@ -231,10 +231,12 @@ def build_database(
     try:
         patched = patch_histories(con, changed, fingerprints, previous)
         rebuilt = [name for name in changed if name not in patched]
+        emptied = empty_same_schema_tables(con, rebuilt, fingerprints, previous)
+        recreated = [name for name in rebuilt if name not in emptied]
         if previous is not None:
-            drop_stale(con, rebuilt, views=views_changed)
-        if rebuilt:
-            ensure_schema(con, PUBLISH_CATALOG, [TABLES[name] for name in rebuilt])
+            drop_stale(con, recreated, views=views_changed)
+        if recreated:
+            ensure_schema(con, PUBLISH_CATALOG, [TABLES[name] for name in recreated])
         row_counts = copy_tables(con, rebuilt) | patched
         row_counts.update({name: previous.row_counts[name] for name in TABLES if name not in row_counts})
         if views_changed:
@@ -267,6 +269,28 @@ def patch_histories(
         if spec.kind == "history" and patch_history(con, spec, PUBLISH_CATALOG, previous.fingerprints.get(name), fingerprints[name]):
             patched[name] = Fingerprint.parse(fingerprints[name]).rows
     return patched
+
+
+def empty_same_schema_tables(
+    con: duckdb.DuckDBPyConnection, names: list[str], fingerprints: dict[str, str], previous: PreviousVersion | None
+) -> list[str]:
+    """Of the tables to copy whole, those the copied file holds with the same DDL and comments
+    (same schema digest): emptied in place instead of dropped and created again, which would
+    re-apply ~500 comments, a catalog change each (~0.1 s of every publish). Fully deleted row
+    groups are dropped at the checkpoint, so the file does not grow by it."""
+    if previous is None or not names:
+        return []
+    held = {name for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main'", [PUBLISH_CATALOG]
+    ).fetchall()}
+    emptied = []
+    for name in names:
+        before, now = Fingerprint.parse(previous.fingerprints.get(name)), Fingerprint.parse(fingerprints[name])
+        if name in held and before is not None and now is not None and before.schema == now.schema:
+            emptied.append(name)
+    if emptied:
+        con.execute(";\n".join(f"DELETE FROM {qualified(name, PUBLISH_CATALOG)}" for name in emptied))
+    return emptied
 
 
 def patches_before(previous: PreviousVersion | None, name: str) -> int:

@@ -1,0 +1,79 @@
+"""A changed table whose schema did not change is refilled in the copied file, not created again:
+same catalog entry (no DDL, no comments re-applied), same contents as a full build, and a file that
+does not grow night after night."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import duckdb
+
+import jofi_pipeline_tests.warehouse.docs_shapes as docs
+from jofi_pipeline.warehouse import WarehouseStore
+from jofi_pipeline.warehouse import publish as publish_module
+from jofi_pipeline.warehouse.tables import TABLES
+from jofi_pipeline_tests.warehouse.conftest import T0
+from jofi_pipeline_tests.warehouse.test_publish import fill
+from jofi_pipeline_tests.warehouse.test_publish_incremental import contents
+
+
+def created_tables(monkeypatch) -> list[str]:
+    """The tables each publish from now on creates (DDL and comments), in call order."""
+    created: list[str] = []
+    real = publish_module.ensure_schema
+
+    def spy(con, catalog=None, specs=None, **kwargs):
+        specs = list(specs or TABLES.values())
+        created.extend(spec.name for spec in specs)
+        return real(con, catalog, specs, **kwargs)
+
+    monkeypatch.setattr(publish_module, "ensure_schema", spy)
+    return created
+
+
+def full_build(run, folder) -> dict:
+    full_store = WarehouseStore(folder, "live")
+    full_store.mode_dir.mkdir(parents=True)
+    publish_module.publish(run.con, full_store.paths)
+    return contents(full_store.published_db_path)
+
+
+def test_a_changed_table_with_the_same_schema_is_refilled_in_place(store: WarehouseStore, tmp_path, monkeypatch):
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=3)
+        run.publish()
+        created = created_tables(monkeypatch)
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T0 + timedelta(hours=1))
+        result = run.publish()
+        assert "teams" in result.changed_tables
+        assert created == []  # the same tables, emptied and filled again
+        assert contents(store.published_db_path) == full_build(run, tmp_path / "full")
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        assert ("Renamed",) in con.execute("SELECT display_name FROM teams").fetchall()
+
+
+def test_a_changed_schema_still_creates_the_table_again(store: WarehouseStore, tmp_path, monkeypatch):
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        created = created_tables(monkeypatch)
+        spec = TABLES["teams"]
+        monkeypatch.setitem(TABLES, "teams", dataclasses.replace(spec, comment=spec.comment + " Renamed comment."))
+        result = run.publish()
+        assert "teams" in result.changed_tables
+        assert created == ["teams"]  # the new comment needs the table made again
+        assert contents(store.published_db_path) == full_build(run, tmp_path / "full")
+
+
+def test_refilling_night_after_night_does_not_grow_the_file(store: WarehouseStore):
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=2000)
+        run.publish()
+        sizes = []
+        for night in range(1, 6):
+            rows = [docs.team(id=i, display_name=f"Name {i} {night}") for i in range(1, 2001)]
+            run.upsert("teams", rows, T0 + timedelta(days=night))
+            run.publish()
+            sizes.append((store.published_db_path.resolve()).stat().st_size)
+    assert max(sizes[1:]) <= sizes[0] * 1.5, sizes  # teams_history grows by design; teams must not pile up
