@@ -160,13 +160,19 @@ def check_work_db(paths: ModePaths, expected: Identity, *, busy_ok: bool = False
         return
     try:
         with _read_only(Path(os.path.realpath(paths.work_db)), damaged=restore_work_db(paths)) as con:
-            has_account = con.execute(
-                "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'account'").fetchone()
-            rows = con.execute("SELECT DISTINCT _mode, id FROM account WHERE id IS NOT NULL").fetchall() if has_account else []
+            check_account_rows(con, paths, expected)
     except WarehouseBusyError:
         if busy_ok:
             return
         raise
+
+
+def check_account_rows(con: duckdb.DuckDBPyConnection, paths: ModePaths, expected: Identity) -> None:
+    """check_work_db's judgement on a connection already open to the work database (the writer's own,
+    under the lock: no second open of the file)."""
+    has_account = con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'account'").fetchone()
+    rows = con.execute("SELECT DISTINCT _mode, id FROM account WHERE id IS NOT NULL").fetchall() if has_account else []
     foreign = sorted({(str(m), int(i)) for m, i in rows} - {(expected.mode, expected.account_id)})
     if foreign:
         shown = ", ".join(f"{m} data of account {i}" for m, i in foreign)

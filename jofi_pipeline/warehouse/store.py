@@ -101,15 +101,19 @@ class WarehouseStore:
                 "point JOFI_DATA_DIR (or --data-dir) at a writable directory"
             ) from None
         try:
-            if whose is not None:  # again under the lock: before it, another sync may have held the file
-                identity.check_work_db(self.paths, whose)
+            # Again under the lock (before it, another sync may have held the file): on first use by
+            # a read-only look before the identity is recorded and the file opened (so a refusal or a
+            # failed record writes nothing); on every later run through the writer's own connection.
             if must_record and whose is not None:
+                identity.check_work_db(self.paths, whose)
                 try:
                     identity.record(self.paths, whose)
                 except OSError as exc:
                     raise WarehouseError(f"cannot write {self.paths.identity} ({exc.strerror or exc}); nothing else was written") from None
             con = self._connect_work_db()
             try:
+                if whose is not None and not must_record:
+                    identity.check_account_rows(con, self.paths, whose)
                 con.execute("SET TimeZone = 'UTC'")
                 # Bounded memory whatever the account's size: DuckDB spills to work/ beyond this.
                 con.execute(f"SET memory_limit = '{WORK_DB_MEMORY_LIMIT}'")
