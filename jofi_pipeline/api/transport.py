@@ -140,7 +140,7 @@ class Transport:
             ),
             headers={"Accept": "application/json", "User-Agent": config.user_agent},
             follow_redirects=False,
-            transport=transport or pooled_transport(config.max_concurrency),
+            transport=transport or pooled_transport(config.max_concurrency, tls=not self._base_url.lower().startswith("http://")),
         )
 
     @property

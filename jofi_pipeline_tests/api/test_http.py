@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 
 import httpx
 import pytest
@@ -84,3 +85,35 @@ async def _quietly(coro) -> None:
         await coro
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
         pass
+
+
+def tls_context_of(client) -> "ssl.SSLContext":
+    return client._transport._client._transport.ssl_context  # JofiClient -> Transport -> httpx -> aiohttp
+
+
+@pytest.mark.parametrize("url", ["https://www.jofiscore.com/api/v2", "HTTPS://jofi.example/api/v2"])
+async def test_an_https_api_is_verified_against_the_ca_bundle_loaded_once_per_process(url):
+    from jofi_pipeline.api import JofiClient
+
+    first = JofiClient("sk_live_" + "a" * 24, base_url=url)
+    second = JofiClient("sk_live_" + "b" * 24, base_url=url)
+    try:
+        context = tls_context_of(first)
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+        assert context.cert_store_stats()["x509_ca"] > 0  # the CA bundle is there
+        assert tls_context_of(second) is context  # loaded once, not per client
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_an_http_api_loads_no_ca_bundle_and_its_context_trusts_nothing():
+    from jofi_pipeline.api import JofiClient
+
+    client = JofiClient("sk_live_" + "a" * 24, base_url="http://127.0.0.1:9/api/v2")
+    try:
+        context = tls_context_of(client)
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname  # fails closed
+        assert context.cert_store_stats()["x509_ca"] == 0
+    finally:
+        await client.aclose()
