@@ -14,7 +14,7 @@ import click
 import typer
 import typer.core
 
-from jofi_pipeline import entities, settings
+from jofi_pipeline import collector, entities, settings
 from jofi_pipeline.api.config import DEFAULT_MAX_CONCURRENCY
 from jofi_pipeline.query_formats import OutputFormat
 
@@ -45,14 +45,22 @@ ENV_DEBUG = "JOFI_DEBUG"
 _debug = False
 
 
+# Commands that load Dagster and its instance before they work: the collector stays paused until
+# they have (collector.py); every other command collects as usual from its start.
+LOADS_DAGSTER = ("sync", "demo")
+
+
 @app.callback()
 def _global_options(
+    ctx: typer.Context,
     debug: bool = typer.Option(
         False, "--debug", envvar=ENV_DEBUG, help=f"On an unexpected error, show the traceback too (or set {ENV_DEBUG}=1)."
     ),
 ) -> None:
     global _debug
     _debug = debug
+    if ctx.invoked_subcommand not in LOADS_DAGSTER:
+        collector.loaded()
 
 
 def _fail(reason: str, code: int = 1) -> None:
@@ -331,6 +339,13 @@ _register_simulate()
 
 def main() -> None:
     """Run the command; any failure ends as one `error:` line and a non-zero exit, never a traceback."""
+    try:
+        _main()
+    finally:
+        collector.exiting()
+
+
+def _main() -> None:
     _warn_about_settings()
     try:
         # prog_name: usage lines and hints name the command as it is typed.
@@ -370,4 +385,5 @@ def _warn_about_settings() -> None:
 
 
 if __name__ == "__main__":
+    collector.entry()
     main()

@@ -12,7 +12,10 @@ Dagster storages read them unchanged), with three differences:
     the process loses nothing, a power cut at most the last commits (never a corrupt file);
   - an existing database that is stamped with a schema revision is opened without loading
     Dagster's ~180 alembic scripts (Dagster only checks that a revision is there, too); a new
-    or unstamped one goes through Dagster's own set-up (create, stamp, migrate data).
+    or unstamped one goes through Dagster's own set-up (create, stamp, migrate data);
+  - a new run's shard is a copy of an empty shard that Dagster's own set-up made once per Dagster
+    version (`.templates/` beside the shards): every run has a shard of its own, and making one
+    loaded those alembic scripts and created the tables anew each time (~0.15 s CPU, ~0.4 s wall).
 Dagster's live run view watches the shard's `.db` file, which a WAL write no longer touches until
 a checkpoint: after storing events the shard file's mtime is set, which wakes that watcher.
 
@@ -23,6 +26,7 @@ class: JofiSqliteStorage, config: {base_dir: …}}`.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -31,6 +35,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as db
 import yaml
+from dagster.version import __version__ as DAGSTER_VERSION
 from dagster._config import StringSource
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.base_storage import DagsterStorage
@@ -47,7 +52,7 @@ from dagster._core.storage.sqlite_storage import (
 from dagster._serdes import ConfigurableClassData
 from dagster._utils import mkdir_p
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import NullPool, QueuePool
 
 MODULE = __name__
 RUN_SHARD_ENGINES = 8  # run shards kept open besides the index (the UI reads many runs, a sync one)
@@ -134,9 +139,57 @@ class JofiSqliteEventLogStorage(SqliteEventLogStorage):
                 return  # what Dagster's check concludes too, without loading every migration script
         super()._initdb(engine, for_index_shard)
 
+    def template_path(self) -> str:
+        """An empty run shard as Dagster's own set-up makes it, for this Dagster version."""
+        return os.path.join(self._base_dir, ".templates", f"run-shard-dagster-{DAGSTER_VERSION}.sqlite")
+
+    def _template(self) -> str | None:
+        """The template shard, made on first use; None when it cannot be (then Dagster's set-up runs)."""
+        path = self.template_path()
+        if os.path.exists(path):
+            return path
+        made = f"{path}.{os.getpid()}.{threading.get_ident()}"
+        try:
+            mkdir_p(os.path.dirname(path))
+            engine = db.create_engine(f"sqlite:///{made}", poolclass=NullPool)
+            try:
+                SqliteEventLogStorage._initdb(self, engine)  # Dagster's own: create, WAL, stamp head
+            finally:
+                engine.dispose()
+            if os.path.exists(made + "-wal") and os.path.getsize(made + "-wal"):
+                return None  # not checkpointed: a copy would miss what the log holds
+            os.replace(made, path)
+        except (OSError, db.exc.SQLAlchemyError, sqlite3.Error):
+            return None
+        finally:
+            for leftover in (made, made + "-wal", made + "-shm"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+        return path
+
+    def _shard_from_template(self, shard: str) -> None:
+        """A new run's shard: a copy of the template (never over an existing file)."""
+        target = self.path_for_shard(shard)
+        if shard == INDEX_SHARD_NAME or os.path.exists(target):
+            return
+        template = self._template()
+        if template is None:
+            return
+        copy = os.path.join(os.path.dirname(template), f"{shard}.{os.getpid()}.{threading.get_ident()}.copy")
+        try:
+            shutil.copyfile(template, copy)
+            os.link(copy, target)  # fails, harmlessly, if another process made the shard meanwhile
+        except OSError:
+            pass
+        finally:
+            if os.path.exists(copy):
+                os.remove(copy)
+
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
         with self._db_lock:
+            if shard not in self._initialized_dbs:
+                self._shard_from_template(shard)
             engine = self._engine_cache.get(self.conn_string_for_shard(shard))
             if shard not in self._initialized_dbs:
                 self._initdb(engine)

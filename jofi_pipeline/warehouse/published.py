@@ -115,6 +115,7 @@ class PublishedReader:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
+        self._columns: dict[str, list[tuple[str, str, str | None]]] | None = None
 
     def __enter__(self) -> PublishedReader:
         return self
@@ -151,12 +152,20 @@ class PublishedReader:
         return self._count(f"SELECT count(*) FROM {ident(_relation(name))}")
 
     def columns(self, name: str) -> list[tuple[str, str, str | None]]:
-        """(column, type, comment) of a table or view, in order: what `COMMENT ON` left in the file."""
-        return self._con.execute(
-            "SELECT column_name, data_type, comment FROM duckdb_columns() "
-            "WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
-            [_relation(name)],
-        ).fetchall()
+        """(column, type, comment) of a table or view, in order: what `COMMENT ON` left in the file.
+
+        Read for every table and view at the first call, in one query (a sync's asset metadata
+        asks for all ~35; the file under an open connection does not change)."""
+        relation = _relation(name)
+        if self._columns is None:
+            rows = self._con.execute(
+                "SELECT table_name, column_name, data_type, comment FROM duckdb_columns() "
+                "WHERE database_name = current_database() AND schema_name = 'main' ORDER BY table_name, column_index"
+            ).fetchall()
+            self._columns = {}
+            for table, column, sql_type, comment in rows:
+                self._columns.setdefault(table, []).append((column, sql_type, comment))
+        return list(self._columns.get(relation, []))
 
     def preview(self, name: str, columns: list[str], limit: int = 5) -> list[tuple]:
         """The first `limit` rows of `columns` (ordered by them, so the preview is stable)."""

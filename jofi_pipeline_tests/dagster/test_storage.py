@@ -226,3 +226,37 @@ def test_the_project_instance_and_the_tests_instance_use_it():
     assert project["storage"] == storage_config(".dagster_home")["storage"]
     home = Path(os.environ["DAGSTER_HOME"])
     assert yaml.safe_load((home / "dagster.yaml").read_text())["storage"] == storage_config(str(home))["storage"]
+
+
+def shard_schema(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return sorted(conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall())
+
+
+def test_a_new_runs_shard_is_a_copy_of_dagsters_own_empty_shard_without_loading_alembic(tmp_path, monkeypatch):
+    from dagster._core.storage.event_log.sqlite import sqlite_event_log
+
+    for home in ("ours", "plain"):
+        (tmp_path / home).mkdir()
+    with open_at(tmp_path / "ours") as instance:
+        first = materialize(instance)  # makes the template with Dagster's own set-up, once
+
+        def no_alembic(*_args, **_kwargs):
+            raise AssertionError("a new run shard loaded alembic's scripts")
+
+        monkeypatch.setattr(sqlite_event_log, "get_alembic_config", no_alembic)
+        second = materialize(instance)
+        assert instance.get_run_by_id(second).is_success
+        assert [e.dagster_event_type for e in instance.all_logs(second) if e.is_dagster_event][-1] == dg.DagsterEventType.RUN_SUCCESS
+        template = Path(instance.event_log_storage.template_path())
+        assert template.exists() and not template.with_name(template.name + "-wal").exists()
+    monkeypatch.undo()
+    with open_at(tmp_path / "plain", plain=True) as instance:
+        plain = materialize(instance)
+    shards = tmp_path / "ours" / "history" / "runs"
+    dagsters = tmp_path / "plain" / "history" / "runs" / f"{plain}.db"
+    assert shard_schema(shards / f"{second}.db") == shard_schema(dagsters) == shard_schema(shards / f"{first}.db")
+    assert stamped(shards / f"{second}.db") == stamped(dagsters) == HEAD
+    # Not a shard: nothing lists the template as a run.
+    with open_at(tmp_path / "ours") as instance:
+        assert set(instance.event_log_storage.get_all_run_ids()) == {first, second}

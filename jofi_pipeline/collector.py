@@ -1,0 +1,51 @@
+"""Python's cyclic garbage collector in the CLI's own process: no walks over what start-up loads.
+
+A CLI sync loads ~1,300 modules (Dagster, SQLAlchemy, alembic, pydantic, the definitions): well
+over a million objects that live as long as the process. While they are being created, every full
+collection walks all of them again, and the interpreter walks them once more on its way out; both
+cost about as much CPU as importing Dagster itself (docs/notes/issue-13.md, "Follow-up 3"). So the
+console script (`entry`), and only it (never a test calling `cli.main()` in its own process):
+- pauses the collector from its first import until the command has loaded what it needs
+  (`loaded()`: a sync calls it once the definitions and the Dagster instance are open, any other
+  command before it starts);
+- then freezes what exists (`gc.freeze()`: moved out of the collector's sight, never walked again)
+  and collects as usual while the command works, so the run's own garbage is freed as before;
+- freezes again just before the process exits.
+Reference counting frees objects exactly as always; only the walks are skipped. Nothing is frozen
+in a process that is not the console script's: a long-lived one would keep frozen garbage.
+"""
+
+from __future__ import annotations
+
+import gc
+
+_own_process = False
+_paused = False
+
+
+def entry() -> None:
+    """The console script's start: this process exists for one command."""
+    global _own_process, _paused
+    _own_process = True
+    if gc.isenabled():
+        gc.disable()
+        _paused = True
+
+
+def paused() -> bool:
+    return _paused
+
+
+def loaded() -> None:
+    """What the command needs is loaded: keep it out of every later collection, collect again."""
+    global _paused
+    if _paused:
+        gc.freeze()
+        gc.enable()
+        _paused = False
+
+
+def exiting() -> None:
+    """The process is about to end: spare the interpreter's last walk over everything."""
+    if _own_process:
+        gc.freeze()

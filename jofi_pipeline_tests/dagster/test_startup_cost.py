@@ -1,0 +1,120 @@
+"""What a CLI sync no longer pays for Dagster (docs/notes/issue-13.md, "Follow-up 3"): no garbage
+collector walks over what start-up loads, in the console script's own process only; the job
+built without the component catalogue; a published file's columns read in one query.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from jofi_pipeline.runs import JOB_NAME, load_definitions, sync_job
+from jofi_pipeline.warehouse import readonly
+from jofi_pipeline.warehouse.published import PublishedReader
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# The console script's path (jofi_pipeline.entry), with spies where the sync loads and where its
+# run would start; the run is stopped there (nothing in this test needs a simulator).
+SPIED_SYNC = """
+import atexit, gc, json, sys
+from jofi_pipeline import entry, instance, runs
+
+seen = {}
+kept = []
+real_open = runs.open_instance
+
+def spy_open(*args, **kwargs):
+    seen["collecting_while_loading"] = gc.isenabled()
+    return real_open(*args, **kwargs)
+
+def spy_run(*args, **kwargs):
+    seen["collecting_in_the_run"] = gc.isenabled()
+    seen["frozen_at_the_run"] = gc.get_freeze_count()
+    seen["walked_at_the_run"] = len(gc.get_objects())
+    kept.extend([] for _ in range(5_000))  # as a run leaves objects alive until the end
+    raise runs.SyncJobFailed("stopped by the test")
+
+runs.open_instance = spy_open
+runs.run_job_here = spy_run
+atexit.register(lambda: print(json.dumps({**seen, "walked_at_exit": len(gc.get_objects())})))
+sys.argv = ["jofi-pipeline", "sync", "--mode", "test", "--data-dir", sys.argv[1]]
+entry.run()
+"""
+
+
+@pytest.mark.e2e
+def test_the_console_script_skips_collections_over_start_up_and_exit_but_collects_in_the_run(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "DAGSTER_DISABLE_TELEMETRY": "1"}
+    done = subprocess.run([sys.executable, "-c", SPIED_SYNC, str(tmp_path / "data")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "stopped by the test" in done.stderr, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["collecting_while_loading"] is False  # imports, definitions, the instance
+    assert seen["collecting_in_the_run"] is True  # the run's own garbage is collected as before
+    assert seen["frozen_at_the_run"] > 100_000  # what start-up loaded: never walked again
+    assert seen["walked_at_the_run"] < seen["frozen_at_the_run"] / 10
+    assert seen["walked_at_exit"] < 1_000  # the interpreter's last walks find (next to) nothing to walk
+
+
+def test_the_cli_called_in_a_longer_lived_process_leaves_its_collector_alone(tmp_path, monkeypatch, capsys):
+    from jofi_pipeline_tests.errors.cli import invoke
+
+    frozen = gc.get_freeze_count()
+    result = invoke(["sql", "SELECT 1", "--data-dir", str(tmp_path)], {}, monkeypatch, capsys)
+    assert result.returncode == 1  # nothing published there: one error line, the process goes on
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_the_sync_job_is_the_code_locations_job_without_the_component_catalogue(monkeypatch):
+    from dagster.components.core import defs_module
+
+    expected = load_definitions().resolve_job_def(JOB_NAME)
+
+    def no_catalogue(*_args, **_kwargs):
+        raise AssertionError("the component catalogue was built")
+
+    sync_job.cache_clear()
+    monkeypatch.setattr(defs_module, "get_library_json_enriched_defs", no_catalogue, raising=False)
+    import dagster.components.core.load_defs as load_defs
+
+    monkeypatch.setattr(load_defs, "get_library_json_enriched_defs", no_catalogue)
+    try:
+        job = sync_job()
+    finally:
+        sync_job.cache_clear()
+    assert isinstance(job, dg.JobDefinition)
+    assert job.get_job_snapshot_id() == expected.get_job_snapshot_id()
+
+
+class CountingConnection:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con, self.queries = con, 0
+
+    def execute(self, *args):
+        self.queries += 1
+        return self.con.execute(*args)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def test_a_readers_columns_of_every_table_come_from_one_query(tmp_path):
+    path = tmp_path / "jofi.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE users (id BIGINT, email VARCHAR); COMMENT ON COLUMN users.email IS 'their address'")
+        con.execute("CREATE TABLE test_takers (id BIGINT, name VARCHAR, _raw JSON)")
+    counting = CountingConnection(readonly.connect(path))
+    with PublishedReader(counting) as reader:  # type: ignore[arg-type]
+        assert reader.columns("users") == [("id", "BIGINT", None), ("email", "VARCHAR", "their address")]
+        assert reader.columns("test_takers") == [("id", "BIGINT", None), ("name", "VARCHAR", None), ("_raw", "JSON", None)]
+        assert reader.columns("scorecards") == []  # not in this file
+        assert counting.queries == 1
