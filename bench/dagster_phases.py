@@ -4,7 +4,9 @@ A child process does what `jofi-pipeline sync --mode live` does, step by step, a
 CPU time (user+sys) around each step: importing the CLI's run module (Dagster with it), loading the
 definitions, opening the project instance (a project folder holding the checkout's dagster.yaml,
 DAGSTER_HOME unset), creating the run of `jofi_sync` with its origin, executing it (the sync
-itself included: compare with bench/dagster_cost.py's bare figure) and how many events it stored.
+itself included: compare with bench/dagster_cost.py's bare figure), how many events it stored, and
+the interpreter's exit (the process's CPU from wait4 minus what it had used before exiting). A
+checkout that has `jofi_pipeline.collector` and `runs.sync_job` is run as its console script runs.
 CPU is the measure because the machine is shared: wall time follows the load.
 
     .venv/bin/python bench/dagster_phases.py [--rounds 2] [--test-takers 20] [--baseline /path/to/other/checkout]
@@ -17,15 +19,14 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from targets import ROOT, load_average  # noqa: E402
+from targets import ROOT, load_average, run_process  # noqa: E402
 
-PHASES = ("import", "definitions", "open instance", "create run", "execute run")
+PHASES = ("import", "definitions", "open instance", "create run", "execute run", "exit")
 
 
 def cpu() -> float:
@@ -37,15 +38,26 @@ def child(data_dir: str) -> None:
     """One sync, phase by phase; prints one JSON line of CPU seconds."""
     out: dict[str, float] = {}
     started = cpu()
+    try:  # what the console script does first (checkouts that have it): no collections during start-up
+        from jofi_pipeline import collector
+
+        collector.entry()
+    except ImportError:
+        collector = None
     import dagster as dg
 
     import jofi_pipeline.runs as runs
     out["import"] = cpu() - started
     started = cpu()
-    job = runs.load_definitions().resolve_job_def(runs.JOB_NAME)
+    if hasattr(runs, "sync_job"):
+        job = runs.sync_job()
+    else:
+        job = runs.load_definitions().resolve_job_def(runs.JOB_NAME)
     out["definitions"] = cpu() - started
     started = cpu()
     instance = runs.open_instance()
+    if collector is not None:
+        collector.loaded()
     out["open instance"] = cpu() - started
     started = cpu()
     remote, code = runs.job_origins(job.name)
@@ -65,7 +77,13 @@ def child(data_dir: str) -> None:
         raise SystemExit("the run failed")
     out["execute run"] = cpu() - started
     out["events"] = len(instance.all_logs(run.run_id))
-    print(json.dumps(out))
+    instance.dispose()
+    print(json.dumps(out), flush=True)
+    if collector is not None:
+        collector.exiting()
+    # The interpreter's exit (its last collections included): the parent subtracts this from the
+    # process's whole CPU time (wait4).
+    print(json.dumps({"before exit": cpu()}), flush=True)
 
 
 def main() -> int:
@@ -94,11 +112,13 @@ def main() -> int:
                 load = load_average()
                 command = [str(checkout / ".venv" / "bin" / "python"), str(Path(__file__).resolve()),
                            "--child", str(Path(tmp) / f"data-{name}-{round_no}")]
-                done = subprocess.run(command, env=env, cwd=Path(tmp) / name, capture_output=True, text=True)
-                if done.returncode != 0:
-                    print(f"{name} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+                stdout, stderr, _, whole, _, code = run_process(command, env, cwd=Path(tmp) / name)
+                if code != 0:
+                    print(f"{name} failed:\n{stderr[-2000:]}", file=sys.stderr)
                     return 1
-                rows.append((name, round_no + 1, json.loads(done.stdout.strip().splitlines()[-1]), load))
+                *_, phases, before_exit = [json.loads(line) for line in stdout.strip().splitlines()]
+                phases["exit"] = whole - before_exit["before exit"]
+                rows.append((name, round_no + 1, phases, load))
 
     print(f"CPU seconds per phase of a CLI-style live sync, {args.test_takers} test takers (round 1 creates the instance)")
     print(f"{'checkout':<10}{'round':>6}" + "".join(f"{p:>15}" for p in PHASES) + f"{'events':>8}  load")
