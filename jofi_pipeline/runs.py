@@ -92,10 +92,16 @@ def sync_job() -> dg.JobDefinition:
     repository metadata no run reads, ~0.1 s of a CLI sync. The job is the same (tested: same
     snapshot id as the code location's).
     """
+    from dagster._utils.warnings import suppress_dagster_warnings
+
     from jofi_pipeline import definitions
 
-    tree = dg.ComponentTree.for_project(path_within_project=Path(definitions.__file__).parent)
-    return tree.build_defs(tree.defs_module_path).resolve_job_def(JOB_NAME)
+    @suppress_dagster_warnings  # as load_from_defs_folder does: no preview notes on a person's terminal
+    def build() -> dg.Definitions:
+        tree = dg.ComponentTree.for_project(path_within_project=Path(definitions.__file__).parent)
+        return tree.build_defs(tree.defs_module_path)
+
+    return build().resolve_job_def(JOB_NAME)
 
 
 def writer_busy(mode: Mode, data_dir: Path | None) -> str | None:
