@@ -49,7 +49,7 @@ from jofi_pipeline.warehouse.errors import PublishError
 from jofi_pipeline.warehouse.parquet_schema import LAYOUT as PARQUET_LAYOUT
 from jofi_pipeline.warehouse.parquet_schema import described_schema, kv_metadata_option
 from jofi_pipeline.warehouse.paths import CURRENT_LINK, DB_NAME, PARQUET_NAME, ModePaths
-from jofi_pipeline.warehouse.publish_history import Fingerprint, patch_history
+from jofi_pipeline.warehouse.publish_history import Fingerprint, apply_patch, patch_history
 from jofi_pipeline.warehouse.records import PublishResult
 from jofi_pipeline.warehouse.schema import comment_sql, create_table_sql, ensure_schema, ident, literal, qualified
 from jofi_pipeline.warehouse.tables import TABLES
@@ -261,14 +261,26 @@ def patch_histories(
     (publish_history.py); returns their row counts. The others are rebuilt whole."""
     if previous is None:
         return {}
-    patched = {}
-    for name in changed:
-        spec = TABLES[name]
-        if patches_before(previous, name) >= MAX_PATCHES_IN_A_ROW:
-            continue  # copied whole now and then: a patch leaves deleted rows in the file's row groups
-        if spec.kind == "history" and patch_history(con, spec, PUBLISH_CATALOG, previous.fingerprints.get(name), fingerprints[name]):
-            patched[name] = Fingerprint.parse(fingerprints[name]).rows
-    return patched
+    # copied whole now and then: a patch leaves deleted rows in the file's row groups
+    names = [name for name in changed if TABLES[name].kind == "history" and patches_before(previous, name) < MAX_PATCHES_IN_A_ROW]
+    # All in one transaction: one commit (a write and sync of the new file's WAL) rather than one
+    # per table. Any patch not proven exact undoes them all; the proven ones are then applied again
+    # one transaction each, as a single patch_history would (rare: a clock stepped back, a large night).
+    con.begin()
+    try:
+        exact = {name: apply_patch(con, TABLES[name], PUBLISH_CATALOG, previous.fingerprints.get(name), fingerprints[name])
+                 for name in names}
+    except BaseException:
+        con.rollback()
+        raise
+    if False in exact.values():
+        con.rollback()
+        retried = [name for name, proven in exact.items() if proven]
+        exact = {name: patch_history(con, TABLES[name], PUBLISH_CATALOG, previous.fingerprints.get(name), fingerprints[name])
+                 for name in retried}
+    else:
+        con.commit()
+    return {name: Fingerprint.parse(fingerprints[name]).rows for name, proven in exact.items() if proven}
 
 
 def empty_same_schema_tables(

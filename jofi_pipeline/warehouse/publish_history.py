@@ -57,35 +57,9 @@ def patch_history(
     Returns False, having written nothing (its transaction rolled back), when a patch cannot be shown to give exactly the work
     table (the caller then copies it whole).
     """
-    before, after = Fingerprint.parse(previous), Fingerprint.parse(wanted)
-    if spec.kind != "history" or before is None or after is None or before.schema != after.schema or not before.rows:
-        return False
-    target, work = qualified(spec.name, catalog), ident(spec.name)
-    key = spec.key[:-1]  # the versioned table's key; the last part is _valid_from
-    (since,) = con.execute(f"SELECT max(greatest(_valid_from, coalesce(_valid_to, _valid_from))) FROM {target}").fetchall()[0]
-    if since is None:
-        return False
-    # Written since the copy: versions opened (or completed in place), delete markers, and the
-    # versions they closed, which the copy holds as current (`_valid_to` NULL): those go.
-    written = "(r._valid_from > $since OR r._valid_to > $since)"
-    columns = ", ".join(f"{ident(c.name)} := {ident(c.name)}" for c in spec.all_columns)
     con.begin()  # undone unless the sums prove the patch exact
     try:
-        gone = con.execute(
-            f"""DELETE FROM {target} AS c WHERE c._valid_to IS NULL AND EXISTS (
-                SELECT 1 FROM {work} AS r WHERE {written} AND {key_match(spec, 'r', 'c', key)}) RETURNING hash(c)""",
-            {"since": since},
-        ).fetchall()
-        added = con.execute(
-            f"INSERT INTO {target} BY NAME SELECT r.* FROM {work} AS r WHERE {written} "
-            f"RETURNING hash(struct_pack({columns}))",  # hash(t) of the fingerprints: the row, columns in order
-            {"since": since},
-        ).fetchall()
-        exact = (
-            len(added) <= before.rows * MAX_WRITTEN_SHARE
-            and before.rows - len(gone) + len(added) == after.rows
-            and before.hash_sum - sum(h for (h,) in gone) + sum(h for (h,) in added) == after.hash_sum
-        )
+        exact = apply_patch(con, spec, catalog, previous, wanted)
     except BaseException:
         con.rollback()
         raise
@@ -94,3 +68,41 @@ def patch_history(
         return False
     con.commit()
     return True
+
+
+def apply_patch(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, catalog: str, previous: str | None, wanted: str
+) -> bool | None:
+    """The patch of `patch_history`, inside the caller's transaction, which it never ends.
+
+    True: applied and proven exact. None: not attempted, nothing written (no usable fingerprint,
+    another schema, an empty or never-written copy). False: written but not proven exact: the
+    caller must roll the transaction back.
+    """
+    before, after = Fingerprint.parse(previous), Fingerprint.parse(wanted)
+    if spec.kind != "history" or before is None or after is None or before.schema != after.schema or not before.rows:
+        return None
+    target, work = qualified(spec.name, catalog), ident(spec.name)
+    key = spec.key[:-1]  # the versioned table's key; the last part is _valid_from
+    (since,) = con.execute(f"SELECT max(greatest(_valid_from, coalesce(_valid_to, _valid_from))) FROM {target}").fetchall()[0]
+    if since is None:
+        return None
+    # Written since the copy: versions opened (or completed in place), delete markers, and the
+    # versions they closed, which the copy holds as current (`_valid_to` NULL): those go.
+    written = "(r._valid_from > $since OR r._valid_to > $since)"
+    columns = ", ".join(f"{ident(c.name)} := {ident(c.name)}" for c in spec.all_columns)
+    gone = con.execute(
+        f"""DELETE FROM {target} AS c WHERE c._valid_to IS NULL AND EXISTS (
+            SELECT 1 FROM {work} AS r WHERE {written} AND {key_match(spec, 'r', 'c', key)}) RETURNING hash(c)""",
+        {"since": since},
+    ).fetchall()
+    added = con.execute(
+        f"INSERT INTO {target} BY NAME SELECT r.* FROM {work} AS r WHERE {written} "
+        f"RETURNING hash(struct_pack({columns}))",  # hash(t) of the fingerprints: the row, columns in order
+        {"since": since},
+    ).fetchall()
+    return (
+        len(added) <= before.rows * MAX_WRITTEN_SHARE
+        and before.rows - len(gone) + len(added) == after.rows
+        and before.hash_sum - sum(h for (h,) in gone) + sum(h for (h,) in added) == after.hash_sum
+    )

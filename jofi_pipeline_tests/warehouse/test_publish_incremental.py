@@ -12,6 +12,7 @@ import pytest
 import jofi_pipeline_tests.warehouse.docs_shapes as docs
 from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
+from jofi_pipeline.warehouse import publish_history as publish_history_module
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
 from jofi_pipeline_tests.warehouse.conftest import T0, T1, T2
@@ -149,17 +150,93 @@ def full_build(run, path) -> dict[str, list]:
 
 @pytest.fixture
 def patches(monkeypatch) -> dict[str, list[bool]]:
-    """History table -> whether each publish patched it (True) or found it had to copy it whole."""
+    """History table -> whether each patch tried was proven exact (True) or undone to copy it whole (False)."""
     seen: dict[str, list[bool]] = {}
-    real = publish_module.patch_history
+    real = publish_history_module.apply_patch
 
     def recording(con, spec, *args):
         patched = real(con, spec, *args)
-        seen.setdefault(spec.name, []).append(patched)
+        if patched is not None:
+            seen.setdefault(spec.name, []).append(patched)
         return patched
 
-    monkeypatch.setattr(publish_module, "patch_history", recording)
+    monkeypatch.setattr(publish_module, "apply_patch", recording)
+    monkeypatch.setattr(publish_history_module, "apply_patch", recording)
     return seen
+
+
+class CountingCommits:
+    """A connection that counts its commits (the patches' transactions end in one)."""
+
+    def __init__(self, con) -> None:
+        self._con = con
+        self.commits = 0
+
+    def commit(self):
+        self.commits += 1
+        return self._con.commit()
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def patches_in_manifest(store, table: str) -> int:
+    manifest = json.loads((store.mode_dir / "current" / publish_module.FINGERPRINTS_NAME).read_text())
+    return manifest["tables"][table].get("patches", 0)
+
+
+def test_the_nights_history_patches_commit_once_together(store, tmp_path, patches, monkeypatch):
+    """One commit (one write and sync of the new file's WAL) for every history table patched, not one each."""
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=10)
+        run.upsert("users", [docs.user(id=i) for i in range(501, 511)], T0)
+        run.publish()
+    commits_while_patching = []
+    real = publish_module.patch_histories
+
+    def counting(con, *args):
+        if not isinstance(con, CountingCommits):  # the full build compared with
+            return real(con, *args)
+        before = con.commits
+        patched = real(con, *args)
+        commits_while_patching.append(con.commits - before)
+        return patched
+
+    monkeypatch.setattr(publish_module, "patch_histories", counting)
+    with store.open_run("r2", T1) as run:
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        run.upsert("users", [docs.user(id=501, first_name="Anne")], T1)
+        result = publish_module.publish(CountingCommits(run.con), store.paths)
+        assert {"teams_history", "users_history"} <= set(result.changed_tables)
+        assert contents(store.published_db_path) == full_build(run, tmp_path / "full")
+    assert patches["teams_history"] == [True] and patches["users_history"] == [True]
+    assert commits_while_patching == [1]
+
+
+def test_one_patch_refused_in_a_night_leaves_the_others_patched(store, tmp_path, patches):
+    """The shared transaction undone for one unproven patch: the proven ones are applied again, each alone."""
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=10)
+        run.upsert("users", [docs.user(id=i) for i in range(501, 511)], T0)
+        run.publish()
+    with store.open_run("r2", T2) as run:
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T2)
+        run.publish()
+    # The clock stepped back below teams_history's latest instant (its patch is refused), not
+    # below users_history's (its patch is proven).
+    with store.open_run("r3", T1) as run:
+        run.upsert("teams", [docs.team(id=2, display_name="Renamed")], T1)
+        run.upsert("users", [docs.user(id=501, first_name="Anne")], T1)
+        result = run.publish()
+        assert {"teams_history", "users_history"} <= set(result.changed_tables)
+        assert contents(store.published_db_path) == full_build(run, tmp_path / "full")
+        history = run.con.execute("SELECT * FROM users_history ORDER BY ALL").fetchall()
+    parquet = duckdb.sql(f"SELECT * FROM read_parquet('{store.parquet_dir}/users_history/*.parquet') ORDER BY ALL")
+    assert parquet.fetchall() == history
+    assert patches["teams_history"] == [True, False]
+    assert patches["users_history"] == [True, True]  # proven with teams_history's patch, undone, applied alone
+    assert patches_in_manifest(store, "users_history") == 1
+    assert patches_in_manifest(store, "teams_history") == 0  # copied whole
 
 
 def test_history_tables_are_patched_with_the_nights_keys_and_equal_a_full_build(store, tmp_path, patches):
