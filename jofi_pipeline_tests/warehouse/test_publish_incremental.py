@@ -215,13 +215,7 @@ def test_the_nights_history_patches_commit_once_together(store, tmp_path, patche
 
 def test_one_patch_refused_in_a_night_leaves_the_others_patched(store, tmp_path, patches):
     """The shared transaction undone for one unproven patch: the proven ones are applied again, each alone."""
-    with store.open_run("r1", T0) as run:
-        fill(run, n_teams=10)
-        run.upsert("users", [docs.user(id=i) for i in range(501, 511)], T0)
-        run.publish()
-    with store.open_run("r2", T2) as run:
-        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T2)
-        run.publish()
+    published_then_renamed_at_t2(store, users=True)
     # The clock stepped back below teams_history's latest instant (its patch is refused), not
     # below users_history's (its patch is proven).
     with store.open_run("r3", T1) as run:
@@ -262,13 +256,21 @@ def test_history_tables_are_patched_with_the_nights_keys_and_equal_a_full_build(
     assert patches["teams_history"] == [True, True, True]  # every night, only the night's keys
 
 
-def test_a_patch_that_would_not_give_the_work_table_is_refused_and_the_table_copied_whole(store, tmp_path, patches):
+def published_then_renamed_at_t2(store, *, users: bool = False) -> None:
+    """Night 1 at T0 (10 teams, and 10 users if asked), night 2 at T2 renames team 1: the start of
+    a clock stepped back to T1 on night 3."""
     with store.open_run("r1", T0) as run:
         fill(run, n_teams=10)
+        if users:
+            run.upsert("users", [docs.user(id=i) for i in range(501, 511)], T0)
         run.publish()
     with store.open_run("r2", T2) as run:
         run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T2)
         run.publish()
+
+
+def test_a_patch_that_would_not_give_the_work_table_is_refused_and_the_table_copied_whole(store, tmp_path, patches):
+    published_then_renamed_at_t2(store)
     # The clock stepped back: the new version opens before the copy's latest instant, so the
     # key it touched is not found by time; the fingerprints show it and the table is copied.
     with store.open_run("r3", T1) as run:
