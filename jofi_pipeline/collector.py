@@ -32,10 +32,6 @@ def entry() -> None:
         _paused = True
 
 
-def paused() -> bool:
-    return _paused
-
-
 def loaded() -> None:
     """What the command needs is loaded: keep it out of every later collection, collect again."""
     global _paused

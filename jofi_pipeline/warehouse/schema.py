@@ -54,7 +54,7 @@ def ensure_schema(
 
     In one transaction: hundreds of DDL statements each committing on its own cost a WAL write
     apiece, seconds per run; together they commit once (and all or nothing). A comment already
-    in place is not written again: every COMMENT is a catalog change, and re-applying the ~400
+    in place is not written again: every COMMENT is a catalog change, and re-applying the ~500
     of an up-to-date work database cost about 0.3 s of CPU on every run. `comments=False` (the
     work database: nobody reads it but the sync, and publish comments the tables it builds)
     skips them altogether: writing them into a new work database cost about as much again.
@@ -76,9 +76,10 @@ def ensure_schema(
                     f"ALTER TABLE {qualified(spec.name, catalog)} ADD COLUMN IF NOT EXISTS {ident(c.name)} {c.type}"
                     for c in spec.all_columns if (spec.name, c.name) not in columns
                 ]
-            held = {"": tables.get(spec.name)} | {c.name: columns.get((spec.name, c.name)) for c in spec.all_columns}
-            statements += [sql for sql, (column, text) in zip(comment_sql(spec, catalog), comment_texts(spec))
-                           if comments and held[column] != text]
+            if comments:
+                held = {"": tables.get(spec.name)} | {c.name: columns.get((spec.name, c.name)) for c in spec.all_columns}
+                statements += [sql for sql, (column, text) in zip(comment_sql(spec, catalog), comment_texts(spec))
+                               if held[column] != text]
             if statements:
                 con.execute(";\n".join(statements))  # one round trip per table
     except BaseException:

@@ -77,3 +77,19 @@ def test_refilling_night_after_night_does_not_grow_the_file(store: WarehouseStor
             run.publish()
             sizes.append((store.published_db_path.resolve()).stat().st_size)
     assert max(sizes[1:]) <= sizes[0] * 1.5, sizes  # teams_history grows by design; teams must not pile up
+
+
+def test_a_table_missing_from_the_copied_file_is_created_not_refilled(store: WarehouseStore, tmp_path, monkeypatch):
+    """A published file someone changed by hand (a table dropped) while its manifest still lists the
+    table: the refill has nothing to empty, so the table is created again, and the result is whole."""
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=3)
+        run.publish()
+    with duckdb.connect(str(store.published_db_path.resolve())) as con:
+        con.execute("DROP TABLE teams")
+    created = created_tables(monkeypatch)
+    with store.open_run("r2", T0 + timedelta(hours=1)) as run:
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T0 + timedelta(hours=1))
+        run.publish()
+        assert created == ["teams"]
+        assert contents(store.published_db_path) == full_build(run, tmp_path / "full")
