@@ -50,6 +50,7 @@ from jofi_pipeline.warehouse.parquet_schema import LAYOUT as PARQUET_LAYOUT
 from jofi_pipeline.warehouse.parquet_schema import described_schema, kv_metadata_option
 from jofi_pipeline.warehouse.paths import CURRENT_LINK, DB_NAME, PARQUET_NAME, ModePaths
 from jofi_pipeline.warehouse.publish_history import Fingerprint, apply_patch, patch_history
+from jofi_pipeline.warehouse.publish_template import copy_empty_database
 from jofi_pipeline.warehouse.records import PublishResult
 from jofi_pipeline.warehouse.schema import comment_sql, create_table_sql, ensure_schema, ident, literal, qualified
 from jofi_pipeline.warehouse.tables import TABLES
@@ -218,21 +219,24 @@ def build_database(
     the history tables' patches in a row.
 
     From a copy of the previous file when there is one (only changed tables rebuilt), else from
-    an empty file. Parquet from the new file for rebuilt tables, hard links for the others.
+    a copy of the empty database (publish_template.py). Parquet from the new file for rebuilt tables, hard links for the others.
     """
     if previous is not None:
         shutil.copyfile(previous.version_dir / DB_NAME, tmp_db)
         changed = [name for name in TABLES if previous.fingerprints.get(name) != fingerprints[name]]
-    else:
+    else:  # every table, comment, view and macro in place, no rows (publish_template.py)
+        copy_empty_database(tmp_db, empty_database_key(fingerprints), lambda path: build_empty_database(con, path))
         changed = list(TABLES)
     # Views bind by name when queried, so they survive their tables being rebuilt underneath.
-    views_changed = previous is None or previous.views != views_digest()
+    views_changed = previous is not None and previous.views != views_digest()
     con.execute(f"ATTACH {literal(str(tmp_db))} AS {ident(PUBLISH_CATALOG)} (STORAGE_VERSION {literal(PUBLISHED_STORAGE_VERSION)})")
     try:
         patched = patch_histories(con, changed, fingerprints, previous)
         rebuilt = [name for name in changed if name not in patched]
         emptied = empty_same_schema_tables(con, rebuilt, fingerprints, previous)
-        recreated = [name for name in rebuilt if name not in emptied]
+        # From a previous file: the changed tables (and any that left the registry) are dropped and
+        # created again; the empty database already holds every table as it is now.
+        recreated = [name for name in rebuilt if name not in emptied] if previous is not None else []
         if previous is not None:
             drop_stale(con, recreated, views=views_changed)
         if recreated:
@@ -252,6 +256,24 @@ def build_database(
     patches = {name: previous.patches.get(name, 0) for name in TABLES if name not in changed} if previous else {}
     patches |= {name: patches_before(previous, name) + 1 for name in patched}
     return {name: row_counts[name] for name in TABLES}, changed, patches
+
+
+def empty_database_key(fingerprints: dict[str, str]) -> str:
+    """What an empty published database is made of: every table's schema digest (the first part of
+    its fingerprint), the views' digest, the DuckDB and storage versions."""
+    schemas = ",".join(f"{name}={fingerprints[name].split(':', 1)[0]}" for name in TABLES)
+    return f"{duckdb.__version__}|{PUBLISHED_STORAGE_VERSION}|{views_digest()}|{schemas}"
+
+
+def build_empty_database(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Every table with its comments, the views and the as-of macros, no rows: what a full build starts from."""
+    con.execute(f"ATTACH {literal(str(path))} AS {ident(PUBLISH_CATALOG)} (STORAGE_VERSION {literal(PUBLISHED_STORAGE_VERSION)})")
+    try:
+        ensure_schema(con, PUBLISH_CATALOG)
+        create_views(con)
+        con.execute(f"CHECKPOINT {ident(PUBLISH_CATALOG)}")
+    finally:
+        con.execute(f"DETACH DATABASE IF EXISTS {ident(PUBLISH_CATALOG)}")
 
 
 def patch_histories(
