@@ -87,9 +87,13 @@ class Finding:
 def keys_unique(con: duckdb.DuckDBPyConnection, table: str) -> Finding:
     spec = TABLES[table]
     cols = ", ".join(ident(c) for c in spec.key)
-    dupes = _count(con, f"SELECT count(*) FROM (SELECT {cols} FROM {ident(table)} GROUP BY ALL HAVING count(*) > 1)")
     nulls_sql = " OR ".join(f"{ident(c)} IS NULL" for c in spec.key if c not in spec.nullable_key) or "false"
-    nulls = _count(con, f"SELECT count(*) FROM {ident(table)} WHERE {nulls_sql}")
+    # One pass over the table: rows grouped by key; a key held twice is a group of more than one
+    # row, and rows without a key all fall in the groups whose key has a NULL where none may be.
+    dupes, nulls = con.execute(
+        f"SELECT count(*) FILTER (WHERE _jofi_rows > 1), coalesce(sum(_jofi_rows) FILTER (WHERE {nulls_sql}), 0)::BIGINT "
+        f"FROM (SELECT {cols}, count(*) AS _jofi_rows FROM {ident(table)} GROUP BY ALL)"
+    ).fetchone()
     passed = dupes == 0 and nulls == 0
     return Finding(
         "keys_unique_not_null", table, passed, blocking=True,
