@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,3 +22,14 @@ def store(tmp_path: Path) -> WarehouseStore:
 def writer(store: WarehouseStore) -> Iterator[RunWriter]:
     with store.open_run("run-1", T0) as run:
         yield run
+
+
+def spy(monkeypatch, module, name: str, record: Callable[..., None]) -> None:
+    """`module.name` still does its work; `record(*args, **kwargs)` hears of every call first."""
+    real = getattr(module, name)
+
+    def spied(*args, **kwargs):
+        record(*args, **kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spied)

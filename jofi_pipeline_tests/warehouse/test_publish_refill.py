@@ -13,7 +13,7 @@ import jofi_pipeline_tests.warehouse.docs_shapes as docs
 from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse.tables import TABLES
-from jofi_pipeline_tests.warehouse.conftest import T0
+from jofi_pipeline_tests.warehouse.conftest import T0, spy
 from jofi_pipeline_tests.warehouse.test_publish import fill
 from jofi_pipeline_tests.warehouse.test_publish_incremental import contents
 
@@ -21,14 +21,8 @@ from jofi_pipeline_tests.warehouse.test_publish_incremental import contents
 def created_tables(monkeypatch) -> list[str]:
     """The tables each publish from now on creates (DDL and comments), in call order."""
     created: list[str] = []
-    real = publish_module.ensure_schema
-
-    def spy(con, catalog=None, specs=None, **kwargs):
-        specs = list(specs or TABLES.values())
-        created.extend(spec.name for spec in specs)
-        return real(con, catalog, specs, **kwargs)
-
-    monkeypatch.setattr(publish_module, "ensure_schema", spy)
+    spy(monkeypatch, publish_module, "ensure_schema",
+        lambda con, catalog=None, specs=None, **kwargs: created.extend(spec.name for spec in specs or TABLES.values()))
     return created
 
 

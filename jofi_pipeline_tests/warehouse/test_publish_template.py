@@ -12,26 +12,16 @@ from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse import publish_template
 from jofi_pipeline.warehouse.tables import TABLES
-from jofi_pipeline_tests.warehouse.conftest import T0
+from jofi_pipeline_tests.warehouse.conftest import T0, spy
 from jofi_pipeline_tests.warehouse.test_publish import fill
 from jofi_pipeline_tests.warehouse.test_publish_incremental import contents
+from jofi_pipeline_tests.warehouse.test_publish_refill import created_tables
 
 
-def schema_statements(monkeypatch) -> list[str]:
-    """What each publish from now on runs of the DDL and comment statements, by kind."""
-    ran: list[str] = []
-    real_schema, real_views = publish_module.ensure_schema, publish_module.create_views
-
-    def ensure_schema(con, catalog=None, specs=None, **kwargs):
-        ran.append("tables")
-        return real_schema(con, catalog, specs, **kwargs)
-
-    def create_views(con):
-        ran.append("views")
-        return real_views(con)
-
-    monkeypatch.setattr(publish_module, "ensure_schema", ensure_schema)
-    monkeypatch.setattr(publish_module, "create_views", create_views)
+def schema_statements(monkeypatch) -> dict:
+    """What each publish from now on runs of the DDL: the tables it creates, how often it makes the views."""
+    ran = {"tables": created_tables(monkeypatch), "views": 0}
+    spy(monkeypatch, publish_module, "create_views", lambda con: ran.update(views=ran["views"] + 1))
     return ran
 
 
@@ -64,7 +54,7 @@ def test_full_builds_after_the_first_copy_the_empty_database_and_equal_a_stateme
         first = full_build(run, tmp_path / "first")  # may make the empty database (or an earlier test did)
         ran = schema_statements(monkeypatch)
         second = full_build(run, tmp_path / "second")
-        assert ran == []  # neither ran a CREATE TABLE, a COMMENT or a view of its own
+        assert ran == {"tables": [], "views": 0}  # no CREATE TABLE, COMMENT or view of its own
         expected = statement_built(run, tmp_path / "by-statements.duckdb")
     for built in (first, second):
         assert contents(built.published_db_path) == expected
@@ -85,7 +75,7 @@ def test_a_changed_registry_makes_a_new_empty_database(store: WarehouseStore, tm
         monkeypatch.setitem(TABLES, "teams", dataclasses.replace(spec, comment=spec.comment + " A new word."))
         ran = schema_statements(monkeypatch)
         after = full_build(run, tmp_path / "after")
-        assert ran == ["tables", "views"]  # made again, with the new comment
+        assert ran == {"tables": list(TABLES), "views": 1}  # made again, with the new comment
         expected = statement_built(run, tmp_path / "by-statements.duckdb")
     assert contents(after.published_db_path) == expected
     with duckdb.connect(str(after.published_db_path), read_only=True) as con:
@@ -101,7 +91,7 @@ def test_an_empty_database_removed_from_under_the_process_is_made_again(store: W
             made.unlink(missing_ok=True)  # a /tmp cleaner, or a person tidying up
         ran = schema_statements(monkeypatch)
         after = full_build(run, tmp_path / "after")
-        assert ran == ["tables", "views"]
+        assert ran == {"tables": list(TABLES), "views": 1}
     with duckdb.connect(str(after.published_db_path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM teams").fetchone()[0] == 1
 
@@ -120,7 +110,7 @@ def test_a_forked_child_never_removes_its_parents_empty_databases(store: Warehou
     with store.open_run("r2", T0) as run:  # and the parent still copies it
         ran = schema_statements(monkeypatch)
         full_build(run, tmp_path / "parent-again")
-        assert ran == []
+        assert ran == {"tables": [], "views": 0}
 
 
 def test_without_a_writable_temporary_folder_a_full_build_still_publishes(store: WarehouseStore, tmp_path, monkeypatch):
@@ -134,7 +124,7 @@ def test_without_a_writable_temporary_folder_a_full_build_still_publishes(store:
         fill(run, n_teams=2)
         ran = schema_statements(monkeypatch)
         built = full_build(run, tmp_path / "no-tmp")
-        assert ran == ["tables", "views"]  # built in place, statement by statement
+        assert ran == {"tables": list(TABLES), "views": 1}  # built in place, statement by statement
         expected = statement_built(run, tmp_path / "by-statements.duckdb")
     assert contents(built.published_db_path) == expected
 
