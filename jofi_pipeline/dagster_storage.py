@@ -127,6 +127,9 @@ class JofiSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engine_cache = EngineCache(RUN_SHARD_ENGINES, keep=[create_db_conn_string(os.path.abspath(base_dir), INDEX_SHARD_NAME)])
+        # Tables and asset-key columns known to exist in the index shard (see has_table).
+        self._tables_present: set[str] = set()
+        self._asset_key_columns_present: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -198,9 +201,26 @@ class JofiSqliteEventLogStorage(SqliteEventLogStorage):
                 yield conn
 
     def has_table(self, table_name: str) -> bool:
+        """Dagster asks this of the index shard for every asset event it stores (is the tags table
+        there yet?), and reads the asset-key table's columns for every one too: a schema read per
+        event, ~20 % of storing one. What exists is remembered: a migration adds tables and columns,
+        none removes them; what is missing is asked again (a `dagster instance migrate` meanwhile)."""
+        if table_name in self._tables_present:
+            return True
         # Called inside index transactions too: a connection of its own, without the storage lock.
         with self._engine_cache.get(self.conn_string_for_shard(INDEX_SHARD_NAME)).connect() as conn:
-            return table_name in table_names(conn)
+            present = table_name in table_names(conn)
+        if present:
+            self._tables_present.add(table_name)
+        return present
+
+    def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
+        if column_name in self._asset_key_columns_present:
+            return True
+        present = super()._has_asset_key_col_on_connection(conn, column_name)
+        if present:
+            self._asset_key_columns_present.add(column_name)
+        return present
 
     def store_event(self, event: EventLogEntry) -> None:
         super().store_event(event)

@@ -47,10 +47,11 @@ def _cell(value) -> str:
 def relation_metadata(reader: PublishedReader, name: str, mode: str, row_count: int | None = None) -> dict:
     """Row count and preview of a table or view; for a view also its columns as DuckDB bound them."""
     columns = preview_columns(reader, name)
-    metadata: dict = {
-        "dagster/row_count": reader.count(name) if row_count is None else row_count,
-        "preview": dg.MetadataValue.md(markdown_table(columns, reader.preview(name, columns, PREVIEW_ROWS))),
-    }
+    if row_count is None:  # a view: counted by the query of its preview (computed once, not twice)
+        row_count, rows = reader.count_and_preview(name, columns, PREVIEW_ROWS)
+    else:
+        rows = reader.preview(name, columns, PREVIEW_ROWS)
+    metadata: dict = {"dagster/row_count": row_count, "preview": dg.MetadataValue.md(markdown_table(columns, rows))}
     metadata.update(picture_metadata(reader, name, mode))
     if name not in TABLES:  # views: their columns are known only once bound (tables: in the spec)
         metadata["dagster/column_schema"] = dg.TableSchema(
@@ -64,7 +65,7 @@ def picture_metadata(reader: PublishedReader, name: str, mode: str) -> dict:
     from jofi_pipeline.report import pictures
 
     drawn = {
-        "invitation_funnel": lambda: [pictures.funnel(reader, mode), pictures.funnel_weeks(reader, mode)],
+        "invitation_funnel": lambda: pictures.funnels(reader, mode),
         "sync_coverage": lambda: [pictures.coverage(reader, mode)],
         "scores_long": lambda: pictures.scores(reader, mode)[:MAX_PICTURES],
     }.get(name)

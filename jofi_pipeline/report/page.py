@@ -20,7 +20,7 @@ def render(mode: str, data_dir: Path | None = None) -> str:
         last = reader.last_published_run()
         sections = [
             ("Invitation funnel", "Invitations by the week they were created, and how far they got.",
-             [pictures.funnel(reader, mode), pictures.funnel_weeks(reader, mode)]),
+             pictures.funnels(reader, mode)),
             ("Coverage over time", "What JOFI's capped lists say exist (total_count) against the rows the warehouse "
              "holds, per sync. A gap that grows means records leave the lists before a sync sees them.",
              [pictures.coverage(reader, mode)]),

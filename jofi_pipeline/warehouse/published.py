@@ -176,6 +176,17 @@ class PublishedReader:
             f"SELECT {cols} FROM {ident(_relation(name))} ORDER BY ALL LIMIT {int(limit)}"
         ).fetchall()
 
+    def count_and_preview(self, name: str, columns: list[str], limit: int = 5) -> tuple[int, list[tuple]]:
+        """`count(name)` and `preview(name, columns, limit)` from one query: a view is computed once,
+        not once for its count and again for its preview."""
+        if not columns:
+            return self.count(name), []
+        cols = ", ".join(ident(c) for c in columns)
+        rows = self._con.execute(
+            f"SELECT {cols}, count(*) OVER () FROM {ident(_relation(name))} ORDER BY ALL LIMIT {int(limit)}"
+        ).fetchall()  # the count is the same on every row: ORDER BY ALL orders by the columns alone
+        return (rows[0][-1] if rows else 0), [row[:-1] for row in rows]
+
     def objects(self) -> list[ObjectDoc]:
         """Every table and view analysts see, with its comment (columns not included)."""
         rows = self._con.execute(

@@ -1,6 +1,7 @@
-"""What a CLI sync no longer pays for Dagster (docs/notes/issue-13.md, "Follow-up 3"): no garbage
-collector walks over what start-up loads, in the console script's own process only; the job
-built without the component catalogue; a published file's columns read in one query.
+"""What a CLI sync no longer pays for Dagster (docs/notes/issue-13.md, "Follow-up 3" and "4"): no
+garbage collector walks over what start-up loads, in the console script's own process only; the
+job built without the component catalogue; a published file's columns read in one query; the
+simulator loaded only for `simulate`; a view computed once for its page.
 """
 
 from __future__ import annotations
@@ -118,3 +119,67 @@ def test_a_readers_columns_of_every_table_come_from_one_query(tmp_path):
         assert reader.columns("test_takers") == [("id", "BIGINT", None), ("name", "VARCHAR", None), ("_raw", "JSON", None)]
         assert reader.columns("scorecards") == []  # not in this file
         assert counting.queries == 1
+
+
+@pytest.mark.e2e  # a process of its own: nothing imported before the CLI
+def test_the_cli_loads_the_simulator_only_for_the_simulate_command():
+    code = ("import sys\nfrom jofi_pipeline import cli\n"
+            "print(sorted({m for m in sys.modules if m.startswith('jofi_pipeline.simulator')}))\n"
+            "group = cli.typer.main.get_command(cli.app)\nctx = cli.click.Context(group)\n"
+            "assert group.list_commands(ctx)[-1] == 'simulate', group.list_commands(ctx)\n"
+            "assert group.get_command(ctx, 'simulate').name == 'simulate'\n"
+            "print('jofi_pipeline.simulator.cli' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+def test_a_views_row_count_comes_from_the_query_of_its_preview(tmp_path):
+    from jofi_pipeline.defs.metadata import relation_metadata
+
+    path = tmp_path / "jofi.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE test_takers (id BIGINT, name VARCHAR)")
+        con.execute("INSERT INTO test_takers VALUES (3, 'c'), (1, 'a'), (2, 'b'), (5, 'e'), (4, 'd'), (6, 'f')")
+        con.execute("CREATE VIEW test_taker_progress AS SELECT id, name FROM test_takers")
+    spied = SpyingConnection(readonly.connect(path))
+    with PublishedReader(spied) as reader:  # type: ignore[arg-type]
+        metadata = relation_metadata(reader, "test_taker_progress", "live")
+        assert reader.count_and_preview("test_takers", ["id"], 2) == (6, [(1,), (2,)])
+        assert reader.count_and_preview("test_takers", [], 2) == (6, [])
+    on_the_view = [sql for sql in spied.statements if "test_taker_progress" in sql and "duckdb_columns" not in sql]
+    assert len(on_the_view) == 1, on_the_view  # counted and previewed by one query: the view computed once
+    assert metadata["dagster/row_count"] == 6
+    assert metadata["preview"].value.splitlines()[2:] == ["| 1 | a |", "| 2 | b |", "| 3 | c |", "| 4 | d |", "| 5 | e |"]
+
+
+def test_the_funnel_charts_read_the_weeks_once(monkeypatch):
+    from jofi_pipeline.defs.metadata import picture_metadata
+
+    class Reader:
+        weeks_read = 0
+
+        def funnel_totals(self):
+            return [("invited", 3), ("accepted", 2), ("all assessments completed", 1), ("with profile", 1)]
+
+        def funnel_by_week(self, weeks: int = 12):
+            self.weeks_read += 1
+            from datetime import date
+
+            return [(date(2026, 11, 23), 3, 2, 1, 1)]
+
+    reader = Reader()
+    chart = picture_metadata(reader, "invitation_funnel", "live")["chart"].value  # type: ignore[arg-type]
+    assert chart.count("data:image/svg+xml;base64,") == 2 and reader.weeks_read == 1
+
+
+class SpyingConnection:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con, self.statements = con, []
+
+    def execute(self, sql, *args):
+        self.statements.append(sql)
+        return self.con.execute(sql, *args)
+
+    def close(self) -> None:
+        self.con.close()

@@ -260,3 +260,35 @@ def test_a_new_runs_shard_is_a_copy_of_dagsters_own_empty_shard_without_loading_
     # Not a shard: nothing lists the template as a run.
     with open_at(tmp_path / "ours") as instance:
         assert set(instance.event_log_storage.get_all_run_ids()) == {first, second}
+
+
+def test_an_asset_event_after_the_first_stores_without_reading_the_schema_again(tmp_path):
+    """Dagster asks for every asset event whether the index shard has the tags table and the
+    asset-key columns (a schema read each, ~20 % of storing the event); what exists is remembered."""
+    import sqlalchemy
+
+    instance = open_at(tmp_path)
+    storage = instance.event_log_storage
+    assert isinstance(storage, JofiSqliteEventLogStorage)
+    index = storage._engine_cache.get(storage.conn_string_for_shard("index"))
+    schema_reads: list[str] = []
+
+    @sqlalchemy.event.listens_for(index, "before_cursor_execute")
+    def spy(_conn, _cursor, statement, *_args) -> None:
+        if "sqlite_master" in statement or "PRAGMA" in statement.upper():
+            schema_reads.append(statement)
+
+    materialization = dg.AssetMaterialization("numbers", metadata={"rows": 3}, tags={"dagster/data_version": "1"})
+    instance.report_runless_asset_event(materialization)
+    assert schema_reads  # the first event: asked once
+    schema_reads.clear()
+    instance.report_runless_asset_event(materialization)
+    instance.report_runless_asset_event(materialization)
+    assert schema_reads == []
+    assert len(instance.fetch_materializations(dg.AssetKey("numbers"), limit=10).records) == 3
+    # What is missing is asked again: a table made later (a migration meanwhile) is found.
+    assert not storage.has_table("made_later")
+    with sqlite3.connect(tmp_path / "history" / "runs" / "index.db") as con:
+        con.execute("CREATE TABLE made_later (id INTEGER)")
+    assert storage.has_table("made_later")
+    instance.dispose()
