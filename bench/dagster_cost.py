@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from targets import ROOT, load_average, run_process  # noqa: E402  (one way to measure a process)
+from targets import ROOT, compile_checkout, load_average, run_process  # noqa: E402  (one way to measure a process)
 
 BIN = ROOT / ".venv" / "bin"
 TARGET_SECONDS = 2.0
@@ -73,6 +73,8 @@ def main() -> int:
     from jofi_pipeline.simulator.process import SimulatorProcess
 
     hows = ["bare", "cli", "dagster"] + (["cli@baseline"] if args.baseline else [])
+    for checkout in (ROOT, *([args.baseline] if args.baseline else [])):
+        compile_checkout(checkout)  # both sides start from bytecode (targets.compile_checkout)
     measured: dict[str, list[tuple[float, float]]] = {how: [] for how in hows}
     loads = []
     with SimulatorProcess(test_takers=args.test_takers, seed=42) as sim, tempfile.TemporaryDirectory() as tmp:

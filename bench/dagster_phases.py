@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from targets import ROOT, load_average, run_process  # noqa: E402
+from targets import ROOT, compile_checkout, load_average, run_process  # noqa: E402
 
 PHASES = ("import", "definitions", "open instance", "create run", "execute run", "exit")
 
@@ -100,6 +100,8 @@ def main() -> int:
     from jofi_pipeline.simulator.process import SimulatorProcess
 
     checkouts = {"this": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+    for checkout in checkouts.values():
+        compile_checkout(checkout)  # both sides start from bytecode (targets.compile_checkout)
     rows = []
     with SimulatorProcess(test_takers=args.test_takers, seed=42) as sim, tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "JOFI_API_BASE_URL": sim.base_url, "JOFI_LIVE_API_KEY": sim.live_key, "DAGSTER_DISABLE_TELEMETRY": "1"}
