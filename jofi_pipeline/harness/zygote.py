@@ -53,7 +53,7 @@ def warm() -> None:
 
     from dagster import DagsterInstance
 
-    jofi_pipeline.runs.load_definitions().resolve_job_def(jofi_pipeline.runs.JOB_NAME)
+    jofi_pipeline.runs.sync_job()  # the job a CLI sync runs (runs.sync_mode), built once for every child
     DagsterInstance.ephemeral().dispose()
 
 

@@ -183,3 +183,14 @@ class SpyingConnection:
 
     def close(self) -> None:
         self.con.close()
+
+
+def test_the_zygote_warms_the_very_job_a_cli_sync_runs():
+    from jofi_pipeline.harness import zygote
+
+    sync_job.cache_clear()
+    zygote.warm()
+    warmed = sync_job.cache_info()
+    assert warmed.currsize == 1 and warmed.misses == 1  # built once, in the parent, before any fork
+    assert sync_job().name == JOB_NAME
+    assert sync_job.cache_info().misses == 1  # a child's sync_mode finds it built
