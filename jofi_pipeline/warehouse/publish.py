@@ -219,7 +219,8 @@ def build_database(
     the history tables' patches in a row.
 
     From a copy of the previous file when there is one (only changed tables rebuilt), else from
-    a copy of the empty database (publish_template.py). Parquet from the new file for rebuilt tables, hard links for the others.
+    a copy of the empty database (publish_template.py). Parquet from the new file for rebuilt
+    tables, hard links for the others.
     """
     if previous is not None:
         shutil.copyfile(previous.version_dir / DB_NAME, tmp_db)

@@ -34,12 +34,14 @@ _owner_pid: int | None = None
 def copy_empty_database(target: Path, key: str, make: Callable[[Path], None]) -> None:
     """Copy the empty database for `key` to `target`; `make(path)` builds it at `path` the first time.
 
-    Where no temporary folder can be written (TMPDIR full or read-only), `make` builds `target`
-    itself, as every full build did before: slower, never a failed publish.
+    Where the empty database cannot be made in a temporary folder (TMPDIR missing, full or
+    read-only), `make` builds `target` itself, as every full build did before: slower, never a
+    failed publish. Any error counts, not only OSError: DuckDB reports a full disk as its own
+    IOException, and a fault that is not the temp folder's comes back from the build in place.
     """
     try:
         made = _made_for(key, make)
-    except OSError as exc:
+    except Exception as exc:
         log.info("no empty published database to copy (%s): building the new file statement by statement", exc)
         make(target)
         return

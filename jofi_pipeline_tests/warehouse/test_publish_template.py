@@ -129,6 +129,29 @@ def test_without_a_writable_temporary_folder_a_full_build_still_publishes(store:
     assert contents(built.published_db_path) == expected
 
 
+def test_a_temporary_folder_duckdb_cannot_write_still_publishes(store: WarehouseStore, tmp_path, monkeypatch):
+    """DuckDB, not the OS, reports a full or unwritable TMPDIR: its IOException while making the
+    empty database there, and the full build goes on in place."""
+    monkeypatch.setattr(publish_template, "_made", {})
+    monkeypatch.setattr(publish_template, "_folder", None)
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=2)
+        other = WarehouseStore(tmp_path / "full-tmp", "live")
+        other.mode_dir.mkdir(parents=True)
+        real = publish_module.build_empty_database
+
+        def tmp_is_full(con, path):
+            if str(path).startswith(str(publish_template._template_folder())):
+                raise duckdb.IOException("Could not write file: No space left on device")
+            return real(con, path)
+
+        monkeypatch.setattr(publish_module, "build_empty_database", tmp_is_full)
+        publish_module.publish(run.con, other.paths)
+        expected = statement_built(run, tmp_path / "by-statements.duckdb")
+    assert contents(other.published_db_path) == expected
+    assert publish_template._made == {}  # nothing half-made is ever copied
+
+
 def storage_version(path) -> str:
     with duckdb.connect() as con:
         con.execute(f"ATTACH '{path}' AS f (READ_ONLY)")
