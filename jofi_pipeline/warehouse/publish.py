@@ -74,6 +74,8 @@ MAX_PATCHES_IN_A_ROW = 7
 # 122,880-row group of scorecards is over 500 MB, more than the work database may use (the publish
 # of 10,000 test takers ran out of memory). Cut row groups by size instead.
 PARQUET_ROW_GROUP_BYTES = "16MB"
+# The code that writes the empty database a full build copies: part of that file's key.
+EMPTY_DATABASE_MADE_BY = (__name__, "jofi_pipeline.warehouse.schema")
 
 
 def publish(con: duckdb.DuckDBPyConnection, targets: ModePaths) -> PublishResult:
@@ -226,7 +228,7 @@ def build_database(
         shutil.copyfile(previous.version_dir / DB_NAME, tmp_db)
         changed = [name for name in TABLES if previous.fingerprints.get(name) != fingerprints[name]]
     else:  # every table, comment, view and macro in place, no rows (publish_template.py)
-        copy_empty_database(tmp_db, empty_database_key(fingerprints), lambda path: build_empty_database(con, path))
+        copy_empty_database(tmp_db, empty_database_key(fingerprints), lambda path: build_empty_database(con, path), EMPTY_DATABASE_MADE_BY)
         changed = list(TABLES)
     # Views bind by name when queried, so they survive their tables being rebuilt underneath.
     views_changed = previous is not None and previous.views != views_digest()

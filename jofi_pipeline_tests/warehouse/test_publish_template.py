@@ -1,12 +1,17 @@
-"""A full build starts from a copy of an empty published database made once per process: the same
-tables, comments, views and macros as building them statement by statement, without running
-those statements again; a changed registry or a vanished file makes a new one."""
+"""A full build starts from a copy of an empty published database, made once and shared by this
+user's processes: the same tables, comments, views and macros as building them statement by
+statement, without running those statements again; a changed registry or code, a vanished or
+damaged file makes a new one; a folder anyone else could write is never copied from."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import duckdb
+import pytest
 
 from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
@@ -16,6 +21,15 @@ from jofi_pipeline_tests.warehouse.conftest import T0, spy
 from jofi_pipeline_tests.warehouse.test_publish import fill
 from jofi_pipeline_tests.warehouse.test_publish_incremental import contents
 from jofi_pipeline_tests.warehouse.test_publish_refill import created_tables
+
+
+@pytest.fixture
+def fresh_tmp(monkeypatch, tmp_path):
+    """A temporary folder of the test's own, and a process that has made no empty database yet."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(publish_template.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    monkeypatch.setattr(publish_template, "_made", {})
+    return monkeypatch
 
 
 def schema_statements(monkeypatch) -> dict:
@@ -67,13 +81,13 @@ def test_full_builds_after_the_first_copy_the_empty_database_and_equal_a_stateme
         assert storage_version(built.published_db_path).startswith("v1.4.0")  # DuckDB 1.4 tools can open it
 
 
-def test_a_changed_registry_makes_a_new_empty_database(store: WarehouseStore, tmp_path, monkeypatch):
+def test_a_changed_registry_makes_a_new_empty_database(store: WarehouseStore, tmp_path, fresh_tmp):
     with store.open_run("r1", T0) as run:
         fill(run)
         full_build(run, tmp_path / "before")
         spec = TABLES["teams"]
-        monkeypatch.setitem(TABLES, "teams", dataclasses.replace(spec, comment=spec.comment + " A new word."))
-        ran = schema_statements(monkeypatch)
+        fresh_tmp.setitem(TABLES, "teams", dataclasses.replace(spec, comment=spec.comment + " A new word."))
+        ran = schema_statements(fresh_tmp)
         after = full_build(run, tmp_path / "after")
         assert ran == {"tables": list(TABLES), "views": 1}  # made again, with the new comment
         expected = statement_built(run, tmp_path / "by-statements.duckdb")
@@ -83,43 +97,123 @@ def test_a_changed_registry_makes_a_new_empty_database(store: WarehouseStore, tm
     assert "A new word." in comment
 
 
-def test_an_empty_database_removed_from_under_the_process_is_made_again(store: WarehouseStore, tmp_path, monkeypatch):
+def test_an_empty_database_removed_from_under_the_process_is_made_again(store: WarehouseStore, tmp_path, fresh_tmp):
     with store.open_run("r1", T0) as run:
         fill(run)
         full_build(run, tmp_path / "before")
         for made in publish_template._made.values():
             made.unlink(missing_ok=True)  # a /tmp cleaner, or a person tidying up
-        ran = schema_statements(monkeypatch)
+        ran = schema_statements(fresh_tmp)
         after = full_build(run, tmp_path / "after")
         assert ran == {"tables": list(TABLES), "views": 1}
     with duckdb.connect(str(after.published_db_path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM teams").fetchone()[0] == 1
 
 
-def test_a_forked_child_never_removes_its_parents_empty_databases(store: WarehouseStore, tmp_path, monkeypatch):
+def test_a_new_process_copies_the_file_an_earlier_one_made(store: WarehouseStore, tmp_path, fresh_tmp):
     with store.open_run("r1", T0) as run:
         fill(run)
-        full_build(run, tmp_path / "parent")
-    folder, owner = publish_template._folder, publish_template._owner_pid
-    assert folder is not None and any(folder.iterdir())
-    # The exit hook a forked child inherits (a CLI forked from a warm process), run in that child:
-    monkeypatch.setattr(publish_template.os, "getpid", lambda: owner + 1)
-    publish_template._remove_folder(folder, owner)
-    assert any(folder.iterdir())  # still there for the parent's next full build
-    monkeypatch.undo()
-    with store.open_run("r2", T0) as run:  # and the parent still copies it
-        ran = schema_statements(monkeypatch)
-        full_build(run, tmp_path / "parent-again")
+        full_build(run, tmp_path / "first")
+        (made,) = publish_template._made.values()
+        publish_template._made.clear()  # what a new process knows: nothing
+        ran = schema_statements(fresh_tmp)
+        full_build(run, tmp_path / "second")
         assert ran == {"tables": [], "views": 0}
+    assert [p.name for p in publish_template.shared_folder().iterdir()] == [made.name]
+
+
+def test_a_change_to_the_code_that_writes_it_makes_a_new_one(store: WarehouseStore, tmp_path, fresh_tmp):
+    """Processes share the file, so its key holds the writing modules' source: a process running
+    edited code never copies what older code made."""
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        full_build(run, tmp_path / "before")
+        edited = (*publish_module.EMPTY_DATABASE_MADE_BY, "jofi_pipeline.warehouse.views")  # another source
+        fresh_tmp.setattr(publish_module, "EMPTY_DATABASE_MADE_BY", edited)
+        ran = schema_statements(fresh_tmp)
+        full_build(run, tmp_path / "after")
+        assert ran == {"tables": list(TABLES), "views": 1}
+    assert len(list(publish_template.shared_folder().glob("*.duckdb"))) == 2
+
+
+@pytest.mark.parametrize("planted", ["another owner", "writable by others", "a symlink"])
+def test_a_shared_folder_anyone_else_could_write_is_never_copied_from(store: WarehouseStore, tmp_path, fresh_tmp, planted):
+    """Someone else's folder in /tmp under our name (or a link to elsewhere) could hold any file:
+    the full build is made statement by statement and still publishes."""
+    folder = publish_template.shared_folder()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    if planted == "another owner":
+        os.chown(folder, 65534, 65534)
+    elif planted == "writable by others":
+        os.chmod(folder, 0o777)
+    else:
+        folder.rmdir()
+        folder.symlink_to(elsewhere)
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=2)
+        ran = schema_statements(fresh_tmp)
+        built = full_build(run, tmp_path / "built")
+        assert ran == {"tables": list(TABLES), "views": 1}  # as without a temporary folder (test below)
+    assert teams(built) == 2
+    assert publish_template._made == {}
+    assert list(elsewhere.iterdir()) == [] and list(folder.iterdir()) == []
+
+
+def test_a_damaged_shared_file_is_made_again(store: WarehouseStore, tmp_path, fresh_tmp):
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=2)
+        full_build(run, tmp_path / "first")
+        (made,) = publish_template._made.values()
+        made.write_bytes(b"\x00" * 4096)  # a disk error, a truncated copy, a hand edit
+        publish_template._made.clear()
+        ran = schema_statements(fresh_tmp)
+        built = full_build(run, tmp_path / "again")
+        assert ran == {"tables": list(TABLES), "views": 1}
+    assert teams(built) == 2
+    with duckdb.connect(str(made), read_only=True) as con:  # a database again
+        assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchone()[0] == len(TABLES)
+
+
+KILLED_PROCESS = """
+import os, sys
+from pathlib import Path
+from jofi_pipeline.warehouse import WarehouseStore, publish
+from jofi_pipeline_tests.warehouse.conftest import T0
+with WarehouseStore(Path(sys.argv[1]), "live").open_run("r1", T0) as run:
+    other = WarehouseStore(Path(sys.argv[2]), "live")
+    other.mode_dir.mkdir(parents=True)
+    publish.publish(run.con, other.paths)
+os._exit(0)  # as a process killed right after: no exit hook runs
+"""
+
+
+@pytest.mark.e2e
+def test_processes_killed_after_a_full_build_leave_one_shared_file_behind(tmp_path):
+    """A folder per process was removed at exit, so every killed process leaked one into /tmp."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    folder = temp / f"{publish_template.FOLDER_PREFIX}{os.getuid()}"
+    inodes = []
+    for n in (1, 2):
+        subprocess.run(
+            [sys.executable, "-c", KILLED_PROCESS, str(tmp_path / f"work{n}"), str(tmp_path / f"published{n}")],
+            env={**os.environ, "TMPDIR": str(temp)}, check=True, timeout=120,
+        )
+        assert list(temp.iterdir()) == [folder]
+        (made,) = folder.iterdir()
+        assert made.suffix == ".duckdb"
+        inodes.append(made.stat().st_ino)
+        with duckdb.connect(str(tmp_path / f"published{n}" / "live" / "jofi.duckdb"), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchone()[0] == len(TABLES)
+    assert inodes[0] == inodes[1]  # the second process copied the first one's file and made none
 
 
 def test_without_a_writable_temporary_folder_a_full_build_still_publishes(store: WarehouseStore, tmp_path, monkeypatch):
-    def refused(*args, **kwargs):
-        raise PermissionError(13, "Permission denied", "/tmp")
-
+    not_a_folder = tmp_path / "tmp-is-a-file"
+    not_a_folder.write_text("")  # as a TMPDIR nobody can make folders in
     monkeypatch.setattr(publish_template, "_made", {})
-    monkeypatch.setattr(publish_template, "_folder", None)
-    monkeypatch.setattr(publish_template.tempfile, "mkdtemp", refused)
+    monkeypatch.setattr(publish_template.tempfile, "gettempdir", lambda: str(not_a_folder))
     with store.open_run("r1", T0) as run:
         fill(run, n_teams=2)
         ran = schema_statements(monkeypatch)
@@ -133,7 +227,8 @@ def test_a_temporary_folder_duckdb_cannot_write_still_publishes(store: Warehouse
     """DuckDB, not the OS, reports a full or unwritable TMPDIR: its IOException while making the
     empty database there, and the full build goes on in place."""
     monkeypatch.setattr(publish_template, "_made", {})
-    monkeypatch.setattr(publish_template, "_folder", None)
+    monkeypatch.setattr(publish_template.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     with store.open_run("r1", T0) as run:
         fill(run, n_teams=2)
         other = WarehouseStore(tmp_path / "full-tmp", "live")
@@ -141,7 +236,7 @@ def test_a_temporary_folder_duckdb_cannot_write_still_publishes(store: Warehouse
         real = publish_module.build_empty_database
 
         def tmp_is_full(con, path):
-            if str(path).startswith(str(publish_template._template_folder())):
+            if str(path).startswith(str(publish_template.shared_folder())):
                 raise duckdb.IOException("Could not write file: No space left on device")
             return real(con, path)
 
@@ -150,6 +245,11 @@ def test_a_temporary_folder_duckdb_cannot_write_still_publishes(store: Warehouse
         expected = statement_built(run, tmp_path / "by-statements.duckdb")
     assert contents(other.published_db_path) == expected
     assert publish_template._made == {}  # nothing half-made is ever copied
+
+
+def teams(built: WarehouseStore) -> int:
+    with duckdb.connect(str(built.published_db_path), read_only=True) as con:
+        return con.execute("SELECT count(*) FROM teams").fetchone()[0]
 
 
 def storage_version(path) -> str:
