@@ -29,7 +29,7 @@ from jofi_pipeline.warehouse.fetch_outcomes import Missed, Remembered
 from jofi_pipeline.warehouse.identity import Identity
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.paths import ModePaths
-from jofi_pipeline.warehouse.publish import publish
+from jofi_pipeline.warehouse.publish import previous_version, publish, table_fingerprints
 from jofi_pipeline.warehouse.remote import RemoteOutcome, RemotePublisher, outcome_state, write_state
 from jofi_pipeline.warehouse.records import (
     CoverageRecord,
@@ -353,11 +353,16 @@ class RunWriter:
         one account, unique keys, the references the sync guarantees), or PublishRefusedError and
         the published copies stay byte-identical.
         """
-        self.findings = integrity.findings(self.con, self.mode, self.account_id)
+        # The verdicts of the last publish stand for the tables unchanged since (same fingerprints).
+        fingerprints = table_fingerprints(self.con)
+        previous = previous_version(self.store.paths)
+        judged = integrity.Judged.from_json(previous.judged, previous.fingerprints) if previous and previous.judged else None
+        self.findings = integrity.findings(self.con, self.mode, self.account_id, fingerprints, judged)
         refused = integrity.refusals(self.findings)
         if refused:
             raise PublishRefusedError(integrity.refusal_line(refused), self.findings)
-        result = publish(self.con, self.store.paths)
+        verdicts = integrity.Judged(integrity.rules_digest(), self.mode, self.account_id, fingerprints, {f.name: f for f in self.findings})
+        result = publish(self.con, self.store.paths, fingerprints=fingerprints, previous=previous, judged=verdicts.to_json())
         log.info("published %s warehouse in %.2fs: %s", self.mode, result.seconds, result.row_counts)
         return result
 

@@ -99,7 +99,7 @@ def test_a_changed_view_is_rebuilt_and_a_stale_one_dropped(store, monkeypatch):
     assert views == [(kept.name, "A new comment.")]
 
 
-@pytest.mark.parametrize("damage", ["no fingerprints", "other format", "not json", "missing db"])
+@pytest.mark.parametrize("damage", ["no fingerprints", "other format", "not json", "missing db", "garbage db", "truncated db"])
 def test_without_usable_fingerprints_the_whole_database_is_built(store, damage):
     with store.open_run("r1", T0) as run:
         fill(run)
@@ -112,8 +112,13 @@ def test_without_usable_fingerprints_the_whole_database_is_built(store, damage):
             manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format": 0}))
         elif damage == "not json":
             manifest.write_text("{")
-        else:
+        elif damage == "missing db":
             (current / "jofi.duckdb").unlink()
+        elif damage == "garbage db":  # found by the ATTACH of its copy, not by opening it first
+            (current / "jofi.duckdb").write_bytes(b"\x00garbage" * 512)
+        else:
+            db = current / "jofi.duckdb"
+            db.write_bytes(db.read_bytes()[:4096])
         result = run.publish()
     assert set(result.changed_tables) == set(TABLES)
     with duckdb.connect(str(store.published_db_path), read_only=True) as con:

@@ -1,0 +1,120 @@
+"""The publish gate asks again only the rules whose tables changed since the last publish; every
+other verdict is the one the published version's manifest holds. The result must be exactly what
+asking every rule gives, and anything the last verdicts were not judged on (other rules, another
+mode or account, a table changed by hand) is asked again."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from jofi_pipeline.warehouse import integrity
+from jofi_pipeline.warehouse import publish as publish_module
+from jofi_pipeline.warehouse.errors import PublishRefusedError
+from jofi_pipeline.warehouse.tables import TABLES
+import jofi_pipeline_tests.warehouse.docs_shapes as docs
+from jofi_pipeline_tests.warehouse.conftest import T0, T1
+from jofi_pipeline_tests.warehouse.test_publish import fill
+
+RULES = ("keys_unique", "mode_pure", "account_pure", "references")
+
+
+@pytest.fixture
+def asked(monkeypatch) -> list[str]:
+    """The tables whose rules are asked of the database, in order (a reused verdict is not)."""
+    heard: list[str] = []
+    for name in RULES:
+        real = getattr(integrity, name)
+
+        def spied(con, what, *args, _real=real):
+            heard.append(what if isinstance(what, str) else what.child)
+            return _real(con, what, *args)
+
+        monkeypatch.setattr(integrity, name, spied)
+    return heard
+
+
+def every_rule_asked(run) -> list[integrity.Finding]:
+    return integrity.findings(run.con, run.mode, run.account_id)
+
+
+def test_a_second_publish_asks_only_the_rules_of_the_changed_tables(store, asked):
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=2)
+        run.publish()
+        assert len(asked) == len(every_rule_asked(run))  # the first gate asks every rule
+        asked.clear()
+        run.upsert("teams", [docs.team(id=3)], T1)
+        run.publish()
+        reused = run.findings
+        assert set(asked) == {"teams", "teams_history"}  # keys and mode of each; no reference or account rule names them
+        asked.clear()
+        assert reused == every_rule_asked(run)
+
+
+def test_a_publish_with_nothing_changed_asks_nothing_and_judges_the_same(store, asked):
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        first = run.findings
+        asked.clear()
+        run.publish()
+        assert asked == []
+        assert run.findings == first == every_rule_asked(run)
+
+
+def test_a_changed_parent_asks_the_references_into_it_again(store, asked):
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        asked.clear()
+        run.con.execute("DELETE FROM test_takers")  # by hand: the scorecard and report now point nowhere
+        with pytest.raises(PublishRefusedError, match="references"):
+            run.publish()
+        assert {"scorecards", "job_fit_reports", "invitations"} <= set(asked)
+        assert run.findings == every_rule_asked(run)
+
+
+def test_a_key_held_twice_by_hand_is_refused_though_the_last_gate_passed(store):
+    before = None
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=2)
+        run.publish()
+        before = store.published_db_path.resolve()
+        run.con.execute("INSERT INTO teams SELECT * FROM teams WHERE id = 1")
+        with pytest.raises(PublishRefusedError, match="teams.keys_unique_not_null"):
+            run.publish()
+    assert store.published_db_path.resolve() == before
+
+
+@pytest.mark.parametrize("unlike", ["rules", "mode", "account", "unreadable"])
+def test_verdicts_judged_otherwise_are_asked_again(store, asked, unlike):
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        manifest_path = store.mode_dir / "current" / publish_module.FINGERPRINTS_NAME
+        manifest = json.loads(manifest_path.read_text())
+        judged = manifest["judged"]
+        if unlike == "rules":
+            judged["rules"] = "written-by-other-code"
+        elif unlike == "mode":
+            judged["mode"] = "test"
+        elif unlike == "account":
+            judged["account_id"] = 4242
+        else:
+            judged["findings"] = [{"check": "no such field"}]
+        manifest_path.write_text(json.dumps(manifest))
+        asked.clear()
+        run.publish()
+        assert len(asked) == len(every_rule_asked(run))
+
+
+def test_the_manifest_keeps_every_verdict_of_the_gate(store):
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        manifest = json.loads((store.mode_dir / "current" / publish_module.FINGERPRINTS_NAME).read_text())
+        kept = integrity.Judged.from_json(manifest["judged"], {n: t["fingerprint"] for n, t in manifest["tables"].items()})
+        assert kept is not None and list(kept.findings.values()) == run.findings
+        assert kept.mode == "live" and kept.account_id == run.account_id and set(kept.fingerprints) == set(TABLES)
