@@ -136,28 +136,32 @@ def test_a_change_to_the_code_that_writes_it_makes_a_new_one(store: WarehouseSto
     assert len(list(publish_template.shared_folder().glob("*.duckdb"))) == 2
 
 
-@pytest.mark.parametrize("planted", ["another owner", "writable by others", "a symlink"])
-def test_a_shared_folder_anyone_else_could_write_is_never_copied_from(store: WarehouseStore, tmp_path, fresh_tmp, planted):
+def test_a_shared_folder_anyone_else_could_write_is_never_copied_from(store: WarehouseStore, tmp_path, monkeypatch):
     """Someone else's folder in /tmp under our name (or a link to elsewhere) could hold any file:
     the full build is made statement by statement and still publishes."""
-    folder = publish_template.shared_folder()
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir(mode=0o700)
-    if planted == "another owner":
-        os.chown(folder, 65534, 65534)
-    elif planted == "writable by others":
-        os.chmod(folder, 0o777)
-    else:
-        folder.rmdir()
-        folder.symlink_to(elsewhere)
     with store.open_run("r1", T0) as run:
         fill(run, n_teams=2)
-        ran = schema_statements(fresh_tmp)
-        built = full_build(run, tmp_path / "built")
-        assert ran == {"tables": list(TABLES), "views": 1}  # as without a temporary folder (test below)
-    assert teams(built) == 2
-    assert publish_template._made == {}
-    assert list(elsewhere.iterdir()) == [] and list(folder.iterdir()) == []
+        for planted in ("another owner", "writable by others", "a symlink"):
+            temp = tmp_path / planted.replace(" ", "-")
+            temp.mkdir()
+            monkeypatch.setattr(publish_template.tempfile, "gettempdir", lambda temp=temp: str(temp))
+            monkeypatch.setattr(publish_template, "_made", {})
+            folder = publish_template.shared_folder()
+            elsewhere = temp / "elsewhere"
+            elsewhere.mkdir(mode=0o700)
+            if planted == "another owner":
+                os.chown(folder, 65534, 65534)
+            elif planted == "writable by others":
+                os.chmod(folder, 0o777)
+            else:
+                folder.rmdir()
+                folder.symlink_to(elsewhere)
+            ran = schema_statements(monkeypatch)
+            built = full_build(run, temp / "built")
+            assert ran == {"tables": list(TABLES), "views": 1}, planted  # as without a temporary folder (test below)
+            assert teams(built) == 2
+            assert publish_template._made == {}
+            assert list(elsewhere.iterdir()) == [] and list(folder.iterdir()) == []
 
 
 def test_a_damaged_shared_file_is_made_again(store: WarehouseStore, tmp_path, fresh_tmp):
