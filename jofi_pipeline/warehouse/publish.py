@@ -76,6 +76,10 @@ MAX_PATCHES_IN_A_ROW = 7
 # 122,880-row group of scorecards is over 500 MB, more than the work database may use (the publish
 # of 10,000 test takers ran out of memory). Cut row groups by size instead.
 PARQUET_ROW_GROUP_BYTES = "16MB"
+# zstd's fastest level: the published tables' Parquet took ~25 % less time to write than at
+# DuckDB's default level, for files within 0.5 % of the same size (11 largest tables of a
+# 1,000-test-taker warehouse: 0.268 vs 0.349 s, 3.47 vs 3.48 MB). Any zstd reader reads any level.
+PARQUET_ZSTD_LEVEL = 1
 # The code that writes the empty database a full build copies: part of that file's key.
 EMPTY_DATABASE_MADE_BY = (__name__, "jofi_pipeline.warehouse.schema")
 
@@ -423,7 +427,8 @@ def write_parquet(con: duckdb.DuckDBPyConnection, version_dir: Path, names: list
         described = kv_metadata_option(described_schema(con, source, TABLES[name]))
         con.execute(
             f"COPY (SELECT * FROM {source}) TO {literal(str(target))} "
-            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE_BYTES {literal(PARQUET_ROW_GROUP_BYTES)}, {described})"
+            f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {PARQUET_ZSTD_LEVEL}, "
+            f"ROW_GROUP_SIZE_BYTES {literal(PARQUET_ROW_GROUP_BYTES)}, {described})"
         )
 
 
