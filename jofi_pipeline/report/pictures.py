@@ -15,20 +15,17 @@ BINS = 10
 
 
 def funnels(reader: PublishedReader, mode: str) -> list[str]:
-    """`funnel` and `funnel_weeks`, the weeks read once (the invitation_funnel view is computed per query)."""
+    """The funnel's totals and its weeks; the weeks read once (the invitation_funnel view is computed per query)."""
     weeks = reader.funnel_by_week()
-    return [funnel(reader, mode, weeks), funnel_weeks(reader, mode, weeks)]
+    return [_funnel_totals(reader.funnel_totals(), mode, weeks), _funnel_weeks(mode, weeks)]
 
 
-def funnel(reader: PublishedReader, mode: str, weeks: list[tuple] | None = None) -> str:
-    totals = reader.funnel_totals()
-    weeks = reader.funnel_by_week() if weeks is None else weeks
+def _funnel_totals(totals, mode: str, weeks: list[tuple]) -> str:
     note = f"{len(weeks)} most recent ISO weeks shown below" if weeks else "no invitations yet"
     return charts.bars(f"Invitation funnel ({mode}, all weeks)", totals, note=note)
 
 
-def funnel_weeks(reader: PublishedReader, mode: str, weeks: list[tuple] | None = None) -> str:
-    weeks = reader.funnel_by_week() if weeks is None else weeks
+def _funnel_weeks(mode: str, weeks: list[tuple]) -> str:
     labels = [f"{w[0]:%m-%d}" for w in weeks]
     series = {"invited": [w[1] for w in weeks], "accepted": [w[2] for w in weeks],
               "completed": [w[3] for w in weeks], "with profile": [w[4] for w in weeks]}

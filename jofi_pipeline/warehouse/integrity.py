@@ -24,6 +24,7 @@ A reference only warns when JOFI's capped windows legitimately leave it open for
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -186,13 +187,21 @@ def references(con: duckdb.DuckDBPyConnection, ref: Reference) -> Finding:
     )
 
 
-_SOURCE = Path(__file__).read_bytes()
+@functools.cache
+def _source() -> bytes:
+    return Path(__file__).read_bytes()
 
 
 def rules_digest() -> str:
     """These rules as written, and the keys and references they judge by: no verdict of other code is reused."""
     judged_by = [(s.name, s.key, s.nullable_key, s.parent, s.parent_columns) for s in TABLES.values()]
-    return hashlib.sha256(_SOURCE + repr((judged_by, REFERENCES, account_tables())).encode()).hexdigest()[:16]
+    return hashlib.sha256(_source() + repr((judged_by, REFERENCES, account_tables())).encode()).hexdigest()[:16]
+
+
+def verdicts_json(mode: str, account_id: int | None, found: Iterable[Finding]) -> dict[str, Any]:
+    """A gate's verdicts as the published version's manifest keeps them (read back by `Judged.from_json`)."""
+    return {"rules": rules_digest(), "mode": mode, "account_id": account_id,
+            "findings": [dataclasses.asdict(f) for f in found]}
 
 
 @dataclass(frozen=True)
@@ -206,13 +215,9 @@ class Judged:
     fingerprints: dict[str, str]
     findings: dict[str, Finding]  # by Finding.name
 
-    def to_json(self) -> dict[str, Any]:
-        return {"rules": self.rules, "mode": self.mode, "account_id": self.account_id,
-                "findings": [dataclasses.asdict(f) for f in self.findings.values()]}
-
     @classmethod
     def from_json(cls, data: Any, fingerprints: dict[str, str]) -> Judged | None:
-        """From a published version's manifest (`fingerprints`: the tables it holds); None if unreadable."""
+        """From a published version's manifest (`verdicts_json`; `fingerprints`: the tables it holds); None if unreadable."""
         try:
             found = [Finding(**f) for f in data["findings"]]
             return cls(str(data["rules"]), str(data["mode"]), data["account_id"], dict(fingerprints), {f.name: f for f in found})

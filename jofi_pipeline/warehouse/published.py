@@ -184,7 +184,7 @@ class PublishedReader:
         cols = ", ".join(ident(c) for c in columns)
         rows = self._con.execute(
             f"SELECT {cols}, count(*) OVER () FROM {ident(_relation(name))} ORDER BY ALL LIMIT {int(limit)}"
-        ).fetchall()  # the count is the same on every row: ORDER BY ALL orders by the columns alone
+        ).fetchall()  # ORDER BY ALL also takes the count, the same on every row: the columns decide the order
         return (rows[0][-1] if rows else 0), [row[:-1] for row in rows]
 
     def objects(self) -> list[ObjectDoc]:

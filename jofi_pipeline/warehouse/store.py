@@ -361,8 +361,8 @@ class RunWriter:
         refused = integrity.refusals(self.findings)
         if refused:
             raise PublishRefusedError(integrity.refusal_line(refused), self.findings)
-        verdicts = integrity.Judged(integrity.rules_digest(), self.mode, self.account_id, fingerprints, {f.name: f for f in self.findings})
-        result = publish(self.con, self.store.paths, fingerprints=fingerprints, previous=previous, judged=verdicts.to_json())
+        verdicts = integrity.verdicts_json(self.mode, self.account_id, self.findings)
+        result = publish(self.con, self.store.paths, fingerprints=fingerprints, previous=previous, judged=verdicts)
         log.info("published %s warehouse in %.2fs: %s", self.mode, result.seconds, result.row_counts)
         return result
 
