@@ -306,3 +306,21 @@ def test_a_history_table_patched_many_times_in_a_row_is_copied_whole_again(store
         counts.append(patches_in_manifest())
     assert counts == [1, 2, 0, 1]  # the third change is copied whole (dead rows gone), then patched again
     assert patches["teams_history"] == [True, True, True]  # no patch tried on the third
+
+
+def test_a_reader_holding_the_published_file_for_writing_still_gets_an_incremental_publish(store):
+    """An analyst's `duckdb jofi.duckdb` opens it read-write and holds its lock: the next version is
+    still a copy of it with only the changed tables rebuilt, and the analyst keeps reading the old one."""
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        held = duckdb.connect(str(store.published_db_path))  # read-write, as the DuckDB CLI opens a file
+        try:
+            run.upsert("teams", [docs.team(id=2)], T1)
+            result = run.publish()
+            assert held.execute("SELECT count(*) FROM teams").fetchone() == (1,)  # the version it opened
+        finally:
+            held.close()
+    assert set(result.changed_tables) == {"teams", "teams_history"}
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM teams").fetchone() == (2,)
