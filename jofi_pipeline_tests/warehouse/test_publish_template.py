@@ -9,6 +9,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import types
 
 import duckdb
 import pytest
@@ -124,14 +125,25 @@ def test_a_new_process_copies_the_file_an_earlier_one_made(store: WarehouseStore
 
 def test_a_change_to_the_code_that_writes_it_makes_a_new_one(store: WarehouseStore, tmp_path, fresh_tmp):
     """Processes share the file, so its key holds the writing modules' source: a process running
-    edited code never copies what older code made."""
+    edited code never copies what older code made. Here one more writing module, edited between
+    two processes (each starts with no digest taken)."""
+    writer = tmp_path / "writer_module.py"
+    writer.write_text("STATEMENTS = 1\n")
+    fresh_tmp.setitem(sys.modules, "writer_module", types.SimpleNamespace(__file__=str(writer)))
+    fresh_tmp.setattr(publish_module, "EMPTY_DATABASE_MADE_BY", (*publish_module.EMPTY_DATABASE_MADE_BY, "writer_module"))
     with store.open_run("r1", T0) as run:
         fill(run)
         full_build(run, tmp_path / "before")
-        edited = (*publish_module.EMPTY_DATABASE_MADE_BY, "jofi_pipeline.warehouse.views")  # another source
-        fresh_tmp.setattr(publish_module, "EMPTY_DATABASE_MADE_BY", edited)
+        publish_template._made.clear()
+        publish_template.source_digest.cache_clear()  # a new process, same code: the same file is copied
         ran = schema_statements(fresh_tmp)
-        full_build(run, tmp_path / "after")
+        full_build(run, tmp_path / "same-code")
+        assert ran == {"tables": [], "views": 0}
+        writer.write_text("STATEMENTS = 2\n")  # the code is edited
+        publish_template._made.clear()
+        publish_template.source_digest.cache_clear()
+        ran = schema_statements(fresh_tmp)
+        full_build(run, tmp_path / "edited-code")
         assert ran == {"tables": list(TABLES), "views": 1}
     assert len(list(publish_template.shared_folder().glob("*.duckdb"))) == 2
 
