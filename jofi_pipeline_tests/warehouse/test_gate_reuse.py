@@ -14,7 +14,7 @@ from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse.errors import PublishRefusedError
 from jofi_pipeline.warehouse.tables import TABLES
 import jofi_pipeline_tests.warehouse.docs_shapes as docs
-from jofi_pipeline_tests.warehouse.conftest import T0, T1
+from jofi_pipeline_tests.warehouse.conftest import T0, T1, spy
 from jofi_pipeline_tests.warehouse.test_publish import fill
 
 RULES = ("keys_unique", "mode_pure", "account_pure", "references")
@@ -25,13 +25,7 @@ def asked(monkeypatch) -> list[str]:
     """The tables whose rules are asked of the database, in order (a reused verdict is not)."""
     heard: list[str] = []
     for name in RULES:
-        real = getattr(integrity, name)
-
-        def spied(con, what, *args, _real=real):
-            heard.append(what if isinstance(what, str) else what.child)
-            return _real(con, what, *args)
-
-        monkeypatch.setattr(integrity, name, spied)
+        spy(monkeypatch, integrity, name, lambda con, what, *args: heard.append(what if isinstance(what, str) else what.child))
     return heard
 
 
