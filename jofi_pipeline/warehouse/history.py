@@ -195,7 +195,8 @@ def start_missing_from_current_rows(con: duckdb.DuckDBPyConnection) -> dict[str,
     """Begin the history of every versioned table that has rows but no history yet.
 
     A warehouse built before history existed: each row becomes one version, valid from the last
-    time a sync saw it (`_last_synced_at`, when its content was last confirmed); a row marked
+    time a sync wrote it (`_last_synced_at`: when its content was last found changed; a warehouse
+    older than that rule bumped it on every re-read, so it may be later than the change); a row marked
     deleted also gets its delete marker at `_deleted_at`. Returns rows started per history table.
     """
     started: dict[str, int] = {}

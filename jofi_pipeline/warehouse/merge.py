@@ -88,8 +88,9 @@ def _arrow_key_type(spec: TableSpec, name: str) -> pa.DataType:
 def merge_entities(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table) -> None:
     """Apply staged entity rows whose `_action` says insert / update / unchanged.
 
-    update rewrites typed columns + raw and clears `_deleted_at`; unchanged only bumps
-    `_last_synced_at`; `_first_synced_at` is never touched after insert.
+    update rewrites typed columns + raw, bumps `_last_synced_at` and clears `_deleted_at`;
+    unchanged rows are left exactly as they are (the caller need not stage them at all), so a night
+    that changes nothing writes nothing; `_first_synced_at` is never touched after insert.
     """
     if rows.num_rows == 0:
         return
@@ -98,7 +99,6 @@ def merge_entities(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Tab
         con.execute(
             f"""MERGE INTO {ident(spec.name)} AS t USING {s} AS s ON {key_match(spec, 't', 's')}
             WHEN MATCHED AND s._action = 'update' THEN UPDATE SET {sets}, {BUMP}, _deleted_at = NULL
-            WHEN MATCHED THEN UPDATE SET {BUMP}
             WHEN NOT MATCHED THEN {_insert_clause(spec)}"""
         )
 
@@ -108,8 +108,9 @@ def replace_children(
 ) -> tuple[MergeCounts, list[tuple[Any, ...]]]:
     """Make the children of `parents` exactly `rows`, keeping `_first_synced_at` of kept rows.
 
-    Rows are matched on the child key; a kept row whose typed columns differ counts as updated;
-    rows of these parents that are no longer listed are removed. Also returns the keys of the
+    Rows are matched on the child key; a kept row whose typed columns differ counts as updated
+    (and gets the new `_last_synced_at`), a kept row that does not is left as it is; rows of these
+    parents that are no longer listed are removed. Also returns the keys of the
     updated rows (a child key starts with its parent's key), so a run can count each one once.
     """
     data = _data_columns(spec)
@@ -141,7 +142,6 @@ def replace_children(
         con.execute(
             f"""MERGE INTO {ident(spec.name)} AS t USING {s} AS s ON {key_match(spec, 't', 's')}
             WHEN MATCHED AND ({differs}) THEN UPDATE SET {sets}, {BUMP}
-            WHEN MATCHED THEN UPDATE SET {BUMP}
             WHEN NOT MATCHED THEN {_insert_clause(spec)}"""
         )
     return counts, changed

@@ -16,8 +16,8 @@ class MergeCounts:
     """What one upsert did to one table.
 
     inserted: new keys. updated: known keys whose content changed (for entity tables judged on
-    the merged raw JSON, ignoring `mode`/`object`). unchanged: known keys only re-seen (just
-    `_last_synced_at` bumped). removed: child rows dropped because their parent now lists fewer
+    the merged raw JSON, ignoring `mode`/`object`). unchanged: known keys only re-seen (the row is
+    left as it is, `_last_synced_at` included). removed: child rows dropped because their parent now lists fewer
     children. skipped: objects/items without a usable key (not stored).
     """
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from jofi_pipeline import json_codec, settings
 from jofi_pipeline.settings import Mode
@@ -437,26 +436,27 @@ class RunWriter:
                 merged = {**old_raw, **incoming}
                 changed = flatten.content(merged) != flatten.content(old_raw) or previous[1] is not None
                 action, raw = ("update", merged) if changed else ("unchanged", old_raw)
-                if changed:
-                    counts.updated += 1
-                    changed_keys.append(key)
-                else:
+                if not changed:  # left as it is: nothing to stage, merge or version
                     counts.unchanged += 1
+                    continue
+                counts.updated += 1
+                changed_keys.append(key)
             rows.append(
                 flatten.typed_row(spec, raw)
                 | {"_raw": flatten.dump_json(raw), "_mode": self.mode, "_first_synced_at": synced_at,
                    "_last_synced_at": synced_at, "_deleted_at": None, "_action": action,
-                   "_row_hash": flatten.content_hash(raw) if action != "unchanged" else None}
+                   "_row_hash": flatten.content_hash(raw)}
             )
+        if not rows:
+            return MergeCounts() if spec.name in HISTORY else None
         staged = flatten.arrow_table(spec, rows, extra={"_action": pa.string(), "_row_hash": pa.string()})
         merge.merge_entities(self.con, spec, staged)
         self.tally.wrote(spec.name, new=new, existing=changed_keys)
         if spec.name in HISTORY:
             # Only what the merge inserted or updated can open a version: an unchanged record
-            # costs history nothing (and its hash is not even taken).
+            # costs history nothing (it is not even staged).
             hist = HISTORY[spec.name]
-            changed = staged.filter(pc.not_equal(staged["_action"], "unchanged"))
-            versions = history.record_versions(self.con, hist, changed, synced_at, self.run_id)
+            versions = history.record_versions(self.con, hist, staged, synced_at, self.run_id)
             self.tally.wrote_children(hist.name, versions.inserted)
             return versions
         return None
@@ -515,7 +515,7 @@ def _start_history(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     if started:
         log.warning(
             "history starts now for %s (%d rows): this warehouse was built before history was kept, so each "
-            "current row is its first version (valid from when a sync last saw it); earlier changes were not kept",
+            "current row is its first version (valid from when a sync last wrote it); earlier changes were not kept",
             ", ".join(started), sum(started.values()),
         )
     return started

@@ -117,7 +117,7 @@ class TableSpec:
 
 MODE = Column("_mode", "VARCHAR", "API mode the row was read in: 'live' or 'test'. Always equals the warehouse's mode.")
 FIRST_SYNCED = Column("_first_synced_at", "TIMESTAMPTZ", "When the sync first stored this row.")
-LAST_SYNCED = Column("_last_synced_at", "TIMESTAMPTZ", "When a sync last saw this row in an API response (bumped even when nothing changed).")
+LAST_SYNCED = Column("_last_synced_at", "TIMESTAMPTZ", "When a sync last wrote this row: first stored it, or found its content changed. A re-read that finds the record unchanged leaves the row as it is, so a sync that changes nothing rewrites nothing (sync_runs says when each sync ran).")
 RAW = Column("_raw", "JSON", "The object's raw JSON: the shallow merge of every response seen for this key (list items and by-id objects); unknown fields are kept here.")
 DELETED = Column("_deleted_at", "TIMESTAMPTZ", "When the API answered 404 for this known id; null while the record exists. Rows are never dropped.")
 
