@@ -9,7 +9,8 @@ rename, so the DuckDB file and the Parquet tree can never disagree, whatever ins
     published.<v>/jofi.duckdb, published.<v>/parquet/<table>/part-0.parquet
 
 Readers holding an old file open keep reading its inode (POSIX), so an analyst never blocks a
-publish; the previous version is kept for readers mid-scan. If anything fails before the switch,
+publish; the previous version is kept for readers mid-scan (the ones before it are removed while
+the next publish runs, publish_staging.py). If anything fails before the switch,
 the version directory is removed and the published copies are untouched. An older layout (a real
 `jofi.duckdb` file, `parquet -> parquet.<v>`) is converted on the first publish after the switch;
 the fixed links are re-asserted by every publish, so a crash during that conversion heals on the
@@ -18,7 +19,8 @@ next run.
 Incremental: only what changed is rewritten. Each version holds `fingerprints.json` with one
 fingerprint per table (a digest of its DDL and comments, its row count and an order-independent
 sum of its row hashes, computed in SQL over the work database). The next publish starts from a
-copy of the current version's DuckDB file, drops and rebuilds only the tables whose fingerprint
+copy of the current version's DuckDB file (made and flushed to disk in a background thread while
+the gate runs, publish_staging.py), drops and rebuilds only the tables whose fingerprint
 moved (and any table no longer in the registry), and hard-links the unchanged tables' Parquet
 files instead of writing them again. Every table of the registry is covered, whoever writes it;
 without a usable manifest (first publish, older layout, another storage version) the whole
@@ -39,7 +41,6 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,6 +53,7 @@ from jofi_pipeline.warehouse.parquet_schema import LAYOUT as PARQUET_LAYOUT
 from jofi_pipeline.warehouse.parquet_schema import described_schema, kv_metadata_option
 from jofi_pipeline.warehouse.paths import CURRENT_LINK, DB_NAME, PARQUET_NAME, ModePaths
 from jofi_pipeline.warehouse.publish_history import Fingerprint, apply_patch, patch_history
+from jofi_pipeline.warehouse.publish_staging import VERSION_PREFIX, StagedVersion
 from jofi_pipeline.warehouse.publish_template import copy_empty_database
 from jofi_pipeline.warehouse.records import PublishResult
 from jofi_pipeline.warehouse.schema import comment_sql, create_table_sql, ensure_schema, ident, literal, qualified
@@ -64,7 +66,6 @@ log = logging.getLogger(__name__)
 PUBLISHED_STORAGE_VERSION = "v1.4.0"
 PUBLISH_CATALOG = "jofi_publishing"
 TMP_DB_PREFIX = f".{DB_NAME}.publishing-"
-VERSION_PREFIX = "published."
 LEGACY_VERSION_PREFIX = "parquet."  # Parquet versions of the two-rename layout, pruned on publish
 FINGERPRINTS_NAME = "fingerprints.json"
 FINGERPRINTS_FORMAT = 1
@@ -87,34 +88,41 @@ EMPTY_DATABASE_MADE_BY = (__name__, "jofi_pipeline.warehouse.schema")
 def publish(
     con: duckdb.DuckDBPyConnection, targets: ModePaths, *, fingerprints: dict[str, str] | None = None,
     previous: PreviousVersion | None | Literal["read"] = "read", judged: dict[str, Any] | None = None,
+    staged: StagedVersion | None = None,
 ) -> PublishResult:
     """`fingerprints` and `previous` when the caller has them already (the gate reads both);
-    `judged`, the gate's verdicts, kept in the manifest for the next gate (integrity.Judged)."""
+    `judged`, the gate's verdicts, kept in the manifest for the next gate (integrity.Judged);
+    `staged`, the new version's folder with the copy of `previous` already under way
+    (`stage(targets, previous)`, started before the gate). The publish owns it from here."""
     started = time.perf_counter()
     remove_stale_temporaries(targets)
-    token = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
-    version_dir = targets.mode_dir / f"{VERSION_PREFIX}{token}"
+    try:
+        previous = previous_version(targets) if previous == "read" else previous
+        staged = staged if staged is not None else stage(targets, previous)
+    except BaseException:
+        if staged is not None:
+            staged.discard()
+        raise
+    version_dir = staged.version_dir
     db_file, parquet_dir = version_dir / DB_NAME, version_dir / PARQUET_NAME
     try:
-        version_dir.mkdir()
         fingerprints = fingerprints if fingerprints is not None else table_fingerprints(con)
-        previous = previous_version(targets) if previous == "read" else previous
         try:
-            row_counts, changed, patches = build_database(con, db_file, parquet_dir, fingerprints, previous)
+            row_counts, changed, patches = build_database(con, staged, parquet_dir, fingerprints, previous)
         except (duckdb.Error, UnusableCopy) as exc:
             if previous is None or not (isinstance(exc, UnusableCopy) or is_damaged(exc)):
                 raise
             # The current version's file is damaged: build the new one whole, not from a copy of it.
             log.warning("%s: the published copy is damaged (%s); publishing a complete new one", targets.mode, exc)
             remove_quietly(db_file, Path(f"{db_file}.wal"), parquet_dir)
-            row_counts, changed, patches = build_database(con, db_file, parquet_dir, fingerprints, None)
+            row_counts, changed, patches = build_database(con, staged, parquet_dir, fingerprints, None)
         write_fingerprints(version_dir, fingerprints, row_counts, patches, judged)
         fsync_tree(version_dir)
     except Exception as exc:
-        remove_quietly(version_dir)
+        staged.discard()
         raise PublishError(f"publish failed before anything was replaced; the published copies are unchanged: {exc}") from exc
     except BaseException:
-        remove_quietly(version_dir)
+        staged.discard()
         raise
     previous = swap_symlink(targets.current, Path(version_dir.name))  # the moment the new pair becomes visible
     ensure_fixed_links(targets)
@@ -224,9 +232,22 @@ def write_fingerprints(
     (version_dir / FINGERPRINTS_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
 
+def stage(targets: ModePaths, previous: PreviousVersion | None) -> StagedVersion:
+    """The new version's folder, with the copy of the current DuckDB file started in the background
+    (and, after it, the removal of the versions before the current one, which the switch would
+    prune anyway)."""
+    if previous is None:
+        return StagedVersion(targets, None)
+
+    def tidy(version_dir: Path) -> None:
+        remove_versions(targets, keep={previous.version_dir.name, version_dir.name})
+
+    return StagedVersion(targets, previous.version_dir / DB_NAME, tidy)
+
+
 def build_database(
     con: duckdb.DuckDBPyConnection,
-    tmp_db: Path,
+    staged: StagedVersion,
     version_dir: Path,
     fingerprints: dict[str, str],
     previous: PreviousVersion | None,
@@ -238,8 +259,9 @@ def build_database(
     a copy of the empty database (publish_template.py). Parquet from the new file for rebuilt
     tables, hard links for the others.
     """
+    tmp_db = staged.db_file
     if previous is not None:
-        shutil.copyfile(previous.version_dir / DB_NAME, tmp_db)
+        staged.copied()  # of previous's file (stage)
         changed = [name for name in TABLES if previous.fingerprints.get(name) != fingerprints[name]]
     else:  # every table, comment, view and macro in place, no rows (publish_template.py)
         copy_empty_database(tmp_db, empty_database_key(fingerprints), lambda path: build_empty_database(con, path), EMPTY_DATABASE_MADE_BY)
@@ -477,6 +499,11 @@ def swap_symlink(link: Path, target: Path) -> str | None:
 
 def prune_versions(targets: ModePaths, keep: set[str | None]) -> None:
     """Drop versions except the current and the previous one (a reader may be mid-scan)."""
+    remove_versions(targets, keep)
+
+
+def remove_versions(targets: ModePaths, keep: set[str | None]) -> None:
+    """Every version folder but those in `keep` (also run by stage's thread, before the switch)."""
     for prefix in (VERSION_PREFIX, LEGACY_VERSION_PREFIX):
         for path in targets.mode_dir.glob(f"{prefix}*"):
             if path.is_dir() and not path.is_symlink() and path.name not in keep:

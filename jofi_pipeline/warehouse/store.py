@@ -28,7 +28,7 @@ from jofi_pipeline.warehouse.fetch_outcomes import Missed, Remembered
 from jofi_pipeline.warehouse.identity import Identity
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.paths import ModePaths
-from jofi_pipeline.warehouse.publish import previous_version, publish, table_fingerprints
+from jofi_pipeline.warehouse.publish import previous_version, publish, stage, table_fingerprints
 from jofi_pipeline.warehouse.remote import RemoteOutcome, RemotePublisher, outcome_state, write_state
 from jofi_pipeline.warehouse.records import (
     CoverageRecord,
@@ -352,16 +352,23 @@ class RunWriter:
         one account, unique keys, the references the sync guarantees), or PublishRefusedError and
         the published copies stay byte-identical.
         """
-        # The verdicts of the last publish stand for the tables unchanged since (same fingerprints).
-        fingerprints = table_fingerprints(self.con)
         previous = previous_version(self.store.paths)
-        judged = integrity.Judged.from_json(previous.judged, previous.fingerprints) if previous and previous.judged else None
-        self.findings = integrity.findings(self.con, self.mode, self.account_id, fingerprints, judged)
-        refused = integrity.refusals(self.findings)
-        if refused:
-            raise PublishRefusedError(integrity.refusal_line(refused), self.findings)
-        verdicts = integrity.verdicts_json(self.mode, self.account_id, self.findings)
-        result = publish(self.con, self.store.paths, fingerprints=fingerprints, previous=previous, judged=verdicts)
+        # The copy of the current file the new version starts from is written and flushed to disk
+        # in the background while the fingerprints and the gate run (publish_staging.py).
+        staged = stage(self.store.paths, previous)
+        try:
+            # The verdicts of the last publish stand for the tables unchanged since (same fingerprints).
+            fingerprints = table_fingerprints(self.con)
+            judged = integrity.Judged.from_json(previous.judged, previous.fingerprints) if previous and previous.judged else None
+            self.findings = integrity.findings(self.con, self.mode, self.account_id, fingerprints, judged)
+            refused = integrity.refusals(self.findings)
+            if refused:
+                raise PublishRefusedError(integrity.refusal_line(refused), self.findings)
+            verdicts = integrity.verdicts_json(self.mode, self.account_id, self.findings)
+        except BaseException:
+            staged.discard()
+            raise
+        result = publish(self.con, self.store.paths, fingerprints=fingerprints, previous=previous, judged=verdicts, staged=staged)
         log.info("published %s warehouse in %.2fs: %s", self.mode, result.seconds, result.row_counts)
         return result
 

@@ -68,7 +68,8 @@ class Crash(BaseException):
     """Stands in for kill -9 at one step of publish (BaseException: no cleanup code catches it)."""
 
 
-STEPS = ["fsync_tree", "swap_symlink", "ensure_fixed_links", "prune_versions"]
+# remove_versions first runs in the background copy's thread, before the switch (publish_staging.py)
+STEPS = ["remove_versions", "fsync_tree", "swap_symlink", "ensure_fixed_links", "prune_versions"]
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -89,7 +90,7 @@ def test_a_crash_at_any_publish_step_leaves_one_whole_pair_and_heals(sim, tmp_pa
         sync(sim, "live", tmp_path)
     monkeypatch.setattr(publish_module, step, original)
     crashed = observe(tmp_path / "live")  # whole pair, unique keys, whatever the step
-    if step in ("fsync_tree", "swap_symlink"):
+    if step in ("remove_versions", "fsync_tree", "swap_symlink"):
         assert crashed == before, "before the switch nothing is visible"
     else:
         assert crashed.run_ids - before.run_ids, "after the switch the new pair is visible"

@@ -1,0 +1,124 @@
+"""The new version's folder and the copy of the current file it starts from (publish_staging.py):
+the copy is under way while the gate judges, and a publish that is refused or fails leaves the
+published pair as it was and no folder of its own behind."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+import jofi_pipeline_tests.warehouse.docs_shapes as docs
+from jofi_pipeline.warehouse import PublishError
+from jofi_pipeline.warehouse import integrity
+from jofi_pipeline.warehouse import publish_staging
+from jofi_pipeline.warehouse import store as store_module
+from jofi_pipeline.warehouse.errors import PublishRefusedError
+from jofi_pipeline_tests.warehouse.conftest import T0, T1, spy
+from jofi_pipeline_tests.warehouse.test_publish import fill, published_state
+
+
+def version_folders(store) -> list[str]:
+    return sorted(p.name for p in store.mode_dir.glob("published.*"))
+
+
+def test_the_copy_of_the_current_file_starts_before_the_gate_and_is_flushed_by_the_switch(store, monkeypatch):
+    events: list[str] = []
+    copies: list[str] = []
+    real_copy = publish_staging.copy_and_flush
+
+    def copy(source, target, tidy=None):  # runs in the staging thread
+        real_copy(source, target, tidy)
+        copies.append(target.parent.name)
+
+    monkeypatch.setattr(publish_staging, "copy_and_flush", copy)
+    spy(monkeypatch, store_module, "stage", lambda targets, previous: events.append("copy started" if previous else "nothing to copy"))
+    spy(monkeypatch, store_module, "table_fingerprints", lambda con: events.append("fingerprints"))
+    spy(monkeypatch, integrity, "findings", lambda *args: events.append("gate"))
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()  # nothing to copy from yet: the first version is built whole
+        assert events == ["nothing to copy", "fingerprints", "gate"] and copies == []
+        events.clear()
+        run.upsert("teams", [docs.team(id=2)], T1)
+        result = run.publish()
+    assert events == ["copy started", "fingerprints", "gate"]
+    assert copies == [result.version_dir.name]  # done before the new version was switched in
+    con = duckdb.connect(str(store.published_db_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM teams").fetchone() == (2,)
+    con.close()
+    assert result.changed_tables == ("teams", "teams_history")
+
+
+def test_a_refused_publish_leaves_the_published_pair_and_no_folder_of_its_own(store):
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=2)
+        run.publish()
+        run.upsert("teams", [docs.team(id=3)], T1)
+        run.publish()
+        before = published_state(store)
+        current = store.mode_dir.joinpath("current").resolve().name
+        run.con.execute("INSERT INTO teams SELECT * FROM teams WHERE id = 1")  # a key held twice: refused
+        with pytest.raises(PublishRefusedError):
+            run.publish()
+    # The version before the current one may already be gone (removed while the gate ran); the
+    # published pair is the current one, untouched, and the refused version left nothing.
+    after = published_state(store)
+    assert after[:3] == before[:3]
+    assert version_folders(store) == [current]
+
+
+def test_a_copy_that_fails_fails_the_publish_before_anything_is_replaced_and_the_next_one_succeeds(store, monkeypatch):
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        before = published_state(store)
+        run.upsert("teams", [docs.team(id=9)], T1)
+
+        def failing_copy(source, target, tidy=None):
+            raise OSError("injected: the disk is full")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(publish_staging, "copy_and_flush", failing_copy)
+            with pytest.raises(PublishError, match="unchanged: injected: the disk is full"):
+                run.publish()
+        assert published_state(store) == before  # no folder of the failed version either
+        run.publish()
+    con = duckdb.connect(str(store.published_db_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM teams").fetchone() == (2,)
+    con.close()
+
+
+def test_a_clean_up_that_fails_does_not_fail_the_publish(store, monkeypatch, caplog):
+    """Removing older versions is tidying: a folder that will not go is left for the next switch."""
+    with store.open_run("r1", T0) as run:
+        run.upsert("teams", [docs.team(id=1)], T0)
+        run.publish()
+        run.publish()
+
+        def stuck(targets, keep):
+            raise PermissionError("injected: cannot remove")
+
+        with monkeypatch.context() as patch:
+            from jofi_pipeline.warehouse import publish as publish_module
+
+            patch.setattr(publish_module, "remove_versions", stuck)
+            patch.setattr(publish_module, "prune_versions", lambda targets, keep: None)
+            run.upsert("teams", [docs.team(id=2)], T1)
+            result = run.publish()
+        assert "could not remove older published versions yet" in caplog.text
+        assert store.mode_dir.joinpath("current").resolve() == result.version_dir
+        assert len(version_folders(store)) == 3  # nothing removed, nothing lost
+        run.publish()  # the next switch removes what was left
+    assert len(version_folders(store)) == 2
+
+
+def test_however_fast_the_copy_the_new_version_is_never_tidied_away(store):
+    """The clean-up runs in the copy's thread as soon as a tiny copy ends; it keeps the new folder."""
+    with store.open_run("r1", T0) as run:
+        run.upsert("teams", [docs.team(id=1)], T0)
+        for i in range(6):
+            run.upsert("teams", [docs.team(id=1, display_name=f"renamed {i}")], T1)
+            result = run.publish()
+            assert result.version_dir.is_dir()
+            assert store.mode_dir.joinpath("current").resolve() == result.version_dir
+            assert len(version_folders(store)) <= 2
