@@ -16,6 +16,7 @@ import pytest
 import jofi_pipeline_tests.warehouse.docs_shapes as docs
 from jofi_pipeline.warehouse import PublishError, SyncRunRecord, WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
+from jofi_pipeline.warehouse import publish_staging
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
 from jofi_pipeline_tests.warehouse.conftest import T0, T1
@@ -98,12 +99,15 @@ def test_failure_before_rename_leaves_published_copy_untouched(store, monkeypatc
         before = published_state(store)
         run.upsert("teams", [docs.team(id=77)], T1)
 
-        for step in ("copy_tables", "write_parquet", "link_parquet", "write_fingerprints", "fsync_tree"):
+        # copy_and_flush: the copy of the current file, made in publish_staging's background thread
+        steps = [(publish_staging, "copy_and_flush")]
+        steps += [(publish_module, step) for step in ("copy_tables", "write_parquet", "link_parquet", "write_fingerprints", "fsync_tree")]
+        for module, step in steps:
             def boom(*args, _step=step, **kwargs):
                 raise OSError(f"injected failure in {_step}")
 
             with monkeypatch.context() as patch:
-                patch.setattr(publish_module, step, boom)
+                patch.setattr(module, step, boom)
                 with pytest.raises(PublishError, match=f"unchanged: injected failure in {step}"):
                     run.publish()
             assert published_state(store) == before, step

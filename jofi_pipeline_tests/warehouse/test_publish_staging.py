@@ -1,6 +1,6 @@
 """The new version's folder and the copy of the current file it starts from (publish_staging.py):
 the copy is under way while the gate judges, and a publish that is refused or fails leaves the
-published pair as it was and no folder of its own behind."""
+published pair as it was and no folder of its own behind (a copy that fails: test_publish.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import duckdb
 import pytest
 
 import jofi_pipeline_tests.warehouse.docs_shapes as docs
-from jofi_pipeline.warehouse import PublishError
 from jofi_pipeline.warehouse import integrity
 from jofi_pipeline.warehouse import publish_staging
 from jofi_pipeline.warehouse import store as store_module
@@ -65,27 +64,6 @@ def test_a_refused_publish_leaves_the_published_pair_and_no_folder_of_its_own(st
     after = published_state(store)
     assert after[:3] == before[:3]
     assert version_folders(store) == [current]
-
-
-def test_a_copy_that_fails_fails_the_publish_before_anything_is_replaced_and_the_next_one_succeeds(store, monkeypatch):
-    with store.open_run("r1", T0) as run:
-        fill(run)
-        run.publish()
-        before = published_state(store)
-        run.upsert("teams", [docs.team(id=9)], T1)
-
-        def failing_copy(source, target, tidy=None):
-            raise OSError("injected: the disk is full")
-
-        with monkeypatch.context() as patch:
-            patch.setattr(publish_staging, "copy_and_flush", failing_copy)
-            with pytest.raises(PublishError, match="unchanged: injected: the disk is full"):
-                run.publish()
-        assert published_state(store) == before  # no folder of the failed version either
-        run.publish()
-    con = duckdb.connect(str(store.published_db_path), read_only=True)
-    assert con.execute("SELECT count(*) FROM teams").fetchone() == (2,)
-    con.close()
 
 
 def test_a_clean_up_that_fails_does_not_fail_the_publish(store, monkeypatch, caplog):
