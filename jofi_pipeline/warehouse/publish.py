@@ -117,7 +117,9 @@ def publish(
             remove_quietly(db_file, Path(f"{db_file}.wal"), parquet_dir)
             row_counts, changed, patches = build_database(con, staged, parquet_dir, fingerprints, None)
         write_fingerprints(version_dir, fingerprints, row_counts, patches, judged)
-        fsync_tree(version_dir)
+        # The carried-over tables' Parquet files are links to bytes already on disk: only their
+        # new directory entries need flushing, which fsyncing every directory does.
+        fsync_tree(version_dir, carried={parquet_dir / name for name in TABLES if name not in changed})
     except Exception as exc:
         staged.discard()
         raise PublishError(f"publish failed before anything was replaced; the published copies are unchanged: {exc}") from exc
@@ -538,8 +540,11 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def fsync_tree(root: Path) -> None:
+def fsync_tree(root: Path, carried: set[Path] = frozenset()) -> None:
+    """Every directory and every file under `root`, except the files of folders in `carried`
+    (hard links to files a previous publish flushed), whose folders are still flushed."""
     for directory, _, files in os.walk(root):
-        for name in files:
-            fsync_path(Path(directory) / name)
+        if Path(directory) not in carried:
+            for name in files:
+                fsync_path(Path(directory) / name)
         fsync_path(Path(directory))

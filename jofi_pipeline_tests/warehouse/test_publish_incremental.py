@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 import json
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -15,7 +16,7 @@ from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse import publish_history as publish_history_module
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
-from jofi_pipeline_tests.warehouse.conftest import T0, T1, T2
+from jofi_pipeline_tests.warehouse.conftest import T0, T1, T2, spy
 from jofi_pipeline_tests.warehouse.test_publish import fill
 
 
@@ -324,3 +325,22 @@ def test_a_reader_holding_the_published_file_for_writing_still_gets_an_increment
     assert set(result.changed_tables) == {"teams", "teams_history"}
     with duckdb.connect(str(store.published_db_path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM teams").fetchone() == (2,)
+
+
+def test_a_publish_flushes_what_it_wrote_and_every_folder_but_not_the_files_it_carried_over(store, monkeypatch):
+    """A carried-over Parquet file is a hard link to bytes the publish that wrote them flushed;
+    its new directory entry is made durable by flushing its folder."""
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=2)
+        run.publish()
+        flushed: list = []
+        spy(monkeypatch, publish_module, "fsync_path", flushed.append)
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        result = run.publish()
+    version = result.version_dir
+    files = {p.relative_to(version) for p in flushed if p.is_file() and version in p.parents}
+    folders = {p for p in flushed if p.is_dir()}
+    parquet = version / "parquet"
+    assert files == {Path("jofi.duckdb"), Path("fingerprints.json")} | {
+        Path("parquet", name, "part-0.parquet") for name in result.changed_tables}
+    assert {parquet / name for name in TABLES} | {version, parquet} <= folders
