@@ -27,7 +27,14 @@ class Postgres:
     def __init__(self) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
-            import pgserver
+            try:
+                import pgserver
+            except ImportError as exc:
+                raise RuntimeError(
+                    f"these tests start a real PostgreSQL with the pgserver package, which is not installed here "
+                    f"(it ships wheels for CPython 3.11 and 3.12 only; this is {sys.version.split()[0]}): "
+                    "run the suite on Python 3.11 or 3.12"
+                ) from exc
 
             # A short path: the socket lives under it and Unix socket paths are limited to ~100 bytes.
             self._dir = Path(tempfile.mkdtemp(prefix="jofi-pg-"))
