@@ -86,11 +86,11 @@ def _arrow_key_type(spec: TableSpec, name: str) -> pa.DataType:
 
 
 def merge_entities(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table) -> None:
-    """Apply staged entity rows whose `_action` says insert / update / unchanged.
+    """Apply staged entity rows whose `_action` says insert or update.
 
-    update rewrites typed columns + raw, bumps `_last_synced_at` and clears `_deleted_at`;
-    unchanged rows are left exactly as they are (the caller need not stage them at all), so a night
-    that changes nothing writes nothing; `_first_synced_at` is never touched after insert.
+    update rewrites typed columns + raw, bumps `_last_synced_at` and clears `_deleted_at`. A record
+    found unchanged is not staged at all and its row stays exactly as it is, so a night that
+    changes nothing writes nothing; `_first_synced_at` is never touched after insert.
     """
     if rows.num_rows == 0:
         return

@@ -441,11 +441,10 @@ class RunWriter:
             else:
                 old_raw = json_codec.loads(previous[0]) if previous[0] else {}
                 merged = {**old_raw, **incoming}
-                changed = flatten.content(merged) != flatten.content(old_raw) or previous[1] is not None
-                action, raw = ("update", merged) if changed else ("unchanged", old_raw)
-                if not changed:  # left as it is: nothing to stage, merge or version
-                    counts.unchanged += 1
+                if flatten.content(merged) == flatten.content(old_raw) and previous[1] is None:
+                    counts.unchanged += 1  # left as it is: nothing to stage, merge or version
                     continue
+                action, raw = "update", merged
                 counts.updated += 1
                 changed_keys.append(key)
             rows.append(
