@@ -95,8 +95,8 @@ def publish(
     `staged`, the new version's folder with the copy of `previous` already under way
     (`stage(targets, previous)`, started before the gate). The publish owns it from here."""
     started = time.perf_counter()
-    remove_stale_temporaries(targets)
     try:
+        remove_stale_temporaries(targets)
         previous = previous_version(targets) if previous == "read" else previous
         staged = staged if staged is not None else stage(targets, previous)
     except BaseException:
@@ -122,7 +122,7 @@ def publish(
         fsync_tree(version_dir, carried={parquet_dir / name for name in TABLES if name not in changed})
     except Exception as exc:
         staged.discard()
-        raise PublishError(f"publish failed before anything was replaced; the published copies are unchanged: {exc}") from exc
+        raise unchanged(exc) from exc
     except BaseException:
         staged.discard()
         raise
@@ -238,13 +238,22 @@ def stage(targets: ModePaths, previous: PreviousVersion | None) -> StagedVersion
     """The new version's folder, with the copy of the current DuckDB file started in the background
     (and, after it, the removal of the versions before the current one, which the switch would
     prune anyway)."""
-    if previous is None:
-        return StagedVersion(targets, None)
 
     def tidy(version_dir: Path) -> None:
+        assert previous is not None
         remove_versions(targets, keep={previous.version_dir.name, version_dir.name})
 
-    return StagedVersion(targets, previous.version_dir / DB_NAME, tidy)
+    try:
+        if previous is None:
+            return StagedVersion(targets, None)
+        return StagedVersion(targets, previous.version_dir / DB_NAME, tidy)
+    except OSError as exc:  # the folder could not be made (a full or read-only disk)
+        raise unchanged(exc) from exc
+
+
+def unchanged(exc: BaseException) -> PublishError:
+    """The error of a publish that stopped before its switch."""
+    return PublishError(f"publish failed before anything was replaced; the published copies are unchanged: {exc}")
 
 
 def build_database(
