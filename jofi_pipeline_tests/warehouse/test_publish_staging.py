@@ -101,27 +101,3 @@ def test_however_fast_the_copy_the_new_version_is_never_tidied_away(store):
             assert store.mode_dir.joinpath("current").resolve() == result.version_dir
             assert len(version_folders(store)) <= 2
 
-
-def test_a_version_folder_that_cannot_be_made_is_a_publish_error_and_changes_nothing(store, monkeypatch):
-    """Started before the gate, the new folder's failure is still the publish's: PublishError, nothing replaced."""
-    from jofi_pipeline.warehouse import PublishError
-    from jofi_pipeline.warehouse import publish as publish_module
-
-    with store.open_run("r1", T0) as run:
-        fill(run)
-        run.publish()
-        before = published_state(store)
-        run.upsert("teams", [docs.team(id=2)], T1)
-
-        def read_only(*args, **kwargs):
-            raise OSError(30, "injected: read-only file system")
-
-        with monkeypatch.context() as patch:
-            patch.setattr(publish_module, "StagedVersion", read_only)
-            with pytest.raises(PublishError, match="unchanged: .*injected: read-only file system"):
-                run.publish()
-        assert published_state(store) == before
-        run.publish()  # and the next one goes through
-    con = duckdb.connect(str(store.published_db_path), read_only=True)
-    assert con.execute("SELECT count(*) FROM teams").fetchone() == (2,)
-    con.close()
