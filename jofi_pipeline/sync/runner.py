@@ -85,6 +85,7 @@ async def run_sync(
     except WarehouseError as exc:
         raise refused(paths, report, exc) from None
     with writer_cm as writer:
+        writer.stage_publish()  # the copy the publish starts from is made while the run fetches
         if writer.history_started:
             say(f"history starts now from the current rows of {', '.join(writer.history_started)} (this "
                 "warehouse was built before history was kept; earlier changes were not kept)")

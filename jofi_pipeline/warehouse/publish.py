@@ -234,21 +234,30 @@ def write_fingerprints(
     (version_dir / FINGERPRINTS_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
 
-def stage(targets: ModePaths, previous: PreviousVersion | None) -> StagedVersion:
-    """The new version's folder, with the copy of the current DuckDB file started in the background
-    (and, after it, the removal of the versions before the current one, which the switch would
-    prune anyway)."""
-
-    def tidy(version_dir: Path) -> None:
-        assert previous is not None
-        remove_versions(targets, keep={previous.version_dir.name, version_dir.name})
-
+def stage(targets: ModePaths, previous: PreviousVersion | None, *, tidy: bool = True) -> StagedVersion:
+    """The new version's folder, with the copy of the current DuckDB file started in the background;
+    with `tidy`, also the removal of the versions before the current one (`tidy_older`)."""
     try:
-        if previous is None:
-            return StagedVersion(targets, None)
-        return StagedVersion(targets, previous.version_dir / DB_NAME, tidy)
+        staged = StagedVersion(targets, previous.version_dir / DB_NAME if previous is not None else None)
     except OSError as exc:  # the folder could not be made (a full or read-only disk)
         raise unchanged(exc) from exc
+    if tidy:
+        tidy_older(targets, previous, staged)
+    return staged
+
+
+def staged_from(staged: StagedVersion, previous: PreviousVersion | None) -> bool:
+    """Whether `staged` holds a copy of `previous`'s file (the version current now), so a publish
+    can start from it; a run that staged early checks this, since `current` may have been moved
+    by hand since."""
+    return staged.source == (previous.version_dir / DB_NAME if previous is not None else None)
+
+
+def tidy_older(targets: ModePaths, previous: PreviousVersion | None, staged: StagedVersion) -> None:
+    """Start removing the versions before the current one, which the switch would prune anyway."""
+    if previous is not None:
+        keep = {previous.version_dir.name, staged.version_dir.name}
+        staged.tidy(lambda: remove_versions(targets, keep=keep))
 
 
 def unchanged(exc: BaseException) -> PublishError:

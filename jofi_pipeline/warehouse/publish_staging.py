@@ -3,13 +3,16 @@
 An incremental publish starts from a copy of the current version's DuckDB file, and that copy must
 be on disk before the new version is switched in. Copying is quick; flushing it is not: at 10,000
 test takers the file is ~170 MB and its fsync took ~0.26 s of a ~0.9 s quiet publish. So the copy
-and its fsync run in a background thread, started before the publish gate and the table
-fingerprints, whose CPU work (DuckDB, outside the GIL) they then overlap. Nothing is visible to
-readers until the publish switches `current`; a refused or failed publish discards the folder.
+and its fsync run in a background thread. A sync starts it when its run opens
+(`RunWriter.stage_publish`): the writer lock keeps the current version current until the run
+publishes, so the copy overlaps the fetching and is long on disk when the publish's table
+fingerprints and gate need both cores. Nothing is visible to readers until the publish switches
+`current`; a refused or failed publish, or a run that ends without publishing, discards the folder.
 
-The same thread then removes the versions older than the current one (`tidy`): they would be
-removed after the switch anyway, and unlinking a large file took ~0.14 s there. A reader still
-holding one of their files open keeps reading it (POSIX).
+The publish then removes the versions older than the current one in another background thread
+(`tidy`): they would be removed after the switch anyway, and unlinking a large file took ~0.14 s
+there. A reader still holding one of their files open keeps reading it (POSIX). Only a publish
+tidies, so a run that fails leaves every version folder it found.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 from collections.abc import Callable
+from concurrent.futures import Future
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jofi_pipeline.warehouse.paths import DB_NAME, ModePaths
@@ -31,46 +35,71 @@ log = logging.getLogger(__name__)
 
 
 class StagedVersion:
-    """A new, empty version folder, with the current version's DuckDB file being copied into it.
+    """A new, empty version folder, with `source` (the current version's DuckDB file, if any)
+    being copied into it.
 
-    Owned by one publish: `copied()` waits for the copy (raising what it raised), `discard()`
-    removes the folder once the copy has stopped.
+    Owned by one publish (or by the run that staged it until it publishes): `copied()` waits for
+    the copy (raising what it raised) and for the clean-up; `discard()` removes the folder once the
+    copy has stopped.
     """
 
-    def __init__(self, targets: ModePaths, source: Path | None, tidy: Callable[[Path], None] | None = None) -> None:
+    def __init__(self, targets: ModePaths, source: Path | None) -> None:
         token = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
+        self.source = source
         self.version_dir = targets.mode_dir / f"{VERSION_PREFIX}{token}"
         self.db_file = self.version_dir / DB_NAME
         self.version_dir.mkdir()
-        self._copy: Future[None] | None = None
-        if source is not None:
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jofi-publish-copy")
-            self._copy = pool.submit(copy_and_flush, source, self.db_file, tidy)
-            pool.shutdown(wait=False)  # the thread ends with the copy
+        self._copy = in_background("jofi-publish-copy", copy_and_flush, source, self.db_file) if source else None
+        self._tidy: Future[None] | None = None
+
+    def tidy(self, clean_up: Callable[[], None]) -> None:
+        """Run `clean_up` in the background; `copied()` waits for it. A failure is only logged."""
+        self._tidy = in_background("jofi-publish-tidy", _logged, clean_up)
 
     def copied(self) -> None:
-        """Block until the copy is on disk; raises what the copy raised."""
+        """Block until the copy is on disk and the clean-up done; raises what the copy raised."""
+        if self._tidy is not None:
+            self._tidy.result()
         if self._copy is not None:
             self._copy.result()
 
     def discard(self) -> None:
-        """Remove the folder (after the copy has stopped writing into it)."""
-        if self._copy is not None:
-            self._copy.exception()  # waits; an error of the copy is moot once the version is dropped
+        """Remove the folder (after the copy and the clean-up have stopped writing)."""
+        for work in (self._copy, self._tidy):
+            if work is not None:
+                work.exception()  # waits; an error of the copy is moot once the version is dropped
         shutil.rmtree(self.version_dir, ignore_errors=True)
 
 
-def copy_and_flush(source: Path, target: Path, tidy: Callable[[Path], None] | None = None) -> None:
-    """Copy a file and fsync it, so the switch never points at a file still only in the page
-    cache; then `tidy(the new version's folder)`, the clean-up that can overlap the publish too."""
+def in_background(name: str, work: Callable[..., None], *args: object) -> Future[None]:
+    """`work(*args)` in a thread of its own, started now; the future holds its outcome."""
+    done: Future[None] = Future()
+    done.set_running_or_notify_cancel()
+
+    def run() -> None:
+        try:
+            work(*args)
+        except BaseException as exc:
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
+
+    threading.Thread(target=run, name=name).start()
+    return done
+
+
+def copy_and_flush(source: Path, target: Path) -> None:
+    """Copy a file and fsync it, so the switch never points at a file still only in the page cache."""
     shutil.copyfile(source, target)
     fd = os.open(target, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    if tidy is not None:
-        try:
-            tidy(target.parent)
-        except Exception as exc:  # a clean-up; what it leaves is removed after the switch
-            log.warning("could not remove older published versions yet: %s", exc)
+
+
+def _logged(clean_up: Callable[[], None]) -> None:
+    try:
+        clean_up()
+    except Exception as exc:  # a clean-up; what it leaves is removed after the switch
+        log.warning("could not remove older published versions yet: %s", exc)

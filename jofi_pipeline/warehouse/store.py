@@ -23,12 +23,15 @@ from jofi_pipeline import json_codec, settings
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.warehouse import fetch_outcomes, fetch_state, flatten, history, identity, integrity, merge
 from jofi_pipeline.warehouse.diagnose import WarehouseLockedError, open_failure, restore_work_db
-from jofi_pipeline.warehouse.errors import ModeMismatchError, PublishRefusedError, UnknownEntityError, WarehouseError
+from jofi_pipeline.warehouse.errors import ModeMismatchError, PublishError, PublishRefusedError, UnknownEntityError, WarehouseError
 from jofi_pipeline.warehouse.fetch_outcomes import Missed, Remembered
 from jofi_pipeline.warehouse.identity import Identity
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.paths import ModePaths
-from jofi_pipeline.warehouse.publish import previous_version, publish, stage, table_fingerprints
+from jofi_pipeline.warehouse.publish import (
+    PreviousVersion, previous_version, publish, stage, staged_from, table_fingerprints, tidy_older,
+)
+from jofi_pipeline.warehouse.publish_staging import StagedVersion
 from jofi_pipeline.warehouse.remote import RemoteOutcome, RemotePublisher, outcome_state, write_state
 from jofi_pipeline.warehouse.records import (
     CoverageRecord,
@@ -207,6 +210,7 @@ class RunWriter:
         # History tables begun from existing rows when this run opened (a warehouse built before
         # history existed): table -> rows. Empty on every later run, so it is said once.
         self.history_started: dict[str, int] = {}
+        self._staged: StagedVersion | None = None  # stage_publish's copy, until publish takes it
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -217,11 +221,14 @@ class RunWriter:
         self.close()
 
     def close(self) -> None:
-        """Close the work DB and release the lock (idempotent)."""
+        """Close the work DB, drop a copy staged for a publish that never came, release the lock (idempotent)."""
         con, self._con = self._con, None
+        staged, self._staged = self._staged, None
         try:
             if con is not None:
                 con.close()
+            if staged is not None:
+                staged.discard()
         finally:
             self._lock.release()
 
@@ -354,8 +361,9 @@ class RunWriter:
         """
         previous = previous_version(self.store.paths)
         # The copy of the current file the new version starts from is written and flushed to disk
-        # in the background while the fingerprints and the gate run (publish_staging.py).
-        staged = stage(self.store.paths, previous)
+        # in the background (publish_staging.py): since stage_publish if the run called it, else
+        # from now, while the fingerprints and the gate run.
+        staged = self._take_staged(previous)
         try:
             # The verdicts of the last publish stand for the tables unchanged since (same fingerprints).
             fingerprints = table_fingerprints(self.con)
@@ -371,6 +379,32 @@ class RunWriter:
         result = publish(self.con, self.store.paths, fingerprints=fingerprints, previous=previous, judged=verdicts, staged=staged)
         log.info("published %s warehouse in %.2fs: %s", self.mode, result.seconds, result.row_counts)
         return result
+
+    def stage_publish(self) -> None:
+        """Start copying the current version's file for this run's publish now, so the copy and its
+        flush overlap the fetching instead of the publish (publish_staging.py).
+
+        The writer lock keeps that version current until this run publishes. The copy is dropped if
+        the run ends without publishing; if it cannot even start, the publish tries again itself
+        (and says what failed then)."""
+        if self._staged is not None:
+            return
+        try:
+            self._staged = stage(self.store.paths, previous_version(self.store.paths), tidy=False)
+        except PublishError as exc:
+            log.warning("%s: could not start copying the published version ahead of the publish: %s", self.mode, exc)
+
+    def _take_staged(self, previous: PreviousVersion | None) -> StagedVersion:
+        """The folder this publish builds in: the one stage_publish started, if it copies the
+        version current now, else a new one."""
+        staged, self._staged = self._staged, None
+        if staged is not None and staged_from(staged, previous):
+            tidy_older(self.store.paths, previous, staged)
+            return staged
+        if staged is not None:
+            log.warning("%s: the published version changed during the run; copying the current one again", self.mode)
+            staged.discard()
+        return stage(self.store.paths, previous)
 
     def upload(self, published: PublishResult) -> PublishResult:
         """Copy what `publish` just switched to the object store, if one is configured.

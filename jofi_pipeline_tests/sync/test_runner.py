@@ -214,3 +214,29 @@ def test_lists_longer_than_a_batch_are_merged_batch_by_batch_and_all_kept(fake, 
     assert report.inserted["invitations"] == 4 and report.inserted["test_takers"] == 3
     assert max(n for calls in sizes.values() for n in calls) <= 2
     assert sizes["invitations"][:2] == [2, 2]  # the 4-item list, in two merges
+
+
+def test_the_copy_a_publish_starts_from_is_staged_before_the_run_writes_and_dropped_if_it_fails(fake, store, monkeypatch):
+    """The copy of the current version overlaps the fetching (RunWriter.stage_publish as the run
+    opens); a run that then fails leaves the mode folder exactly as it found it."""
+    from jofi_pipeline.warehouse import RunWriter, publish_staging
+    from jofi_pipeline_tests.warehouse.conftest import spy
+    from jofi_pipeline_tests.warehouse.test_publish import published_state
+
+    run(fake, store)
+    events: list[str] = []
+    spy(monkeypatch, publish_staging.StagedVersion, "__init__", lambda self, targets, source: events.append("staged"))
+    spy(monkeypatch, RunWriter, "upsert", lambda *args, **kwargs: events.append("upsert"))
+    spy(monkeypatch, RunWriter, "publish", lambda self: events.append("publish"))
+    fake.add_test_taker(104, completed=True)
+    assert run(fake, store).status == "succeeded"
+    assert events[0] == "staged" and events.count("staged") == 1 and events[-1] == "publish"
+    assert held(store, "test_takers") == {101, 102, 103, 104}
+
+    before = published_state(store)
+    fake.hook = lambda request: httpx.Response(500, json={"error": {"type": "api_error", "message": "down"}}) if (
+        request.url.path.endswith("/test-takers")) else None  # after the writer opened and fetched some lists
+    fake.add_test_taker(105, completed=True)
+    with pytest.raises(SyncFailed, match="down"):
+        run(fake, store)
+    assert published_state(store) == before

@@ -25,12 +25,12 @@ def test_the_copy_of_the_current_file_starts_before_the_gate_and_is_flushed_by_t
     copies: list[str] = []
     real_copy = publish_staging.copy_and_flush
 
-    def copy(source, target, tidy=None):  # runs in the staging thread
-        real_copy(source, target, tidy)
+    def copy(source, target):  # runs in the staging thread
+        real_copy(source, target)
         copies.append(target.parent.name)
 
     monkeypatch.setattr(publish_staging, "copy_and_flush", copy)
-    spy(monkeypatch, store_module, "stage", lambda targets, previous: events.append("copy started" if previous else "nothing to copy"))
+    spy(monkeypatch, store_module, "stage", lambda targets, previous, **kw: events.append("copy started" if previous else "nothing to copy"))
     spy(monkeypatch, store_module, "table_fingerprints", lambda con: events.append("fingerprints"))
     spy(monkeypatch, integrity, "findings", lambda *args: events.append("gate"))
     with store.open_run("r1", T0) as run:
@@ -91,7 +91,7 @@ def test_a_clean_up_that_fails_does_not_fail_the_publish(store, monkeypatch, cap
 
 
 def test_however_fast_the_copy_the_new_version_is_never_tidied_away(store):
-    """The clean-up runs in the copy's thread as soon as a tiny copy ends; it keeps the new folder."""
+    """The clean-up runs in the background while the copy may still run; it keeps the new folder."""
     with store.open_run("r1", T0) as run:
         run.upsert("teams", [docs.team(id=1)], T0)
         for i in range(6):
@@ -101,3 +101,67 @@ def test_however_fast_the_copy_the_new_version_is_never_tidied_away(store):
             assert store.mode_dir.joinpath("current").resolve() == result.version_dir
             assert len(version_folders(store)) <= 2
 
+
+
+def test_a_copy_staged_when_the_run_opens_is_the_one_its_publish_builds_in(store, monkeypatch):
+    """A sync stages its copy as its run opens (RunWriter.stage_publish), so the copy and its flush
+    overlap the fetching; the publish then builds in that folder instead of copying again."""
+    copies: list[str] = []
+    spy(monkeypatch, publish_staging, "copy_and_flush", lambda source, target: copies.append(target.parent.name))
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+    published = set(version_folders(store))
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        [staged] = set(version_folders(store)) - published
+        run.upsert("teams", [docs.team(id=2)], T1)
+        result = run.publish()
+    assert copies == [staged] and result.version_dir.name == staged  # one copy, made before the fetching
+    con = duckdb.connect(str(store.published_db_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM teams").fetchone() == (2,)
+    con.close()
+
+
+def test_a_run_that_staged_a_copy_and_failed_leaves_every_version_folder_as_it_was(store):
+    """Only a publish tidies the older versions away: a failed run leaves the mode folder as it found it."""
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        run.upsert("teams", [docs.team(id=2)], T1)
+        run.publish()  # two versions now: the current one and the one before
+    before = published_state(store)
+    assert len(version_folders(store)) == 2
+    with pytest.raises(RuntimeError, match="the fetching failed"):
+        with store.open_run("r2", T1) as run:
+            run.stage_publish()
+            run.upsert("teams", [docs.team(id=3)], T1)
+            raise RuntimeError("the fetching failed")
+    assert published_state(store) == before  # the staged folder gone, the older version still there
+
+
+def test_a_current_version_moved_by_hand_during_the_run_is_the_one_the_publish_starts_from(store, caplog):
+    """The copy staged when the run opened is of the version current then. Someone who points
+    `current` back at the version before (by hand, while the run fetched) gets a publish built on
+    the version current now, not on the copy of the one they turned away from."""
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        older = store.mode_dir.joinpath("current").resolve()
+        run.upsert("teams", [docs.team(id=2)], T1)
+        run.publish()
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        link = store.mode_dir / "current"
+        link.unlink()
+        link.symlink_to(older.name)  # by hand: back to the version with one team
+        # The work data go back to what that version holds (team 2 never existed), so no table
+        # differs from it: every table is carried over from the copy the publish starts from.
+        run.con.execute("DELETE FROM teams WHERE id = 2")
+        run.con.execute("DELETE FROM teams_history WHERE id = 2")
+        result = run.publish()
+    assert result.changed_tables == ()
+    assert "the published version changed during the run" in caplog.text
+    con = duckdb.connect(str(store.published_db_path), read_only=True)
+    assert con.execute("SELECT list(id ORDER BY id) FROM teams").fetchone() == ([1],)
+    con.close()
