@@ -292,3 +292,56 @@ def test_an_asset_event_after_the_first_stores_without_reading_the_schema_again(
         con.execute("CREATE TABLE made_later (id INTEGER)")
     assert storage.has_table("made_later")
     instance.dispose()
+
+
+@dg.asset(partitions_def=dg.StaticPartitionsDefinition(["live", "test"]))
+def per_mode_numbers() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"dagster/row_count": 2, "preview": dg.MetadataValue.md("| a |\n|---|\n| 1 |")})
+
+
+WRITING_TIME = {"create_timestamp", "update_timestamp", "migration_completed"}  # the clock when a row was written
+
+
+def database_rows(path: Path) -> dict[str, list[tuple]]:
+    """Every table's rows, without the columns that hold the time of writing."""
+    with sqlite3.connect(path) as con:
+        tables = [t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        out = {}
+        for table in tables:
+            columns = [c for (_, c, *_rest) in con.execute(f"PRAGMA table_info({table})") if c not in WRITING_TIME]
+            quoted = ', '.join(f'"{c}"' for c in columns)
+            out[table] = sorted(con.execute(f'SELECT {quoted} FROM "{table}"').fetchall(), key=repr)
+        return out
+
+
+def test_each_event_is_stored_as_plain_dagster_stores_it_by_one_statement_built_once(tmp_path, monkeypatch):
+    """An event's row is inserted by one statement built once (not a statement built and compiled
+    for every event by `prepare_insert_event`), and both shards end up holding exactly the rows
+    that plain Dagster's storage leaves for the same events: run status, steps, outputs, logs,
+    materializations (partitioned or not) and their planned events, check evaluations."""
+    (tmp_path / "source").mkdir()
+    with open_at(tmp_path / "source") as source:
+        runs = [materialize(source)]
+        partitioned = dg.materialize([per_mode_numbers], instance=source, partition_key="live")
+        assert partitioned.success
+        runs.append(partitioned.run_id)
+        events = [event for run_id in runs for event in source.all_logs(run_id)]
+    kinds = {e.dagster_event_type for e in events}
+    assert {dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+            dg.DagsterEventType.ASSET_CHECK_EVALUATION, dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
+            dg.DagsterEventType.STEP_OUTPUT, dg.DagsterEventType.RUN_SUCCESS} <= kinds
+
+    def built_for_each_event(*_args, **_kwargs):
+        raise AssertionError("a statement was built for one event")
+
+    monkeypatch.setattr(JofiSqliteEventLogStorage, "prepare_insert_event", built_for_each_event)
+    for name in ("ours", "plain"):
+        (tmp_path / name).mkdir()
+        with open_at(tmp_path / name, plain=name == "plain") as instance:
+            for event in events:
+                instance.event_log_storage.store_event(event)
+    for database in ["history/runs/index.db", *(f"history/runs/{run_id}.db" for run_id in runs)]:
+        ours, plain = database_rows(tmp_path / "ours" / database), database_rows(tmp_path / "plain" / database)
+        assert ours.keys() == plain.keys(), database
+        for table in ours:
+            assert ours[table] == plain[table], f"{database}: {table}"
