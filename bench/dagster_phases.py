@@ -6,7 +6,8 @@ definitions, opening the project instance (a project folder holding the checkout
 DAGSTER_HOME unset), creating the run of `jofi_sync` with its origin, executing it (the sync
 itself included: compare with bench/dagster_cost.py's bare figure), how many events it stored, and
 the interpreter's exit (the process's CPU from wait4 minus what it had used before exiting). A
-checkout that has `jofi_pipeline.collector` and `runs.sync_job` is run as its console script runs.
+checkout that has `jofi_pipeline.collector`, `runs.sync_job` and `entry.leave` is run (and ends) as
+its console script runs.
 CPU is the measure because the machine is shared: wall time follows the load.
 
     .venv/bin/python bench/dagster_phases.py [--rounds 2] [--test-takers 20] [--baseline /path/to/other/checkout]
@@ -84,6 +85,11 @@ def child(data_dir: str) -> None:
     # The interpreter's exit (its last collections included): the parent subtracts this from the
     # process's whole CPU time (wait4).
     print(json.dumps({"before exit": cpu()}), flush=True)
+    try:  # the console script's end (checkouts that have it): without the interpreter's teardown
+        from jofi_pipeline.entry import leave
+    except ImportError:
+        return
+    leave(0)
 
 
 def main() -> int:

@@ -398,5 +398,7 @@ def _warn_about_settings() -> None:
 
 
 if __name__ == "__main__":
+    from jofi_pipeline.entry import finish
+
     collector.entry()
-    main()
+    finish(main)

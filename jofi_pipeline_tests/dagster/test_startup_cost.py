@@ -1,7 +1,8 @@
 """What a CLI sync no longer pays for Dagster (docs/notes/issue-13.md, "Follow-up 3" and "4"): no
 garbage collector walks over what start-up loads, in the console script's own process only; the
 job built without the component catalogue; a published file's columns read in one query; the
-simulator loaded only for `simulate`; a view computed once for its page.
+simulator loaded only for `simulate`; a view computed once for its page; the console script's
+process ends without the interpreter's teardown.
 """
 
 from __future__ import annotations
@@ -64,6 +65,50 @@ def test_the_console_script_skips_collections_over_start_up_and_exit_but_collect
     assert seen["frozen_at_the_run"] > 100_000  # what start-up loaded: never walked again
     assert seen["walked_at_the_run"] < seen["frozen_at_the_run"] / 10
     assert seen["walked_at_exit"] < 1_000  # the interpreter's last walks find (next to) nothing to walk
+
+
+# The console script's end (entry.finish): an object that only the interpreter's teardown of the
+# modules frees (held by a module) says so when it is freed; the atexit handlers still run and what
+# they print still arrives.
+ENDING = """
+import atexit, os, sys, threading, time, types
+from jofi_pipeline import entry
+
+class FreedAtTeardown:
+    def __del__(self, write=os.write):
+        write(2, b"torn down\\n")
+
+witness = types.ModuleType("teardown_witness")
+witness.kept = FreedAtTeardown()
+sys.modules[witness.__name__] = witness
+del witness
+atexit.register(lambda: print("atexit handlers ran"))
+if os.environ.get("A_THREAD_STILL_WORKING"):  # still working when the command is done
+    done, leave = threading.Event(), entry.leave
+    threading.Thread(target=lambda: (done.wait(), time.sleep(0.3), print("the thread finished"))).start()
+    entry.leave = lambda code: (done.set(), leave(code))
+sys.argv = ["jofi-pipeline", *sys.argv[1:]]
+entry.run()
+"""
+
+
+@pytest.mark.e2e  # a process of its own: its end is what is tested
+@pytest.mark.parametrize(("args", "status"), [(["--help"], 0), (["sync", "--mode", "neither"], 2)])
+def test_the_console_script_ends_with_its_status_and_output_but_without_the_teardown(tmp_path, args, status):
+    done = subprocess.run([sys.executable, "-c", ENDING, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == status, done.stderr
+    assert ("Usage:" in done.stdout) if status == 0 else ("error:" in done.stderr)  # the command's output, flushed
+    assert done.stdout.rstrip().endswith("atexit handlers ran")
+    assert "torn down" not in done.stderr  # the ~2,000 modules of a sync are not freed one by one
+
+
+@pytest.mark.e2e
+def test_the_console_script_waits_for_a_thread_still_working_as_the_interpreter_does(tmp_path):
+    env = {**os.environ, "A_THREAD_STILL_WORKING": "1"}
+    done = subprocess.run([sys.executable, "-c", ENDING, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "the thread finished" in done.stdout and "atexit handlers ran" in done.stdout
 
 
 def test_the_cli_called_in_a_longer_lived_process_leaves_its_collector_alone(tmp_path, monkeypatch, capsys):
