@@ -93,12 +93,12 @@ def publish(
     """`fingerprints` and `previous` when the caller has them already (the gate reads both);
     `judged`, the gate's verdicts, kept in the manifest for the next gate (integrity.Judged);
     `staged`, the new version's folder with the copy of `previous` already under way
-    (`stage(targets, previous)`, started before the gate). The publish owns it from here."""
+    (`staged_for(targets, previous, ...)`, started before the gate). The publish owns it from here."""
     started = time.perf_counter()
     try:
         remove_stale_temporaries(targets)
         previous = previous_version(targets) if previous == "read" else previous
-        staged = staged if staged is not None else stage(targets, previous)
+        staged = staged if staged is not None else staged_for(targets, previous, None)
     except BaseException:
         if staged is not None:
             staged.discard()
@@ -234,30 +234,32 @@ def write_fingerprints(
     (version_dir / FINGERPRINTS_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
 
-def stage(targets: ModePaths, previous: PreviousVersion | None, *, tidy: bool = True) -> StagedVersion:
-    """The new version's folder, with the copy of the current DuckDB file started in the background;
-    with `tidy`, also the removal of the versions before the current one (`tidy_older`)."""
+def stage(targets: ModePaths, previous: PreviousVersion | None) -> StagedVersion:
+    """The new version's folder, with the copy of the current DuckDB file started in the background."""
     try:
-        staged = StagedVersion(targets, previous.version_dir / DB_NAME if previous is not None else None)
+        return StagedVersion(targets, db_file_of(previous))
     except OSError as exc:  # the folder could not be made (a full or read-only disk)
         raise unchanged(exc) from exc
-    if tidy:
-        tidy_older(targets, previous, staged)
-    return staged
 
 
-def staged_from(staged: StagedVersion, previous: PreviousVersion | None) -> bool:
-    """Whether `staged` holds a copy of `previous`'s file (the version current now), so a publish
-    can start from it; a run that staged early checks this, since `current` may have been moved
-    by hand since."""
-    return staged.source == (previous.version_dir / DB_NAME if previous is not None else None)
-
-
-def tidy_older(targets: ModePaths, previous: PreviousVersion | None, staged: StagedVersion) -> None:
-    """Start removing the versions before the current one, which the switch would prune anyway."""
+def staged_for(targets: ModePaths, previous: PreviousVersion | None, early: StagedVersion | None) -> StagedVersion:
+    """The folder a publish builds in: `early` (staged as the run opened) if it copies `previous`,
+    the version current now, else a new one (`current` may have been moved by hand meanwhile).
+    Also starts removing the versions before the current one, which the switch would prune anyway;
+    only a publish does that, so a run that fails leaves every version folder it found."""
+    if early is not None and early.source != db_file_of(previous):
+        log.warning("%s: the published version changed during the run; copying the current one again", targets.mode)
+        early.discard()
+        early = None
+    staged = early if early is not None else stage(targets, previous)
     if previous is not None:
         keep = {previous.version_dir.name, staged.version_dir.name}
         staged.tidy(lambda: remove_versions(targets, keep=keep))
+    return staged
+
+
+def db_file_of(previous: PreviousVersion | None) -> Path | None:
+    return previous.version_dir / DB_NAME if previous is not None else None
 
 
 def unchanged(exc: BaseException) -> PublishError:

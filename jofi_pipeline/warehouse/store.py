@@ -28,9 +28,7 @@ from jofi_pipeline.warehouse.fetch_outcomes import Missed, Remembered
 from jofi_pipeline.warehouse.identity import Identity
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.paths import ModePaths
-from jofi_pipeline.warehouse.publish import (
-    PreviousVersion, previous_version, publish, stage, staged_from, table_fingerprints, tidy_older,
-)
+from jofi_pipeline.warehouse.publish import previous_version, publish, stage, staged_for, table_fingerprints
 from jofi_pipeline.warehouse.publish_staging import StagedVersion
 from jofi_pipeline.warehouse.remote import RemoteOutcome, RemotePublisher, outcome_state, write_state
 from jofi_pipeline.warehouse.records import (
@@ -363,7 +361,8 @@ class RunWriter:
         # The copy of the current file the new version starts from is written and flushed to disk
         # in the background (publish_staging.py): since stage_publish if the run called it, else
         # from now, while the fingerprints and the gate run.
-        staged = self._take_staged(previous)
+        early, self._staged = self._staged, None
+        staged = staged_for(self.store.paths, previous, early)
         try:
             # The verdicts of the last publish stand for the tables unchanged since (same fingerprints).
             fingerprints = table_fingerprints(self.con)
@@ -390,21 +389,9 @@ class RunWriter:
         if self._staged is not None:
             return
         try:
-            self._staged = stage(self.store.paths, previous_version(self.store.paths), tidy=False)
+            self._staged = stage(self.store.paths, previous_version(self.store.paths))
         except PublishError as exc:
             log.warning("%s: could not start copying the published version ahead of the publish: %s", self.mode, exc)
-
-    def _take_staged(self, previous: PreviousVersion | None) -> StagedVersion:
-        """The folder this publish builds in: the one stage_publish started, if it copies the
-        version current now, else a new one."""
-        staged, self._staged = self._staged, None
-        if staged is not None and staged_from(staged, previous):
-            tidy_older(self.store.paths, previous, staged)
-            return staged
-        if staged is not None:
-            log.warning("%s: the published version changed during the run; copying the current one again", self.mode)
-            staged.discard()
-        return stage(self.store.paths, previous)
 
     def upload(self, published: PublishResult) -> PublishResult:
         """Copy what `publish` just switched to the object store, if one is configured.

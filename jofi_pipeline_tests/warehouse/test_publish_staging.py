@@ -30,7 +30,7 @@ def test_the_copy_of_the_current_file_starts_before_the_gate_and_is_flushed_by_t
         copies.append(target.parent.name)
 
     monkeypatch.setattr(publish_staging, "copy_and_flush", copy)
-    spy(monkeypatch, store_module, "stage", lambda targets, previous, **kw: events.append("copy started" if previous else "nothing to copy"))
+    spy(monkeypatch, store_module, "staged_for", lambda targets, previous, early: events.append("copy started" if previous else "nothing to copy"))
     spy(monkeypatch, store_module, "table_fingerprints", lambda con: events.append("fingerprints"))
     spy(monkeypatch, integrity, "findings", lambda *args: events.append("gate"))
     with store.open_run("r1", T0) as run:
@@ -117,7 +117,7 @@ def test_a_copy_staged_when_the_run_opens_is_the_one_its_publish_builds_in(store
         [staged] = set(version_folders(store)) - published
         run.upsert("teams", [docs.team(id=2)], T1)
         result = run.publish()
-    assert copies == [staged] and result.version_dir.name == staged  # one copy, made before the fetching
+    assert copies == [staged] and result.version_dir.name == staged  # one copy, in the folder staged as the run opened
     con = duckdb.connect(str(store.published_db_path), read_only=True)
     assert con.execute("SELECT count(*) FROM teams").fetchone() == (2,)
     con.close()
