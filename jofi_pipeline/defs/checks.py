@@ -4,7 +4,9 @@ The integrity checks (mode_pure, account_pure, keys_unique_not_null, references_
 references the sync guarantees) are blocking: the same rules (warehouse/integrity.py) gate every
 publish, judged on the work database before anything is replaced, so a run that breaks one fails
 with these checks failed and the published copy unchanged (`gate_results`). After a publish they
-are judged again on the published copy, exactly what analysts see. Coverage, freshness,
+show the gate's verdicts, which the version's manifest keeps with the fingerprints of exactly the
+tables published; they are judged again on the published copy when that file was changed after
+its publish wrote it, or has no such record (PublishedReader.verdicts). Coverage, freshness,
 history_chains and references_pending (the references JOFI's capped windows leave open for a
 while) only warn.
 
@@ -30,7 +32,6 @@ from jofi_pipeline.entities import CAPPED_LISTS, ENTITIES
 from jofi_pipeline.warehouse import CoverageHistory, PublishedReader
 from jofi_pipeline.warehouse.integrity import Finding
 from jofi_pipeline.warehouse.published import RunSummary
-from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.webhooks.watch_log import WatchSummary, format_interval
 
 
@@ -85,25 +86,26 @@ def _spec(name: str, key: dg.AssetKey, description: str, *, blocking: bool = Fal
 
 
 def run_checks(
-    reader: PublishedReader, mode: str, watcher: WatchSummary | None = None, account_id: int | None = None
+    reader: PublishedReader, mode: str, watcher: WatchSummary | None = None, account_id: int | None = None,
+    last: RunSummary | None | bool = False,
 ) -> Iterator[dg.AssetCheckResult]:
     """`watcher`: the window watcher's record of this mode (webhooks/watch_log.py), when it ran.
-    `account_id`: the account the folder's identity names (None: only "one account" is checked)."""
-    for result in _evaluate(reader, mode, watcher, account_id):
+    `account_id`: the account the folder's identity names (None: only "one account" is checked).
+    `last`: `reader.last_published_run()` when the caller has read it already."""
+    for result in _evaluate(reader, mode, watcher, account_id, last):
         yield result.with_metadata(per_mode(result.metadata, mode))
 
 
 def _evaluate(
-    reader: PublishedReader, mode: str, watcher: WatchSummary | None, account_id: int | None
+    reader: PublishedReader, mode: str, watcher: WatchSummary | None, account_id: int | None, last: RunSummary | None | bool,
 ) -> Iterator[dg.AssetCheckResult]:
-    found = list(reader.findings(mode, account_id))
-    found += [_history_chains(reader, table.name) for table in TABLES.values() if table.kind == "history"]
+    found = reader.verdicts(mode, account_id)  # the publish gate's, recorded with this very file
+    found += [_history_chains(table, broken) for table, broken in reader.every_history_breaks().items()]
     yield from integrity_results(found)
     coverage = reader.coverage()
     for table in CAPPED_LISTS:
         yield _coverage(coverage.get(table), table, mode, watcher)
-    last = reader.last_published_run()
-    yield _last_run_complete(last)
+    yield _last_run_complete(last if last is not False else reader.last_published_run())
 
 
 def gate_results(found: Iterable[Finding], mode: str) -> Iterator[dg.AssetCheckResult]:
@@ -112,8 +114,7 @@ def gate_results(found: Iterable[Finding], mode: str) -> Iterator[dg.AssetCheckR
         yield result.with_metadata(per_mode(result.metadata, mode))
 
 
-def _history_chains(reader: PublishedReader, table: str) -> Finding:
-    broken = reader.history_breaks(table)
+def _history_chains(table: str, broken: int) -> Finding:
     return Finding(
         "history_chains", table, broken == 0, blocking=False,
         metadata={"keys_with_broken_chains": broken},

@@ -141,13 +141,19 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def evaluate_modes(data_dir: Path, now: datetime, *, include_unpublished: bool = True) -> Freshness:
+def evaluate_modes(
+    data_dir: Path, now: datetime, *, include_unpublished: bool = True, known: dict[str, RunSummary | None] | None = None,
+) -> Freshness:
     """A verdict for each mode that has a published warehouse, or whose key is set (never synced).
 
-    A sync leaves out modes never published: syncing test first must not fail on live.
+    A sync leaves out modes never published: syncing test first must not fail on live. `known`:
+    the last published run of modes the caller has just read (a sync, its own mode's).
     """
     verdicts = []
     for mode in settings.MODES:
+        if known and mode in known:
+            verdicts.append(verdict(mode, known[mode], now))
+            continue
         published = PublishedWarehouse(mode, data_dir)
         if not published.exists():
             if include_unpublished and settings.api_key(mode) is not None:

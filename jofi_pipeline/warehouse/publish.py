@@ -150,6 +150,17 @@ class PreviousVersion:
     views: str | None
     patches: dict[str, int] = field(default_factory=dict)  # history tables: publishes patched since copied whole
     judged: Any = None  # the gate's verdicts on these tables, as the manifest holds them (integrity.Judged)
+    # The DuckDB file's (size, mtime_ns) once the publish had written it: a file changed since
+    # (edited by hand) no longer holds what the fingerprints and verdicts describe.
+    db_stat: tuple[int, int] | None = None
+
+    def db_file_unchanged(self) -> bool:
+        """The version's DuckDB file is the one its publish wrote (False when the manifest predates the record)."""
+        try:
+            st = (self.version_dir / DB_NAME).stat()
+        except OSError:
+            return False
+        return self.db_stat is not None and (st.st_size, st.st_mtime_ns) == self.db_stat
 
 
 def table_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -182,10 +193,17 @@ def _digest(parts: list[str]) -> str:
 
 def previous_version(targets: ModePaths) -> PreviousVersion | None:
     """The current version when its manifest is one this code wrote for this storage version."""
-    current = targets.current
     try:
-        manifest = json.loads((current / FINGERPRINTS_NAME).read_text())
-        version_dir = (targets.mode_dir / os.readlink(current)).resolve()
+        version_dir = (targets.mode_dir / os.readlink(targets.current)).resolve()
+    except OSError:
+        return None
+    return recorded_version(version_dir)
+
+
+def recorded_version(version_dir: Path) -> PreviousVersion | None:
+    """What a version folder's manifest records (tables, verdicts), if this code wrote it for this storage version."""
+    try:
+        manifest = json.loads((version_dir / FINGERPRINTS_NAME).read_text())
     except (OSError, ValueError):
         return None
     usable = (
@@ -206,7 +224,14 @@ def previous_version(targets: ModePaths) -> PreviousVersion | None:
         manifest.get("views"),
         {name: t["patches"] for name, t in tables.items() if isinstance(t, dict) and isinstance(t.get("patches"), int)},
         manifest.get("judged"),
+        _stat_of(manifest.get("db_file")),
     )
+
+
+def _stat_of(recorded: Any) -> tuple[int, int] | None:
+    if isinstance(recorded, dict) and isinstance(recorded.get("size"), int) and isinstance(recorded.get("mtime_ns"), int):
+        return recorded["size"], recorded["mtime_ns"]
+    return None
 
 
 class UnusableCopy(Exception):
@@ -230,8 +255,17 @@ def write_fingerprints(
             for name in fingerprints
         },
         "views": views_digest(),
-    } | ({"judged": judged} if judged is not None else {})
+    } | ({"judged": judged} if judged is not None else {}) | _db_stat(version_dir / DB_NAME)
     (version_dir / FINGERPRINTS_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def _db_stat(db_file: Path) -> dict[str, Any]:
+    """The written DuckDB file's size and mtime, so a reader can tell it was not changed since."""
+    try:
+        st = db_file.stat()
+    except OSError:
+        return {}
+    return {"db_file": {"size": st.st_size, "mtime_ns": st.st_mtime_ns}}
 
 
 def stage(targets: ModePaths, previous: PreviousVersion | None) -> StagedVersion:

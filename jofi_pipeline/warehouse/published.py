@@ -21,6 +21,8 @@ from jofi_pipeline.warehouse.diagnose import open_failure
 from jofi_pipeline.warehouse.fetch_outcomes import Remembered
 from jofi_pipeline.warehouse.errors import WarehouseError
 from jofi_pipeline.warehouse.paths import ModePaths
+from jofi_pipeline.warehouse.publish import PreviousVersion as RecordedVersion
+from jofi_pipeline.warehouse.publish import recorded_version
 from jofi_pipeline.warehouse.records import CoverageHistory
 from jofi_pipeline.warehouse.schema import ident
 from jofi_pipeline.warehouse.tables import TABLES
@@ -84,7 +86,10 @@ class PublishedWarehouse:
                 f"first (or set {settings.ENV_DATA_DIR})"
             )
         try:
-            return PublishedReader(readonly.connect(self.path))
+            # The version folder the fixed link points to now, so the file read and its manifest are
+            # of the same version even if a publish switches `current` meanwhile.
+            db_file = self.path.resolve()
+            return PublishedReader(readonly.connect(db_file), version_dir=db_file.parent)
         except (duckdb.Error, OSError) as exc:
             raise self.open_failure(exc) from None
 
@@ -113,9 +118,21 @@ class PublishedWarehouse:
 class PublishedReader:
     """One read-only connection to a published database and the questions the project asks it."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, version_dir: Path | None = None) -> None:
+        """`version_dir`: the folder of the file `con` reads, whose manifest the publish wrote."""
         self._con = con
         self._columns: dict[str, list[tuple[str, str, str | None]]] | None = None
+        self._version_dir = version_dir
+        self._recorded: RecordedVersion | None | bool = False  # False: not read yet
+
+    def recorded(self) -> RecordedVersion | None:
+        """What the publish recorded with this file (row counts, the gate's verdicts), if the file
+        is still the one it wrote: None for a file changed since (by hand), copied without its
+        manifest, or published by older code. Read once."""
+        if self._recorded is False:
+            version = recorded_version(self._version_dir) if self._version_dir is not None else None
+            self._recorded = version if version is not None and version.db_file_unchanged() else None
+        return self._recorded  # type: ignore[return-value]
 
     def __enter__(self) -> PublishedReader:
         return self
@@ -141,11 +158,25 @@ class PublishedReader:
     # -- what is there --------------------------------------------------------------------------
 
     def row_counts(self) -> dict[str, int]:
-        """Rows per table in the file, by table name."""
-        tables = self._con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY 1"
-        ).fetchall()
-        return {t: self._count(f"SELECT count(*) FROM {ident(t)}") for (t,) in tables}
+        """Rows per table in the file, by table name: as the publish counted them when it wrote this
+        file (its manifest), else counted now in one statement."""
+        recorded = self.recorded()
+        if recorded is not None and set(recorded.row_counts) == set(TABLES) and all(
+            isinstance(n, int) for n in recorded.row_counts.values()
+        ):
+            return dict(recorded.row_counts)
+        return self.counted_rows()
+
+    def counted_rows(self) -> dict[str, int]:
+        """Rows per table in the file, counted now (one statement for all tables)."""
+        tables = [t for (t,) in self._con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'main' ORDER BY 1"
+        ).fetchall()]
+        if not tables:
+            return {}
+        counts = self._con.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {ident(t)})" for t in tables)).fetchone()
+        return dict(zip(tables, counts, strict=True))
 
     def count(self, name: str) -> int:
         """Rows of one table or view."""
@@ -303,6 +334,19 @@ class PublishedReader:
         """Every integrity rule (integrity.py) judged on the published copy."""
         return integrity.findings(self._con, mode, account_id)
 
+    def verdicts(self, mode: str, account_id: int | None = None) -> list[integrity.Finding]:
+        """Every integrity rule's verdict on this file: the publish gate's, which the manifest keeps
+        with the fingerprints of exactly these tables, when it judged these rules for this mode and
+        account and the file is unchanged since; else judged now (`findings`)."""
+        recorded = self.recorded()
+        if recorded is not None and recorded.judged:
+            judged = integrity.Judged.from_json(recorded.judged, recorded.fingerprints)
+            if judged is not None and judged.rules == integrity.rules_digest() and (judged.mode, judged.account_id) == (mode, account_id):
+                found = list(judged.findings.values())
+                if [f.name for f in found] == integrity.rule_names():
+                    return found
+        return self.findings(mode, account_id)
+
     def history_breaks(self, table: str) -> int:
         """Keys of a `<table>_history` table whose versions do not form one clean chain.
 
@@ -311,10 +355,22 @@ class PublishedReader:
         it is current exactly when `_valid_to` is null, a delete marker is a closed zero-length
         version, and no two neighbouring versions hold the same content.
         """
-        spec = TABLES[table]
-        key = ", ".join(ident(c) for c in spec.key[:-1])
-        return self._count(
-            f"""
+        return self._count(_history_breaks_sql(table))
+
+    def every_history_breaks(self) -> dict[str, int]:
+        """`history_breaks` of every history table, in one statement."""
+        tables = [spec.name for spec in TABLES.values() if spec.kind == "history"]
+        counts = self._con.execute("SELECT " + ", ".join(f"({_history_breaks_sql(t)})" for t in tables)).fetchone()
+        return dict(zip(tables, counts, strict=True))
+
+    def _count(self, sql: str) -> int:
+        return self._con.execute(sql).fetchone()[0]
+
+
+def _history_breaks_sql(table: str) -> str:
+    spec = TABLES[table]
+    key = ", ".join(ident(c) for c in spec.key[:-1])
+    return f"""
             WITH v AS (
                 SELECT {key}, _valid_from, _valid_to, _is_current, _change, _row_hash,
                        lead(_valid_from) OVER w AS next_from, lead(_change) OVER w AS next_change,
@@ -327,10 +383,6 @@ class PublishedReader:
                 OR (_change <> 'delete' AND next_from IS NULL AND NOT _is_current)
                 OR (_change <> 'delete' AND next_change <> 'delete' AND _row_hash = next_hash)
             """
-        )
-
-    def _count(self, sql: str) -> int:
-        return self._con.execute(sql).fetchone()[0]
 
 
 def _relation(name: str) -> str:

@@ -114,3 +114,68 @@ def test_the_manifest_keeps_every_verdict_of_the_gate(store):
         kept = integrity.Judged.from_json(manifest["judged"], {n: t["fingerprint"] for n, t in manifest["tables"].items()})
         assert kept is not None and list(kept.findings.values()) == run.findings
         assert kept.mode == "live" and kept.account_id == run.account_id and set(kept.fingerprints) == set(TABLES)
+
+
+# -- the checks after a publish (defs/checks.py) read the same verdicts from the published file's manifest
+
+def published_reader(store):
+    from jofi_pipeline.warehouse import PublishedWarehouse
+
+    return PublishedWarehouse(store.paths.mode, store.data_dir).open()
+
+
+def test_the_checks_after_a_publish_read_the_gates_verdicts_and_counts_without_asking_again(store, asked):
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=2)
+        run.publish()
+        gate = run.findings
+    asked.clear()
+    with published_reader(store) as reader:
+        assert reader.verdicts("live", run.account_id) == gate
+        assert asked == []
+        assert reader.row_counts() == reader.counted_rows() and reader.row_counts()["teams"] == 2
+        assert reader.findings("live", run.account_id) == gate  # what asking the published file again says
+
+
+def test_a_published_file_changed_by_hand_is_judged_again(store):
+    """The manifest's verdicts describe the file its publish wrote; a key added twice by hand later is found."""
+    with store.open_run("r1", T0) as run:
+        fill(run, n_teams=2)
+        run.publish()
+        gate_failed = [f.name for f in run.findings if not f.passed]  # a pending reference the fill leaves open
+    import duckdb
+
+    with duckdb.connect(str(store.published_db_path.resolve())) as con:  # someone opened it read-write
+        con.execute("INSERT INTO teams SELECT * FROM teams WHERE id = 1")
+    with published_reader(store) as reader:
+        assert reader.recorded() is None
+        failed = [f.name for f in reader.verdicts("live", run.account_id) if not f.passed]
+        assert "teams.keys_unique_not_null" not in gate_failed
+        assert set(failed) == {*gate_failed, "teams.keys_unique_not_null"}
+        assert reader.row_counts()["teams"] == 3
+
+
+@pytest.mark.parametrize("unlike", ["no file record", "rules", "account"])
+def test_recorded_verdicts_that_do_not_fit_are_judged_again(store, asked, unlike):
+    """A manifest written by older code (no record of the file), by other rules or for another account."""
+    with store.open_run("r1", T0) as run:
+        fill(run)
+        run.publish()
+        gate = run.findings
+    manifest_path = store.mode_dir / "current" / publish_module.FINGERPRINTS_NAME
+    manifest = json.loads(manifest_path.read_text())
+    if unlike == "no file record":
+        del manifest["db_file"]
+    elif unlike == "rules":
+        manifest["judged"]["rules"] = "written-by-other-code"
+    manifest_path.write_text(json.dumps(manifest))
+    account = 4242 if unlike == "account" else run.account_id
+    asked.clear()
+    with published_reader(store) as reader:
+        found = reader.verdicts("live", account)
+    assert len(asked) == len(gate)
+    if unlike != "account":
+        assert found == gate
+    else:
+        newly = {f.name for f in found if not f.passed} - {f.name for f in gate if not f.passed}
+        assert newly and all(name.endswith(".account_pure") for name in newly)  # rows of account 4242 nowhere
