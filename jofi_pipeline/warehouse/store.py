@@ -56,6 +56,11 @@ from jofi_pipeline.warehouse.tables import (
 log = logging.getLogger(__name__)
 
 WORK_DB_MEMORY_LIMIT = "128MB"
+# DuckDB's own allocator keeps memory its queries freed until a query's peak passes this threshold
+# (default 128 MB), so a large warehouse held up to that much more than it used; flushed after any
+# query past 16 MB, and purged in the background, a 10,000-test-taker sync peaked ~18 MB lower
+# (461 -> 443 MB) at no cost in CPU.
+WORK_DB_ALLOCATOR = {"allocator_flush_threshold": "16MB", "allocator_background_threads": "true"}
 WORK_DB_PEEK_WAIT_SECONDS = 3.0
 
 
@@ -117,6 +122,8 @@ class WarehouseStore:
                 con.execute("SET TimeZone = 'UTC'")
                 # Bounded memory whatever the account's size: DuckDB spills to work/ beyond this.
                 con.execute(f"SET memory_limit = '{WORK_DB_MEMORY_LIMIT}'")
+                for name, value in WORK_DB_ALLOCATOR.items():
+                    con.execute(f"SET {name} = '{value}'")
                 ensure_schema(con, comments=False)  # analysts read the published copy, which has them
                 history_started = _start_history(con)
             except BaseException as exc:

@@ -240,3 +240,39 @@ def test_the_copy_a_publish_starts_from_is_staged_before_the_run_writes_and_drop
     with pytest.raises(SyncFailed, match="down"):
         run(fake, store)
     assert published_state(store) == before
+
+
+def test_list_items_are_freed_once_merged_not_held_through_the_by_id_fetches(fake, store, monkeypatch):
+    """The lists' items (~28,000 objects at 10,000 test takers) are merged, then let go: none is
+    still alive when the by-id fetches start (they held the run's peak memory up to the end)."""
+    import gc
+    import weakref
+
+    from jofi_pipeline.api.client import JofiClient
+    from jofi_pipeline.sync.by_id import FanOut
+
+    class Item(dict):  # a list item, as the client returns it, that can be watched
+        pass
+
+    watched: list[weakref.ref] = []
+    real_list, real_fetch = JofiClient.list, FanOut.fetch
+
+    async def watched_list(self, entity):
+        result = await real_list(self, entity)
+        items = [Item(item) for item in result.items]
+        watched.extend(weakref.ref(item) for item in items)
+        return type(result)(items, result.total_count, result.has_more, result.capped, result.pages)
+
+    alive_at_by_id: list[int] = []
+
+    async def counting_fetch(self, *args, **kwargs):
+        gc.collect()
+        alive_at_by_id.append(sum(ref() is not None for ref in watched))
+        return await real_fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(JofiClient, "list", watched_list)
+    monkeypatch.setattr(FanOut, "fetch", counting_fetch)
+    report = run(fake, store)
+    assert report.status == "succeeded"
+    assert len(watched) > 10 and held(store, "test_takers") == {101, 102, 103}
+    assert alive_at_by_id and alive_at_by_id[0] == 0, f"{alive_at_by_id[0]} of {len(watched)} list items still alive"

@@ -62,3 +62,12 @@ def test_lock_held_by_another_process(store: WarehouseStore, tmp_path: Path):
         holder.communicate("\n", timeout=30)
     with store.open_run("mine", T0) as run:
         assert run.query("SELECT 1") == [(1,)]
+
+
+def test_the_work_database_hands_freed_memory_back(writer):
+    """DuckDB's allocator flushes what queries freed after any query past 16 MB (its default waits
+    for 128 MB) and purges in the background: what kept a large sync's peak memory up."""
+    flush, background = writer.con.execute(
+        "SELECT current_setting('allocator_flush_threshold'), current_setting('allocator_background_threads')"
+    ).fetchone()
+    assert (flush, background) == ("16MB", True)
