@@ -89,6 +89,69 @@ def record_versions(
     return counts
 
 
+def run_holds_current_versions(con: duckdb.DuckDBPyConnection, hist: TableSpec, run_id: str) -> bool:
+    """Whether a current version of `hist` was opened by run `run_id` (a run id used again)."""
+    return con.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {ident(hist.name)} WHERE _sync_run_id = $run AND _is_current)", {"run": run_id}
+    ).fetchall()[0][0]  # fetched to the end: an unfinished result blocks the next register
+
+
+def record_changed_versions(
+    con: duckdb.DuckDBPyConnection, hist: TableSpec, rows: pa.Table, at: datetime, run_id: str
+) -> MergeCounts:
+    """`record_versions` for rows the caller knows about: `rows` also holds `_change`, 'update'
+    where the key has a current version (its content now differs), 'insert' where it has none,
+    and no current version of these keys was opened by this run (nothing to complete in place).
+
+    Two statements over one staged table, no read-back: close the current versions whose hash
+    differs, open a version for each key left without one. The keys closed must be exactly those
+    said 'update' (a key closed always opens again); if the caller was wrong about any, the
+    versions just opened are labelled again from what was closed, so the result is the same as
+    `record_versions`'."""
+    counts = MergeCounts()
+    if rows.num_rows == 0:
+        return counts
+    key = _source_key(hist)
+    columns = _content_columns(hist)
+    names = ", ".join(ident(n) for n in columns)
+    table = ident(hist.name)
+    with staged(con, rows) as s:
+        closed = con.execute(
+            f"""UPDATE {table} AS h SET _valid_to = $at, _is_current = false FROM {s} AS s
+            WHERE {key_match(hist, 'h', 's', key)} AND h._is_current AND h._row_hash IS DISTINCT FROM s._row_hash
+            RETURNING {', '.join('h.' + ident(n) for n in key)}""",
+            {"at": at},
+        ).fetchall()
+        opened = con.execute(
+            f"""INSERT INTO {table} ({names}, _valid_from, _valid_to, _is_current, _change, _row_hash, _sync_run_id)
+            SELECT {names}, $at, NULL, true, s._change, s._row_hash, $run FROM {s} AS s
+            WHERE NOT EXISTS (SELECT 1 FROM {table} AS h WHERE {key_match(hist, 'h', 's', key)} AND h._is_current)
+            RETURNING {', '.join(ident(n) for n in key)}, _change""",
+            {"at": at, "run": run_id},
+        ).fetchall()
+    width = len(key)
+    closed_keys = set(closed)
+    mislabelled = [row[:width] for row in opened if (row[:width] in closed_keys) != (row[width] == "update")]
+    if mislabelled:
+        _relabel(con, hist, closed_keys, [row[:width] for row in opened], at, run_id)
+    counts.updated, counts.inserted = len(closed), len(opened)
+    return counts
+
+
+def _relabel(con: duckdb.DuckDBPyConnection, hist: TableSpec, closed: set[tuple], opened: list[tuple], at: datetime, run_id: str) -> None:
+    """The versions just opened: 'update' where a current version was closed, else 'insert'."""
+    key = _source_key(hist)
+    labels = pa.table(
+        {n: [k[i] for k in opened] for i, n in enumerate(key)} | {"_change": ["update" if k in closed else "insert" for k in opened]}
+    )
+    with staged(con, labels) as s:
+        con.execute(
+            f"""UPDATE {ident(hist.name)} AS h SET _change = s._change FROM {s} AS s
+            WHERE {key_match(hist, 'h', 's', key)} AND h._is_current AND h._valid_from = $at AND h._sync_run_id = $run""",
+            {"at": at, "run": run_id},
+        )
+
+
 def _rewrite(con: duckdb.DuckDBPyConnection, hist: TableSpec, rows: pa.Table) -> int:
     """Complete versions this run opened; one that came back to the version it closed is undone
     (the run saw A, B, A: the record never changed as far as history can tell)."""

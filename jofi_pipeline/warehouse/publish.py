@@ -40,7 +40,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,9 +70,6 @@ LEGACY_VERSION_PREFIX = "parquet."  # Parquet versions of the two-rename layout,
 FINGERPRINTS_NAME = "fingerprints.json"
 FINGERPRINTS_FORMAT = 1
 PARQUET_FILE = "part-0.parquet"
-# A history table patched this many publishes in a row is copied whole at the next change: a patch
-# deletes rows inside row groups DuckDB does not compact, so the file would keep growing.
-MAX_PATCHES_IN_A_ROW = 7
 # Parquet row groups are buffered whole before they are written; with `_raw` JSON a default
 # 122,880-row group of scorecards is over 500 MB, more than the work database may use (the publish
 # of 10,000 test takers ran out of memory). Cut row groups by size instead.
@@ -108,15 +105,15 @@ def publish(
     try:
         fingerprints = fingerprints if fingerprints is not None else table_fingerprints(con)
         try:
-            row_counts, changed, patches = build_database(con, staged, parquet_dir, fingerprints, previous)
+            row_counts, changed = build_database(con, staged, parquet_dir, fingerprints, previous)
         except (duckdb.Error, UnusableCopy) as exc:
             if previous is None or not (isinstance(exc, UnusableCopy) or is_damaged(exc)):
                 raise
             # The current version's file is damaged: build the new one whole, not from a copy of it.
             log.warning("%s: the published copy is damaged (%s); publishing a complete new one", targets.mode, exc)
             remove_quietly(db_file, Path(f"{db_file}.wal"), parquet_dir)
-            row_counts, changed, patches = build_database(con, staged, parquet_dir, fingerprints, None)
-        write_fingerprints(version_dir, fingerprints, row_counts, patches, judged)
+            row_counts, changed = build_database(con, staged, parquet_dir, fingerprints, None)
+        write_fingerprints(version_dir, fingerprints, row_counts, judged)
         # The carried-over tables' Parquet files are links to bytes already on disk: only their
         # new directory entries need flushing, which fsyncing every directory does.
         fsync_tree(version_dir, carried={parquet_dir / name for name in TABLES if name not in changed})
@@ -148,7 +145,6 @@ class PreviousVersion:
     fingerprints: dict[str, str]
     row_counts: dict[str, int]
     views: str | None
-    patches: dict[str, int] = field(default_factory=dict)  # history tables: publishes patched since copied whole
     judged: Any = None  # the gate's verdicts on these tables, as the manifest holds them (integrity.Judged)
     # The DuckDB file's (size, mtime_ns) once the publish had written it: a file changed since
     # (edited by hand) no longer holds what the fingerprints and verdicts describe.
@@ -222,7 +218,6 @@ def recorded_version(version_dir: Path) -> PreviousVersion | None:
         {name: t.get("fingerprint") for name, t in tables.items() if isinstance(t, dict)},
         {name: t.get("rows") for name, t in tables.items() if isinstance(t, dict)},
         manifest.get("views"),
-        {name: t["patches"] for name, t in tables.items() if isinstance(t, dict) and isinstance(t.get("patches"), int)},
         manifest.get("judged"),
         _stat_of(manifest.get("db_file")),
     )
@@ -242,17 +237,14 @@ class UnusableCopy(Exception):
 
 
 def write_fingerprints(
-    version_dir: Path, fingerprints: dict[str, str], row_counts: dict[str, int], patches: dict[str, int] | None = None,
-    judged: dict[str, Any] | None = None,
+    version_dir: Path, fingerprints: dict[str, str], row_counts: dict[str, int], judged: dict[str, Any] | None = None,
 ) -> None:
     manifest = {
         "format": FINGERPRINTS_FORMAT,
         "storage_version": PUBLISHED_STORAGE_VERSION,
         "duckdb": duckdb.__version__,
         "tables": {
-            name: {"fingerprint": fingerprints[name], "rows": row_counts[name]}
-            | ({"patches": patches[name]} if patches and patches.get(name) else {})
-            for name in fingerprints
+            name: {"fingerprint": fingerprints[name], "rows": row_counts[name]} for name in fingerprints
         },
         "views": views_digest(),
     } | ({"judged": judged} if judged is not None else {}) | _db_stat(version_dir / DB_NAME)
@@ -308,8 +300,7 @@ def build_database(
     fingerprints: dict[str, str],
     previous: PreviousVersion | None,
 ) -> tuple[dict[str, int], list[str], dict[str, int]]:
-    """The new version's DuckDB file and Parquet tree; returns row counts, the tables rewritten and
-    the history tables' patches in a row.
+    """The new version's DuckDB file and Parquet tree; returns row counts and the tables rewritten.
 
     From a copy of the previous file when there is one (only changed tables rebuilt), else from
     a copy of the empty database (publish_template.py). Parquet from the new file for rebuilt
@@ -352,10 +343,7 @@ def build_database(
         con.execute(f"DETACH DATABASE IF EXISTS {ident(PUBLISH_CATALOG)}")
     if Path(f"{tmp_db}.wal").exists():
         raise RuntimeError(f"publish left a WAL next to {tmp_db}; the copy is not self-contained")
-    # Patches in a row per history table: unchanged tables keep their count, rebuilt ones start again.
-    patches = {name: previous.patches.get(name, 0) for name in TABLES if name not in changed} if previous else {}
-    patches |= {name: patches_before(previous, name) + 1 for name in patched}
-    return {name: row_counts[name] for name in TABLES}, changed, patches
+    return {name: row_counts[name] for name in TABLES}, changed
 
 
 def empty_database_key(fingerprints: dict[str, str]) -> str:
@@ -383,8 +371,7 @@ def patch_histories(
     (publish_history.py); returns their row counts. The others are rebuilt whole."""
     if previous is None:
         return {}
-    # copied whole now and then: a patch leaves deleted rows in the file's row groups
-    names = [name for name in changed if TABLES[name].kind == "history" and patches_before(previous, name) < MAX_PATCHES_IN_A_ROW]
+    names = [name for name in changed if TABLES[name].kind == "history"]
     # All in one transaction: one commit (a write and sync of the new file's WAL) rather than one
     # per table. Any patch not proven exact undoes them all; the proven ones are then applied again
     # one transaction each, as a single patch_history would (rare: a clock stepped back, a large night).
@@ -425,10 +412,6 @@ def empty_same_schema_tables(
     if emptied:
         con.execute(";\n".join(f"DELETE FROM {qualified(name, PUBLISH_CATALOG)}" for name in emptied))
     return emptied
-
-
-def patches_before(previous: PreviousVersion | None, name: str) -> int:
-    return previous.patches.get(name, 0) if previous is not None else 0
 
 
 def drop_stale(con: duckdb.DuckDBPyConnection, changed: list[str], *, views: bool) -> None:

@@ -4,18 +4,20 @@ History changes every night but only a little: a night opens versions of the rec
 change and closes their previous ones, and nothing else. Copying the whole table into the new
 published file (what the incremental publish does with any changed table) makes the publish grow
 with all of history rather than with the night's changes. Instead, in the new file (a copy of
-the previous version's), only the rows written since that version are replaced.
+the previous version's), only the rows written since that version are written.
 
 Which rows: the previous copy's latest instant (`max` of `_valid_from` / `_valid_to`) is when
 it was last written; a row the work database wrote since was opened or closed after that instant
 (versions, completions in place, delete markers all carry the instant of the run that wrote
-them). Those rows are inserted, and the rows they replace go: the versions of the same keys the
-copy holds as current (closing a version is the only change history makes to a row it keeps).
+them). The rows opened since are appended; the rows closed since, which the copy holds as
+current, get their end (`_valid_to`, `_is_current`) in place: closing a version is the only change
+history makes to a row it keeps. Nothing is deleted, so the copy never carries dead rows and is
+never copied whole to shed them, and the night's work is its own versions, not the table's.
 What that misses (a clock stepped back, or a run at the very same instant; a version reopened by
 a run that read A, B, A of one record) cannot slip through: the patch must turn the previous
-fingerprint into the work table's one (rows: previous - deleted + inserted; the sum of row
-hashes likewise, the sums `publish.table_fingerprints` takes), or it is undone and the table
-copied whole as before.
+fingerprint into the work table's one (rows: previous + appended; the sum of row hashes: previous
+- the closed rows as they were + as they are + the appended ones, the sums
+`publish.table_fingerprints` takes), or it is undone and the table copied whole as before.
 """
 
 from __future__ import annotations
@@ -87,22 +89,32 @@ def apply_patch(
     (since,) = con.execute(f"SELECT max(greatest(_valid_from, coalesce(_valid_to, _valid_from))) FROM {target}").fetchall()[0]
     if since is None:
         return None
-    # Written since the copy: versions opened (or completed in place), delete markers, and the
-    # versions they closed, which the copy holds as current (`_valid_to` NULL): those go.
-    written = "(r._valid_from > $since OR r._valid_to > $since)"
-    columns = ", ".join(f"{ident(c.name)} := {ident(c.name)}" for c in spec.all_columns)
-    gone = con.execute(
-        f"""DELETE FROM {target} AS c WHERE c._valid_to IS NULL AND EXISTS (
-            SELECT 1 FROM {work} AS r WHERE {written} AND {key_match(spec, 'r', 'c', key)}) RETURNING hash(c)""",
+    # Written since the copy: versions opened (or completed in place) and delete markers are
+    # inserted; the versions the night closed, which the copy holds as current, get their end
+    # (`_valid_to`, `_is_current`: the only change history makes to a row it keeps) in place. No
+    # row is deleted, so the copy carries no dead rows and is never copied whole to shed them.
+    columns = [c.name for c in spec.all_columns]
+    as_current = {"_valid_to": "CAST(NULL AS TIMESTAMPTZ)", "_is_current": "true"}
+    closed = con.execute(
+        f"""UPDATE {target} AS c SET _valid_to = r._valid_to, _is_current = r._is_current FROM {work} AS r
+        WHERE c._valid_to IS NULL AND c._is_current AND r._valid_from <= $since AND r._valid_to > $since
+        AND r._valid_from = c._valid_from AND {key_match(spec, 'r', 'c', key)}
+        RETURNING {row_hash(columns, as_current, 'c')}, {row_hash(columns, alias='c')}""",  # the row before, the row after
         {"since": since},
     ).fetchall()
     added = con.execute(
-        f"INSERT INTO {target} BY NAME SELECT r.* FROM {work} AS r WHERE {written} "
-        f"RETURNING hash(struct_pack({columns}))",  # hash(t) of the fingerprints: the row, columns in order
+        f"INSERT INTO {target} BY NAME SELECT r.* FROM {work} AS r WHERE r._valid_from > $since "
+        f"RETURNING {row_hash(columns)}",
         {"since": since},
     ).fetchall()
     return (
-        len(added) <= before.rows * MAX_WRITTEN_SHARE
-        and before.rows - len(gone) + len(added) == after.rows
-        and before.hash_sum - sum(h for (h,) in gone) + sum(h for (h,) in added) == after.hash_sum
+        len(added) + len(closed) <= before.rows * MAX_WRITTEN_SHARE
+        and before.rows + len(added) == after.rows
+        and before.hash_sum - sum(h for h, _ in closed) + sum(h for _, h in closed) + sum(h for (h,) in added) == after.hash_sum
     )
+
+
+def row_hash(columns: list[str], replaced: dict[str, str] | None = None, alias: str | None = None) -> str:
+    """`hash(t)` of the fingerprints (the row, columns in order), some columns replaced by SQL values."""
+    replaced, prefix = replaced or {}, f"{alias}." if alias else ""
+    return f"hash(struct_pack({', '.join(f'{ident(n)} := {replaced.get(n, prefix + ident(n))}' for n in columns)}))"

@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from jofi_pipeline import json_codec, settings
 from jofi_pipeline.settings import Mode
@@ -216,6 +217,8 @@ class RunWriter:
         # history existed): table -> rows. Empty on every later run, so it is said once.
         self.history_started: dict[str, int] = {}
         self._staged: StagedVersion | None = None  # stage_publish's copy, until publish takes it
+        # Per history table, the keys this run has versioned so far (store._record_versions).
+        self._run_versioned: dict[str, set[tuple[Any, ...]] | None] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -460,12 +463,14 @@ class RunWriter:
         stored = merge.stored_raw(self.con, spec, list(batch))
         rows = []
         new, changed_keys = [], []
+        versioned = []  # per staged row: does its key have a current version (held and not deleted)
         for key, incoming in batch.items():
             previous = stored.get(key)
             if previous is None:
                 action, raw = "insert", incoming
                 counts.inserted += 1
                 new.append(key)
+                versioned.append(False)
             else:
                 old_raw = json_codec.loads(previous[0]) if previous[0] else {}
                 merged = {**old_raw, **incoming}
@@ -475,6 +480,7 @@ class RunWriter:
                 action, raw = "update", merged
                 counts.updated += 1
                 changed_keys.append(key)
+                versioned.append(previous[1] is None)
             rows.append(
                 flatten.typed_row(spec, raw)
                 | {"_raw": flatten.dump_json(raw), "_mode": self.mode, "_first_synced_at": synced_at,
@@ -490,10 +496,38 @@ class RunWriter:
             # Only what the merge inserted or updated can open a version: an unchanged record
             # costs history nothing (it is not even staged).
             hist = HISTORY[spec.name]
-            versions = history.record_versions(self.con, hist, staged, synced_at, self.run_id)
+            versions = self._record_versions(hist, staged, versioned, synced_at)
             self.tally.wrote_children(hist.name, versions.inserted)
             return versions
         return None
+
+    def _record_versions(self, hist: TableSpec, staged: pa.Table, versioned: list[bool], synced_at: datetime) -> MergeCounts:
+        """Versions of merged rows. The keys this run has not versioned yet take the short way
+        (history.record_changed_versions: the merge already knows which keys changed and which have
+        a current version); the others may hold a version this run opened, to complete in place."""
+        keys = list(zip(*(staged[n].to_pylist() for n in hist.key[:-1]), strict=True))
+        seen = self._versioned_keys(hist)
+        again = pa.array([k in seen for k in keys], type=pa.bool_()) if seen is not None else None
+        parts = []
+        if again is None or pc.any(again).as_py():
+            redo = staged if again is None else staged.filter(again)
+            parts.append(history.record_versions(self.con, hist, redo, synced_at, self.run_id))
+        if again is not None and not pc.all(again).as_py():
+            change = pc.if_else(pa.array(versioned, type=pa.bool_()), "update", "insert")
+            fresh = staged.append_column("_change", change).filter(pc.invert(again))
+            parts.append(history.record_changed_versions(self.con, hist, fresh, synced_at, self.run_id))
+        counts = MergeCounts(inserted=sum(c.inserted for c in parts), updated=sum(c.updated for c in parts))
+        if seen is not None:
+            seen.update(keys)  # even if this transaction is rolled back: the long way is always right
+        return counts
+
+    def _versioned_keys(self, hist: TableSpec) -> set[tuple[Any, ...]] | None:
+        """Keys of `hist` this run may have opened a version of; None if it cannot tell (its run id
+        already holds current versions there, written before this writer: every key goes the long way)."""
+        if hist.name not in self._run_versioned:
+            reused = history.run_holds_current_versions(self.con, hist, self.run_id)
+            self._run_versioned[hist.name] = None if reused else set()
+        return self._run_versioned[hist.name]
 
     def _replace_children(
         self, spec: TableSpec, batch: dict[tuple[Any, ...], dict[str, Any]], synced_at: datetime, upsert_counts: UpsertCounts

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 import jofi_pipeline_tests.warehouse.docs_shapes as docs
@@ -275,3 +276,38 @@ def test_the_readme_history_queries_run_on_a_published_file(published):
     assert results[0] == [(1, 1)]
     assert results[1] == [(12.0, None)]
     assert results[2] == []  # no scorecards in this file
+
+
+@pytest.mark.parametrize("labels", [
+    {1: "update", 2: "update", 3: "insert", 4: "insert"},  # what the merge knows: as the store passes them
+    {1: "insert", 2: "insert", 3: "insert", 4: "insert"},  # wrong about the changed key
+    {1: "update", 2: "update", 3: "update", 4: "update"},  # wrong about the deleted and the new key
+])
+def test_the_short_way_for_keys_the_run_has_not_versioned_writes_what_the_long_way_writes(store: WarehouseStore, labels):
+    """history.record_changed_versions (no read-back; the merge says which keys hold a current
+    version) against record_versions on the same batch: a changed key, an unchanged one, one back
+    after a delete and a new one; labels the caller got wrong are put right."""
+    from jofi_pipeline.warehouse import history
+
+    with runs(store,
+              (T0, lambda run: run.upsert("invitations", [docs.invitation(i) for i in (1, 2, 3)], T0)),
+              (T1, lambda run: run.mark_deleted("invitations", [3], T1))) as run:
+        con, hist = run.con, HISTORY["invitations"]
+        batch = con.sql(
+            """SELECT t.*, CASE t.id WHEN 1 THEN 'changed' WHEN 3 THEN 'back' ELSE h._row_hash END AS _row_hash
+            FROM invitations AS t LEFT JOIN invitations_history AS h ON h.id = t.id AND h._is_current
+            UNION ALL BY NAME SELECT t.* REPLACE (4 AS id), 'new' AS _row_hash FROM invitations AS t WHERE t.id = 1
+            ORDER BY id"""
+        ).to_arrow_table()
+        written = {}
+        for way in ("long", "short"):
+            con.begin()
+            if way == "long":
+                counts = history.record_versions(con, hist, batch, T2, "r3")
+            else:
+                change = [labels[i] for i in batch["id"].to_pylist()]
+                counts = history.record_changed_versions(con, hist, batch.append_column("_change", pa.array(change)), T2, "r3")
+            written[way] = (counts.inserted, counts.updated, chain(con, "invitations", value="_row_hash"))
+            con.rollback()
+        assert written["short"] == written["long"]
+        assert written["long"][:2] == (3, 1)  # opened 1, 3, 4; closed 1's version
