@@ -280,7 +280,7 @@ def test_a_patch_that_would_not_give_the_work_table_is_refused_and_the_table_cop
     assert patches["teams_history"] == [True, False]
 
 
-def test_a_history_table_patched_night_after_night_carries_no_dead_rows_and_is_never_copied_whole(store, tmp_path, patches):
+def test_a_history_table_patched_night_after_night_is_never_copied_whole(store, tmp_path, patches):
     """A patch only appends the night's versions and ends the ones it closed in place: nothing is
     deleted from the copy, so nothing has to be shed by copying the table whole now and then."""
     with store.open_run("r1", T0) as run:
