@@ -45,6 +45,7 @@ def simulate(
     daily_invitations: Annotated[float | None, typer.Option(help="Live activity rate: new invitations per simulated day (default 4).")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request (slows the server down).")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    stop_on_stdin_eof: Annotated[bool, typer.Option(help="Stop when stdin closes (give it a pipe: the server ends with the process holding the other end).")] = False,
 ) -> None:
     """Run the JOFI API simulator: prints JOFI_API_BASE_URL and both keys, then serves until stopped."""
     from .server import serve  # uvicorn is only needed when actually serving
@@ -81,4 +82,4 @@ def simulate(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    serve(config, host=host, port=port, access_log=access_log, log_level=log_level)
+    serve(config, host=host, port=port, access_log=access_log, log_level=log_level, stop_on_stdin_eof=stop_on_stdin_eof)

@@ -61,9 +61,14 @@ class SimulatorProcess:
     def start(self) -> SimulatorProcess:
         if self._proc is not None:
             return self
-        command = [sys.executable, "-m", "jofi_pipeline.simulator", *cli_args(self.options)]
+        # A lifeline: the server reads its stdin, a pipe only this process writes to, and stops when
+        # it closes. So it ends with its owner however the owner ends (SIGTERM or SIGKILL unwind no
+        # `with`), instead of serving on, orphaned.
+        command = [sys.executable, "-m", "jofi_pipeline.simulator", *cli_args(self.options), "--stop-on-stdin-eof"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self._proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
+        self._proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env
+        )
         lines = self._read_contract_lines()
         values = dict(line.split("=", 1) for line in lines)
         self.base_url = values["JOFI_API_BASE_URL"]
@@ -105,6 +110,8 @@ class SimulatorProcess:
             self._admin = None
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
+            if proc.stdin is not None:
+                proc.stdin.close()
             proc.terminate()
             try:
                 proc.wait(timeout=10)

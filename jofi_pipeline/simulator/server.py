@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import threading
 
 import uvicorn
 
@@ -58,7 +59,10 @@ class _AnnouncingServer(uvicorn.Server):
             print(self._note, file=sys.stderr, flush=True)
 
 
-def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0, access_log: bool = False, log_level: str = "warning") -> None:
+def serve(
+    config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0, access_log: bool = False, log_level: str = "warning",
+    stop_on_stdin_eof: bool = False,
+) -> None:
     state = SimulatorState(config)
     app = build_app(state=state)
     sock = bind(host, port)
@@ -83,4 +87,17 @@ def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0, acces
         f"pagination={config.pagination} listening on {host}:{actual_port}"
     )
     server = _AnnouncingServer(uv_config, contract_lines(host, actual_port, config), note)
+    if stop_on_stdin_eof:
+        threading.Thread(target=_stop_at_eof, args=(server,), name="jofi-sim-lifeline", daemon=True).start()
     server.run(sockets=[sock])
+
+
+def _stop_at_eof(server: uvicorn.Server) -> None:
+    """Stop serving once stdin ends: the process that started us with a pipe is gone (however it
+    ended, SIGKILL included), so nothing is left listening on a port nobody will use."""
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    server.should_exit = True

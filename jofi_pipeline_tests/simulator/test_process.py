@@ -55,3 +55,46 @@ def test_reset_rebuilds_the_world(make_simulator):
     assert sim.truth("live") != before
     sim.reset()
     assert sim.truth("live") == before
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_the_simulator_ends_with_the_process_that_started_it_however_that_ends(how):
+    """Neither signal unwinds the owner's `with`; the server must not stay behind, serving on its port."""
+    import os
+    import signal
+    import time
+
+    owner = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from jofi_pipeline.simulator.process import SimulatorProcess\n"
+         "with SimulatorProcess(test_takers=5) as sim:\n"
+         "    print(sim.pid, sim.base_url, flush=True)\n"
+         "    time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    pid = None
+    try:
+        first, base = owner.stdout.readline().split()
+        pid = int(first)
+        assert httpx.get(base + "/healthcheck").json() == {"status": "ok"}
+        owner.send_signal(getattr(signal, how))
+        owner.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        assert not _alive(pid), f"the simulator outlived its owner ({how})"
+    finally:
+        owner.kill()
+        owner.wait()
+        if pid is not None and _alive(pid):  # leave nothing behind when the assertion failed
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Running and not a zombie (an orphan is reaped by init; a zombie has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
