@@ -103,10 +103,11 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
                 **relation_metadata(reader, view.name, mode), "sync_run_id": report.run_id, "published_path": str(published.path),
             })
         whose = identity.recorded(published.paths)
-        last = reader.last_published_run()
-        yield from run_checks(reader, mode, watch_log.summary(published.paths.inbox), whose.account_id if whose else None, last)
-    now = freshness.utc_now()
-    yield freshness.evaluate_modes(published.paths.data_dir, now, include_unpublished=False, known={mode: last}).result()
+        yield from run_checks(reader, mode, watch_log.summary(published.paths.inbox), whose.account_id if whose else None)
+        last = reader.last_published_run()  # freshness need not open the file again for it
+    yield freshness.evaluate_modes(
+        published.paths.data_dir, freshness.utc_now(), include_unpublished=False, known={mode: last}
+    ).result()
     if report.remote is not None and not report.remote.ok:
         # The local publish stands (and is recorded above); the run fails so the operator sees
         # that S3 readers are behind, and a retry or the next run uploads a new complete version.

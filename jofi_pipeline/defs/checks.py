@@ -86,18 +86,16 @@ def _spec(name: str, key: dg.AssetKey, description: str, *, blocking: bool = Fal
 
 
 def run_checks(
-    reader: PublishedReader, mode: str, watcher: WatchSummary | None = None, account_id: int | None = None,
-    last: RunSummary | None | bool = False,
+    reader: PublishedReader, mode: str, watcher: WatchSummary | None = None, account_id: int | None = None
 ) -> Iterator[dg.AssetCheckResult]:
     """`watcher`: the window watcher's record of this mode (webhooks/watch_log.py), when it ran.
-    `account_id`: the account the folder's identity names (None: only "one account" is checked).
-    `last`: `reader.last_published_run()` when the caller has read it already."""
-    for result in _evaluate(reader, mode, watcher, account_id, last):
+    `account_id`: the account the folder's identity names (None: only "one account" is checked)."""
+    for result in _evaluate(reader, mode, watcher, account_id):
         yield result.with_metadata(per_mode(result.metadata, mode))
 
 
 def _evaluate(
-    reader: PublishedReader, mode: str, watcher: WatchSummary | None, account_id: int | None, last: RunSummary | None | bool,
+    reader: PublishedReader, mode: str, watcher: WatchSummary | None, account_id: int | None
 ) -> Iterator[dg.AssetCheckResult]:
     found = reader.verdicts(mode, account_id)  # the publish gate's, recorded with this very file
     found += [_history_chains(table, broken) for table, broken in reader.every_history_breaks().items()]
@@ -105,7 +103,7 @@ def _evaluate(
     coverage = reader.coverage()
     for table in CAPPED_LISTS:
         yield _coverage(coverage.get(table), table, mode, watcher)
-    yield _last_run_complete(last if last is not False else reader.last_published_run())
+    yield _last_run_complete(reader.last_published_run())
 
 
 def gate_results(found: Iterable[Finding], mode: str) -> Iterator[dg.AssetCheckResult]:

@@ -254,24 +254,16 @@ def findings(
                 return earlier
         return ask()
 
-    return [rule(name, tables, lambda ask=ask: ask(con, mode, account_id)) for name, tables, ask in _rules()]
-
-
-def rule_names() -> list[str]:
-    """The name of every verdict `findings` returns, in its order."""
-    return [name for name, _, _ in _rules()]
-
-
-def _rules():
-    """(verdict name, the tables it reads, how to ask it) for every rule on every table."""
+    out: list[Finding] = []
     for spec in TABLES.values():
         if spec.key:
-            yield f"{spec.name}.keys_unique_not_null", [spec.name], lambda con, mode, account, t=spec.name: keys_unique(con, t)
-        yield f"{spec.name}.mode_pure", [spec.name], lambda con, mode, account, t=spec.name: mode_pure(con, t, mode)
+            out.append(rule(f"{spec.name}.keys_unique_not_null", [spec.name], lambda spec=spec: keys_unique(con, spec.name)))
+        out.append(rule(f"{spec.name}.mode_pure", [spec.name], lambda spec=spec: mode_pure(con, spec.name, mode)))
     for table in account_tables():  # judged against the account table when the identity names none
-        yield f"{table}.account_pure", [table, "account"], lambda con, mode, account, t=table: account_pure(con, t, account)
+        out.append(rule(f"{table}.account_pure", [table, "account"], lambda table=table: account_pure(con, table, account_id)))
     for ref in REFERENCES:
-        yield f"{ref.child}.{ref.check_name}", [ref.child, ref.parent], lambda con, mode, account, r=ref: references(con, r)
+        out.append(rule(f"{ref.child}.{ref.check_name}", [ref.child, ref.parent], lambda ref=ref: references(con, ref)))
+    return out
 
 
 def refusals(found: Iterable[Finding]) -> list[Finding]:

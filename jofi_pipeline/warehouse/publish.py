@@ -299,7 +299,7 @@ def build_database(
     version_dir: Path,
     fingerprints: dict[str, str],
     previous: PreviousVersion | None,
-) -> tuple[dict[str, int], list[str], dict[str, int]]:
+) -> tuple[dict[str, int], list[str]]:
     """The new version's DuckDB file and Parquet tree; returns row counts and the tables rewritten.
 
     From a copy of the previous file when there is one (only changed tables rebuilt), else from

@@ -336,16 +336,14 @@ class PublishedReader:
 
     def verdicts(self, mode: str, account_id: int | None = None) -> list[integrity.Finding]:
         """Every integrity rule's verdict on this file: the publish gate's, which the manifest keeps
-        with the fingerprints of exactly these tables, when it judged these rules for this mode and
-        account and the file is unchanged since; else judged now (`findings`)."""
+        with the fingerprints of exactly these tables, while the file is unchanged since. The gate's
+        own reuse decides (`integrity.findings` given those fingerprints): a rule judged by other
+        rules, for another mode or account, or not judged then is asked of the file now."""
         recorded = self.recorded()
-        if recorded is not None and recorded.judged:
-            judged = integrity.Judged.from_json(recorded.judged, recorded.fingerprints)
-            if judged is not None and judged.rules == integrity.rules_digest() and (judged.mode, judged.account_id) == (mode, account_id):
-                found = list(judged.findings.values())
-                if [f.name for f in found] == integrity.rule_names():
-                    return found
-        return self.findings(mode, account_id)
+        if recorded is None or not recorded.judged:
+            return self.findings(mode, account_id)
+        judged = integrity.Judged.from_json(recorded.judged, recorded.fingerprints)
+        return integrity.findings(self._con, mode, account_id, recorded.fingerprints, judged)
 
     def history_breaks(self, table: str) -> int:
         """Keys of a `<table>_history` table whose versions do not form one clean chain.
