@@ -12,6 +12,8 @@ exporting anything.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,11 @@ if TYPE_CHECKING:  # Dagster is imported when an instance is opened, not when th
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
 PROJECT_HOME = ".dagster_home"
 CONFIG_FILE = "dagster.yaml"
+# Dagster's switch for writing a batch of events at once (DagsterInstance.handle_new_event reads it
+# at every event): Dagster then hands the events it emits together to the event log storage in one
+# `store_event_batch` call: the planned materializations and checks of a new run (~50 at once).
+EVENT_BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
+EVENT_BATCH_SIZE = 1000  # more than a run plans: each batch is written whole, when Dagster ends it
 
 
 def instance_home(cwd: Path | None = None) -> Path:
@@ -54,3 +61,19 @@ def open_instance(cwd: Path | None = None) -> dg.DagsterInstance:
     # The same call Dagster makes for `dg dev` without DAGSTER_HOME, with our folder instead of a
     # temporary one: dagster.yaml here decides, and its relative paths resolve from here.
     return DagsterInstance.from_ref(InstanceRef.from_dir(str(home), config_dir=str(base)))
+
+
+@contextmanager
+def batched_events() -> Iterator[None]:
+    """Within: Dagster writes the events it emits as one batch (the run's planned events) by one
+    `store_event_batch` of the storage (the project's writes each batch in one transaction per
+    file: dagster_storage.py) instead of one event at a time. What is stored is the same. A value
+    already set in the environment is left as it is."""
+    if EVENT_BATCH_SIZE_ENV in os.environ:
+        yield
+        return
+    os.environ[EVENT_BATCH_SIZE_ENV] = str(EVENT_BATCH_SIZE)
+    try:
+        yield
+    finally:
+        os.environ.pop(EVENT_BATCH_SIZE_ENV, None)

@@ -26,7 +26,7 @@ import dagster as dg
 from jofi_pipeline import collector, settings
 from jofi_pipeline.api.redact import redact_text
 from jofi_pipeline.defs.partitions import LAUNCHED_BY_TAG, MODE_TAG
-from jofi_pipeline.instance import open_instance
+from jofi_pipeline.instance import batched_events, open_instance
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.sync.attempts import record_refusal
 from jofi_pipeline.warehouse import ModePaths
@@ -137,15 +137,16 @@ def run_job_here(job: dg.JobDefinition, instance: dg.DagsterInstance, mode: Mode
     from dagster._core.execution.api import execute_run
 
     remote, code = job_origins(job.name)
-    run = instance.create_run_for_job(
-        job_def=job,
-        run_config=run_config,
-        tags={**job.run_tags, **job.get_tags_for_partition_key(mode, selected_asset_keys=None), MODE_TAG: mode, **(tags or {})},
-        remote_job_origin=remote,
-        job_code_origin=code,
-        status=dg.DagsterRunStatus.NOT_STARTED,
-    )
-    return execute_run(InMemoryJob(job), run, instance)
+    with batched_events():  # the run's ~50 planned events in one write (instance.py)
+        run = instance.create_run_for_job(
+            job_def=job,
+            run_config=run_config,
+            tags={**job.run_tags, **job.get_tags_for_partition_key(mode, selected_asset_keys=None), MODE_TAG: mode, **(tags or {})},
+            remote_job_origin=remote,
+            job_code_origin=code,
+            status=dg.DagsterRunStatus.NOT_STARTED,
+        )
+        return execute_run(InMemoryJob(job), run, instance)
 
 
 @contextmanager

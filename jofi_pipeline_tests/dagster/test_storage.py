@@ -13,6 +13,8 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -345,3 +347,143 @@ def test_each_event_is_stored_as_plain_dagster_stores_it_by_one_statement_built_
         assert ours.keys() == plain.keys(), database
         for table in ours:
             assert ours[table] == plain[table], f"{database}: {table}"
+
+
+@dg.asset_check(asset=per_mode_numbers)
+def per_mode_positive() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+@contextmanager
+def commits_by_file() -> Iterator[list[str]]:
+    """The database file of every commit made meanwhile (any engine of this process)."""
+    import sqlalchemy
+
+    committed: list[str] = []
+
+    def commit(conn) -> None:
+        committed.append(Path(conn.engine.url.database).name)
+
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "commit", commit)
+    try:
+        yield committed
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "commit", commit)
+
+
+def test_a_batch_of_events_is_stored_as_dagster_stores_them_one_by_one_with_one_commit_per_file(tmp_path):
+    """`store_event_batch` (Dagster hands it the events it emits together, e.g. a run's planned
+    events): each run's batch commits once in its shard and once in the index, and both shards end
+    up holding exactly the rows plain Dagster's storage leaves storing the same events one by one."""
+    (tmp_path / "source").mkdir()
+    with open_at(tmp_path / "source") as source:
+        runs = [materialize(source)]
+        partitioned = dg.materialize([per_mode_numbers, per_mode_positive], instance=source, partition_key="live")
+        assert partitioned.success
+        runs.append(partitioned.run_id)
+        batches = [source.all_logs(run_id) for run_id in runs]
+    for name in ("ours", "plain"):
+        (tmp_path / name).mkdir()
+        with open_at(tmp_path / name, plain=name == "plain") as instance:
+            for events in batches:
+                if name == "plain":
+                    for event in events:
+                        instance.event_log_storage.store_event(event)
+                    continue
+                with commits_by_file() as committed:
+                    instance.event_log_storage.store_event_batch(events)
+                made_once = [c for c in committed if c.startswith("run-shard-dagster-")]  # the template shard
+                assert sorted(c for c in committed if c not in made_once) == sorted([f"{events[0].run_id}.db", "index.db"])
+    for database in ["history/runs/index.db", *(f"history/runs/{run_id}.db" for run_id in runs)]:
+        ours, plain = database_rows(tmp_path / "ours" / database), database_rows(tmp_path / "plain" / database)
+        assert ours.keys() == plain.keys(), database
+        for table in ours:
+            assert ours[table] == plain[table], f"{database}: {table}"
+
+
+def test_a_batch_that_fails_part_way_leaves_nothing_stored(tmp_path, monkeypatch):
+    """Dagster stores the events of a batch one by one when the batch fails: so a failed batch must
+    have stored none of them (else those would be stored twice)."""
+    (tmp_path / "source").mkdir()
+    with open_at(tmp_path / "source") as source:
+        events = source.all_logs(materialize(source))
+    kinds = [e.dagster_event_type for e in events]
+    assert kinds.index(dg.DagsterEventType.ASSET_MATERIALIZATION) < kinds.index(dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+
+    def disk_full(self, event, event_id):
+        if event.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            raise OSError("disk full")
+        return real_check_event(self, event, event_id)
+
+    real_check_event = JofiSqliteEventLogStorage.store_asset_check_event
+    (tmp_path / "ours").mkdir()
+    with open_at(tmp_path / "ours") as instance:
+        storage = instance.event_log_storage
+        monkeypatch.setattr(JofiSqliteEventLogStorage, "store_asset_check_event", disk_full)
+        with pytest.raises(OSError, match="disk full"):
+            storage.store_event_batch(events)
+        assert instance.all_logs(events[0].run_id) == []
+        assert storage.get_latest_materialization_events([numbers.key]).get(numbers.key) is None
+        monkeypatch.undo()
+        for event in events:  # what Dagster does next; connections are the storage's own again
+            storage.store_event(event)
+        assert len(instance.all_logs(events[0].run_id)) == len(events)
+
+
+def test_the_cli_writes_a_runs_planned_events_in_one_batch(tmp_path, monkeypatch):
+    """A run started by `jofi-pipeline sync` (runs.run_job_here) has Dagster hand its planned
+    materializations and checks to the storage as one batch; the environment is left as it was."""
+    from jofi_pipeline import runs
+    from jofi_pipeline.instance import EVENT_BATCH_SIZE_ENV
+
+    monkeypatch.delenv(EVENT_BATCH_SIZE_ENV, raising=False)
+    job = dg.Definitions(
+        assets=[per_mode_numbers], asset_checks=[per_mode_positive],
+        jobs=[dg.define_asset_job("numbers_job", selection=[per_mode_numbers],
+                                   executor_def=dg.in_process_executor)],
+    ).resolve_job_def("numbers_job")
+    batches: list[list[dg.DagsterEventType]] = []
+    real_batch = JofiSqliteEventLogStorage.store_event_batch
+
+    def spy(self, events):
+        batches.append([e.dagster_event_type for e in events])
+        return real_batch(self, events)
+
+    monkeypatch.setattr(JofiSqliteEventLogStorage, "store_event_batch", spy)
+    with open_at(tmp_path) as instance:
+        result = runs.run_job_here(job, instance, "live", {})
+        assert result.success
+        stored = [e.dagster_event_type for e in instance.all_logs(result.dagster_run.run_id)]
+    planned = [dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED]
+    assert [sorted(kinds) for kinds in batches if len(kinds) > 1] == [sorted(planned)]
+    assert sorted(k for k in stored if k in planned) == sorted(planned)
+    assert EVENT_BATCH_SIZE_ENV not in os.environ
+
+
+def test_reading_asset_records_asks_the_index_for_completed_migrations_once(tmp_path):
+    """Dagster asks whether the index's data migrations are complete, and whether the asset-key
+    table has its newer columns, each time it reads asset records (a run reads them once per
+    asset derived from another): each answer that is yes is remembered, so a read opens the index
+    only for the records. A migration not done yet is asked again."""
+    import sqlalchemy
+
+    instance = open_at(tmp_path)
+    materialize(instance)
+    storage = instance.event_log_storage
+    index = storage._engine_cache.get(storage.conn_string_for_shard("index"))
+    statements: list[str] = []
+    connections: list[int] = []
+    sqlalchemy.event.listen(index, "before_cursor_execute", lambda _c, _cur, statement, *_a: statements.append(statement))
+    sqlalchemy.event.listen(index, "engine_connect", lambda conn: connections.append(1))
+    assert storage.get_asset_records([numbers.key])
+    statements.clear()
+    connections.clear()
+    for _ in range(3):
+        assert storage.get_asset_records([numbers.key])[0].asset_entry.last_materialization is not None
+    assert not [s for s in statements if "secondary_indexes" in s]
+    assert len(connections) == len(statements) == 3 * 2  # the asset row, the (empty) back-compat read
+    assert not storage.has_secondary_index("made_later")
+    with sqlite3.connect(tmp_path / "history" / "runs" / "index.db") as con:
+        con.execute("INSERT INTO secondary_indexes (name, migration_completed) VALUES ('made_later', CURRENT_TIMESTAMP)")
+    assert storage.has_secondary_index("made_later")
+    instance.dispose()
