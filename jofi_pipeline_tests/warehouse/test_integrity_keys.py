@@ -4,8 +4,10 @@ may not be missing (a nullable part, such as a top-level score's parent, may be)
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 
 import duckdb
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,16 +31,25 @@ def expected(rows: list[tuple], key: tuple[str, ...], nullable: tuple[str, ...])
     return dupes, nulls
 
 
+@pytest.fixture(scope="module")
+def scores_table() -> Iterator[duckdb.DuckDBPyConnection]:
+    """One in-memory database with the scorecard_scores table, emptied by each example (a new
+    database and its DDL for each of the 60 examples was most of the test's time)."""
+    with duckdb.connect() as con:
+        ensure_schema(con, specs=[TABLES["scorecard_scores"]], comments=False)
+        yield con
+
+
 @settings(max_examples=60, deadline=None)
 @given(rows=score_rows)
-def test_the_key_rule_counts_duplicate_keys_and_rows_without_a_key_exactly(rows):
-    spec = TABLES["scorecard_scores"]
-    with duckdb.connect() as con:
-        ensure_schema(con, specs=[spec], comments=False)
-        columns = ", ".join(f'"{c}"' for c in SCORE_KEY)
-        if rows:
-            con.executemany(f"INSERT INTO scorecard_scores ({columns}) VALUES (?, ?, ?, ?, ?)", rows)
-        finding = keys_unique(con, "scorecard_scores")
+def test_the_key_rule_counts_duplicate_keys_and_rows_without_a_key_exactly(scores_table, rows):
+    spec, con = TABLES["scorecard_scores"], scores_table
+    con.execute("DELETE FROM scorecard_scores")
+    columns = ", ".join(f'"{c}"' for c in SCORE_KEY)
+    if rows:
+        con.executemany(f"INSERT INTO scorecard_scores ({columns}) VALUES (?, ?, ?, ?, ?)", rows)
+    assert con.execute("SELECT count(*) FROM scorecard_scores").fetchone() == (len(rows),)  # only this example's rows
+    finding = keys_unique(con, "scorecard_scores")
     dupes, nulls = expected(rows, SCORE_KEY, spec.nullable_key)
     assert (finding.metadata["duplicate_keys"], finding.metadata["null_key_rows"]) == (dupes, nulls)
     assert finding.passed == (dupes == 0 and nulls == 0)
