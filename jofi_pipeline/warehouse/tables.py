@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from jofi_pipeline.entities import ENTITIES, VERSIONED
@@ -34,7 +35,8 @@ class At:
     def __call__(self, obj: Mapping[str, Any]) -> Any:
         current: Any = obj
         for step in self.path:
-            if not isinstance(current, Mapping):
+            # JSON objects are dicts: the exact type test first spares the ABC check on every read.
+            if type(current) is not dict and not isinstance(current, Mapping):
                 return None
             current = current.get(step)
         return current
@@ -66,7 +68,12 @@ class Column:
     source: Source | None = None  # default: the top-level field of the same name
 
     def read(self, obj: Mapping[str, Any]) -> Any:
-        return (self.source or at(self.name))(obj)
+        return self.reader(obj)
+
+    @cached_property
+    def reader(self) -> Source:
+        """The getter, made once: `read` runs for every column of every row a sync writes."""
+        return self.source or at(self.name)
 
     @property
     def path(self) -> tuple[str, ...] | None:

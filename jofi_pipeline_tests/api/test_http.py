@@ -88,7 +88,7 @@ async def _quietly(coro) -> None:
 
 
 def tls_context_of(client) -> "ssl.SSLContext":
-    return client._transport._client._transport.ssl_context  # JofiClient -> Transport -> httpx -> aiohttp
+    return client._transport._http.ssl_context  # JofiClient -> Transport -> the httpx transport on aiohttp
 
 
 @pytest.mark.parametrize("url", ["https://www.jofiscore.com/api/v2", "HTTPS://jofi.example/api/v2"])
