@@ -117,3 +117,30 @@ async def test_an_http_api_loads_no_ca_bundle_and_its_context_trusts_nothing():
         assert context.cert_store_stats()["x509_ca"] == 0
     finally:
         await client.aclose()
+
+
+async def test_a_client_sends_no_cookie_back_and_reads_a_gzipped_answer_over_real_sockets(monkeypatch):
+    """JOFI sets no cookies; a proxy or load balancer might. The client keeps no cookie jar (each
+    GET goes straight to the pool), so nothing a server sets is echoed on the next request."""
+    import gzip
+
+    from jofi_pipeline.api import ClientConfig, JofiClient
+
+    seen: list[bytes] = []
+    body = gzip.compress(b'{"mode":"live","object":"account","id":1}')
+
+    async def handler(reader, writer):
+        while head := await reader.readuntil(b"\r\n\r\n"):
+            seen.append(head)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                         b"Set-Cookie: lb=node-7; Path=/\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            await writer.drain()
+
+    server, url = await serve(lambda r, w: _quietly(handler(r, w)))
+    monkeypatch.setenv("JOFI_LIVE_API_KEY", "sk_live_UnitTestKey123")
+    async with server, JofiClient.from_env("live", base_url=url.removesuffix("/x"), config=ClientConfig(max_retries=0)) as client:
+        assert await client.get("account") == {"mode": "live", "object": "account", "id": 1}
+        assert await client.get("account") == {"mode": "live", "object": "account", "id": 1}
+    assert len(seen) == 2
+    assert all(b"cookie:" not in head.lower() for head in seen)
+    assert all(b"authorization: bearer sk_live_unittestkey123" in head.lower() for head in seen)
