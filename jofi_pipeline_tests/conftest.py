@@ -23,13 +23,25 @@ from typing import Any
 import pytest
 import yaml
 
-from jofi_pipeline.dagster_storage import storage_config
 from jofi_pipeline.simulator.process import SimulatorProcess
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """This process hands the tests to xdist workers and runs none itself (`-n 2`, not a worker)."""
+    return not hasattr(config, "workerinput") and config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Dagster runs made by tests go to a throwaway instance, never the project's .dagster_home/
-    (nor a DAGSTER_HOME the developer exported); a test that needs its own sets its own."""
+    (nor a DAGSTER_HOME the developer exported); a test that needs its own sets its own.
+
+    Each process that runs tests makes its own. xdist's controller runs none, so it neither makes
+    one nor imports Dagster (~2 s before any worker starts): its workers start after it has
+    configured."""
+    if _is_xdist_controller(config):
+        return
+    from jofi_pipeline.dagster_storage import storage_config
+
     home = Path(tempfile.mkdtemp(prefix="jofi-tests-dagster-home-"))
     # The project's storage (kept SQLite connections), as the project's dagster.yaml has it.
     (home / "dagster.yaml").write_text(yaml.safe_dump({**storage_config(str(home)), "telemetry": {"enabled": False}}))
