@@ -24,6 +24,13 @@ TEST_WORKERS ?= 4
 # every worker rewrote and compiled ~200 modules again (seconds of CPU each), and every CLI
 # process and simulator compiled the project's own modules.
 TEST_ENV := PYTHONDONTWRITEBYTECODE=
+# The tests' temporary files (each test's warehouse, Dagster instances, simulators' worlds) go to
+# memory when /dev/shm has room for them (4 GB free; a container's default 64 MB has not): a
+# publish flushes every file it writes, and on a disk each fsync waits for it, the tests' wall
+# time twice their CPU on a busy machine. pyproject.toml's tmp_path_retention_policy = "failed"
+# removes a passing test's folder as it ends, so only failures' folders stay there.
+TEST_TMPDIR := $(shell df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 && $$4 >= 4194304 { print "/dev/shm" }')
+TEST_ENV += $(if $(TEST_TMPDIR),TMPDIR=$(TEST_TMPDIR))
 
 test: install
 	$(TEST_ENV) $(UV) run pytest -n $(TEST_WORKERS) --dist loadfile
