@@ -66,7 +66,10 @@ def test_the_simulator_ends_with_the_process_that_started_it_however_that_ends(h
 
     owner = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time\n"
+         "import signal, sys, time\n"
+         # An owner as a user runs it: SIGTERM ends it, even when the test runner's own parent
+         # ignores SIGTERM (an ignored signal is inherited across exec).
+         "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
          "from jofi_pipeline.simulator.process import SimulatorProcess\n"
          "with SimulatorProcess(test_takers=5) as sim:\n"
          "    print(sim.pid, sim.base_url, flush=True)\n"
