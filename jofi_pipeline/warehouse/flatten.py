@@ -17,7 +17,7 @@ import pyarrow as pa
 from jofi_pipeline import json_codec
 from jofi_pipeline.entities import ENTITIES, ID_REFERENCES, is_valid_id
 from jofi_pipeline.warehouse.records import SchemaDrift
-from jofi_pipeline.warehouse.tables import ENTITY_TABLES, TABLES, At, Column, SqlType, TableSpec, children_of
+from jofi_pipeline.warehouse.tables import ENTITY_TABLES, TABLES, Column, SqlType, TableSpec, children_of
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -55,7 +55,7 @@ def to_double(value: Any) -> float | None:
 
 
 def to_varchar(value: Any) -> str | None:
-    return value if type(value) is str or isinstance(value, str) else None
+    return value if isinstance(value, str) else None
 
 
 def to_boolean(value: Any) -> bool | None:
@@ -111,9 +111,14 @@ def coerce(spec: TableSpec, column: Column, raw: Any) -> Any:
     value = COERCERS[column.type](raw)
     if value is None:
         return None
-    where = (spec.name, column.name)
-    rule = _ID_RULES[where] if where in _ID_RULES else _ID_RULES.setdefault(where, id_rule(spec, column))
+    rule = _rule_of(spec, column)
     return value if rule is None else _kept_id(rule, value)
+
+
+def _rule_of(spec: TableSpec, column: Column) -> str | None:
+    """`id_rule`, worked out once per table and column."""
+    where = (spec.name, column.name)
+    return _ID_RULES[where] if where in _ID_RULES else _ID_RULES.setdefault(where, id_rule(spec, column))
 
 
 def _kept_id(rule: str, value: Any) -> Any:
@@ -139,9 +144,9 @@ def _steps(spec: TableSpec) -> tuple[_Step, ...]:
     if entry is None or entry[0] is not spec:
         steps = []
         for column in spec.columns:
-            path = column.path if column.source is None or isinstance(column.source, At) else None
+            path = column.path  # None for a computed column
             field = path[0] if path is not None and len(path) == 1 else None
-            steps.append((column.name, field, column.reader, COERCERS[column.type], id_rule(spec, column)))
+            steps.append((column.name, field, column.reader, COERCERS[column.type], _rule_of(spec, column)))
         entry = _STEPS[id(spec)] = (spec, tuple(steps))
     return entry[1]
 
