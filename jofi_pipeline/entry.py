@@ -19,11 +19,12 @@ import threading
 from collections.abc import Callable
 from typing import NoReturn
 
-from jofi_pipeline import collector
+from jofi_pipeline import collector, deferred
 
 
 def run() -> None:
     collector.entry()  # before the CLI's own imports: they are start-up too
+    deferred.install()  # what opening the instance imports and a sync does not use (deferred.py)
     from jofi_pipeline.cli import main
 
     finish(main)

@@ -42,6 +42,7 @@ def spy_run(*args, **kwargs):
     seen["collecting_in_the_run"] = gc.isenabled()
     seen["frozen_at_the_run"] = gc.get_freeze_count()
     seen["walked_at_the_run"] = len(gc.get_objects())
+    seen["storage_stand_ins"] = type(sys.modules["dagster._core.storage.sql"].Config).__name__  # deferred.py
     kept.extend([] for _ in range(5_000))  # as a run leaves objects alive until the end
     raise runs.SyncJobFailed("stopped by the test")
 
@@ -65,6 +66,7 @@ def test_the_console_script_skips_collections_over_start_up_and_exit_but_collect
     assert seen["frozen_at_the_run"] > 100_000  # what start-up loaded: never walked again
     assert seen["walked_at_the_run"] < seen["frozen_at_the_run"] / 10
     assert seen["walked_at_exit"] < 1_000  # the interpreter's last walks find (next to) nothing to walk
+    assert seen["storage_stand_ins"] == "Deferred"  # alembic imported on use only (test_deferred_imports.py)
 
 
 # The console script's end (entry.finish): an object that only the interpreter's teardown of the
