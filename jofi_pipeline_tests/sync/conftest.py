@@ -9,12 +9,17 @@ import pytest
 
 from jofi_pipeline.sync import SyncOptions, SyncReport, run_sync
 from jofi_pipeline.warehouse import PublishedWarehouse, WarehouseStore
+from jofi_pipeline_tests.folder_copies import copy_of
 from jofi_pipeline_tests.sync.fake_jofi import FakeJofi
 
 
 @pytest.fixture
 def fake() -> FakeJofi:
     """Three test takers (two completed, one with a profile), one open invitation; lists capped at 5."""
+    return default_world()
+
+
+def default_world() -> FakeJofi:
     world = FakeJofi()
     world.add_test_taker(101, completed=True, profile="CNP101")
     world.add_test_taker(102, completed=True)
@@ -26,6 +31,15 @@ def fake() -> FakeJofi:
 @pytest.fixture
 def store(tmp_path: Path) -> WarehouseStore:
     return WarehouseStore(tmp_path, "live")
+
+
+@pytest.fixture
+def synced(tmp_path: Path) -> WarehouseStore:
+    """A store after one sync of `fake`'s world: a copy of the folder this process synced first
+    (folder_copies.py), for the tests whose subject is the next run."""
+    folder = copy_of("synced-default-world", lambda data: run(default_world(), WarehouseStore(data, "live")),
+                     tmp_path / "synced")
+    return WarehouseStore(folder, "live")
 
 
 def run(fake: FakeJofi, store: WarehouseStore, **options) -> SyncReport:

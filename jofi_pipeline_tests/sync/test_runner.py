@@ -49,34 +49,29 @@ def test_a_first_run_holds_every_record_and_asks_only_for_what_it_lacks(fake, st
     assert coverage["invitations"].api_total_count == 4 and coverage["invitations"].missing == 0
 
 
-def test_an_unchanged_account_refetches_open_records_but_no_derived_object(fake, store):
-    run(fake, store)
-    fake.counts.clear()
-    report = run(fake, store)
+def test_an_unchanged_account_refetches_open_records_but_no_derived_object(fake, synced):
+    report = run(fake, synced)
     assert by_id_counts(fake) == {TEST_TAKER: 3}  # all three still have an open assessment
     data = {name for name, spec in TABLES.items() if spec.kind in ("entity", "child")}
     assert not {t: n for t, n in report.inserted.items() if t in data and n}
     assert not {t: n for t, n in report.updated.items() if t in data and n}
 
 
-def test_a_new_completion_refetches_only_that_test_takers_scorecards(fake, store):
-    run(fake, store)
+def test_a_new_completion_refetches_only_that_test_takers_scorecards(fake, synced):
     fake.complete(102)
-    fake.counts.clear()
-    report = run(fake, store)
+    report = run(fake, synced)
     assert by_id_counts(fake) == {TEST_TAKER: 3, SCORECARD: 2}
     assert report.updated.get("test_taker_assessments", 0) >= 1
-    with PublishedWarehouse("live", store.data_dir).open() as reader:
+    with PublishedWarehouse("live", synced.data_dir).open() as reader:
         reasons = reader.sql("SELECT test_taker_id, reason FROM fetch_state WHERE kind = 'scorecard' "
                              "AND reason = 'completions_changed'").fetchall()
     assert sorted(reasons) == [(102, "completions_changed")] * 2
 
 
-def test_a_record_jofi_no_longer_has_is_marked_deleted_not_dropped(fake, store):
-    run(fake, store)
+def test_a_record_jofi_no_longer_has_is_marked_deleted_not_dropped(fake, synced):
     del fake.test_takers[103]
-    run(fake, store)
-    with PublishedWarehouse("live", store.data_dir).open() as reader:
+    run(fake, synced)
+    with PublishedWarehouse("live", synced.data_dir).open() as reader:
         rows = dict(reader.sql("SELECT id, _deleted_at IS NOT NULL FROM test_takers").fetchall())
     assert rows == {101: False, 102: False, 103: True}
 
@@ -156,11 +151,9 @@ def test_ids_beyond_the_window_are_reported_then_fetched_from_the_inbox(store):
         assert inbox.counts() == {}, "applied once the run committed them"
 
 
-def test_a_targeted_run_reads_no_list_and_fetches_exactly_its_records(fake, store):
-    run(fake, store)
+def test_a_targeted_run_reads_no_list_and_fetches_exactly_its_records(fake, synced):
     fake.complete(101)
-    fake.counts.clear()
-    report = run(fake, store, targets={"test_takers": ["101"], "invitations": [7]})
+    report = run(fake, synced, targets={"test_takers": ["101"], "invitations": [7]})
     assert report.status == "succeeded"
     assert not any(route in LISTS for route in fake.counts)
     assert by_id_counts(fake) == {TEST_TAKER: 1, INVITATION: 1, SCORECARD: 2, JOB_FIT: 1}
@@ -216,30 +209,29 @@ def test_lists_longer_than_a_batch_are_merged_batch_by_batch_and_all_kept(fake, 
     assert sizes["invitations"][:2] == [2, 2]  # the 4-item list, in two merges
 
 
-def test_the_copy_a_publish_starts_from_is_staged_before_the_run_writes_and_dropped_if_it_fails(fake, store, monkeypatch):
+def test_the_copy_a_publish_starts_from_is_staged_before_the_run_writes_and_dropped_if_it_fails(fake, synced, monkeypatch):
     """The copy of the current version overlaps the fetching (RunWriter.stage_publish as the run
     opens); a run that then fails leaves the mode folder exactly as it found it."""
     from jofi_pipeline.warehouse import RunWriter, publish_staging
     from jofi_pipeline_tests.warehouse.conftest import spy
     from jofi_pipeline_tests.warehouse.test_publish import published_state
 
-    run(fake, store)
     events: list[str] = []
     spy(monkeypatch, publish_staging.StagedVersion, "__init__", lambda self, targets, source: events.append("staged"))
     spy(monkeypatch, RunWriter, "upsert", lambda *args, **kwargs: events.append("upsert"))
     spy(monkeypatch, RunWriter, "publish", lambda self: events.append("publish"))
     fake.add_test_taker(104, completed=True)
-    assert run(fake, store).status == "succeeded"
+    assert run(fake, synced).status == "succeeded"
     assert events[0] == "staged" and events.count("staged") == 1 and events[-1] == "publish"
-    assert held(store, "test_takers") == {101, 102, 103, 104}
+    assert held(synced, "test_takers") == {101, 102, 103, 104}
 
-    before = published_state(store)
+    before = published_state(synced)
     fake.hook = lambda request: httpx.Response(500, json={"error": {"type": "api_error", "message": "down"}}) if (
         request.url.path.endswith("/test-takers")) else None  # after the writer opened and fetched some lists
     fake.add_test_taker(105, completed=True)
     with pytest.raises(SyncFailed, match="down"):
-        run(fake, store)
-    assert published_state(store) == before
+        run(fake, synced)
+    assert published_state(synced) == before
 
 
 def test_list_items_are_freed_once_merged_not_held_through_the_by_id_fetches(fake, store, monkeypatch):
