@@ -17,13 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 _made: dict[str, Path] = {}
+# Where they go, read once: a test may point tempfile's folder at its own tmp_path, removed as it ends.
+_TEMP = tempfile.gettempdir()
 
 
 def copy_of(name: str, make: Callable[[Path], object], into: Path) -> Path:
     """`into` (which must not exist) as a copy of the folder `make(folder)` fills; `name` says
-    which folder, so every caller of one name must make the same one."""
+    which folder, so every caller of one name must make the same one. The first caller makes it
+    under its own patches: ask before patching anything `make` runs."""
     if name not in _made:
-        folder = Path(tempfile.mkdtemp(prefix=f"jofi-tests-{name}-"))
+        folder = Path(tempfile.mkdtemp(prefix=f"jofi-tests-{name}-", dir=_TEMP))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         make(folder / "data")
         _made[name] = folder / "data"

@@ -19,6 +19,7 @@ from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse import publish_staging
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
+from jofi_pipeline_tests.folder_copies import copy_of
 from jofi_pipeline_tests.warehouse.conftest import T0, T1
 
 
@@ -28,6 +29,23 @@ def fill(run, n_teams: int = 1) -> None:
     run.upsert("scorecards", [docs.scorecard()], T0)
     run.upsert("job_fit_reports", [docs.job_fit_report()], T0)
     run.upsert("career_navigation_profiles", [docs.career_navigation_profile()], T0)
+
+
+def filled(folder: Path, n_teams: int = 1, *, users: bool = False, published: bool = False) -> WarehouseStore:
+    """The live store in `folder` after a run r1 at T0 that filled it (users 501-510 too, if asked)
+    and published it, if asked: a copy of the folder this process made first (folder_copies.py),
+    for a test whose subject is what comes after."""
+
+    def make(data: Path) -> None:
+        with WarehouseStore(data, "live").open_run("r1", T0) as run:
+            fill(run, n_teams)
+            if users:
+                run.upsert("users", [docs.user(id=i) for i in range(501, 511)], T0)
+            if published:
+                run.publish()
+
+    copy_of(f"filled-{n_teams}-teams{'-users' if users else ''}{'-published' if published else ''}", make, folder)
+    return WarehouseStore(folder, "live")
 
 
 def digest_tree(path: Path) -> dict[str, str]:

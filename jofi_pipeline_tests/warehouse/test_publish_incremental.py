@@ -17,7 +17,7 @@ from jofi_pipeline.warehouse import publish_history as publish_history_module
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
 from jofi_pipeline_tests.warehouse.conftest import T0, T1, T2, spy
-from jofi_pipeline_tests.warehouse.test_publish import fill
+from jofi_pipeline_tests.warehouse.test_publish import fill, filled
 
 
 def contents(path) -> dict[str, list]:
@@ -101,10 +101,9 @@ def test_a_changed_view_is_rebuilt_and_a_stale_one_dropped(store, monkeypatch):
 
 
 @pytest.mark.parametrize("damage", ["no fingerprints", "other format", "not json", "missing db", "garbage db", "truncated db"])
-def test_without_usable_fingerprints_the_whole_database_is_built(store, damage):
-    with store.open_run("r1", T0) as run:
-        fill(run)
-        run.publish()
+def test_without_usable_fingerprints_the_whole_database_is_built(tmp_path, damage):
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
         current = store.mode_dir / "current"
         manifest = current / publish_module.FINGERPRINTS_NAME
         if damage == "no fingerprints":
@@ -186,12 +185,9 @@ class CountingCommits:
         return getattr(self._con, name)
 
 
-def test_the_nights_history_patches_commit_once_together(store, tmp_path, patches, monkeypatch):
+def test_the_nights_history_patches_commit_once_together(tmp_path, patches, monkeypatch):
     """One commit (one write and sync of the new file's WAL) for every history table patched, not one each."""
-    with store.open_run("r1", T0) as run:
-        fill(run, n_teams=10)
-        run.upsert("users", [docs.user(id=i) for i in range(501, 511)], T0)
-        run.publish()
+    store = filled(tmp_path / "data", 10, users=True, published=True)
     commits_while_patching = []
     real = publish_module.patch_histories
 
@@ -214,9 +210,9 @@ def test_the_nights_history_patches_commit_once_together(store, tmp_path, patche
     assert commits_while_patching == [1]
 
 
-def test_one_patch_refused_in_a_night_leaves_the_others_patched(store, tmp_path, patches):
+def test_one_patch_refused_in_a_night_leaves_the_others_patched(tmp_path, patches):
     """The shared transaction undone for one unproven patch: the proven ones are applied again, each alone."""
-    published_then_renamed_at_t2(store, users=True)
+    store = published_then_renamed_at_t2(tmp_path / "data", users=True)
     # The clock stepped back below teams_history's latest instant (its patch is refused), not
     # below users_history's (its patch is proven).
     with store.open_run("r3", T1) as run:
@@ -232,10 +228,8 @@ def test_one_patch_refused_in_a_night_leaves_the_others_patched(store, tmp_path,
     assert patches["users_history"] == [True, True]  # proven with teams_history's patch, undone, applied alone
 
 
-def test_history_tables_are_patched_with_the_nights_keys_and_equal_a_full_build(store, tmp_path, patches):
-    with store.open_run("r1", T0) as run:
-        fill(run, n_teams=10)  # a patch is for a night that touched a few keys, not most of them
-        run.publish()
+def test_history_tables_are_patched_with_the_nights_keys_and_equal_a_full_build(tmp_path, patches):
+    store = filled(tmp_path / "data", 10, published=True)  # a patch is for a night that touched a few keys, not most of them
     nights = [
         (T1, lambda run: run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)),
         (T2, lambda run: run.mark_deleted("teams", [2], T2)),
@@ -255,21 +249,18 @@ def test_history_tables_are_patched_with_the_nights_keys_and_equal_a_full_build(
     assert patches["teams_history"] == [True, True, True]  # every night, only the night's keys
 
 
-def published_then_renamed_at_t2(store, *, users: bool = False) -> None:
+def published_then_renamed_at_t2(folder, *, users: bool = False) -> WarehouseStore:
     """Night 1 at T0 (10 teams, and 10 users if asked), night 2 at T2 renames team 1: the start of
     a clock stepped back to T1 on night 3."""
-    with store.open_run("r1", T0) as run:
-        fill(run, n_teams=10)
-        if users:
-            run.upsert("users", [docs.user(id=i) for i in range(501, 511)], T0)
-        run.publish()
+    store = filled(folder, 10, users=users, published=True)
     with store.open_run("r2", T2) as run:
         run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T2)
         run.publish()
+    return store
 
 
-def test_a_patch_that_would_not_give_the_work_table_is_refused_and_the_table_copied_whole(store, tmp_path, patches):
-    published_then_renamed_at_t2(store)
+def test_a_patch_that_would_not_give_the_work_table_is_refused_and_the_table_copied_whole(tmp_path, patches):
+    store = published_then_renamed_at_t2(tmp_path / "data")
     # The clock stepped back: the new version opens before the copy's latest instant, so the
     # key it touched is not found by time; the fingerprints show it and the table is copied.
     with store.open_run("r3", T1) as run:
@@ -280,12 +271,10 @@ def test_a_patch_that_would_not_give_the_work_table_is_refused_and_the_table_cop
     assert patches["teams_history"] == [True, False]
 
 
-def test_a_history_table_patched_night_after_night_is_never_copied_whole(store, tmp_path, patches):
+def test_a_history_table_patched_night_after_night_is_never_copied_whole(tmp_path, patches):
     """A patch only appends the night's versions and ends the ones it closed in place: nothing is
     deleted from the copy, so nothing has to be shed by copying the table whole now and then."""
-    with store.open_run("r1", T0) as run:
-        fill(run, n_teams=10)
-        run.publish()
+    store = filled(tmp_path / "data", 10, published=True)
     for night in range(1, 10):
         at = T0 + timedelta(days=night)
         with store.open_run(f"r{night + 1}", at) as run:

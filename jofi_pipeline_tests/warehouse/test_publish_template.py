@@ -18,8 +18,8 @@ from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse import publish_template
 from jofi_pipeline.warehouse.tables import TABLES
-from jofi_pipeline_tests.warehouse.conftest import T0, spy
-from jofi_pipeline_tests.warehouse.test_publish import fill
+from jofi_pipeline_tests.warehouse.conftest import T1, spy
+from jofi_pipeline_tests.warehouse.test_publish import filled
 from jofi_pipeline_tests.warehouse.test_publish_incremental import contents
 from jofi_pipeline_tests.warehouse.test_publish_refill import created_tables
 
@@ -62,10 +62,9 @@ def statement_built(run, path) -> dict:
 
 
 def test_full_builds_after_the_first_copy_the_empty_database_and_equal_a_statement_by_statement_build(
-    store: WarehouseStore, tmp_path, monkeypatch,
+    tmp_path, monkeypatch,
 ):
-    with store.open_run("r1", T0) as run:
-        fill(run, n_teams=2)
+    with filled(tmp_path / "data", 2).open_run("r2", T1) as run:
         first = full_build(run, tmp_path / "first")  # may make the empty database (or an earlier test did)
         ran = schema_statements(monkeypatch)
         second = full_build(run, tmp_path / "second")
@@ -82,9 +81,8 @@ def test_full_builds_after_the_first_copy_the_empty_database_and_equal_a_stateme
         assert storage_version(built.published_db_path).startswith("v1.4.0")  # DuckDB 1.4 tools can open it
 
 
-def test_a_changed_registry_makes_a_new_empty_database(store: WarehouseStore, tmp_path, fresh_tmp):
-    with store.open_run("r1", T0) as run:
-        fill(run)
+def test_a_changed_registry_makes_a_new_empty_database(tmp_path, fresh_tmp):
+    with filled(tmp_path / "data").open_run("r2", T1) as run:
         full_build(run, tmp_path / "before")
         spec = TABLES["teams"]
         fresh_tmp.setitem(TABLES, "teams", dataclasses.replace(spec, comment=spec.comment + " A new word."))
@@ -98,9 +96,8 @@ def test_a_changed_registry_makes_a_new_empty_database(store: WarehouseStore, tm
     assert "A new word." in comment
 
 
-def test_an_empty_database_removed_from_under_the_process_is_made_again(store: WarehouseStore, tmp_path, fresh_tmp):
-    with store.open_run("r1", T0) as run:
-        fill(run)
+def test_an_empty_database_removed_from_under_the_process_is_made_again(tmp_path, fresh_tmp):
+    with filled(tmp_path / "data").open_run("r2", T1) as run:
         full_build(run, tmp_path / "before")
         for made in publish_template._made.values():
             made.unlink(missing_ok=True)  # a /tmp cleaner, or a person tidying up
@@ -111,9 +108,8 @@ def test_an_empty_database_removed_from_under_the_process_is_made_again(store: W
         assert con.execute("SELECT count(*) FROM teams").fetchone()[0] == 1
 
 
-def test_a_new_process_copies_the_file_an_earlier_one_made(store: WarehouseStore, tmp_path, fresh_tmp):
-    with store.open_run("r1", T0) as run:
-        fill(run)
+def test_a_new_process_copies_the_file_an_earlier_one_made(tmp_path, fresh_tmp):
+    with filled(tmp_path / "data").open_run("r2", T1) as run:
         full_build(run, tmp_path / "first")
         (made,) = publish_template._made.values()
         publish_template._made.clear()  # what a new process knows: nothing
@@ -123,7 +119,7 @@ def test_a_new_process_copies_the_file_an_earlier_one_made(store: WarehouseStore
     assert [p.name for p in publish_template.shared_folder().iterdir()] == [made.name]
 
 
-def test_a_change_to_the_code_that_writes_it_makes_a_new_one(store: WarehouseStore, tmp_path, fresh_tmp):
+def test_a_change_to_the_code_that_writes_it_makes_a_new_one(tmp_path, fresh_tmp):
     """Processes share the file, so its key holds the writing modules' source: a process running
     edited code never copies what older code made. Here one more writing module, edited between
     two processes (each starts with no digest taken)."""
@@ -131,8 +127,7 @@ def test_a_change_to_the_code_that_writes_it_makes_a_new_one(store: WarehouseSto
     writer.write_text("STATEMENTS = 1\n")
     fresh_tmp.setitem(sys.modules, "writer_module", types.SimpleNamespace(__file__=str(writer)))
     fresh_tmp.setattr(publish_module, "EMPTY_DATABASE_MADE_BY", (*publish_module.EMPTY_DATABASE_MADE_BY, "writer_module"))
-    with store.open_run("r1", T0) as run:
-        fill(run)
+    with filled(tmp_path / "data").open_run("r2", T1) as run:
         full_build(run, tmp_path / "before")
         publish_template._made.clear()
         publish_template.source_digest.cache_clear()  # a new process, same code: the same file is copied
@@ -148,11 +143,10 @@ def test_a_change_to_the_code_that_writes_it_makes_a_new_one(store: WarehouseSto
     assert len(list(publish_template.shared_folder().glob("*.duckdb"))) == 2
 
 
-def test_a_shared_folder_anyone_else_could_write_is_never_copied_from(store: WarehouseStore, tmp_path, monkeypatch):
+def test_a_shared_folder_anyone_else_could_write_is_never_copied_from(tmp_path, monkeypatch):
     """Someone else's folder in /tmp under our name (or a link to elsewhere) could hold any file:
     the full build is made statement by statement and still publishes."""
-    with store.open_run("r1", T0) as run:
-        fill(run, n_teams=2)
+    with filled(tmp_path / "data", 2).open_run("r2", T1) as run:
         for planted in ("another owner", "writable by others", "a symlink"):
             temp = tmp_path / planted.replace(" ", "-")
             temp.mkdir()
@@ -176,9 +170,8 @@ def test_a_shared_folder_anyone_else_could_write_is_never_copied_from(store: War
             assert list(elsewhere.iterdir()) == [] and list(folder.iterdir()) == []
 
 
-def test_a_damaged_shared_file_is_made_again(store: WarehouseStore, tmp_path, fresh_tmp):
-    with store.open_run("r1", T0) as run:
-        fill(run, n_teams=2)
+def test_a_damaged_shared_file_is_made_again(tmp_path, fresh_tmp):
+    with filled(tmp_path / "data", 2).open_run("r2", T1) as run:
         full_build(run, tmp_path / "first")
         (made,) = publish_template._made.values()
         made.write_bytes(b"\x00" * 4096)  # a disk error, a truncated copy, a hand edit
@@ -225,13 +218,12 @@ def test_processes_killed_after_a_full_build_leave_one_shared_file_behind(tmp_pa
     assert inodes[0] == inodes[1]  # the second process copied the first one's file and made none
 
 
-def test_without_a_writable_temporary_folder_a_full_build_still_publishes(store: WarehouseStore, tmp_path, monkeypatch):
+def test_without_a_writable_temporary_folder_a_full_build_still_publishes(tmp_path, monkeypatch):
     not_a_folder = tmp_path / "tmp-is-a-file"
     not_a_folder.write_text("")  # as a TMPDIR nobody can make folders in
     monkeypatch.setattr(publish_template, "_made", {})
     monkeypatch.setattr(publish_template.tempfile, "gettempdir", lambda: str(not_a_folder))
-    with store.open_run("r1", T0) as run:
-        fill(run, n_teams=2)
+    with filled(tmp_path / "data", 2).open_run("r2", T1) as run:
         ran = schema_statements(monkeypatch)
         built = full_build(run, tmp_path / "no-tmp")
         assert ran == {"tables": list(TABLES), "views": 1}  # built in place, statement by statement
@@ -239,14 +231,13 @@ def test_without_a_writable_temporary_folder_a_full_build_still_publishes(store:
     assert contents(built.published_db_path) == expected
 
 
-def test_a_temporary_folder_duckdb_cannot_write_still_publishes(store: WarehouseStore, tmp_path, monkeypatch):
+def test_a_temporary_folder_duckdb_cannot_write_still_publishes(tmp_path, monkeypatch):
     """DuckDB, not the OS, reports a full or unwritable TMPDIR: its IOException while making the
     empty database there, and the full build goes on in place."""
     monkeypatch.setattr(publish_template, "_made", {})
     monkeypatch.setattr(publish_template.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
-    with store.open_run("r1", T0) as run:
-        fill(run, n_teams=2)
+    with filled(tmp_path / "data", 2).open_run("r2", T1) as run:
         other = WarehouseStore(tmp_path / "full-tmp", "live")
         other.mode_dir.mkdir(parents=True)
         real = publish_module.build_empty_database
