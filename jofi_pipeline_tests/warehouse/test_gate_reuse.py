@@ -15,7 +15,7 @@ from jofi_pipeline.warehouse.errors import PublishRefusedError
 from jofi_pipeline.warehouse.tables import TABLES
 import jofi_pipeline_tests.warehouse.docs_shapes as docs
 from jofi_pipeline_tests.warehouse.conftest import T0, T1, spy
-from jofi_pipeline_tests.warehouse.test_publish import fill
+from jofi_pipeline_tests.warehouse.test_publish import fill, filled
 
 RULES = ("keys_unique", "mode_pure", "account_pure", "references")
 
@@ -58,11 +58,10 @@ def test_a_publish_with_nothing_changed_asks_nothing_and_judges_the_same(store, 
         assert run.findings == first == every_rule_asked(run)
 
 
-def test_a_changed_parent_asks_the_references_into_it_again(store, asked):
-    with store.open_run("r1", T0) as run:
-        fill(run)
-        run.publish()
-        asked.clear()
+def test_a_changed_parent_asks_the_references_into_it_again(tmp_path, asked):
+    store = filled(tmp_path / "data", published=True)
+    asked.clear()
+    with store.open_run("r2", T1) as run:
         run.con.execute("DELETE FROM test_takers")  # by hand: the scorecard and report now point nowhere
         with pytest.raises(PublishRefusedError, match="references"):
             run.publish()
@@ -82,11 +81,10 @@ def test_a_key_held_twice_by_hand_is_refused_though_the_last_gate_passed(store):
     assert store.published_db_path.resolve() == before
 
 
-def test_verdicts_judged_otherwise_are_asked_again(store, asked):
+def test_verdicts_judged_otherwise_are_asked_again(tmp_path, asked):
     """One warehouse, a manifest edited four ways in turn: each time every rule is asked again."""
-    with store.open_run("r1", T0) as run:
-        fill(run)
-        run.publish()
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
         every = len(every_rule_asked(run))
         for unlike in ("rules", "mode", "account", "unreadable"):
             manifest_path = store.mode_dir / "current" / publish_module.FINGERPRINTS_NAME

@@ -110,10 +110,9 @@ def test_parquet_matches_tables_and_is_readable(store):
     assert str(tt.schema.field("_last_synced_at").type).startswith("timestamp[us, tz=")
 
 
-def test_failure_before_rename_leaves_published_copy_untouched(store, monkeypatch):
-    with store.open_run("r1", T0) as run:
-        fill(run)
-        run.publish()
+def test_failure_before_rename_leaves_published_copy_untouched(tmp_path, monkeypatch):
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
         before = published_state(store)
         run.upsert("teams", [docs.team(id=77)], T1)
 

@@ -74,10 +74,9 @@ def test_only_changed_tables_are_rewritten_and_the_file_equals_a_full_build(stor
     assert table == [("Renamed",)]
 
 
-def test_a_schema_change_rebuilds_that_table(store, monkeypatch):
-    with store.open_run("r1", T0) as run:
-        fill(run)
-        run.publish()
+def test_a_schema_change_rebuilds_that_table(tmp_path, monkeypatch):
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
         spec = TABLES["teams"]
         monkeypatch.setitem(TABLES, "teams", dataclasses.replace(spec, comment=spec.comment + " Renamed comment."))
         result = run.publish()
@@ -87,10 +86,9 @@ def test_a_schema_change_rebuilds_that_table(store, monkeypatch):
     assert "Renamed comment." in comment
 
 
-def test_a_changed_view_is_rebuilt_and_a_stale_one_dropped(store, monkeypatch):
-    with store.open_run("r1", T0) as run:
-        fill(run)
-        run.publish()
+def test_a_changed_view_is_rebuilt_and_a_stale_one_dropped(tmp_path, monkeypatch):
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
         kept = VIEWS[0]
         monkeypatch.setattr(publish_module, "VIEWS", [dataclasses.replace(kept, comment="A new comment.")])
         result = run.publish()
@@ -125,10 +123,9 @@ def test_without_usable_fingerprints_the_whole_database_is_built(tmp_path, damag
         assert con.execute("SELECT count(*) FROM teams").fetchone() == (1,)
 
 
-def test_a_table_that_left_the_registry_is_dropped_from_the_copy(store):
-    with store.open_run("r1", T0) as run:
-        fill(run)
-        run.publish()
+def test_a_table_that_left_the_registry_is_dropped_from_the_copy(tmp_path):
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
         # Not monkeypatch.delitem: it puts the table back at the end of the registry, and the
         # registry's order is the order Dagster must see the assets in (a table before its history).
         registry = dict(TABLES)
@@ -284,12 +281,11 @@ def test_a_history_table_patched_night_after_night_is_never_copied_whole(tmp_pat
     assert patches["teams_history"] == [True] * 9
 
 
-def test_a_reader_holding_the_published_file_for_writing_still_gets_an_incremental_publish(store):
+def test_a_reader_holding_the_published_file_for_writing_still_gets_an_incremental_publish(tmp_path):
     """An analyst's `duckdb jofi.duckdb` opens it read-write and holds its lock: the next version is
     still a copy of it with only the changed tables rebuilt, and the analyst keeps reading the old one."""
-    with store.open_run("r1", T0) as run:
-        fill(run)
-        run.publish()
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
         held = duckdb.connect(str(store.published_db_path))  # read-write, as the DuckDB CLI opens a file
         try:
             run.upsert("teams", [docs.team(id=2)], T1)

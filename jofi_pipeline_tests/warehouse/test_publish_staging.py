@@ -13,7 +13,7 @@ from jofi_pipeline.warehouse import publish_staging
 from jofi_pipeline.warehouse import store as store_module
 from jofi_pipeline.warehouse.errors import PublishRefusedError
 from jofi_pipeline_tests.warehouse.conftest import T0, T1, spy
-from jofi_pipeline_tests.warehouse.test_publish import fill, published_state
+from jofi_pipeline_tests.warehouse.test_publish import fill, filled, published_state
 
 
 def version_folders(store) -> list[str]:
@@ -103,14 +103,12 @@ def test_however_fast_the_copy_the_new_version_is_never_tidied_away(store):
 
 
 
-def test_a_copy_staged_when_the_run_opens_is_the_one_its_publish_builds_in(store, monkeypatch):
+def test_a_copy_staged_when_the_run_opens_is_the_one_its_publish_builds_in(tmp_path, monkeypatch):
     """A sync stages its copy as its run opens (RunWriter.stage_publish), so the copy and its flush
     overlap the fetching; the publish then builds in that folder instead of copying again."""
+    store = filled(tmp_path / "data", published=True)
     copies: list[str] = []
     spy(monkeypatch, publish_staging, "copy_and_flush", lambda source, target: copies.append(target.parent.name))
-    with store.open_run("r1", T0) as run:
-        fill(run)
-        run.publish()
     published = set(version_folders(store))
     with store.open_run("r2", T1) as run:
         run.stage_publish()
