@@ -13,8 +13,8 @@ import jofi_pipeline_tests.warehouse.docs_shapes as docs
 from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse.tables import TABLES
-from jofi_pipeline_tests.warehouse.conftest import T0, spy
-from jofi_pipeline_tests.warehouse.test_publish import fill
+from jofi_pipeline_tests.warehouse.conftest import T0, T1, spy
+from jofi_pipeline_tests.warehouse.test_publish import fill, filled
 from jofi_pipeline_tests.warehouse.test_publish_incremental import contents
 
 
@@ -47,10 +47,9 @@ def test_a_changed_table_with_the_same_schema_is_refilled_in_place(store: Wareho
         assert ("Renamed",) in con.execute("SELECT display_name FROM teams").fetchall()
 
 
-def test_a_changed_schema_still_creates_the_table_again(store: WarehouseStore, tmp_path, monkeypatch):
-    with store.open_run("r1", T0) as run:
-        fill(run)
-        run.publish()
+def test_a_changed_schema_still_creates_the_table_again(tmp_path, monkeypatch):
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
         created = created_tables(monkeypatch)
         spec = TABLES["teams"]
         monkeypatch.setitem(TABLES, "teams", dataclasses.replace(spec, comment=spec.comment + " Renamed comment."))
