@@ -20,7 +20,7 @@ from jofi_pipeline.api import errors
 from jofi_pipeline.api.config import ClientConfig
 from jofi_pipeline.api.errors import ApiKeyError, ApiUnreachableError, ConfigError, InvalidIdError, JofiApiError
 from jofi_pipeline.api.fanout import Outcome, fan_out
-from jofi_pipeline.api.lists import ListResult, check_list_envelope, read_list
+from jofi_pipeline.api.lists import ListResult, OnPage, check_list_envelope, read_list
 from jofi_pipeline.api.redact import SecretKey, safe_url
 from jofi_pipeline.api.transport import RequestCounts, ResponseCheck, Transport
 
@@ -110,12 +110,14 @@ class JofiClient:
         except JofiApiError as exc:
             raise errors.unhealthy(HEALTHCHECK_ROUTE, self._transport.host, exc) from None
 
-    async def list(self, entity: str) -> ListResult:
-        """GET the list route the entity registry gives `entity` (every page the server hands out)."""
+    async def list(self, entity: str, on_page: OnPage | None = None) -> ListResult:
+        """GET the list route the entity registry gives `entity` (every page the server hands out).
+
+        `on_page`: hand each page's items to it as read, instead of holding them all (lists.py)."""
         record = entities.entity(entity)
         if record.list_route is None:
             raise ValueError(f"{entity} has no list route; read it with get()")
-        return await self._list(record.list_route)
+        return await self._list(record.list_route, on_page)
 
     async def get(self, entity: str, key: Any = None) -> dict[str, Any]:
         """GET one object by the by-id route the entity registry gives `entity`.
@@ -147,14 +149,14 @@ class JofiClient:
     async def _object(self, route: str, path: str, *, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return await self._transport.get_json(route, path, params=params, check=self._mode_check(route))
 
-    async def _list(self, route: str) -> ListResult:
+    async def _list(self, route: str, on_page: OnPage | None = None) -> ListResult:
         check = self._mode_check(route, then=check_list_envelope)
 
         async def fetch_page(params: Mapping[str, Any] | None) -> dict[str, Any]:
             return await self._transport.get_json(route, route, params=params, check=check)
 
         return await read_list(
-            fetch_page, route, page_limit=self.config.page_limit, max_pages=self.config.max_pages
+            fetch_page, route, page_limit=self.config.page_limit, max_pages=self.config.max_pages, on_page=on_page
         )
 
     def _mode_check(self, route: str, then: ResponseCheck | None = None) -> ResponseCheck:

@@ -20,13 +20,15 @@ from jofi_pipeline.api.transport import BodyShapeError
 log = logging.getLogger("jofi_pipeline.api")
 
 FetchPage = Callable[[Mapping[str, Any] | None], Awaitable[dict[str, Any]]]
+OnPage = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class ListResult:
     """All items read from one list route, and how complete that is.
 
-    items:       raw item objects, newest first, each exactly as JOFI sent it (deduplicated by id)
+    items:       raw item objects, newest first, each exactly as JOFI sent it (deduplicated by id);
+                 empty when they were handed to `on_page` page by page instead
     total_count: the API's `total_count` (records in the account), None if it did not say
     has_more:    the last page's `has_more`; true means items exist that we do not hold
     capped:      true when we stopped before `has_more` went false (cursor ignored, or page limit)
@@ -46,18 +48,24 @@ def check_list_envelope(body: dict[str, Any]) -> None:
         raise BodyShapeError("has no `data` array (expected a list envelope)")
 
 
-async def read_list(fetch_page: FetchPage, route: str, *, page_limit: int, max_pages: int) -> ListResult:
-    """Fetch the first page, then follow `starting_after` while the server keeps bringing new ids."""
+async def read_list(
+    fetch_page: FetchPage, route: str, *, page_limit: int, max_pages: int, on_page: OnPage | None = None
+) -> ListResult:
+    """Fetch the first page, then follow `starting_after` while the server keeps bringing new ids.
+
+    `on_page`: each page's new items are awaited into it, in order, and not kept (the result's
+    `items` is empty), so a long list is never held whole.
+    """
     body = await fetch_page(None)
-    items: list[dict[str, Any]] = []
+    items = _Items(on_page)
     seen: set[Any] = set()
-    _add_new(body["data"], items, seen)
+    await items.add(body["data"], seen)
     total_count = _int_or_none(body.get("total_count"))
     has_more = body.get("has_more") is True
     pages = 1
     capped = False
     while has_more:
-        last_id = _last_id(items)
+        last_id = _last_id(items.last)
         if last_id is None:
             log.warning("GET %s: has_more is true but the last item has no id to continue from; capped", route)
             capped = True
@@ -80,7 +88,7 @@ async def read_list(fetch_page: FetchPage, route: str, *, page_limit: int, max_p
             )
             capped = True
             break
-        added = _add_new(body["data"], items, seen)
+        added = await items.add(body["data"], seen)
         if added == 0:
             log.info(
                 "GET %s: next page brought no new ids (server ignores starting_after); "
@@ -90,7 +98,32 @@ async def read_list(fetch_page: FetchPage, route: str, *, page_limit: int, max_p
             break
         total_count = _int_or_none(body.get("total_count"), default=total_count)
         has_more = body.get("has_more") is True
-    return ListResult(items=items, total_count=total_count, has_more=has_more, capped=capped, pages=pages)
+    return ListResult(items=items.kept, total_count=total_count, has_more=has_more, capped=capped, pages=pages)
+
+
+class _Items:
+    """The items read so far: kept, or each page's handed to `on_page` (only the last one kept)."""
+
+    def __init__(self, on_page: OnPage | None) -> None:
+        self.on_page = on_page
+        self.kept: list[dict[str, Any]] = []
+        self.last: list[dict[str, Any]] = []  # the last item read, for the next page's cursor
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    async def add(self, data: list[Any], seen: set[Any]) -> int:
+        page: list[dict[str, Any]] = []
+        added = _add_new(data, page, seen)
+        if page:
+            self.count += added
+            self.last = page[-1:]
+            if self.on_page is None:
+                self.kept.extend(page)
+            else:
+                await self.on_page(page)
+        return added
 
 
 def _rejects_cursor(exc: JofiApiError) -> bool:

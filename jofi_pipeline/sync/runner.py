@@ -8,12 +8,14 @@ is merged into the working database in batches as it arrives; only a run that fi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -36,6 +38,7 @@ from jofi_pipeline.warehouse import (
     CoverageRecord, ModePaths, RunWriter, SyncRunRecord, WarehouseBusyError, WarehouseError, WarehouseStore,
 )
 from jofi_pipeline.warehouse.identity import Identity, api_host
+from jofi_pipeline.warehouse.keyset import HeldIds
 from jofi_pipeline.warehouse.tables import QUARANTINE_AFTER_RUNS
 
 log = logging.getLogger("jofi_pipeline.sync")
@@ -189,7 +192,7 @@ class _Run:
                 await self.fetch_by_id(entity, [entities.parse_id(entity, k) for k in keys])
 
         # Invitations that can still change and are no longer in the window: refresh by id.
-        invitations_in_window = [i for i in in_window["invitations"] if isinstance(i, int)]
+        invitations_in_window = in_window["invitations"]
         await self.fetch_planned("invitations", queries.OPEN_INVITATIONS, in_window=invitations_in_window)
         # Test takers that are new, still open, or only known from an invitation or a profile.
         await self.fetch_planned("test_takers", queries.TEST_TAKERS_NEEDING_DETAIL)
@@ -197,7 +200,7 @@ class _Run:
         await self.fetch_planned("invitations", queries.INVITATIONS_BEHIND_TEST_TAKERS, in_window=invitations_in_window)
         # Profiles referenced but not held (all known profiles on a full refresh).
         await self.fetch_planned("career_navigation_profiles", queries.PROFILES_NEEDED,
-                                 in_window=[i for i in in_window["career_navigation_profiles"] if isinstance(i, str)])
+                                 in_window=in_window["career_navigation_profiles"])
         await self.fetch_derived(score_profiles)
 
         for entity in entities.CAPPED_LISTS + entities.WHOLE_LISTS:
@@ -206,34 +209,51 @@ class _Run:
                 Coverage(entity, result.total_count, self.writer.rows_held(entity), result.has_more, result.capped)
             )
 
-    async def read_lists(self) -> tuple[dict[str, ListResult], list[str], dict[str, list]]:
-        """Read every list, merge its items, and return what the rest of the run needs of them:
-        each list's counts (items emptied), the scorecard profiles and the ids in the window.
+    async def read_lists(self) -> tuple[dict[str, ListResult], list[str], dict[str, HeldIds]]:
+        """Read every list, merging its items as its pages arrive; return what the rest of the run
+        needs of them: each list's counts (no items), the scorecard profiles and the ids in the window.
 
-        Its own frame, so the items (~28,000 objects at 10,000 test takers) are freed when the lists
-        are merged, not held while the by-id fetches run (they set the run's peak memory).
+        The lists are read side by side (a paged list still pages in order) and merged one batch at
+        a time through the single writer, each list in the same batches as if read whole. Only a
+        few pages and a batch per list are held, not every list whole: at 10,000 test takers the
+        ~28,000 items held at once set the interpreter's memory high-water for the rest of the run.
         """
         self.say("reading lists")
-        # The lists are independent: read them side by side (a paged list still pages in order),
-        # then merge them one by one through the single writer.
-        # A TaskGroup, so one list failing cancels the others before the client closes.
+        pages: asyncio.Queue[tuple[str, list] | None] = asyncio.Queue(maxsize=len(entities.LISTS))
+
+        async def read_all() -> dict[str, ListResult]:
+            try:
+                # A TaskGroup, so one list failing cancels the others before the client closes.
+                async with asyncio.TaskGroup() as reads:
+                    tasks = {entity: reads.create_task(self.client.list(entity, on_page=partial(_put, pages, entity)))
+                             for entity in entities.LISTS}
+            finally:
+                await pages.put(None)
+            return {entity: task.result() for entity, task in tasks.items()}
+
+        reading = asyncio.create_task(read_all())
+        merged = _ListMerge(self, {entity: [] for entity in entities.LISTS})
         try:
-            async with asyncio.TaskGroup() as reads:
-                tasks = {entity: reads.create_task(self.client.list(entity)) for entity in entities.LISTS}
+            while (page := await pages.get()) is not None:
+                await merged.add(*page)
+            lists = await reading
         except ExceptionGroup as group:  # the first list's own error says what to do, not the group's
             raise group.exceptions[0] from None
-        lists: dict[str, ListResult] = {entity: task.result() for entity, task in tasks.items()}
+        finally:
+            if not reading.done():  # a merge failed: stop reading
+                reading.cancel()
+                with contextlib.suppress(BaseException):
+                    await reading
         for entity, result in lists.items():
-            # In batches, like the fan-outs: a 13,000-item list merged at once set the run's peak memory.
-            for start in range(0, len(result.items), self.options.batch_size):
-                await self.upsert(entity, result.items[start:start + self.options.batch_size])
-            self.say(f"  {entity}: {len(result.items)} read, API total {result.total_count}")
+            await merged.flush(entity)
+            self.say(f"  {entity}: {merged.read[entity]} read, API total {result.total_count}")
         # Checked now, not after the by-id work: a mistyped backfill profile fails in seconds.
-        score_profiles = self.scorecard_profiles(lists["score_profiles"])
+        score_profiles = self.scorecard_profiles(dataclasses.replace(lists["score_profiles"], items=merged.score_profiles))
         # Ids as the registry types them; an item whose id breaks the rule was not stored (flatten.py)
-        # and the run's drift report counts it.
-        in_window = {e: entities.split_valid(e, (i.get("id") for i in _objects(lists[e].items)))[0] for e in entities.CAPPED_LISTS}
-        return {entity: dataclasses.replace(result, items=[]) for entity, result in lists.items()}, score_profiles, in_window
+        # and the run's drift report counts it. Held as numbers or text in one array each, not as
+        # the items' own objects: those kept the freed items' memory arenas alive (keyset.py).
+        in_window = {e: HeldIds(entities.split_valid(e, merged.ids[e])[0]) for e in entities.CAPPED_LISTS}
+        return lists, score_profiles, in_window
 
     async def fetch_targets(self, work: InboxWork) -> None:
         """Targeted run: exactly these records, then the scorecards and job-fit reports whose inputs changed."""
@@ -280,12 +300,13 @@ class _Run:
         entity: str,
         sql: str,
         *,
-        in_window: list | None = None,
+        in_window: HeldIds | None = None,
         profiles: list[str] | None = None,
         derived: Derived | None = None,
     ) -> None:
         """Plan the GETs with `sql` (see queries.py), then fan them out and stream them in."""
-        params = {"full": self.options.full_refresh, "in_window": in_window or [], "profiles": profiles or []}
+        params = {"full": self.options.full_refresh, "in_window": in_window.tolist() if in_window is not None else [],
+                  "profiles": profiles or []}
         memory = self.memory or FetchMemory.load(self.writer, self.options.full_refresh)
         if derived is None:
             params["skip"] = memory.skip(entity)
@@ -355,6 +376,38 @@ class _Run:
             if error is None:
                 raise
             log.exception("could not record the failed sync run")
+
+
+async def _put(pages: asyncio.Queue, entity: str, items: list) -> None:
+    await pages.put((entity, items))
+
+
+@dataclass
+class _ListMerge:
+    """A run's list pages, merged per list in batches of the run's batch size as they fill."""
+
+    run: _Run
+    pending: dict[str, list]  # per list, items read and not merged yet (less than a batch)
+    read: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    ids: dict[str, list] = field(default_factory=lambda: defaultdict(list))  # capped lists' item ids
+    score_profiles: list = field(default_factory=list)
+
+    async def add(self, entity: str, items: list) -> None:
+        self.read[entity] += len(items)
+        if entity in entities.CAPPED_LISTS:
+            self.ids[entity].extend(i.get("id") for i in _objects(items))
+        if entity == "score_profiles":
+            self.score_profiles.extend(items)
+        pending = self.pending[entity]
+        pending.extend(items)
+        size = self.run.options.batch_size
+        while len(pending) >= size:
+            batch, pending[:size] = pending[:size], []
+            await self.run.upsert(entity, batch)
+
+    async def flush(self, entity: str) -> None:
+        batch, self.pending[entity] = self.pending[entity], []
+        await self.run.upsert(entity, batch)
 
 
 def _objects(items: Iterable[Any]) -> list[dict]:

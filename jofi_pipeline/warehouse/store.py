@@ -27,6 +27,7 @@ from jofi_pipeline.warehouse.diagnose import WarehouseLockedError, open_failure,
 from jofi_pipeline.warehouse.errors import ModeMismatchError, PublishError, PublishRefusedError, UnknownEntityError, WarehouseError
 from jofi_pipeline.warehouse.fetch_outcomes import Missed, Remembered
 from jofi_pipeline.warehouse.identity import Identity
+from jofi_pipeline.warehouse.keyset import KeySet
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.paths import ModePaths
 from jofi_pipeline.warehouse.publish import previous_version, publish, stage, staged_for, table_fingerprints
@@ -217,8 +218,8 @@ class RunWriter:
         # history existed): table -> rows. Empty on every later run, so it is said once.
         self.history_started: dict[str, int] = {}
         self._staged: StagedVersion | None = None  # stage_publish's copy, until publish takes it
-        # Per history table, the keys this run has versioned so far (store._record_versions).
-        self._run_versioned: dict[str, set[tuple[Any, ...]] | None] = {}
+        # Per history table, the keys this run has versioned so far (store._record_versions), as numbers.
+        self._run_versioned: dict[str, KeySet | None] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -507,7 +508,8 @@ class RunWriter:
         a current version); the others may hold a version this run opened, to complete in place."""
         keys = list(zip(*(staged[n].to_pylist() for n in hist.key[:-1]), strict=True))
         seen = self._versioned_keys(hist)
-        again = pa.array([k in seen for k in keys], type=pa.bool_()) if seen is not None else None
+        # Noted as versioned now, even if this transaction is rolled back: the long way is always right.
+        again = pa.array(seen.add_each(keys), type=pa.bool_()) if seen is not None else None
         parts = []
         if again is None or pc.any(again).as_py():
             redo = staged if again is None else staged.filter(again)
@@ -516,17 +518,14 @@ class RunWriter:
             change = pc.if_else(pa.array(versioned, type=pa.bool_()), "update", "insert")
             fresh = staged.append_column("_change", change).filter(pc.invert(again))
             parts.append(history.record_changed_versions(self.con, hist, fresh, synced_at, self.run_id))
-        counts = MergeCounts(inserted=sum(c.inserted for c in parts), updated=sum(c.updated for c in parts))
-        if seen is not None:
-            seen.update(keys)  # even if this transaction is rolled back: the long way is always right
-        return counts
+        return MergeCounts(inserted=sum(c.inserted for c in parts), updated=sum(c.updated for c in parts))
 
-    def _versioned_keys(self, hist: TableSpec) -> set[tuple[Any, ...]] | None:
+    def _versioned_keys(self, hist: TableSpec) -> KeySet | None:
         """Keys of `hist` this run may have opened a version of; None if it cannot tell (its run id
         already holds current versions there, written before this writer: every key goes the long way)."""
         if hist.name not in self._run_versioned:
             reused = history.run_holds_current_versions(self.con, hist, self.run_id)
-            self._run_versioned[hist.name] = None if reused else set()
+            self._run_versioned[hist.name] = None if reused else KeySet()
         return self._run_versioned[hist.name]
 
     def _replace_children(

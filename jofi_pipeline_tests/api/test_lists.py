@@ -121,3 +121,20 @@ async def test_fatal_or_server_errors_on_page_two_still_raise(status, raised):
     async with make_client(script) as client:
         with pytest.raises(raised):
             await client.list("test_takers")
+
+
+async def test_on_page_gets_each_pages_new_items_in_order_and_none_are_kept():
+    """A run merges a list as it pages (it never holds a long list whole): each page's new items are
+    handed on in order, repeats left out, the cursor still follows the last item, nothing is kept."""
+    script = Script(ok(page([9, 8, 7], has_more=True, total=7)), ok(page([7, 6, 5], has_more=True, total=7)),
+                    ok(page([4, 3], has_more=False, total=7)))
+    handed: list[list[int]] = []
+
+    async def on_page(items):
+        handed.append([i["id"] for i in items])
+
+    async with make_client(script) as client:
+        result = await client.list("invitations", on_page=on_page)
+    assert handed == [[9, 8, 7], [6, 5], [4, 3]]
+    assert result.items == [] and (result.total_count, result.has_more, result.capped, result.pages) == (7, False, False, 3)
+    assert [r.url.params.get("starting_after") for r in script.requests] == [None, "7", "5"]

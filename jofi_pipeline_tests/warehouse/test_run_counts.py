@@ -106,3 +106,37 @@ def test_sync_runs_records_the_tally_and_counts_its_own_rows(writer):
     assert base(first.inserted) == {"sync_runs": 1, "test_taker_assessments": 2, "test_takers": 1}
     stored = writer.query("SELECT rows_inserted, rows_updated FROM sync_runs")
     assert [(json.loads(a), json.loads(b)) for a, b in stored] == [(first.inserted, first.updated)]
+
+
+def key_objects_held(writer, wanted: set) -> int:
+    """How many tuples equal to a key in `wanted` the writer's own state holds (not DuckDB's)."""
+    found, seen = 0, set()
+    todo = [value for name, value in vars(writer).items() if name not in {"store", "_con", "_lock"}]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, tuple) and obj in wanted:
+            found += 1
+        if isinstance(obj, dict):
+            todo.extend(obj.keys())
+            todo.extend(obj.values())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            todo.extend(obj)
+        elif hasattr(obj, "__dict__") and type(obj).__module__.startswith("jofi_pipeline"):
+            todo.extend(vars(obj).values())
+    return found
+
+
+def test_a_run_holds_the_keys_it_wrote_as_numbers_not_as_objects(writer):
+    """~190,000 keys at 10,000 test takers (the tally's, and history's "versioned this run"): as
+    tuples they cost ~25 MB and kept the freed answers' memory arenas alive (keyset.py)."""
+    ids = range(1, 41)
+    writer.upsert("test_takers", [docs.test_taker_list_item(id=i) for i in ids], T0)
+    writer.upsert("test_takers", [docs.test_taker(id=i) for i in ids], T0)  # again: history's long way
+    writer.upsert("scorecards", [docs.scorecard(test_taker_id=i) for i in ids], T0)
+    wanted = {(i,) for i in ids} | {(i, "JOFI-295-AS") for i in ids}
+    assert key_objects_held(writer, wanted) == 0
+    assert base(writer.tally.counts().inserted)["test_takers"] == 40
+    assert base(writer.tally.counts().inserted)["scorecards"] == 40
