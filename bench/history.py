@@ -45,7 +45,7 @@ from jofi_pipeline.warehouse.tables import HISTORY  # noqa: E402
 
 LATENCY_MS = 50
 TIMED = ("record_versions", "record_changed_versions", "run_holds_current_versions", "record_deletes", "record_children",
-         "start_missing_from_current_rows")
+         "open_first_child_versions", "start_missing_from_current_rows")
 spent = {"seconds": 0.0}
 
 
@@ -67,6 +67,7 @@ OFF = {
     "run_holds_current_versions": lambda *a, **k: False,
     "record_deletes": lambda *a, **k: 0,
     "record_children": lambda *a, **k: MergeCounts(),
+    "open_first_child_versions": lambda *a, **k: 0,
     "start_missing_from_current_rows": lambda *a, **k: {},
 }
 

@@ -107,7 +107,12 @@ def record_changed_versions(
     differs, open a version for each key left without one. The keys closed must be exactly those
     said 'update' (a key closed always opens again); if the caller was wrong about any, the
     versions just opened are labelled again from what was closed, so the result is the same as
-    `record_versions`'."""
+    `record_versions`'.
+
+    A batch said all 'insert' (new records: a first sync, a night's new test takers) skips the
+    close (one join of the batch with the history table, and an UPDATE): only the opening is left.
+    A key that holds a current version all the same is not opened by it, and goes the long way
+    (`record_versions`) after."""
     counts = MergeCounts()
     if rows.num_rows == 0:
         return counts
@@ -115,8 +120,9 @@ def record_changed_versions(
     columns = _content_columns(hist)
     names = ", ".join(ident(n) for n in columns)
     table = ident(hist.name)
+    inserts_only = not pc.any(pc.equal(rows["_change"], "update")).as_py()
     with staged(con, rows) as s:
-        closed = con.execute(
+        closed = [] if inserts_only else con.execute(
             f"""UPDATE {table} AS h SET _valid_to = $at, _is_current = false FROM {s} AS s
             WHERE {key_match(hist, 'h', 's', key)} AND h._is_current AND h._row_hash IS DISTINCT FROM s._row_hash
             RETURNING {', '.join('h.' + ident(n) for n in key)}""",
@@ -130,11 +136,24 @@ def record_changed_versions(
             {"at": at, "run": run_id},
         ).fetchall()
     width = len(key)
+    if inserts_only and len(opened) < rows.num_rows:
+        return _the_long_way_for_the_rest(con, hist, rows, {row[:width] for row in opened}, at, run_id)
     closed_keys = set(closed)
     mislabelled = [row[:width] for row in opened if (row[:width] in closed_keys) != (row[width] == "update")]
     if mislabelled:
         _relabel(con, hist, closed_keys, [row[:width] for row in opened], at, run_id)
     counts.updated, counts.inserted = len(closed), len(opened)
+    return counts
+
+
+def _the_long_way_for_the_rest(
+    con: duckdb.DuckDBPyConnection, hist: TableSpec, rows: pa.Table, opened: set[tuple], at: datetime, run_id: str
+) -> MergeCounts:
+    """Rows said 'insert' whose key held a current version all the same: compared with it (record_versions)."""
+    keys = zip(*(rows[n].to_pylist() for n in _source_key(hist)), strict=True)
+    rest = rows.filter(pa.array([k not in opened for k in keys], type=pa.bool_())).drop_columns(["_change"])
+    counts = record_versions(con, hist, rest, at, run_id)
+    counts.inserted += len(opened)
     return counts
 
 
@@ -224,6 +243,30 @@ def record_deletes(con: duckdb.DuckDBPyConnection, hist: TableSpec, keys: pa.Tab
             {"at": at},
         )
     return written
+
+
+def open_first_child_versions(
+    con: duckdb.DuckDBPyConnection, hist: TableSpec, rows: pa.Table, parents: pa.Table, at: datetime, run_id: str
+) -> int:
+    """First versions of the child rows of `parents`, which now are exactly `rows`, when none of
+    these parents has a current child version (a first sync, new scorecards): one INSERT that
+    hashes in SQL, nothing read back. `record_children` would compare each row with a current
+    version and find none, at four statements and two read-backs a batch (the largest share of a
+    first sync's history). Returns the versions opened: all rows, or none when some child of these
+    parents holds a current version (the caller then takes `record_children`, which compares
+    them and closes those no longer listed)."""
+    if rows.num_rows == 0:
+        return 0
+    table = ident(hist.name)
+    columns = _content_columns(hist)
+    parent_match = " AND ".join(f"h.{ident(n)} = p.{ident(n)}" for n in TABLES[hist.versions_of].parent_columns)
+    with staged(con, rows) as s, staged(con, parents) as p:
+        return con.execute(
+            f"""INSERT INTO {table} ({', '.join(ident(n) for n in columns)}, _valid_from, _valid_to, _is_current, _change, _row_hash, _sync_run_id)
+            SELECT {', '.join('s.' + ident(n) for n in columns)}, $at, NULL, true, 'insert', {child_hash_sql(hist, 's')}, $run
+            FROM {s} AS s WHERE NOT EXISTS (SELECT 1 FROM {table} AS h JOIN {p} AS p ON {parent_match} WHERE h._is_current)""",
+            {"at": at, "run": run_id},
+        ).fetchone()[0]
 
 
 def record_children(

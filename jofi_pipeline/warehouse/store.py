@@ -268,11 +268,11 @@ class RunWriter:
             log.warning("upsert %s: %d object(s) without a usable key were not stored", entity, skipped)
         with self._transaction():
             if batch:
-                versions = self._merge_entities(spec, batch, synced_at, counts[spec.name])
+                versions, inserted = self._merge_entities(spec, batch, synced_at, counts[spec.name])
                 if versions is not None:
                     counts[HISTORY[spec.name].name] = versions
                 for child_spec in children_of(spec.name):
-                    counts[child_spec.name] = self._replace_children(child_spec, batch, synced_at, counts)
+                    counts[child_spec.name] = self._replace_children(child_spec, batch, synced_at, counts, inserted)
             if fetched:
                 state_rows = fetch_state.rows_of(self.mode, self.run_id, fetched, synced_at)
                 counts[FETCH_STATE.name] = self._tally_rows(FETCH_STATE, state_rows)
@@ -459,8 +459,9 @@ class RunWriter:
 
     def _merge_entities(
         self, spec: TableSpec, batch: dict[tuple[Any, ...], dict[str, Any]], synced_at: datetime, counts: MergeCounts
-    ) -> MergeCounts | None:
-        """Merge the batch into the entity table and open history versions; the history's counts."""
+    ) -> tuple[MergeCounts | None, set[tuple[Any, ...]]]:
+        """Merge the batch into the entity table and open history versions; the history's counts
+        and the keys this merge inserted."""
         stored = merge.stored_raw(self.con, spec, list(batch))
         rows = []
         new, changed_keys = [], []
@@ -489,7 +490,7 @@ class RunWriter:
                    "_row_hash": flatten.content_hash(raw)}
             )
         if not rows:
-            return MergeCounts() if spec.name in HISTORY else None
+            return (MergeCounts() if spec.name in HISTORY else None), set()
         staged = flatten.arrow_table(spec, rows, extra={"_action": pa.string(), "_row_hash": pa.string()})
         merge.merge_entities(self.con, spec, staged)
         self.tally.wrote(spec.name, new=new, existing=changed_keys)
@@ -499,8 +500,8 @@ class RunWriter:
             hist = HISTORY[spec.name]
             versions = self._record_versions(hist, staged, versioned, synced_at)
             self.tally.wrote_children(hist.name, versions.inserted)
-            return versions
-        return None
+            return versions, set(new)
+        return None, set(new)
 
     def _record_versions(self, hist: TableSpec, staged: pa.Table, versioned: list[bool], synced_at: datetime) -> MergeCounts:
         """Versions of merged rows. The keys this run has not versioned yet take the short way
@@ -529,30 +530,52 @@ class RunWriter:
         return self._run_versioned[hist.name]
 
     def _replace_children(
-        self, spec: TableSpec, batch: dict[tuple[Any, ...], dict[str, Any]], synced_at: datetime, upsert_counts: UpsertCounts
+        self, spec: TableSpec, batch: dict[tuple[Any, ...], dict[str, Any]], synced_at: datetime, upsert_counts: UpsertCounts,
+        new_parents: set[tuple[Any, ...]],
     ) -> MergeCounts:
+        """Make each listed parent's children the ones its object lists. Parents the same upsert
+        inserted (`new_parents`: a first sync, new scorecards) have none yet: theirs are added
+        (merge.add_children_of_new_parents), with nothing to delete or compare."""
         parent_keys, rows = [], []
+        all_new = True
         system = {"_mode": self.mode, "_first_synced_at": synced_at, "_last_synced_at": synced_at}
         for key, obj in batch.items():
             if flatten.has_child_list(spec, obj):
                 parent_keys.append(dict(zip(spec.parent_columns, key, strict=True)))
                 rows.extend(row | system for row in flatten.child_rows(spec, obj, key))
+                all_new = all_new and key in new_parents
         if not parent_keys:
             return MergeCounts()
         parents = pa.table(
             {n: pa.array([p[n] for p in parent_keys], type=flatten.ARROW_TYPES[spec.column(n).type]) for n in spec.parent_columns}
         )
         table = flatten.arrow_table(spec, rows)
-        counts, changed = merge.replace_children(self.con, spec, table, parents)
+        if all_new:
+            counts, changed = merge.add_children_of_new_parents(self.con, spec, table, parents)
+        else:
+            counts, changed = merge.replace_children(self.con, spec, table, parents)
         # A child of a record this run inserted is new with it, whatever this write found.
         parent = spec.parent or ""
         width = len(spec.parent_columns)
         self.tally.wrote_children(spec.name, counts.inserted, (k for k in changed if not self.tally.is_new(parent, k[:width])))
         if spec.name in HISTORY and counts.changed:  # children the merge left as they were have no new version
             hist = HISTORY[spec.name]
-            upsert_counts[hist.name] = versions = history.record_children(self.con, hist, table, parents, synced_at, self.run_id)
+            upsert_counts[hist.name] = versions = self._record_child_versions(hist, table, parents, counts, synced_at)
             self.tally.wrote_children(hist.name, versions.inserted)
         return counts
+
+    def _record_child_versions(
+        self, hist: TableSpec, rows: pa.Table, parents: pa.Table, merged: MergeCounts, synced_at: datetime
+    ) -> MergeCounts:
+        """Versions of a batch's child rows. When the merge inserted every row and removed none (a
+        first sync, new scorecards), each is a first version (history.open_first_child_versions),
+        unless history holds current versions of these parents' children all the same; then, as
+        for any other batch, each row is compared with its current version."""
+        if merged.inserted == rows.num_rows and not merged.removed:
+            opened = history.open_first_child_versions(self.con, hist, rows, parents, synced_at, self.run_id)
+            if opened:
+                return MergeCounts(inserted=opened)
+        return history.record_children(self.con, hist, rows, parents, synced_at, self.run_id)
 
 
 class _Transaction:

@@ -101,6 +101,77 @@ def test_child_rows_are_versioned_with_their_parent_and_a_dropped_child_is_close
         ]
 
 
+def _both_ways(tmp_path, monkeypatch, steps):
+    """Run `steps` (as `runs` does) in two stores, the store's own way and with its short way for
+    child versions switched off (record_children alone); what the short way returned, per way."""
+    from jofi_pipeline.warehouse import history
+
+    real, opened = history.open_first_child_versions, {}
+
+    def spy(*args, **kwargs):
+        opened.setdefault(way, []).append(real(*args, **kwargs))
+        return opened[way][-1]
+
+    ends = {}
+    for way in ("short", "long"):
+        monkeypatch.setattr(history, "open_first_child_versions", spy if way == "short" else lambda *a, **k: 0)
+        ends[way] = steps(WarehouseStore(tmp_path / way, "live"))
+    return ends, opened["short"]
+
+
+def test_first_child_versions_take_one_insert_and_history_that_disagrees_is_compared_all_the_same(tmp_path, monkeypatch):
+    """New scorecards' scores are all inserted: their first versions are opened in one statement
+    (history.open_first_child_versions), with the hash the long way computes. When rows of a
+    scorecard went missing from the table while their versions stayed current (a top-level score,
+    whose parent_score_id is null, and a facet), that statement opens nothing and the batch is
+    compared as before: the chain ends exactly as the long way (record_children alone) leaves it."""
+    from jofi_pipeline.warehouse import history
+
+    changed = docs.scorecard(7)
+    changed["scores"]["thinking_skills"][0]["facets"][0]["test_taker_score"] = 9.5  # score 2 differs from its version
+
+    def lost_rows(run):  # history keeps test taker 7's scores 1 and 2 current; its rows are gone from the table
+        run.con.execute("DELETE FROM scorecard_scores WHERE test_taker_id = 7")
+        run.con.execute("DELETE FROM scorecard_scores_history WHERE test_taker_id = 7 AND score_id NOT IN (1, 2)")
+
+    def steps(store):
+        with runs(store, (T0, lambda run: run.upsert("scorecards", [docs.scorecard(7), docs.scorecard(8)], T0))) as run:
+            first = run.query("SELECT _valid_from, _valid_to, _is_current, _change, _sync_run_id, _row_hash FROM scorecard_scores_history ORDER BY ALL")
+            hashes = run.query(f"SELECT {history.child_hash_sql(HISTORY['scorecard_scores'], 't')} FROM scorecard_scores AS t ORDER BY ALL")
+        with runs(store, (T1, lost_rows), (T2, lambda run: run.upsert("scorecards", [changed], T2))) as run:
+            return first, hashes, chain(run.con, "scorecard_scores", "score_id", "test_taker_score", "test_taker_id = 7")
+
+    ends, opened = _both_ways(tmp_path, monkeypatch, steps)
+    assert ends["short"] == ends["long"]
+    assert opened == [8, 0], "the first batch took one statement; the one history disagrees with, none"
+    first, hashes, end = ends["short"]
+    assert len(first) == 8 and {r[:5] for r in first} == {(T0, None, True, "insert", "r1")}
+    assert sorted(r[5:] for r in first) == hashes
+    assert [r for r in end if r[0] == 2] == [(2, 7.0, T0, T2, False, "insert"), (2, 9.5, T2, None, True, "update")]
+    assert [r for r in end if r[0] == 1] == [(1, 6.5, T0, None, True, "insert")], "unchanged: still its first version"
+    assert len(end) == 5, "scores 3 and 10 opened again, score 2 closed and opened, score 1 kept"
+
+
+def test_children_no_longer_listed_are_closed_even_when_every_listed_one_is_new(tmp_path, monkeypatch):
+    """A test taker's assessments 1 and 2 went missing from the table while their versions stayed
+    current; the next read lists only assessment 3, new to the table. The short way must not open
+    3 and leave 1 and 2 current: it opens nothing, and the long way closes them."""
+    def lost_rows(run):
+        run.con.execute("DELETE FROM test_taker_assessments")
+
+    def steps(store):
+        with runs(store,
+                  (T0, lambda run: run.upsert("test_takers", [docs.test_taker(7, assignments=[docs.assignment(1, 6), docs.assignment(2, 7)])], T0)),
+                  (T1, lost_rows),
+                  (T2, lambda run: run.upsert("test_takers", [docs.test_taker(7, assignments=[docs.assignment(3, 8)])], T2))) as run:
+            return chain(run.con, "test_taker_assessments", "id", "assessment_id")
+
+    ends, opened = _both_ways(tmp_path, monkeypatch, steps)
+    assert ends["short"] == ends["long"]
+    assert opened == [2, 0]
+    assert [r[4:] for r in ends["short"]] == [(False, "insert"), (False, "delete"), (False, "insert"), (False, "delete"), (True, "insert")]
+
+
 def test_a_deleted_record_is_closed_with_a_delete_marker_and_may_come_back(store: WarehouseStore):
     with runs(store,
               (T0, lambda run: run.upsert("invitations", [docs.invitation(1)], T0)),

@@ -83,17 +83,22 @@ def test_fetch_state_rows_count_as_inserted_then_updated(store: WarehouseStore):
         assert totals(run) == ({}, {"fetch_state": 1})
 
 
-def test_a_write_that_fails_counts_nothing(writer, monkeypatch):
+@pytest.mark.parametrize("children_write", ["add_children_of_new_parents", "replace_children"])
+def test_a_write_that_fails_counts_nothing(writer, monkeypatch, children_write):
+    """A new test taker's assessments are added, a known one's replaced: either failing counts nothing."""
     from jofi_pipeline.warehouse import merge
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full (injected)")
 
-    monkeypatch.setattr(merge, "replace_children", boom)
-    with pytest.raises(RuntimeError, match="injected"):
+    if children_write == "replace_children":
         writer.upsert("test_takers", [docs.test_taker(id=1)], T0)
-    assert totals(writer) == ({}, {})
-    assert writer.query("SELECT count(*) FROM test_takers") == [(0,)]
+    before = totals(writer)
+    monkeypatch.setattr(merge, children_write, boom)
+    with pytest.raises(RuntimeError, match="injected"):
+        writer.upsert("test_takers", [docs.test_taker(id=1, first_name="Lin"), docs.test_taker(id=2)], T1)
+    assert totals(writer) == before
+    assert writer.query("SELECT count(*) FROM test_takers WHERE id = 2 OR first_name = 'Lin'") == [(0,)]
 
 
 def test_sync_runs_records_the_tally_and_counts_its_own_rows(writer):

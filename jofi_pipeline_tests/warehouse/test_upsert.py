@@ -132,16 +132,22 @@ def test_mode_mismatch_writes_nothing(writer):
     assert writer.query("SELECT count(*) FROM invitations") == [(0,)]
 
 
-def test_failure_mid_upsert_rolls_back_everything(writer, monkeypatch):
+@pytest.mark.parametrize("children_write", ["add_children_of_new_parents", "replace_children"])
+def test_failure_mid_upsert_rolls_back_everything(writer, monkeypatch, children_write):
+    """A new parent's children are added, a known parent's replaced: a failure in either undoes the whole upsert."""
     from jofi_pipeline.warehouse import merge
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(merge, "replace_children", boom)
-    with pytest.raises(RuntimeError, match="disk full"):
+    if children_write == "replace_children":
         writer.upsert("test_takers", [docs.test_taker()], T0)
-    assert writer.query("SELECT count(*) FROM test_takers") == [(0,)]
+    before = writer.query("SELECT first_name, _last_synced_at FROM test_takers")
+    monkeypatch.setattr(merge, children_write, boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        writer.upsert("test_takers", [docs.test_taker(first_name="Lin")], T1)
+    assert writer.query("SELECT first_name, _last_synced_at FROM test_takers") == before
+    assert writer.query("SELECT count(*) FROM test_takers_history WHERE _valid_from = ?", [T1]) == [(0,)]
 
 
 def test_unknown_entity_is_refused(writer):
@@ -334,3 +340,55 @@ def test_work_db_written_under_the_old_assignment_key_needs_no_migration(store: 
             (1, 11111, T0), (1, 22222, T0), (2, 11111, T1), (2, 22222, T1)]
         run.publish()
     assert published_comments(store, new.name)[""].endswith("Key: (test_taker_id, id).")
+
+
+def _statements(con) -> list[str]:
+    """What DuckDB ran on `con` since `CALL enable_logging('QueryLog')`."""
+    return [m for (m,) in con.execute("SELECT message FROM duckdb_logs WHERE type = 'QueryLog'").fetchall()]
+
+
+def test_a_new_parent_whose_children_are_in_the_table_all_the_same_has_them_replaced(writer):
+    """A test taker the upsert inserts has no assessments yet, so the ones it lists are simply added
+    (merge.add_children_of_new_parents). If rows of its are there all the same (its own row was
+    deleted by hand), the batch is replaced as for any parent: the one no longer listed goes, the
+    one listed again stays, the new one comes; and history says the same."""
+    writer.upsert("test_takers", [docs.test_taker(7, assignments=[docs.assignment(1, 6), docs.assignment(2, 7)])], T0)
+    writer.con.execute("DELETE FROM test_takers")
+    counts = writer.upsert("test_takers", [docs.test_taker(7, assignments=[docs.assignment(1, 6), docs.assignment(3, 8)])], T1)
+    assert writer.query("SELECT id FROM test_taker_assessments ORDER BY id") == [(1,), (3,)]
+    children = counts["test_taker_assessments"]
+    assert (children.inserted, children.removed, children.updated + children.unchanged) == (1, 1, 1)
+    assert counts["test_takers"].inserted == 1
+    assert writer.query("SELECT id, _valid_from, _valid_to, _is_current, _change FROM test_taker_assessments_history ORDER BY ALL") == [
+        (1, T0, None, True, "insert"), (2, T0, T1, False, "insert"), (2, T1, T1, False, "delete"), (3, T1, None, True, "insert")]
+    assert writer.query("SELECT count(*) FILTER (WHERE _is_current) FROM test_takers_history") == [(1,)]
+
+
+def test_a_new_parents_children_are_added_with_the_counts_of_a_replace(writer):
+    """New records, new parents' children and their first versions: inserted, never merged."""
+    writer.con.execute("CALL enable_logging('QueryLog')")
+    counts = writer.upsert("test_takers", [docs.test_taker(7, assignments=[docs.assignment(1, 6), docs.assignment(2, 7)]),
+                                           docs.test_taker(8, assignments=[])], T0)
+    children = counts["test_taker_assessments"]
+    assert (children.inserted, children.updated, children.unchanged, children.removed) == (2, 0, 0, 0)
+    assert writer.query("SELECT test_taker_id, id, _first_synced_at FROM test_taker_assessments ORDER BY ALL") == [(7, 1, T0), (7, 2, T0)]
+    ran = _statements(writer.con)
+    assert any(s.lstrip().startswith('INSERT INTO "test_taker_assessments"') for s in ran)
+    assert not [s for s in ran if "MERGE INTO" in s or s.lstrip().startswith(("DELETE", "UPDATE"))], "nothing to merge, delete or close"
+
+
+def test_a_batch_of_new_records_is_inserted_and_never_duplicates_a_stored_key(writer):
+    """merge.merge_entities adds a batch staged all as new with one INSERT. A row staged as new
+    whose key is stored after all (a caller that was wrong) is left out, as the MERGE leaves it."""
+    from jofi_pipeline.warehouse import merge
+    from jofi_pipeline.warehouse.tables import TABLES
+
+    writer.upsert("invitations", [docs.invitation(1, first_name="Stored")], T0)
+    staged = writer.con.sql(
+        "SELECT * REPLACE ('Again' AS first_name), 'insert' AS _action FROM invitations "
+        "UNION ALL SELECT * REPLACE (2 AS id, 'New' AS first_name), 'insert' AS _action FROM invitations"
+    ).to_arrow_table()
+    writer.con.execute("CALL enable_logging('QueryLog')")
+    merge.merge_entities(writer.con, TABLES["invitations"], staged)
+    assert writer.query("SELECT id, first_name FROM invitations ORDER BY id") == [(1, "Stored"), (2, "New")]
+    assert not [s for s in _statements(writer.con) if "MERGE INTO" in s]
