@@ -57,7 +57,7 @@ class SyncConfig(dg.Config):
 def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: JofiSyncResource):
     mode = parse_mode(context.partition_key)
     if context.run.tags.get(MODE_TAG) != mode:  # launched from the UI or a backfill: say it, as the others do
-        context.instance.add_run_tags(context.run_id, {MODE_TAG: mode})
+        context.instance.add_run_tags(context.run.run_id, {MODE_TAG: mode})
     full = config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() in ("1", "true", "yes")
     options = jofi.options(full_refresh=full, score_profiles=score_profiles_asked(config, context.run.tags))
     if config.targets is not None:
