@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import sys
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
@@ -66,18 +67,28 @@ class Deferred:
         return f"<{self._module}.{self._name}, {state}>"
 
 
+def stand_in_module(name: str) -> types.ModuleType:
+    """A module whose every public name is `Deferred(name, attribute)`: the names listed in
+    ALEMBIC_NAMES are the ones Dagster 1.13 imports, and one a later Dagster adds is deferred too
+    (rather than failing the import: a stand-in module has no names of its own)."""
+    stand_in = types.ModuleType(name, "stand-in while Dagster's SQL storage module is imported")
+
+    def deferred(attribute: str) -> Deferred:
+        if attribute.startswith("_"):  # the import system's own probes (__path__, __spec__, ...)
+            raise AttributeError(attribute)
+        return Deferred(name, attribute)
+
+    stand_in.__getattr__ = deferred  # type: ignore[attr-defined]  (PEP 562)
+    return stand_in
+
+
 def with_alembic_stand_ins(loader: Any, module: types.ModuleType) -> None:
     """Execute SQL_MODULE with `Deferred` stand-ins for its alembic names (unless alembic is already
     imported: then there is nothing to spare). The stand-in modules exist only while it executes."""
     if any(name == "alembic" or name.startswith("alembic.") for name in sys.modules):
         loader.exec_module(module)
         return
-    stand_ins = {}
-    for name, attributes in ALEMBIC_NAMES.items():
-        stand_in = types.ModuleType(name, "stand-in while Dagster's SQL storage module is imported")
-        for attribute in attributes:
-            setattr(stand_in, attribute, Deferred(name, attribute))
-        stand_ins[name] = stand_in
+    stand_ins = {name: stand_in_module(name) for name in ALEMBIC_NAMES}
     sys.modules.update(stand_ins)
     try:
         loader.exec_module(module)
@@ -89,12 +100,28 @@ def with_alembic_stand_ins(loader: Any, module: types.ModuleType) -> None:
 
 def init_on_first_use(loader: Any, package: types.ModuleType) -> None:
     """Leave the package's `__init__` until something asks the package for a name it does not hold
-    (its submodules import as usual meanwhile: the package's path is set before this runs)."""
+    (its submodules import as usual meanwhile: the package's path is set before this runs).
+
+    Other threads asking meanwhile wait for that `__init__` to finish; if it fails, the error is
+    raised to the one who asked and the next ask runs it again."""
+    lock = threading.RLock()
+    state = {"ran": False, "running": False}
 
     def first_use(name: str) -> Any:
-        del package.__getattr__  # type: ignore[attr-defined]  (from now on, as any module)
-        loader.exec_module(package)
-        return getattr(package, name)
+        with lock:
+            if not state["ran"] and not state["running"]:
+                state["running"] = True
+                try:
+                    loader.exec_module(package)
+                finally:
+                    state["running"] = False
+                state["ran"] = True
+                if package.__dict__.get("__getattr__") is first_use:
+                    del package.__getattr__  # type: ignore[attr-defined]  (from now on, as any module)
+        try:
+            return package.__dict__[name]  # during the package's own __init__: only what it has made so far
+        except KeyError:
+            raise AttributeError(f"module {package.__name__!r} has no attribute {name!r}") from None
 
     package.__getattr__ = first_use  # type: ignore[attr-defined]
 

@@ -94,3 +94,68 @@ def test_a_deferred_name_is_imported_at_its_first_use(tmp_path, monkeypatch):
     assert double(21) == 42
     assert "deferred_probe" in sys.modules and "imported" in repr(double)
     assert thing.size == 3 and thing.resolve() is sys.modules["deferred_probe"].Thing
+
+
+def test_the_stand_ins_are_the_alembic_names_dagsters_sql_module_imports():
+    """ALEMBIC_NAMES says what Dagster's SQL storage module imports from alembic; read from its source."""
+    import ast
+    import importlib.util
+
+    from jofi_pipeline.deferred import ALEMBIC_NAMES, SQL_MODULE
+
+    tree = ast.parse(Path(importlib.util.find_spec(SQL_MODULE).origin).read_text())
+    imported: dict[str, tuple[str, ...]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "alembic":
+            imported[node.module] = imported.get(node.module, ()) + tuple(a.name for a in node.names)
+        assert not (isinstance(node, ast.Import) and any(a.name.split(".")[0] == "alembic" for a in node.names))
+    assert {m: sorted(n) for m, n in imported.items()} == {m: sorted(n) for m, n in ALEMBIC_NAMES.items()}
+
+
+def test_a_stand_in_module_defers_a_name_it_was_not_told_of(tmp_path, monkeypatch):
+    from jofi_pipeline.deferred import stand_in_module
+
+    (tmp_path / "deferred_probe2.py").write_text("def triple(x):\n    return 3 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "deferred_probe2", raising=False)
+    stand_in = stand_in_module("deferred_probe2")
+    triple = stand_in.triple  # what `from deferred_probe2 import triple` asks of the stand-in
+    assert "deferred_probe2" not in sys.modules
+    assert triple(5) == 15
+    with pytest.raises(AttributeError):
+        stand_in.__path__  # the import system's probes get the usual answer
+
+
+def _package_initialised_on_first_use(tmp_path, init: str):
+    import importlib.util
+
+    from jofi_pipeline.deferred import init_on_first_use
+
+    folder = tmp_path / "probe_package"
+    folder.mkdir()
+    (folder / "__init__.py").write_text(init)
+    spec = importlib.util.spec_from_file_location("probe_package", folder / "__init__.py", submodule_search_locations=[str(folder)])
+    package = importlib.util.module_from_spec(spec)
+    init_on_first_use(spec.loader, package)
+    return package
+
+
+def test_threads_asking_a_deferred_package_at_once_all_get_its_names(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    package = _package_initialised_on_first_use(tmp_path, "import time\ntime.sleep(0.2)\nclass Controller:\n    pass\nRUNS = []\nRUNS.append(1)\n")
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: package.Controller, range(4)))
+    assert len(set(got)) == 1 and package.RUNS == [1], "every thread got the one class; __init__ ran once"
+    with pytest.raises(AttributeError):
+        package.Missing
+
+
+def test_a_deferred_package_whose_init_fails_says_why_and_runs_it_again_when_asked_again(tmp_path):
+    marker = tmp_path / "fail-once"
+    marker.write_text("")
+    package = _package_initialised_on_first_use(
+        tmp_path, f"import pathlib\np = pathlib.Path({str(marker)!r})\nif p.exists():\n    p.unlink()\n    raise OSError('no daemon today')\nNAME = 1\n")
+    with pytest.raises(OSError, match="no daemon today"):
+        package.NAME
+    assert package.NAME == 1
