@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from jofi_pipeline.json_codec import loads
 from jofi_pipeline.warehouse.flatten import ARROW_TYPES, content_hash
-from jofi_pipeline.warehouse.merge import key_match, staged
+from jofi_pipeline.warehouse.merge import key_match, parent_match, staged
 from jofi_pipeline.warehouse.records import MergeCounts
 from jofi_pipeline.warehouse.schema import ident
 from jofi_pipeline.warehouse.tables import HISTORY, HISTORY_COLUMNS, TABLES, TableSpec
@@ -40,6 +40,12 @@ def _source_key(hist: TableSpec) -> tuple[str, ...]:
 def _content_columns(hist: TableSpec) -> list[str]:
     """What a version holds besides the history columns: the table's columns, `_mode`, `_raw`."""
     return [n for n in hist.column_names if n not in _HISTORY_NAMES]
+
+
+def _insert_versions(hist: TableSpec) -> str:
+    """`INSERT INTO <history> (<content columns>, <history columns>)`: what every version written starts with."""
+    names = ", ".join(ident(n) for n in _content_columns(hist))
+    return f"INSERT INTO {ident(hist.name)} ({names}, _valid_from, _valid_to, _is_current, _change, _row_hash, _sync_run_id)"
 
 
 def child_hash_sql(hist: TableSpec, alias: str) -> str:
@@ -129,7 +135,7 @@ def record_changed_versions(
             {"at": at},
         ).fetchall()
         opened = con.execute(
-            f"""INSERT INTO {table} ({names}, _valid_from, _valid_to, _is_current, _change, _row_hash, _sync_run_id)
+            f"""{_insert_versions(hist)}
             SELECT {names}, $at, NULL, true, s._change, s._row_hash, $run FROM {s} AS s
             WHERE NOT EXISTS (SELECT 1 FROM {table} AS h WHERE {key_match(hist, 'h', 's', key)} AND h._is_current)
             RETURNING {', '.join(ident(n) for n in key)}, _change""",
@@ -215,7 +221,7 @@ def _open(con: duckdb.DuckDBPyConnection, hist: TableSpec, rows: pa.Table, at: d
     names = ", ".join(ident(n) for n in columns)
     with staged(con, rows) as s:
         return con.execute(
-            f"""INSERT INTO {ident(hist.name)} ({names}, _valid_from, _valid_to, _is_current, _change, _row_hash, _sync_run_id)
+            f"""{_insert_versions(hist)}
             SELECT {names}, $at, NULL, true, _change, _row_hash, $run FROM {s}""",
             {"at": at, "run": run_id},
         ).fetchone()[0]
@@ -232,7 +238,7 @@ def record_deletes(con: duckdb.DuckDBPyConnection, hist: TableSpec, keys: pa.Tab
     columns = _content_columns(hist)
     with staged(con, keys) as k:
         written = con.execute(
-            f"""INSERT INTO {table} ({', '.join(ident(n) for n in columns)}, _valid_from, _valid_to, _is_current, _change, _row_hash, _sync_run_id)
+            f"""{_insert_versions(hist)}
             SELECT {', '.join('h.' + ident(n) for n in columns)}, $at, $at, false, 'delete', h._row_hash, $run
             FROM {table} AS h WHERE h._is_current AND EXISTS (SELECT 1 FROM {k} AS k WHERE {key_match(hist, 'h', 'k', key)})""",
             {"at": at, "run": run_id},
@@ -259,12 +265,11 @@ def open_first_child_versions(
         return 0
     table = ident(hist.name)
     columns = _content_columns(hist)
-    parent_match = " AND ".join(f"h.{ident(n)} = p.{ident(n)}" for n in TABLES[hist.versions_of].parent_columns)
     with staged(con, rows) as s, staged(con, parents) as p:
         return con.execute(
-            f"""INSERT INTO {table} ({', '.join(ident(n) for n in columns)}, _valid_from, _valid_to, _is_current, _change, _row_hash, _sync_run_id)
+            f"""{_insert_versions(hist)}
             SELECT {', '.join('s.' + ident(n) for n in columns)}, $at, NULL, true, 'insert', {child_hash_sql(hist, 's')}, $run
-            FROM {s} AS s WHERE NOT EXISTS (SELECT 1 FROM {table} AS h JOIN {p} AS p ON {parent_match} WHERE h._is_current)""",
+            FROM {s} AS s WHERE NOT EXISTS (SELECT 1 FROM {table} AS h JOIN {p} AS p ON {parent_match(TABLES[hist.versions_of], 'h', 'p')} WHERE h._is_current)""",
             {"at": at, "run": run_id},
         ).fetchone()[0]
 
@@ -278,7 +283,6 @@ def record_children(
     no longer lists gets a delete marker. Rows equal to their current version cost one join.
     """
     spec = TABLES[hist.versions_of]
-    parent_match = " AND ".join(f"h.{ident(n)} = p.{ident(n)}" for n in spec.parent_columns)
     key = _source_key(hist)
     with staged(con, rows) as s, staged(con, parents) as p:
         changed = con.sql(
@@ -289,7 +293,7 @@ def record_children(
         ).to_arrow_table()
         gone = con.sql(
             f"""SELECT {', '.join('h.' + ident(n) for n in key)} FROM {ident(hist.name)} AS h
-            WHERE h._is_current AND EXISTS (SELECT 1 FROM {p} AS p WHERE {parent_match})
+            WHERE h._is_current AND EXISTS (SELECT 1 FROM {p} AS p WHERE {parent_match(spec, 'h', 'p')})
             AND NOT EXISTS (SELECT 1 FROM {s} AS s WHERE {key_match(hist, 'h', 's', key)})"""
         ).to_arrow_table()
     counts = record_versions(con, hist, changed, at, run_id)
@@ -329,7 +333,7 @@ def _start(con: duckdb.DuckDBPyConnection, spec: TableSpec, hist: TableSpec) -> 
     else:
         hashes = None
         source = f"(SELECT t.*, {child_hash_sql(hist, 't')} AS _row_hash FROM {ident(spec.name)} AS t)"
-    insert = f"INSERT INTO {ident(hist.name)} ({', '.join(ident(n) for n in columns)}, _valid_from, _valid_to, _is_current, _change, _row_hash, _sync_run_id)"
+    insert = _insert_versions(hist)
     select = ", ".join(f"t.{ident(n)}" for n in columns)
 
     def run(source_sql: str) -> int:

@@ -44,6 +44,11 @@ def key_match(spec: TableSpec, left: str, right: str, columns: tuple[str, ...] |
     return " AND ".join(parts)
 
 
+def parent_match(spec: TableSpec, child: str, parent: str) -> str:
+    """Join condition of a child table's rows with its parents' keys (never null)."""
+    return " AND ".join(f"{child}.{ident(n)} = {parent}.{ident(n)}" for n in spec.parent_columns)
+
+
 def _insert_clause(spec: TableSpec) -> str:
     names = [ident(n) for n in spec.column_names]
     return f"INSERT ({', '.join(names)}) VALUES ({', '.join('s.' + n for n in names)})"
@@ -126,11 +131,10 @@ def replace_children(
     """
     data = _data_columns(spec)
     differs = " OR ".join(f"t.{ident(n)} IS DISTINCT FROM s.{ident(n)}" for n in data) or "false"
-    parent_match = " AND ".join(f"c.{ident(n)} = p.{ident(n)}" for n in spec.parent_columns)
     counts = MergeCounts()
     with staged(con, rows) as s, staged(con, parents) as p:
         counts.removed = con.execute(
-            f"""DELETE FROM {ident(spec.name)} AS c USING {p} AS p WHERE {parent_match}
+            f"""DELETE FROM {ident(spec.name)} AS c USING {p} AS p WHERE {parent_match(spec, 'c', 'p')}
             AND NOT EXISTS (SELECT 1 FROM {s} AS s WHERE {key_match(spec, 'c', 's')})"""
         ).fetchone()[0]
         if rows.num_rows == 0:
@@ -170,11 +174,10 @@ def add_children_of_new_parents(
     if rows.num_rows == 0:
         return replace_children(con, spec, rows, parents)
     names = ", ".join(ident(n) for n in spec.column_names)
-    parent_match = " AND ".join(f"c.{ident(n)} = p.{ident(n)}" for n in spec.parent_columns)
     with staged(con, rows) as s, staged(con, parents) as p:
         added = con.execute(
             f"""INSERT INTO {ident(spec.name)} ({names}) SELECT {names} FROM {s}
-            WHERE NOT EXISTS (SELECT 1 FROM {ident(spec.name)} AS c JOIN {p} AS p ON {parent_match})"""
+            WHERE NOT EXISTS (SELECT 1 FROM {ident(spec.name)} AS c JOIN {p} AS p ON {parent_match(spec, 'c', 'p')})"""
         ).fetchone()[0]
     if added != rows.num_rows:
         return replace_children(con, spec, rows, parents)
