@@ -11,9 +11,9 @@ Opening the project's instance imports Dagster's storage modules, and with them
 Together ~0.2-0.3 s of CPU per CLI sync (docs/notes/issue-13.md, "Follow-up 5").
 
 In the console script's process only (`install`, called by entry.run; never in a test's own process
-or Dagster's commands), the storage module is executed with stand-ins for those five names, each
-of which imports alembic at its first use (a call or an attribute) and from then on passes
-everything to the real one; and the daemon package's `__init__` runs the first time something asks
+or Dagster's commands), the storage module is executed with stand-in alembic modules whose every
+name imports alembic at its first use (a call or an attribute) and from then on passes everything
+to the real one; and the daemon package's `__init__` runs the first time something asks
 the package for a name it does not hold yet. What runs is unchanged: a new instance's databases
 are still created and stamped by Dagster through alembic (tested), and the daemon package has
 every name when asked.
@@ -30,7 +30,9 @@ from collections.abc import Callable
 from typing import Any
 
 SQL_MODULE = "dagster._core.storage.sql"
-# What SQL_MODULE imports from alembic at its top, by module (Dagster 1.13).
+# What SQL_MODULE imports from alembic at its top, by module (Dagster 1.13): the keys are the
+# modules stood in for; the names are what a test checks against Dagster's source (any name a
+# stand-in is asked for is deferred, listed or not).
 ALEMBIC_NAMES = {
     "alembic.command": ("downgrade", "stamp", "upgrade"),
     "alembic.config": ("Config",),
