@@ -54,6 +54,7 @@ class SimulatorProcess:
         self._proc: subprocess.Popen[str] | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="jofi-sim-", suffix=".log", delete=False)  # noqa: SIM115
         self.log_path = Path(self._log.name)
+        self._log_kept = False
         self._admin: httpx.Client | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -96,8 +97,9 @@ class SimulatorProcess:
             except queue.Empty:
                 line = None
             if line is None:
-                self.stop()
-                raise RuntimeError(f"simulator did not start; its log:\n{self.log_text()[-3000:]}")
+                log = self.log_text()
+                self._stop(keep_log_of_a_death=False)  # the error below carries the log
+                raise RuntimeError(f"simulator did not start; its log:\n{log[-3000:]}")
             lines.append(line)
         return lines
 
@@ -105,10 +107,15 @@ class SimulatorProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
+        """Stop the server and remove its log, unless it had died on its own: that log is kept and named."""
+        self._stop(keep_log_of_a_death=True)
+
+    def _stop(self, *, keep_log_of_a_death: bool) -> None:
         if self._admin is not None:
             self._admin.close()
             self._admin = None
         proc, self._proc = self._proc, None
+        died = proc is not None and proc.poll() not in (None, 0)
         if proc is not None and proc.poll() is None:
             if proc.stdin is not None:
                 proc.stdin.close()
@@ -119,6 +126,12 @@ class SimulatorProcess:
                 proc.kill()
                 proc.wait()
         self._log.close()
+        if died and keep_log_of_a_death:
+            self._log_kept = True
+            print(f"the simulator had exited with code {proc.returncode}; its log is kept: {self.log_path}",
+                  file=sys.stderr)
+        elif not self._log_kept:
+            self.log_path.unlink(missing_ok=True)
 
     @property
     def pid(self) -> int | None:

@@ -101,3 +101,30 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_stopped_simulator_leaves_no_log_behind_and_a_refused_one_carries_its_log_in_the_error():
+    sim = SimulatorProcess(test_takers=5).start()
+    assert sim.log_path.exists()
+    sim.stop()
+    assert not sim.log_path.exists(), "each test and benchmark would leave a jofi-sim-*.log in TMPDIR"
+    refused = SimulatorProcess(pagination="pages")
+    with pytest.raises(RuntimeError, match="(?s)did not start.*pages"):
+        refused.start()
+    assert not refused.log_path.exists()
+
+
+def test_the_log_of_a_simulator_that_died_on_its_own_is_kept_and_named(capsys):
+    import os
+    import signal
+
+    sim = SimulatorProcess(test_takers=5).start()
+    os.kill(sim.pid, signal.SIGKILL)
+    sim._proc.wait(timeout=10)
+    try:
+        sim.stop()
+        sim.stop()  # a second stop must not remove what the first kept
+        assert sim.log_path.exists()
+        assert f"its log is kept: {sim.log_path}" in capsys.readouterr().err
+    finally:
+        sim.log_path.unlink(missing_ok=True)
