@@ -481,9 +481,73 @@ def test_reading_asset_records_asks_the_index_for_completed_migrations_once(tmp_
     for _ in range(3):
         assert storage.get_asset_records([numbers.key])[0].asset_entry.last_materialization is not None
     assert not [s for s in statements if "secondary_indexes" in s]
-    assert len(connections) == len(statements) == 3 * 2  # the asset row, the (empty) back-compat read
+    assert len(connections) == len(statements) == 3  # the asset row, no (empty) back-compat read
     assert not storage.has_secondary_index("made_later")
     with sqlite3.connect(tmp_path / "history" / "runs" / "index.db") as con:
         con.execute("INSERT INTO secondary_indexes (name, migration_completed) VALUES ('made_later', CURRENT_TIMESTAMP)")
     assert storage.has_secondary_index("made_later")
+    instance.dispose()
+
+
+def test_an_assets_row_is_updated_without_a_failed_insert_and_its_record_serialized_once(tmp_path, monkeypatch):
+    """Every asset event after an asset's first updates the asset's row in the index; Dagster
+    inserted first and handled the IntegrityError every time. A materialization's record in that
+    row is spelled around the event's JSON already made for its event row, not serialized again
+    with all its metadata; it is exactly what serdes writes for the record (and the rows of both
+    shards are plain Dagster's: test_each_event_is_stored_as_plain_dagster_stores_it...)."""
+    import sqlalchemy
+    from dagster._core.event_api import EventLogRecord
+    from dagster._core.storage.event_log import sql_event_log
+    from dagster._serdes import serialize_value
+
+    instance = open_at(tmp_path)
+    materialize(instance)
+    storage = instance.event_log_storage
+    index = storage._engine_cache.get(storage.conn_string_for_shard("index"))
+    statements: list[str] = []
+    sqlalchemy.event.listen(index, "before_cursor_execute", lambda _c, _cur, statement, *_a: statements.append(statement))
+    serialized: list[object] = []
+
+    def counted(value, *args, **kwargs):
+        serialized.append(value)
+        return serialize_value(value, *args, **kwargs)
+
+    monkeypatch.setattr(sql_event_log, "serialize_value", counted)
+    event = instance.fetch_materializations(numbers.key, limit=1).records[0].event_log_entry
+    storage.store_event(event)
+    assert [s for s in statements if "asset_keys" in s and s.lstrip().upper().startswith("UPDATE")]
+    assert not [s for s in statements if "INSERT INTO asset_keys" in s]
+    assert serialized == [event]  # the event's row only
+    record = storage.get_asset_records([numbers.key])[0].asset_entry.last_materialization_record
+    assert record.event_log_entry == event
+    assert dagster_storage.event_record_json(serialize_value(event), 7) == serialize_value(
+        EventLogRecord(storage_id=7, event_log_entry=event))
+    instance.dispose()
+
+
+def test_asset_records_without_a_usable_record_in_their_row_are_read_by_dagsters_own_code(tmp_path):
+    """The records taken from asset rows are what Dagster's code returns for the same rows: a row
+    holding the last materialization's record, one holding none, one whose record predates the
+    asset's last wipe, one holding an old-format materialization (the last three: Dagster's
+    own back-compat read of the event log)."""
+    from dagster._core.assets import AssetDetails
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+    from dagster._serdes import serialize_value
+
+    instance = open_at(tmp_path)
+    materialize(instance)
+    storage = instance.event_log_storage
+    (row,) = storage._fetch_asset_rows(asset_keys=[numbers.key])
+    record = storage._get_latest_materialization_records([row])[numbers.key]
+    assert record is not None and record.event_log_entry.asset_materialization.asset_key == numbers.key
+    wiped_after = serialize_value(AssetDetails(last_wipe_timestamp=record.event_log_entry.timestamp + 1))
+    variants = [
+        row,
+        {**row, "last_materialization": None},
+        {**row, "asset_details": wiped_after},
+        {**row, "last_materialization": serialize_value(record.event_log_entry.asset_materialization)},
+    ]
+    for variant in variants:
+        assert storage._get_latest_materialization_records([variant]) == \
+            SqliteEventLogStorage._get_latest_materialization_records(storage, [variant])
     instance.dispose()
