@@ -94,14 +94,21 @@ def sync_job() -> dg.JobDefinition:
     """
     from dagster._utils.warnings import suppress_dagster_warnings
 
-    from jofi_pipeline import definitions
-
     @suppress_dagster_warnings  # as load_from_defs_folder does: no preview notes on a person's terminal
     def build() -> dg.Definitions:
-        tree = dg.ComponentTree.for_project(path_within_project=Path(definitions.__file__).parent)
+        tree = component_tree()
         return tree.build_defs(tree.defs_module_path)
 
     return build().resolve_job_def(JOB_NAME)
+
+
+def component_tree() -> dg.ComponentTree:
+    """The project's component tree as `ComponentTree.for_project` finds it (tested), from the names
+    pyproject.toml's [tool.dg.project] gives, without finding and parsing that file (~0.035 s)."""
+    from jofi_pipeline import defs
+
+    return dg.ComponentTree(defs_module=defs, project_root=Path(defs.__file__).resolve().parents[2],
+                            code_location_name=LOCATION_NAME)
 
 
 def writer_busy(mode: Mode, data_dir: Path | None) -> str | None:

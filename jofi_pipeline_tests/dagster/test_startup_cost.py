@@ -143,6 +143,30 @@ def test_the_sync_job_is_the_code_locations_job_without_the_component_catalogue(
     assert job.get_job_snapshot_id() == expected.get_job_snapshot_id()
 
 
+def test_the_sync_jobs_component_tree_is_the_projects_without_reading_pyproject(monkeypatch):
+    """`runs.component_tree()` holds what `ComponentTree.for_project` finds in pyproject.toml
+    ([tool.dg.project]), and building the job reads no project file for it."""
+    from dagster.components.core import component_tree as tree_module
+
+    from jofi_pipeline import definitions, runs
+
+    found = dg.ComponentTree.for_project(path_within_project=Path(definitions.__file__).parent)
+    ours = runs.component_tree()
+    assert (ours.defs_module, ours.project_root, ours.code_location_name) == \
+        (found.defs_module, found.project_root, found.code_location_name)
+
+    def read(*_args, **_kwargs):
+        raise AssertionError("a project file was read to find the defs folder")
+
+    monkeypatch.setattr(tree_module, "load_toml_as_dict", read)
+    monkeypatch.setattr(tree_module, "discover_config_file", read)
+    sync_job.cache_clear()
+    try:
+        assert sync_job().name == JOB_NAME
+    finally:
+        sync_job.cache_clear()
+
+
 class CountingConnection:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con, self.queries = con, 0
