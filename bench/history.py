@@ -44,7 +44,7 @@ from jofi_pipeline.warehouse.records import MergeCounts  # noqa: E402
 from jofi_pipeline.warehouse.tables import HISTORY  # noqa: E402
 
 LATENCY_MS = 50
-TIMED = ("record_versions", "record_changed_versions", "run_holds_current_versions", "record_deletes", "record_children",
+TIMED = ("record_versions", "record_changed_versions", "tables_with_current_versions_of", "record_deletes", "record_children",
          "open_first_child_versions", "start_missing_from_current_rows")
 spent = {"seconds": 0.0}
 
@@ -64,7 +64,7 @@ TIMED_FUNCTIONS = {name: _timed(REAL[name]) for name in TIMED}
 OFF = {
     "record_versions": lambda *a, **k: MergeCounts(),
     "record_changed_versions": lambda *a, **k: MergeCounts(),
-    "run_holds_current_versions": lambda *a, **k: False,
+    "tables_with_current_versions_of": lambda *a, **k: frozenset(),
     "record_deletes": lambda *a, **k: 0,
     "record_children": lambda *a, **k: MergeCounts(),
     "open_first_child_versions": lambda *a, **k: 0,

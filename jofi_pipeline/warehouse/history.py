@@ -25,7 +25,7 @@ from jofi_pipeline.json_codec import loads
 from jofi_pipeline.warehouse.flatten import ARROW_TYPES, content_hash
 from jofi_pipeline.warehouse.merge import key_match, parent_match, staged
 from jofi_pipeline.warehouse.records import MergeCounts
-from jofi_pipeline.warehouse.schema import ident
+from jofi_pipeline.warehouse.schema import ident, literal
 from jofi_pipeline.warehouse.tables import HISTORY, HISTORY_COLUMNS, TABLES, TableSpec
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,17 @@ def record_versions(
     return counts
 
 
-def run_holds_current_versions(con: duckdb.DuckDBPyConnection, hist: TableSpec, run_id: str) -> bool:
-    """Whether a current version of `hist` was opened by run `run_id` (a run id used again)."""
-    return con.execute(
-        f"SELECT EXISTS (SELECT 1 FROM {ident(hist.name)} WHERE _sync_run_id = $run AND _is_current)", {"run": run_id}
-    ).fetchall()[0][0]  # fetched to the end: an unfinished result blocks the next register
+def tables_with_current_versions_of(con: duckdb.DuckDBPyConnection, run_id: str) -> frozenset[str]:
+    """The history tables holding a current version opened by run `run_id` (a run id used again).
+
+    One statement for every history table, asked once per run: a statement per table cost its
+    fixed price thirteen times a nightly."""
+    asked = " UNION ALL ".join(
+        f"(SELECT {literal(hist.name)} FROM {ident(hist.name)} WHERE _sync_run_id = $run AND _is_current LIMIT 1)"
+        for hist in HISTORY.values()
+    )
+    # fetched to the end: an unfinished result blocks the next register
+    return frozenset(name for (name,) in con.execute(asked, {"run": run_id}).fetchall())
 
 
 def record_changed_versions(
@@ -310,14 +316,21 @@ def start_missing_from_current_rows(con: duckdb.DuckDBPyConnection) -> dict[str,
     deleted also gets its delete marker at `_deleted_at`. Returns rows started per history table.
     """
     started: dict[str, int] = {}
-    for table, hist in HISTORY.items():
-        if con.execute(f"SELECT count(*) FROM {ident(hist.name)}").fetchone()[0]:
-            continue
-        spec = TABLES[table]
-        if not con.execute(f"SELECT count(*) FROM {ident(table)}").fetchone()[0]:
-            continue
-        started[hist.name] = _start(con, spec, hist)
+    for table in _tables_to_start(con):
+        hist = HISTORY[table]
+        started[hist.name] = _start(con, TABLES[table], hist)
     return started
+
+
+def _tables_to_start(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Versioned tables holding rows while their history holds none: one statement for all (every
+    run asks, and history has started on all but a warehouse's first run since it was kept)."""
+    asked = " UNION ALL ".join(
+        f"(SELECT {literal(table)} FROM {ident(table)} WHERE NOT EXISTS (SELECT 1 FROM {ident(hist.name)}) LIMIT 1)"
+        for table, hist in HISTORY.items()
+    )
+    missing = {table for (table,) in con.execute(asked).fetchall()}
+    return [table for table in HISTORY if table in missing]
 
 
 def _start(con: duckdb.DuckDBPyConnection, spec: TableSpec, hist: TableSpec) -> int:

@@ -23,32 +23,47 @@ fingerprint into the work table's one (rows: previous + appended; the sum of row
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import duckdb
 
 from jofi_pipeline.warehouse.merge import key_match
-from jofi_pipeline.warehouse.schema import ident, qualified
+from jofi_pipeline.warehouse.schema import ident, literal, qualified
 from jofi_pipeline.warehouse.tables import TableSpec
-
-# Past this share of the previous rows a patch does more work than the whole copy it replaces.
-MAX_WRITTEN_SHARE = 0.5
-
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """The parts of `<schema digest>:<rows>:<sum of row hashes>`."""
+    """The parts of `<schema digest>:<rows>:<sum of row hashes>[:<latest instant>]` (the last for
+    history tables: microseconds since the epoch, empty for an empty table)."""
 
     schema: str
     rows: int
     hash_sum: int
+    latest: int | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> Fingerprint | None:
+        parts = (text or "").split(":")
         try:
-            schema, rows, hash_sum = (text or "").split(":")
-            return cls(schema, int(rows), int(hash_sum))
+            if len(parts) == 3:
+                return cls(parts[0], int(parts[1]), int(parts[2]))
+            if len(parts) == 4:
+                return cls(parts[0], int(parts[1]), int(parts[2]), int(parts[3]) if parts[3] else None)
         except ValueError:
-            return None
+            pass
+        return None
+
+    def latest_instant(self) -> datetime | None:
+        return EPOCH + timedelta(microseconds=self.latest) if self.latest is not None else None
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def latest_instant_sql(alias: str) -> str:
+    """A history table's latest instant (when it was last written), in microseconds since the epoch."""
+    return f"epoch_us(max(greatest({alias}._valid_from, coalesce({alias}._valid_to, {alias}._valid_from))))"
 
 
 def patch_history(
@@ -73,10 +88,13 @@ def patch_history(
 
 
 def apply_patch(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, catalog: str, previous: str | None, wanted: str
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, catalog: str, previous: str | None, wanted: str,
+    since: datetime | None | Literal["read"] = "read",
 ) -> bool | None:
     """The patch of `patch_history`, inside the caller's transaction, which it never ends.
 
+    `since`: the copy's latest instant when the caller knows it (its fingerprint records it, or
+    `latest_instants` read it); "read": read it here.
     True: applied and proven exact. None: not attempted, nothing written (no usable fingerprint,
     another schema, an empty or never-written copy). False: written but not proven exact: the
     caller must roll the transaction back.
@@ -86,7 +104,8 @@ def apply_patch(
         return None
     target, work = qualified(spec.name, catalog), ident(spec.name)
     key = spec.key[:-1]  # the versioned table's key; the last part is _valid_from
-    (since,) = con.execute(f"SELECT max(greatest(_valid_from, coalesce(_valid_to, _valid_from))) FROM {target}").fetchall()[0]
+    if since == "read":
+        since = latest_instants(con, [spec], catalog)[spec.name]
     if since is None:
         return None
     # Written since the copy: versions opened (or completed in place) and delete markers are
@@ -107,11 +126,24 @@ def apply_patch(
         f"RETURNING {row_hash(columns)}",
         {"since": since},
     ).fetchall()
+    # However much of the table the night wrote: a proven patch is kept (the work is done; undoing
+    # it to copy the table whole cost the night's other patches too, rolled back with it).
     return (
-        len(added) + len(closed) <= before.rows * MAX_WRITTEN_SHARE
-        and before.rows + len(added) == after.rows
+        before.rows + len(added) == after.rows
         and before.hash_sum - sum(h for h, _ in closed) + sum(h for _, h in closed) + sum(h for (h,) in added) == after.hash_sum
     )
+
+
+def latest_instants(con: duckdb.DuckDBPyConnection, specs: list[TableSpec], catalog: str) -> dict[str, datetime | None]:
+    """Per history table, the latest instant `catalog`'s copy holds (None when empty): one
+    statement for all, for copies whose fingerprint does not record it."""
+    if not specs:
+        return {}
+    asked = " UNION ALL ".join(
+        f"SELECT {literal(spec.name)}, {latest_instant_sql('t')} FROM {qualified(spec.name, catalog)} AS t" for spec in specs
+    )
+    latest = dict(con.execute(asked).fetchall())
+    return {spec.name: Fingerprint(spec.name, 0, 0, latest[spec.name]).latest_instant() for spec in specs}
 
 
 def row_hash(columns: list[str], replaced: dict[str, str] | None = None, alias: str | None = None) -> str:

@@ -220,6 +220,8 @@ class RunWriter:
         self._staged: StagedVersion | None = None  # stage_publish's copy, until publish takes it
         # Per history table, the keys this run has versioned so far (store._record_versions), as numbers.
         self._run_versioned: dict[str, KeySet | None] = {}
+        # The history tables where this run id held current versions before this writer (read once).
+        self._reused_in: frozenset[str] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -525,8 +527,9 @@ class RunWriter:
         """Keys of `hist` this run may have opened a version of; None if it cannot tell (its run id
         already holds current versions there, written before this writer: every key goes the long way)."""
         if hist.name not in self._run_versioned:
-            reused = history.run_holds_current_versions(self.con, hist, self.run_id)
-            self._run_versioned[hist.name] = None if reused else KeySet()
+            if self._reused_in is None:  # asked of every history table at once, the first time any is written
+                self._reused_in = history.tables_with_current_versions_of(self.con, self.run_id)
+            self._run_versioned[hist.name] = None if hist.name in self._reused_in else KeySet()
         return self._run_versioned[hist.name]
 
     def _replace_children(

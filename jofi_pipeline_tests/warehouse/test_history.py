@@ -382,3 +382,44 @@ def test_the_short_way_for_keys_the_run_has_not_versioned_writes_what_the_long_w
             con.rollback()
         assert written["short"] == written["long"]
         assert written["long"][:2] == (3, 1)  # opened 1, 3, 4; closed 1's version
+
+
+def logged_statements(con) -> list[str]:
+    """The statements DuckDB's query log holds for this database (logging enabled by `logging_queries`)."""
+    return [" ".join(m.split()) for (m,) in con.execute("SELECT message FROM duckdb_logs WHERE type = 'QueryLog'").fetchall()]
+
+
+@pytest.fixture
+def logging_queries(monkeypatch):
+    """Every work database a run opens logs its statements from the start."""
+    real = WarehouseStore._connect_work_db
+
+    def connect(self):
+        con = real(self)
+        con.execute("CALL enable_logging('QueryLog')")
+        return con
+
+    monkeypatch.setattr(WarehouseStore, "_connect_work_db", connect)
+
+
+def test_opening_a_run_asks_every_history_table_whether_history_must_start_in_one_statement(store: WarehouseStore, logging_queries):
+    with store.open_run("r1", T0) as run:
+        run.upsert("invitations", [docs.invitation(1)], T0)
+    with store.open_run("r2", T1) as run:
+        reading_history = [s for s in logged_statements(run.con) if '_history"' in s and not s.startswith(("CREATE", "ALTER"))]
+        assert len(reading_history) == 1, reading_history  # not a count(*) per history table
+        assert all(f'FROM "{hist.name}"' in reading_history[0] for hist in HISTORY.values())
+        assert run.history_started == {}
+
+
+def test_a_run_asks_once_which_history_tables_its_run_id_already_holds_current_versions_in(store: WarehouseStore, logging_queries):
+    with store.open_run("r1", T0) as run:
+        run.upsert("teams", [docs.team(id=1)], T0)
+        run.upsert("users", [docs.user(id=501)], T0)
+        run.upsert("invitations", [docs.invitation(1)], T0)
+        asked = [s for s in logged_statements(run.con) if "_sync_run_id = $run AND _is_current" in s]
+        assert len(asked) == 1, asked  # one statement for every history table, not one per table written
+    # a run id used again (its versions are there before its writer): completed in place, as before
+    with store.open_run("r1", T1) as run:
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        assert chain(run.con, "teams", value="display_name") == [(1, "Renamed", T0, None, True, "insert")]

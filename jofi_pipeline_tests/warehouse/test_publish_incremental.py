@@ -246,6 +246,58 @@ def test_history_tables_are_patched_with_the_nights_keys_and_equal_a_full_build(
     assert patches["teams_history"] == [True, True, True]  # every night, only the night's keys
 
 
+def test_a_night_that_writes_most_of_a_small_history_table_still_patches_it(tmp_path, patches, monkeypatch):
+    """One team renamed in a one-team warehouse (one version closed, one opened, on a table of one
+    row): patched like any night, in the night's one transaction, not undone to copy it whole."""
+    store = filled(tmp_path / "data", 1, users=True, published=True)
+    commits_while_patching = []
+    real = publish_module.patch_histories
+
+    def counting(con, *args):
+        if not isinstance(con, CountingCommits):  # the full build compared with
+            return real(con, *args)
+        before = con.commits
+        patched = real(con, *args)
+        commits_while_patching.append(con.commits - before)
+        return patched
+
+    monkeypatch.setattr(publish_module, "patch_histories", counting)
+    with store.open_run("r2", T1) as run:
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        run.upsert("users", [docs.user(id=501, first_name="Anne")], T1)
+        result = publish_module.publish(CountingCommits(run.con), store.paths)
+        assert {"teams_history", "users_history"} <= set(result.changed_tables)
+        assert contents(store.published_db_path) == full_build(run, tmp_path / "full")
+    assert patches["teams_history"] == [True] and patches["users_history"] == [True]
+    assert commits_while_patching == [1]
+
+
+def test_a_patch_starts_where_the_previous_fingerprint_says_without_reading_the_copy(tmp_path, patches):
+    """The previous version's fingerprint of a history table records its latest instant: the patch
+    starts there, with no scan of the copy for it. A manifest written before fingerprints recorded
+    it (three parts) still gets its patch, the instant read from the copy."""
+    store = filled(tmp_path / "data", 10, published=True)
+    manifest = store.paths.current / publish_module.FINGERPRINTS_NAME
+    recorded = json.loads(manifest.read_text())
+    assert recorded["tables"]["teams_history"]["fingerprint"].count(":") == 3
+    for night, older_manifest in ((2, False), (3, True)):
+        if older_manifest:
+            recorded = json.loads(manifest.read_text())
+            for table in recorded["tables"].values():
+                table["fingerprint"] = ":".join(table["fingerprint"].split(":")[:3])
+            manifest.write_text(json.dumps(recorded))
+        at = T0 + timedelta(days=night)
+        with store.open_run(f"r{night}", at) as run:
+            run.upsert("teams", [docs.team(id=1, display_name=f"Name {night}")], at)
+            run.con.execute("CALL enable_logging('QueryLog')")
+            run.publish()
+            read_copy = [m for (m,) in run.con.execute("SELECT message FROM duckdb_logs WHERE type = 'QueryLog'").fetchall()
+                         if "max(greatest" in m and publish_module.PUBLISH_CATALOG in m]
+            assert len(read_copy) == (1 if older_manifest else 0), read_copy
+            assert contents(store.published_db_path) == full_build(run, tmp_path / f"full{night}")
+    assert patches["teams_history"] == [True, True]
+
+
 def published_then_renamed_at_t2(folder, *, users: bool = False) -> WarehouseStore:
     """Night 1 at T0 (10 teams, and 10 users if asked), night 2 at T2 renames team 1: the start of
     a clock stepped back to T1 on night 3."""
