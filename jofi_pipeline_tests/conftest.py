@@ -11,6 +11,10 @@ A test left unmarked that starts any process fails at once and says so.
 
 from __future__ import annotations
 
+from jofi_pipeline_tests import heap
+
+heap.pause_for_start_up()  # before the imports below and the Dagster, pyarrow, ... the tests load
+
 import multiprocessing.util
 import os
 import shutil
@@ -39,6 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     one nor imports Dagster (~2 s before any worker starts): its workers start after it has
     configured."""
     if _is_xdist_controller(config):
+        heap.start_up_loaded()  # it collects no tests
         return
     from jofi_pipeline.dagster_storage import storage_config
 
@@ -110,6 +115,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             super().schedule()
 
     return LongFirstFileScheduling(config, log)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    heap.start_up_loaded()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

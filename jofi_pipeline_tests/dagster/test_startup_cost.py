@@ -21,6 +21,7 @@ import pytest
 from jofi_pipeline.runs import JOB_NAME, load_definitions, sync_job
 from jofi_pipeline.warehouse import readonly
 from jofi_pipeline.warehouse.published import PublishedReader
+from jofi_pipeline_tests.heap import nothing_frozen
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,10 +117,11 @@ def test_the_console_script_waits_for_a_thread_still_working_as_the_interpreter_
 def test_the_cli_called_in_a_longer_lived_process_leaves_its_collector_alone(tmp_path, monkeypatch, capsys):
     from jofi_pipeline_tests.errors.cli import invoke
 
-    frozen = gc.get_freeze_count()
-    result = invoke(["sql", "SELECT 1", "--data-dir", str(tmp_path)], {}, monkeypatch, capsys)
-    assert result.returncode == 1  # nothing published there: one error line, the process goes on
-    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    with nothing_frozen():
+        frozen = gc.get_freeze_count()
+        result = invoke(["sql", "SELECT 1", "--data-dir", str(tmp_path)], {}, monkeypatch, capsys)
+        assert result.returncode == 1  # nothing published there: one error line, the process goes on
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
 
 
 def test_the_sync_job_is_the_code_locations_job_without_the_component_catalogue(monkeypatch):
