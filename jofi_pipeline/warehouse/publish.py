@@ -195,12 +195,29 @@ def _digest(parts: list[str]) -> str:
 
 
 def previous_version(targets: ModePaths) -> PreviousVersion | None:
-    """The current version when its manifest is one this code wrote for this storage version."""
+    """The current version, to build the next one from: when its manifest is one this code wrote
+    for this storage version and its DuckDB file is still the one that publish wrote.
+
+    A file replaced or edited since (another size or modification time) no longer holds what the
+    manifest's fingerprints say: a table kept from it, or a history patch started from the
+    manifest's latest instant, would publish its rows instead of the work database's. The next
+    version is then built whole."""
     try:
         version_dir = (targets.mode_dir / os.readlink(targets.current)).resolve()
     except OSError:
         return None
-    return recorded_version(version_dir)
+    version = recorded_version(version_dir)
+    if version is not None and not version.db_file_unchanged():
+        if version_dir not in _said_changed:
+            _said_changed.add(version_dir)
+            why = "its manifest does not record it" if version.db_stat is None else "its size or modification time changed"
+            log.warning("%s: the published file %s may not be the one its publish wrote (%s); the next version "
+                        "is built whole, not from it", targets.mode, version_dir / DB_NAME, why)
+        return None
+    return version
+
+
+_said_changed: set[Path] = set()  # versions whose changed file was reported (once per process)
 
 
 def recorded_version(version_dir: Path) -> PreviousVersion | None:

@@ -7,9 +7,10 @@ with all of history rather than with the night's changes. Instead, in the new fi
 the previous version's), only the rows written since that version are written.
 
 Which rows: the previous copy's latest instant (`max` of `_valid_from` / `_valid_to`) is when
-it was last written; a row the work database wrote since was opened or closed after that instant
-(versions, completions in place, delete markers all carry the instant of the run that wrote
-them). The rows opened since are appended; the rows closed since, which the copy holds as
+it was last written (its fingerprint in the manifest records it; `publish.previous_version`
+builds on a copy only while its file is the one that publish wrote); a row the work database
+wrote since was opened or closed after that instant (versions, completions in place, delete
+markers all carry the instant of the run that wrote them). The rows opened since are appended; the rows closed since, which the copy holds as
 current, get their end (`_valid_to`, `_is_current`) in place: closing a version is the only change
 history makes to a row it keeps. Nothing is deleted, so the copy never carries dead rows and is
 never copied whole to shed them, and the night's work is its own versions, not the table's.
@@ -31,6 +32,7 @@ import duckdb
 from jofi_pipeline.warehouse.merge import key_match
 from jofi_pipeline.warehouse.schema import ident, literal, qualified
 from jofi_pipeline.warehouse.tables import TableSpec
+
 
 @dataclass(frozen=True)
 class Fingerprint:
@@ -55,10 +57,15 @@ class Fingerprint:
         return None
 
     def latest_instant(self) -> datetime | None:
-        return EPOCH + timedelta(microseconds=self.latest) if self.latest is not None else None
+        return instant_of(self.latest)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def instant_of(epoch_us: int | None) -> datetime | None:
+    """Microseconds since the epoch (what `latest_instant_sql` gives) as an instant; None stays None."""
+    return EPOCH + timedelta(microseconds=epoch_us) if epoch_us is not None else None
 
 
 def latest_instant_sql(alias: str) -> str:
@@ -143,7 +150,7 @@ def latest_instants(con: duckdb.DuckDBPyConnection, specs: list[TableSpec], cata
         f"SELECT {literal(spec.name)}, {latest_instant_sql('t')} FROM {qualified(spec.name, catalog)} AS t" for spec in specs
     )
     latest = dict(con.execute(asked).fetchall())
-    return {spec.name: Fingerprint(spec.name, 0, 0, latest[spec.name]).latest_instant() for spec in specs}
+    return {spec.name: instant_of(latest[spec.name]) for spec in specs}
 
 
 def row_hash(columns: list[str], replaced: dict[str, str] | None = None, alias: str | None = None) -> str:

@@ -346,3 +346,27 @@ def test_a_publish_flushes_what_it_wrote_and_every_folder_but_not_the_files_it_c
     assert files == {Path("jofi.duckdb"), Path("fingerprints.json")} | {
         Path("parquet", name, "part-0.parquet") for name in result.changed_tables}
     assert {parquet / name for name in TABLES} | {version, parquet} <= folders
+
+
+def test_a_published_file_replaced_by_hand_is_not_built_on(tmp_path, patches, caplog):
+    """The current version's jofi.duckdb swapped for an older one (its manifest untouched): the
+    next publish must not keep tables from it or patch its history from the manifest's latest
+    instant (that publish lacked the versions written in between, and the proof passed): it builds
+    the new version whole, says so, and the night after builds on that version again."""
+    store = filled(tmp_path / "data", 10, published=True)
+    older = tmp_path / "older.duckdb"
+    older.write_bytes((store.paths.current / "jofi.duckdb").read_bytes())
+    with store.open_run("r2", T1) as run:
+        run.upsert("teams", [docs.team(id=1, display_name="Night 2")], T1)
+        run.publish()
+    (store.paths.current / "jofi.duckdb").write_bytes(older.read_bytes())  # replaced by hand
+    nights = [(T2, 2), (T2 + timedelta(days=1), 3)]
+    for night, (at, team) in enumerate(nights, start=3):
+        with caplog.at_level("WARNING"), store.open_run(f"r{night}", at) as run:
+            run.upsert("teams", [docs.team(id=team, display_name=f"Night {night}")], at)
+            run.publish()
+            assert contents(store.published_db_path) == full_build(run, tmp_path / f"full{night}")
+    said = [r.getMessage() for r in caplog.records if "not be the one its publish wrote" in r.getMessage()]
+    assert len(said) == 1 and "size or modification time changed" in said[0]
+    # Night 2 patched the first version; night 3 built whole (no patch tried); night 4 patched night 3's.
+    assert patches.get("teams_history") == [True, True]
