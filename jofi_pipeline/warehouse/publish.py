@@ -403,8 +403,8 @@ def patch_histories(
     try:
         # Where each patch starts: the previous fingerprint says (its latest instant); read from the
         # copy only for one that does not (a manifest written before it did).
-        since = latest_instants(con, [TABLES[name] for name in names if recorded_latest(previous, name) is None], PUBLISH_CATALOG)
-        since |= {name: recorded_latest(previous, name) for name in names if name not in since}
+        recorded = {name: recorded_latest(previous, name) for name in names}
+        since = recorded | latest_instants(con, [TABLES[name] for name, at in recorded.items() if at is None], PUBLISH_CATALOG)
         exact = {name: apply_patch(con, TABLES[name], PUBLISH_CATALOG, previous.fingerprints.get(name), fingerprints[name], since[name])
                  for name in names}
     except BaseException:

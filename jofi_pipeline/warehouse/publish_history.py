@@ -10,9 +10,9 @@ Which rows: the previous copy's latest instant (`max` of `_valid_from` / `_valid
 it was last written (its fingerprint in the manifest records it; `publish.previous_version`
 builds on a copy only while its file is the one that publish wrote); a row the work database
 wrote since was opened or closed after that instant (versions, completions in place, delete
-markers all carry the instant of the run that wrote them). The rows opened since are appended; the rows closed since, which the copy holds as
-current, get their end (`_valid_to`, `_is_current`) in place: closing a version is the only change
-history makes to a row it keeps. Nothing is deleted, so the copy never carries dead rows and is
+markers all carry the instant of the run that wrote them). The rows opened since are appended;
+the rows closed since, which the copy holds as current, get their end (`_valid_to`,
+`_is_current`) in place: closing a version is the only change history makes to a row it keeps. Nothing is deleted, so the copy never carries dead rows and is
 never copied whole to shed them, and the night's work is its own versions, not the table's.
 What that misses (a clock stepped back, or a run at the very same instant; a version reopened by
 a run that read A, B, A of one record) cannot slip through: the patch must turn the previous
