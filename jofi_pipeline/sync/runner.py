@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from jofi_pipeline import entities, settings
+from jofi_pipeline import collector, entities, settings
 from jofi_pipeline.api.client import JofiClient
 from jofi_pipeline.api.errors import JofiApiError
 from jofi_pipeline.api.lists import ListResult
@@ -62,6 +62,13 @@ async def run_sync(
     The caller builds the client (the Dagster resource, the CLI through it, a test with a fake
     JOFI) and closes it; this never reads the environment.
     """
+    with collector.sync_running():  # fewer walks of the young objects the run makes (collector.py)
+        return await _run_sync(client, store, options, progress)
+
+
+async def _run_sync(
+    client: JofiClient, store: WarehouseStore, options: SyncOptions | None, progress: Progress | None
+) -> SyncReport:
     options = options or SyncOptions()
     mode = client.mode
     say = _progress_sink(mode, progress)

@@ -363,3 +363,43 @@ def test_list_pages_are_merged_as_they_arrive_so_no_list_is_held_whole(fake, sto
     total = len(watched)
     # At most: the queue's pages (8 x 2), a batch being merged, what waits for a batch per list.
     assert total > 160 and alive and max(alive) <= 40, f"up to {max(alive)} of {total} list items held at a merge"
+
+
+def test_a_sync_collects_young_objects_less_often_and_gives_the_thresholds_back(fake, store, monkeypatch):
+    """The collector's young generation is walked every 20,000 allocations while a run writes
+    (collector.sync_running), not every 700; the process's own thresholds return after it."""
+    import gc
+
+    from jofi_pipeline import collector
+    from jofi_pipeline.warehouse import RunWriter
+    from jofi_pipeline_tests.warehouse.conftest import spy
+
+    seen: list[tuple[int, int, int]] = []
+    spy(monkeypatch, RunWriter, "upsert", lambda *args, **kwargs: seen.append(gc.get_threshold()))
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        assert run(fake, store).status == "succeeded"
+        assert seen and all(t == collector.SYNC_THRESHOLDS for t in seen)
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_overlapping_syncs_give_the_thresholds_back_when_the_last_one_ends():
+    import gc
+
+    from jofi_pipeline import collector
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        first, second = collector.sync_running(), collector.sync_running()
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert gc.get_threshold() == collector.SYNC_THRESHOLDS  # the second one still runs
+        second.__exit__(None, None, None)
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
