@@ -18,6 +18,7 @@ from jofi_pipeline.api import ClientConfig, JofiClient
 from jofi_pipeline.api.config import DEFAULT_MAX_CONCURRENCY, DEFAULT_REQUESTS_PER_SECOND
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.sync import SyncOptions
+from jofi_pipeline.sync.options import DEFAULT_BATCH_SIZE
 from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline.warehouse.remote import RemotePublisher
 
@@ -29,7 +30,7 @@ class JofiSyncResource(dg.ConfigurableResource):
     data_dir: str = ""
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
-    batch_size: int = 500
+    batch_size: int = DEFAULT_BATCH_SIZE
     # A run that finds another sync of its mode writing waits this long for it (then fails clearly).
     writer_wait_seconds: float = 3600.0
     # s3://bucket/prefix: also upload each published version there (default: env JOFI_PUBLISH_URL).

@@ -403,3 +403,21 @@ def test_overlapping_syncs_give_the_thresholds_back_when_the_last_one_ends():
         assert gc.get_threshold() == (700, 10, 10)
     finally:
         gc.set_threshold(*before)
+
+
+def test_a_run_merges_six_hundred_records_of_an_entity_in_one_write(store, monkeypatch):
+    """By default a merge takes thousands of records (SyncOptions.batch_size): each write joins
+    its batch against the whole table it writes, so 600 test takers read from their list and 600
+    fetched by id are one merge each, not two."""
+    from jofi_pipeline.warehouse import RunWriter
+    from jofi_pipeline_tests.warehouse.conftest import spy
+
+    fake = FakeJofi(cap=1000)
+    for test_taker_id in range(1, 601):
+        fake.add_test_taker(test_taker_id, completed=False)
+    sizes: dict[str, list[int]] = {}
+    spy(monkeypatch, RunWriter, "upsert",
+        lambda self, entity, objects, *args, **kwargs: sizes.setdefault(entity, []).append(len(objects)))
+    assert run(fake, store).status == "succeeded"
+    assert sizes["test_takers"] == [600, 600]  # the list, then the details by id
+    assert sizes["invitations"] == [600]
