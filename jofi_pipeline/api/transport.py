@@ -32,6 +32,7 @@ from jofi_pipeline import json_codec
 from jofi_pipeline.api import errors
 from jofi_pipeline.api.config import ClientConfig
 from jofi_pipeline.api.http import pooled_transport
+from jofi_pipeline.api.request_builder import RequestBuilder
 from jofi_pipeline.api.redact import SecretKey, redact_text, safe_host, safe_url
 
 log = logging.getLogger("jofi_pipeline.api")
@@ -139,7 +140,10 @@ class Transport:
             pool=config.attempt_timeout,
         ).as_dict()
         self._closed = False
-        self._headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate", "User-Agent": config.user_agent}
+        self._requests = RequestBuilder(
+            self._base_url, {"Accept": "application/json", "Accept-Encoding": "gzip, deflate", "User-Agent": config.user_agent},
+            self._timeout,
+        )
 
     @property
     def host(self) -> str:
@@ -149,11 +153,11 @@ class Transport:
         self._closed = True
         await self._http.aclose()
 
-    async def _send(self, url: str, params: Mapping[str, Any] | None, headers: dict[str, str]) -> httpx.Response:
+    async def _send(self, path: str, params: Mapping[str, Any] | None, authorization: str | None) -> httpx.Response:
         """One GET through the transport, its body read (and the connection handed back)."""
         if self._closed:
             raise RuntimeError("this JOFI client is closed: open a new one (async with JofiClient.from_env(...))")
-        request = httpx.Request("GET", url, params=params, headers=headers, extensions={"timeout": self._timeout})
+        request = self._requests.get(path, params, authorization)
         response = await self._http.handle_async_request(request)
         try:
             await response.aread()
@@ -221,7 +225,7 @@ class Transport:
         retries: int,
         lenient_body: bool,
     ) -> dict[str, Any] | _Failure:
-        headers = {**self._headers, "Authorization": f"Bearer {self._key.reveal()}"} if authenticated else self._headers
+        authorization = f"Bearer {self._key.reveal()}" if authenticated else None
         try:
             async with self._semaphore:
                 await self._wait_for_resume()
@@ -229,7 +233,7 @@ class Transport:
                     await self._limiter.acquire()
                 self.counts.by_route[route] += 1
                 async with asyncio.timeout(self._config.attempt_timeout):
-                    response = await self._send(self._base_url + path, params, headers)
+                    response = await self._send(path, params, authorization)
         except (httpx.TimeoutException, TimeoutError) as exc:
             return _Failure(
                 f"timeout ({type(exc).__name__})", errors.unreachable(route, self._host, "timed out", exc, retries)
@@ -251,7 +255,7 @@ class Transport:
                 errors.unreachable(route, self._host, "could not be reached (proxy or transport error)", exc, retries),
             )
         finally:
-            headers = None  # drop the only local that holds the key as soon as it has been sent
+            authorization = None  # drop the only local that holds the key as soon as it has been sent
 
         status = response.status_code
         if 200 <= status < 300:
