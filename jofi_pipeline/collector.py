@@ -54,9 +54,9 @@ def exiting() -> None:
 # A sync allocates several container objects per field of every answer (parsed JSON, rows, Arrow
 # input) and holds each batch until it is merged. With the default threshold (700) the collector
 # walked the young objects every few requests and promoted each batch in flight to the older
-# generations, which the next full collections walked again: ~15 % of a full sync's CPU
-# (2,000 test takers). Collecting young objects every 20,000 allocations frees the same cyclic
-# garbage (a sync makes almost none: reference counting frees the rest as always), a few MB later.
+# generations, which the next full collections walked again: ~10-15 % of a full sync's CPU
+# (2,000 test takers, bare, one run each on a loaded machine). Collecting young objects every
+# 20,000 allocations frees the same cyclic garbage, later; reference counting frees the rest as always.
 SYNC_THRESHOLDS = (20_000, 20, 20)
 _syncs_running = 0
 _thresholds_before: tuple[int, int, int] | None = None

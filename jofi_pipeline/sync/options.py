@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Records merged per write. Each merge joins its batch against the whole table it writes, opens
-# history versions and commits: a full sync of 2,000 test takers in batches of 500 spent ~13 % more
+# history versions and commits: a full sync of 2,000 test takers in batches of 500 spent ~15 % more
 # CPU than in batches of 2,000, which hold ~35 MB more at the peak (~400 MB; bare sync, no latency).
 DEFAULT_BATCH_SIZE = 2000
 
