@@ -107,14 +107,25 @@ def sync(
     wait: float = typer.Option(0.0, "--wait", min=0.0, help="Seconds to wait if another sync of this mode is writing (default: fail at once)."),
 ) -> None:
     """Run the jofi_sync job in-process for one mode, with progress on stderr and a summary."""
-    from jofi_pipeline.runs import SyncJobFailed, print_summary, sync_mode
+    import time
+
+    from jofi_pipeline.sync_refusal import SyncJobFailed, refuse_if_busy
 
     mode_value = _mode(mode)
+    started = time.monotonic()
     try:
-        outcome = sync_mode(
-            mode_value, full_refresh=full, score_profile=score_profile, concurrency=concurrency, rate=rate,
-            data_dir=data_dir, wait=wait,
-        )
+        refuse_if_busy(mode_value, data_dir, wait)  # before the sync starts, and before any run exists
+        # The sync starts now in a process of its own; Dagster loads here meanwhile (sync/head_start.py).
+        from jofi_pipeline.sync.head_start import head_started
+
+        with head_started(mode_value, started, full_refresh=full, score_profile=score_profile,
+                          concurrency=concurrency, rate=rate, data_dir=data_dir, wait=wait):
+            from jofi_pipeline.runs import print_summary, sync_mode
+
+            outcome = sync_mode(
+                mode_value, full_refresh=full, score_profile=score_profile, concurrency=concurrency, rate=rate,
+                data_dir=data_dir, wait=wait,
+            )
     except SyncJobFailed as exc:
         _fail(str(exc))
     print_summary(outcome)

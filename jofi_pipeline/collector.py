@@ -36,6 +36,11 @@ def entry() -> None:
         _paused = True
 
 
+def own_process() -> bool:
+    """True in the console script's process: it runs one command and ends (a sync may fork then)."""
+    return _own_process
+
+
 def loaded() -> None:
     """What the command needs is loaded: keep it out of every later collection, collect again."""
     global _paused

@@ -6,7 +6,9 @@ daemon would create it: so it is listed on the job's Runs page and can be re-exe
 (`execute_in_process` records no origin, and the UI lists a job's runs by it.) Only the console
 output differs: Dagster's console logger is quieted and the sync's progress goes to stderr in
 plain words. A sync refused because another one of the mode is writing is refused before a run
-exists, so no asset partition is ever marked failed for it.
+exists, so no asset partition is ever marked failed for it. The CLI's `sync` starts the sync
+itself before this module is even imported (sync/head_start.py): the op then relays that sync
+instead of running one, and the time line says how long Dagster's start-up ran alongside it.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from jofi_pipeline.api.redact import redact_text
 from jofi_pipeline.defs.partitions import LAUNCHED_BY_TAG, MODE_TAG
 from jofi_pipeline.instance import batched_events, open_instance
 from jofi_pipeline.settings import Mode
-from jofi_pipeline.sync.attempts import record_refusal
-from jofi_pipeline.warehouse import ModePaths
-from jofi_pipeline.warehouse.lock import writer_holder
+from jofi_pipeline.sync import head_start
 from jofi_pipeline.sync.report import capped_window_note
+from jofi_pipeline.sync.setup import resource_config
+from jofi_pipeline.sync_refusal import SyncJobFailed, SyncRefused, refuse_if_busy, writer_busy  # noqa: F401  (their home was here)
 
 JOB_NAME = "jofi_sync"
 ASSET_NODE = "jofi_warehouse"
@@ -40,14 +42,6 @@ LOCATION_NAME = "jofi_pipeline"
 DEFINITIONS_MODULE = "jofi_pipeline.definitions"
 DEFINITIONS_ATTRIBUTE = "defs"
 REPOSITORY_NAME = "__repository__"  # what Dagster calls the one repository of a Definitions
-
-
-class SyncJobFailed(Exception):
-    """The run failed; the message is the one-line reason."""
-
-
-class SyncRefused(SyncJobFailed):
-    """Another sync of the mode is writing: nothing was started, no Dagster run exists."""
 
 
 @dataclass
@@ -69,7 +63,8 @@ class SyncOutcome:
     checks_failed: list[str] = field(default_factory=list)
     checks_warned: list[str] = field(default_factory=list)
     requests: int = 0
-    startup_seconds: float = 0.0  # loading the definitions and opening the Dagster instance
+    startup_seconds: float = 0.0  # until the sync began: loading Dagster and the instance, or (head start) the sync's own
+    alongside_seconds: float | None = None  # a head-started sync: Dagster's start-up, while the sync ran
     fetch_and_merge_seconds: float = 0.0  # sync_runs.finished_at - started_at
     publish_seconds: float = 0.0
 
@@ -109,11 +104,6 @@ def component_tree() -> dg.ComponentTree:
 
     return dg.ComponentTree(defs_module=defs, project_root=Path(defs.__file__).resolve().parents[2],
                             code_location_name=LOCATION_NAME)
-
-
-def writer_busy(mode: Mode, data_dir: Path | None) -> str | None:
-    """Who holds the mode's writer lock right now, or None when a sync could start."""
-    return writer_holder(ModePaths.of(mode, data_dir).lock, mode)
 
 
 def job_origins(job_name: str):
@@ -182,25 +172,16 @@ def sync_mode(
     wait: float = 0.0,
     instance: dg.DagsterInstance | None = None,
 ) -> SyncOutcome:
-    # A person at a terminal is told at once that another sync is writing (unless they ask to wait).
-    resource_config: dict = {"writer_wait_seconds": wait}
-    if concurrency is not None:
-        resource_config["max_concurrency"] = concurrency
-    if rate is not None:
-        resource_config["requests_per_second"] = rate
-    if data_dir is not None:
-        resource_config["data_dir"] = str(data_dir)
     run_config = {
         "ops": {ASSET_NODE: {"config": {"full_refresh": full_refresh, "score_profile": score_profile}}},
-        "resources": {"jofi": {"config": resource_config}},
+        "resources": {"jofi": {"config": resource_config(wait=wait, concurrency=concurrency, rate=rate, data_dir=data_dir)}},
         # The CLI prints its own one-line reason; Dagster's console would add step tracebacks.
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }
-    started = time.monotonic()
-    refusal = writer_busy(mode, data_dir)
-    if refusal and wait <= 0:
-        record_refusal(ModePaths.of(mode, data_dir), refusal)  # for `status`: the last attempt was refused
-        raise SyncRefused(f"{mode} sync not started: {refusal}")
+    head = head_start.held(mode)  # the CLI's: refused or not before it started (cli.sync)
+    started = head.started if head is not None else time.monotonic()
+    if head is None:
+        refuse_if_busy(mode, data_dir, wait)
     job = sync_job()
     with ExitStack() as stack:
         if instance is None:
@@ -212,7 +193,12 @@ def sync_mode(
     if not result.success:
         raise SyncJobFailed(f"{mode} sync failed: {_failure_reason(result)}")
     outcome = _outcome(mode, result, time.monotonic() - started)
-    outcome.startup_seconds = ready - started
+    if head is not None and head.sync_began is not None:
+        # The sync began long before Dagster was ready: its start-up ran alongside, not before.
+        outcome.startup_seconds = head.sync_began - started
+        outcome.alongside_seconds = ready - started
+    else:
+        outcome.startup_seconds = ready - started
     return outcome
 
 
@@ -259,7 +245,9 @@ def _outcome(mode: Mode, result, seconds: float) -> SyncOutcome:
 def time_line(outcome: SyncOutcome) -> str:
     """The durations in tenths of a second that add up to the printed whole (each part rounded
     alone, four parts could miss it by 0.2 s): the largest-remainder rounding, every part within
-    0.1 s of what was measured; the Dagster run is the rest of the whole."""
+    0.1 s of what was measured; the Dagster run is the rest of the whole. A head-started sync
+    (sync/head_start.py) began before Dagster was loaded: how long that took is said after the
+    sum, not in it, since it overlapped the fetch."""
     measured = [outcome.startup_seconds, outcome.fetch_and_merge_seconds, outcome.publish_seconds]
     parts = [*measured, max(outcome.seconds - sum(measured), 0.0)]
     tenths = [p * 10 for p in parts]
@@ -268,8 +256,11 @@ def time_line(outcome: SyncOutcome) -> str:
     for index in sorted(range(len(parts)), key=lambda i: shown[i] - tenths[i])[:missing]:
         shown[index] += 1
     start_up, fetch_and_merge, publish, rest = (t / 10 for t in shown)
-    return (f"time: start-up {start_up:.1f}s + fetch and merge {fetch_and_merge:.1f}s + publish {publish:.1f}s + "
+    line = (f"time: start-up {start_up:.1f}s + fetch and merge {fetch_and_merge:.1f}s + publish {publish:.1f}s + "
             f"Dagster run and checks {rest:.1f}s = {sum(shown) / 10:.1f}s")
+    if outcome.alongside_seconds is not None:
+        line += f" (Dagster's start-up, {outcome.alongside_seconds:.1f}s, ran alongside the sync)"
+    return line
 
 
 def print_summary(outcome: SyncOutcome, out=None) -> None:

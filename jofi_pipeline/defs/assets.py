@@ -18,7 +18,8 @@ from jofi_pipeline.defs.resources import JofiSyncResource
 from jofi_pipeline.defs.metadata import relation_metadata
 from jofi_pipeline.defs.tables import asset_key, source_spec, table_specs, view_specs
 from jofi_pipeline.settings import parse_mode
-from jofi_pipeline.sync import SyncFailed, SyncReport, run_sync
+from jofi_pipeline.sync import SyncFailed, head_start
+from jofi_pipeline.sync.setup import score_profiles_in, sync_with
 from jofi_pipeline.sync.attempts import record_refusal
 from jofi_pipeline.sync.explain import expected, explain
 from jofi_pipeline.warehouse import ModePaths, PublishedWarehouse, identity
@@ -63,8 +64,12 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
     if config.targets is not None:
         options = dataclasses.replace(options, targets=config.targets)
     try:
+        head_started = head_start.take(mode)  # a CLI sync's, begun while Dagster loaded (sync/head_start.py)
+        if head_started is not None:
+            report = head_started.report(context.log.info)  # its lines, then its report or its error
         store = jofi.store(mode)  # a malformed publish URL stops here, before any request
-        report = asyncio.run(_sync(jofi, mode, store, options, context.log.info))
+        if head_started is None:
+            report = asyncio.run(sync_with(jofi, mode, store, options, context.log.info))
     except Exception as exc:
         if isinstance(exc, SyncFailed):
             # A refused publish shows each integrity rule as judged on the work database (the
@@ -136,13 +141,6 @@ def remote_metadata(report) -> dict:
     }
 
 
-async def _sync(jofi: JofiSyncResource, mode: str, store, options, progress) -> SyncReport:
-    """Build the mode's client (a bad key or URL fails here, before any request) and run the sync."""
-    async with jofi.client(mode) as client:
-        return await run_sync(client, store, options, progress=progress)
-
-
 def score_profiles_asked(config: SyncConfig, tags: dict[str, str]) -> tuple[str, ...]:
     """Short names from run config `score_profile` or the `jofi/score_profile` tag (config wins)."""
-    text = config.score_profile or tags.get(SCORE_PROFILE_TAG, "")
-    return tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    return score_profiles_in(config.score_profile or tags.get(SCORE_PROFILE_TAG, ""))

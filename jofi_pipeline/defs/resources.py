@@ -8,19 +8,17 @@ reaches Dagster. The CLI's `sync` runs the same job, so it builds its client her
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
-from jofi_pipeline import settings
-from jofi_pipeline.api import ClientConfig, JofiClient
+from jofi_pipeline.api import JofiClient
 from jofi_pipeline.api.config import DEFAULT_MAX_CONCURRENCY, DEFAULT_REQUESTS_PER_SECOND
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.sync import SyncOptions
 from jofi_pipeline.sync.options import DEFAULT_BATCH_SIZE
+from jofi_pipeline.sync.setup import DEFAULT_WRITER_WAIT_SECONDS, SyncSetup
 from jofi_pipeline.warehouse import WarehouseStore
-from jofi_pipeline.warehouse.remote import RemotePublisher
 
 
 class JofiSyncResource(dg.ConfigurableResource):
@@ -32,34 +30,31 @@ class JofiSyncResource(dg.ConfigurableResource):
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
     batch_size: int = DEFAULT_BATCH_SIZE
     # A run that finds another sync of its mode writing waits this long for it (then fails clearly).
-    writer_wait_seconds: float = 3600.0
+    writer_wait_seconds: float = DEFAULT_WRITER_WAIT_SECONDS
     # s3://bucket/prefix: also upload each published version there (default: env JOFI_PUBLISH_URL).
     publish_url: str = ""
 
+    def setup(self) -> SyncSetup:
+        """The same settings, for what builds a sync (sync/setup.py: shared with the CLI's head start)."""
+        return SyncSetup(
+            base_url=self.base_url, data_dir=self.data_dir, max_concurrency=self.max_concurrency,
+            requests_per_second=self.requests_per_second, batch_size=self.batch_size,
+            writer_wait_seconds=self.writer_wait_seconds, publish_url=self.publish_url,
+        )
+
     def client(self, mode: Mode) -> JofiClient:
         """The mode's client, its key from the environment (ConfigError, fatal, before any request)."""
-        config = ClientConfig(max_concurrency=self.max_concurrency, requests_per_second=self.requests_per_second)
-        return JofiClient.from_env(mode, base_url=self.base_url or None, config=config)
+        return self.setup().client(mode)
 
     def store(self, mode: Mode) -> WarehouseStore:
-        """The mode's warehouse; with JOFI_PUBLISH_URL (or `publish_url`) it also uploads each version.
-
-        A malformed publish URL is a WarehouseError here, before any request is sent."""
-        remote = RemotePublisher.from_settings(
-            self.publish_url or settings.publish_url(), os.environ.get(settings.ENV_PUBLISH_KEEP, "")
-        )
-        return WarehouseStore(self.data_root(), mode, remote=remote)
+        """The mode's warehouse (a malformed publish URL is a WarehouseError here, before any request)."""
+        return self.setup().store(mode)
 
     def data_root(self) -> Path:
-        return Path(self.data_dir) if self.data_dir else settings.data_dir()
+        return self.setup().data_root()
 
     def options(self, *, full_refresh: bool = False, score_profiles: tuple[str, ...] = ()) -> SyncOptions:
-        return SyncOptions(
-            batch_size=self.batch_size,
-            writer_wait_seconds=self.writer_wait_seconds,
-            full_refresh=full_refresh,
-            score_profiles=score_profiles,
-        )
+        return self.setup().options(full_refresh=full_refresh, score_profiles=score_profiles)
 
 
 @dg.definitions

@@ -31,3 +31,15 @@ def test_the_seen_failure_adds_up():
     line = time_line(outcome)
     parts = [float(x) for x in re.findall(r"(\d+\.\d)s", line)]
     assert parts[4] == 23.1 and round(sum(parts[:4]), 1) == 23.1, line
+
+
+@given(start_up=seconds, fetch=seconds, publish=seconds, rest=seconds, alongside=seconds)
+def test_a_head_started_sync_says_how_long_dagsters_start_up_ran_alongside_outside_the_sum(
+        start_up, fetch, publish, rest, alongside):
+    outcome = SyncOutcome("live", "r", seconds=start_up + fetch + publish + rest, startup_seconds=start_up,
+                          fetch_and_merge_seconds=fetch, publish_seconds=publish, alongside_seconds=alongside)
+    line = time_line(outcome)
+    parts = [float(x) for x in re.findall(r"(\d+\.\d)s", line)]
+    assert len(parts) == 6 and round(sum(parts[:4]), 1) == parts[4]  # the overlap is not added in
+    assert line.endswith(f"(Dagster's start-up, {parts[5]:.1f}s, ran alongside the sync)")
+    assert abs(parts[5] - alongside) <= 0.05 + 1e-6
