@@ -8,6 +8,7 @@ reaches Dagster. The CLI's `sync` runs the same job, so it builds its client her
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import dagster as dg
@@ -35,12 +36,12 @@ class JofiSyncResource(dg.ConfigurableResource):
     publish_url: str = ""
 
     def setup(self) -> SyncSetup:
-        """The same settings, for what builds a sync (sync/setup.py: shared with the CLI's head start)."""
-        return SyncSetup(
-            base_url=self.base_url, data_dir=self.data_dir, max_concurrency=self.max_concurrency,
-            requests_per_second=self.requests_per_second, batch_size=self.batch_size,
-            writer_wait_seconds=self.writer_wait_seconds, publish_url=self.publish_url,
-        )
+        """The same settings, for what builds a sync (sync/setup.py: shared with the CLI's head start).
+
+        Field by field, by SyncSetup's names: its fields and these are declared twice on purpose
+        (Dagster's config schema here, a Dagster-free dataclass there for the head start's child),
+        and a test holds the two lists and their defaults equal."""
+        return SyncSetup(**{field.name: getattr(self, field.name) for field in dataclasses.fields(SyncSetup)})
 
     def client(self, mode: Mode) -> JofiClient:
         """The mode's client, its key from the environment (ConfigError, fatal, before any request)."""
