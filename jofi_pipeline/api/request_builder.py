@@ -49,7 +49,7 @@ class RequestBuilder:
         if parts is None or not _plain(path):
             return self._parsed(path, params, authorization)
         try:
-            query = _query(tuple(params.items())) if params else None
+            query = _query(tuple((name, type(value), value) for name, value in params.items())) if params else None
         except TypeError:  # a value that cannot be a cache key (several values for one name)
             return self._parsed(path, params, authorization)
         url = httpx.URL.__new__(httpx.URL)
@@ -70,6 +70,8 @@ def _plain(path: str) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
-def _query(params: tuple[tuple[str, Any], ...]) -> str | None:
-    """The query httpx writes for these params (a scorecard's profile comes back thousands of times)."""
-    return httpx.URL("", params=params).query.decode("ascii") or None
+def _query(params: tuple[tuple[str, type, Any], ...]) -> str | None:
+    """The query httpx writes for these params (a scorecard's profile comes back thousands of times).
+
+    Keyed by each value's type too: True, 1 and 1.0 are one key to the cache, three values to httpx."""
+    return httpx.URL("", params=[(name, value) for name, _, value in params]).query.decode("ascii") or None

@@ -63,6 +63,13 @@ def test_a_path_httpx_would_change_is_built_by_httpx(path):
     same(builder.get(path, None, None), as_httpx_builds(BASE_URL, path, None, None))
 
 
+def test_values_that_are_equal_but_written_apart_are_each_written_as_httpx_writes_them():
+    """1, True and 1.0 are one key to a cache, three queries to httpx (k=1, k=true, k=1.0)."""
+    builder = RequestBuilder(BASE_URL, HEADERS, TIMEOUT)
+    for value in (1, True, 1.0, "1", 1, True):
+        same(builder.get("/test-takers", {"k": value}, None), as_httpx_builds(BASE_URL, "/test-takers", {"k": value}, None))
+
+
 def test_a_base_url_httpx_refuses_fails_at_the_request_as_before():
     builder = RequestBuilder("http://[::1", HEADERS, TIMEOUT)
     with pytest.raises(httpx.InvalidURL):
