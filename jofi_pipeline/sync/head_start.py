@@ -25,7 +25,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -90,26 +90,43 @@ def take(mode: Mode) -> HeadStartedSync | None:
 class HeadStartedSync:
     """The parent's side of one child sync: its pid and the pipe its messages come through."""
 
-    def __init__(self, pid: int, messages: int, started: float) -> None:
+    def __init__(self, pid: int, messages: int, go: int, started: float) -> None:
         self.pid = pid
         self.started = started  # time.monotonic() when the command began
         self.sync_began: float | None = None  # time.monotonic() when the child began to sync
         self.taken = False
         self._pipe = os.fdopen(messages, "rb")
+        self._go: int | None = go  # the publish's go-ahead (one byte), or its withdrawal (closed unsent)
         self._status: int | None = None
 
     @classmethod
     def fork(cls, mode: Mode, setup: SyncSetup, options, started: float) -> HeadStartedSync:
         read, write = os.pipe()
+        go_read, go_write = os.pipe()
         parent = os.getpid()
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # nothing buffered is printed twice
         pid = os.fork()
         if pid == 0:
             os.close(read)
-            _child(write, parent, mode, setup, options)  # never returns
+            os.close(go_write)
+            _child(write, go_read, parent, mode, setup, options)  # never returns
         os.close(write)
-        return cls(pid, read, started)
+        os.close(go_read)
+        return cls(pid, read, go_write, started)
+
+    def _let_publish(self, allowed: bool) -> None:
+        """Send the go-ahead (the run exists: the op reads this sync) or withdraw it, once."""
+        if self._go is None:
+            return
+        try:
+            if allowed:
+                os.write(self._go, b"g")
+        except OSError:
+            pass  # the child has ended: there is nothing left to allow
+        finally:
+            os.close(self._go)
+            self._go = None
 
     def report(self, progress: Callable[[str], None]) -> SyncReport:
         """Relay the child's lines as they come (its log to stderr, its progress to `progress`),
@@ -117,9 +134,11 @@ class HeadStartedSync:
         log = logging.getLogger(LOGGER)
         report = error = None
         trace = ""
+        self._let_publish(True)  # the run exists and its step reads this sync: it may publish
         for kind, *body in self._messages():
             if kind == "began":
                 self.sync_began = body[0]
+                progress(_began_line(self.sync_began))
             elif kind == "log":
                 created, level, text = body
                 if log.isEnabledFor(level):
@@ -134,6 +153,8 @@ class HeadStartedSync:
                 error, trace = portable.loads(body[0])
         status = self._wait()
         if report is not None:
+            if self.sync_began is not None:
+                progress(_ended_line(self.sync_began))
             return report
         if error is not None:
             if not expected(error):  # a bug: the failure keeps where it happened, as in the op
@@ -145,6 +166,7 @@ class HeadStartedSync:
     def stop(self) -> None:
         """End the child if it still runs (one SIGINT: it stops as an interrupted sync does), and
         wait for it; SIGKILL if it has not ended within STOP_GRACE_SECONDS."""
+        self._let_publish(False)  # a sync whose run never read it publishes nothing (it fails at the gate)
         self._pipe.close()  # what it would still say is not read: its writes fail, it never blocks on them
         if self._status is None and not self._ended_now():
             os.kill(self.pid, signal.SIGINT)
@@ -181,6 +203,24 @@ class HeadStartedSync:
         return True
 
 
+def _wall_clock(monotonic: float) -> str:
+    """A time.monotonic() reading (one clock for every process here) as the UTC time of day."""
+    moment = time.time() - (time.monotonic() - monotonic)
+    return time.strftime("%H:%M:%S", time.gmtime(moment))
+
+
+def _began_line(began: float) -> str:
+    """The run log's first word on a head-started sync: the run began after the sync did, and its
+    lines reach the run log when the op reads them, so the run's own times leave that part out."""
+    return (f"Head start: this sync began at {_wall_clock(began)} UTC in the `jofi-pipeline sync` process, "
+            f"{time.monotonic() - began:.1f}s before this step, while Dagster loaded; its lines below reach "
+            "this log as the step reads them, so this run's duration leaves out what it did before")
+
+
+def _ended_line(began: float) -> str:
+    return f"Head start: the sync ran from {_wall_clock(began)} to {_wall_clock(time.monotonic())} UTC ({time.monotonic() - began:.1f}s)"
+
+
 def _ended(status: int) -> str:
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
@@ -200,7 +240,24 @@ def _last_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _child(write: int, parent: int, mode: Mode, setup: SyncSetup, options) -> None:
+class RunNeverStarted(Exception):
+    """The CLI's Dagster run did not start (or the command stopped first): the sync publishes nothing."""
+
+
+def _gate(go: int) -> Callable[[], Awaitable[None]]:
+    """What the child awaits before it publishes: the parent's go-ahead, sent once the run's step
+    reads this sync. A command whose run never started withdraws it, and nothing is published."""
+
+    async def before_publish() -> None:
+        said = await asyncio.to_thread(os.read, go, 1)
+        os.close(go)
+        if said != b"g":
+            raise RunNeverStarted("the Dagster run of this sync did not start, so the sync published nothing")
+
+    return before_publish
+
+
+def _child(write: int, go: int, parent: int, mode: Mode, setup: SyncSetup, options) -> None:
     """The sync, in the forked child: messages to the parent, then out without the teardown."""
     code = 1
     try:
@@ -221,7 +278,7 @@ def _child(write: int, parent: int, mode: Mode, setup: SyncSetup, options) -> No
         send("began", time.monotonic())
         try:
             store = setup.store(mode)
-            report = asyncio.run(sync_with(setup, mode, store, options, lambda line: send("progress", line)))
+            report = asyncio.run(sync_with(setup, mode, store, options, lambda line: send("progress", line), _gate(go)))
         except BaseException as exc:
             send("failed", portable.exception_message(exc))
             code = 130 if isinstance(exc, KeyboardInterrupt) else 1

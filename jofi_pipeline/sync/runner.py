@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -44,6 +44,7 @@ from jofi_pipeline.warehouse.tables import QUARANTINE_AFTER_RUNS
 log = logging.getLogger("jofi_pipeline.sync")
 
 Progress = Callable[[str], None]
+BeforePublish = Callable[[], Awaitable[None]]
 
 WRITER_POLL_SECONDS = 2.0
 # More per-record failures than this (per entity) means the API is failing, not a few records.
@@ -55,19 +56,23 @@ def new_run_id(mode: str, started_at: datetime) -> str:
 
 
 async def run_sync(
-    client: JofiClient, store: WarehouseStore, options: SyncOptions | None = None, progress: Progress | None = None
+    client: JofiClient, store: WarehouseStore, options: SyncOptions | None = None, progress: Progress | None = None,
+    *, before_publish: BeforePublish | None = None,
 ) -> SyncReport:
     """Sync `client`'s mode into `store`; return the report, or raise SyncFailed with a one-line reason.
 
     The caller builds the client (the Dagster resource, the CLI through it, a test with a fake
-    JOFI) and closes it; this never reads the environment.
+    JOFI) and closes it; this never reads the environment. `before_publish`, once everything is
+    fetched and merged, may refuse the publish by raising (the run then fails, nothing published):
+    a CLI sync's head start waits there for its Dagster run to have started (head_start.py).
     """
     with collector.sync_running():  # fewer walks of the young objects the run makes (collector.py)
-        return await _run_sync(client, store, options, progress)
+        return await _run_sync(client, store, options, progress, before_publish)
 
 
 async def _run_sync(
-    client: JofiClient, store: WarehouseStore, options: SyncOptions | None, progress: Progress | None
+    client: JofiClient, store: WarehouseStore, options: SyncOptions | None, progress: Progress | None,
+    before_publish: BeforePublish | None = None,
 ) -> SyncReport:
     options = options or SyncOptions()
     mode = client.mode
@@ -102,6 +107,8 @@ async def _run_sync(
         run = _Run(client, writer, options, report, say)
         try:
             await run.fetch_everything(account)
+            if before_publish is not None:
+                await before_publish()
             status = run.judge_fetch_failures()
             if run.inbox is not None and status == "succeeded":
                 run.inbox.mark_applied(report.run_id)

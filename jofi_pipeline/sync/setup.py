@@ -17,7 +17,7 @@ from jofi_pipeline.api.config import DEFAULT_MAX_CONCURRENCY, DEFAULT_REQUESTS_P
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.sync.options import DEFAULT_BATCH_SIZE, SyncOptions
 from jofi_pipeline.sync.report import SyncReport
-from jofi_pipeline.sync.runner import Progress, run_sync
+from jofi_pipeline.sync.runner import BeforePublish, Progress, run_sync
 from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline.warehouse.remote import RemotePublisher
 
@@ -62,10 +62,11 @@ class SyncSetup:
         )
 
 
-async def sync_with(setup, mode: Mode, store: WarehouseStore, options: SyncOptions, progress: Progress) -> SyncReport:
+async def sync_with(setup, mode: Mode, store: WarehouseStore, options: SyncOptions, progress: Progress,
+                    before_publish: BeforePublish | None = None) -> SyncReport:
     """Build the mode's client from `setup` (a bad key or URL fails here, before any request) and sync."""
     async with setup.client(mode) as client:
-        return await run_sync(client, store, options, progress=progress)
+        return await run_sync(client, store, options, progress=progress, before_publish=before_publish)
 
 
 def score_profiles_in(text: str) -> tuple[str, ...]:

@@ -56,6 +56,15 @@ if _what:
         return await _original(self, account)
 
     runner._Run.fetch_everything = fetch_everything
+    if _what == "norun":  # the parent's Dagster run cannot be created, well after the sync has fetched
+        import time
+        from jofi_pipeline import runs
+
+        def run_job_here(*args, **kwargs):
+            time.sleep(8)
+            raise RuntimeError("injected: the Dagster run could not be created")
+
+        runs.run_job_here = run_job_here
 '''
 
 
@@ -136,6 +145,12 @@ def test_the_sync_runs_in_its_own_process_and_the_run_is_the_same_run_of_jofi_sy
     shown = [m[1] for line in stderr.splitlines() if (m := PROGRESS.match(line))]
     assert len(run_log) > 10 and run_log == [line for line in shown if line in run_log]
     assert run_log[0].startswith("live: checking") and run_log[-1].startswith("live: fetch and merge")
+    # The run began after the sync did: its log says so first, with the sync's own times, and last.
+    said = [e.user_message for e in logs if e.dagster_event is None]
+    head = [i for i, m in enumerate(said) if m.startswith("Head start: ")]
+    assert len(head) == 2 and head[0] < said.index(run_log[0]) and head[1] > said.index(run_log[-1]), said
+    assert re.search(r"began at \d\d:\d\d:\d\d UTC .*, \d+\.\ds before this step", said[head[0]]), said[head[0]]
+    assert re.search(r"ran from \d\d:\d\d:\d\d to \d\d:\d\d:\d\d UTC \(\d+\.\ds\)$", said[head[1]]), said[head[1]]
     # The summary: the run's id and a time line that says Dagster's start-up ran alongside.
     assert f"(Dagster run {run.run_id[:8]}," in stdout
     (line,) = [line for line in stdout.splitlines() if line.startswith("time:")]
@@ -199,6 +214,21 @@ def test_a_sync_process_killed_by_a_signal_fails_the_run_clearly_and_changes_not
     (_, (run, _)) = runs_of(home)
     assert run.status == dg.DagsterRunStatus.FAILURE
     assert (data / "live" / "jofi.duckdb").resolve() == published and published.read_bytes() == before
+
+
+def test_a_sync_whose_dagster_run_never_started_publishes_nothing(world):
+    """The child syncs on its own, but publishes only once the run's step reads it: a command whose
+    run could not be created (a locked or broken instance) fails and leaves the warehouse as it was."""
+    env, data, home, _ = world
+    assert sync(env).returncode == 0
+    published = ModePaths.of("live", data).published_db
+    before = published.resolve()
+    failed = sync(env, hook="norun")
+    assert failed.returncode == 1 and "injected: the Dagster run could not be created" in failed.stderr, failed.stderr
+    assert published.resolve() == before
+    again = sync(env)
+    assert again.returncode == 0, again.stderr
+    assert published.resolve() != before
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
