@@ -212,7 +212,7 @@ def _wall_clock(monotonic: float) -> str:
 def _began_line(began: float) -> str:
     """The run log's first word on a head-started sync: the run began after the sync did, and its
     lines reach the run log when the op reads them, so the run's own times leave that part out."""
-    return (f"Head start: this sync began at {_wall_clock(began)} UTC in the `jofi-pipeline sync` process, "
+    return (f"Head start: this sync began at {_wall_clock(began)} UTC in the CLI command's own process, "
             f"{time.monotonic() - began:.1f}s before this step, while Dagster loaded; its lines below reach "
             "this log as the step reads them, so this run's duration leaves out what it did before")
 
