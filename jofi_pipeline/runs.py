@@ -33,7 +33,7 @@ from jofi_pipeline.settings import Mode
 from jofi_pipeline.sync import head_start
 from jofi_pipeline.sync.report import capped_window_note
 from jofi_pipeline.sync.setup import resource_config
-from jofi_pipeline.sync_refusal import SyncJobFailed, SyncRefused, refuse_if_busy, writer_busy  # noqa: F401  (their home was here)
+from jofi_pipeline.sync_refusal import SyncJobFailed, refuse_if_busy
 
 JOB_NAME = "jofi_sync"
 ASSET_NODE = "jofi_warehouse"

@@ -27,7 +27,8 @@ from jofi_pipeline.defs.resources import JofiSyncResource
 from jofi_pipeline.defs.tables import SOURCE_KEY, asset_key
 from jofi_pipeline.entities import CAPPED_LISTS, DERIVED, ENTITIES
 from jofi_pipeline.instance import PROJECT_HOME, instance_home, open_instance
-from jofi_pipeline.runs import LOCATION_NAME, SyncRefused, load_definitions, sync_mode
+from jofi_pipeline.runs import LOCATION_NAME, load_definitions, sync_mode
+from jofi_pipeline.sync_refusal import SyncRefused
 from jofi_pipeline.settings import ENV_BASE_URL, ENV_LIVE_KEY, ENV_TEST_KEY
 from jofi_pipeline.warehouse import ModePaths, PublishedWarehouse
 from jofi_pipeline.warehouse.lock import ModeLock

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import pytest
 
 from jofi_pipeline.analyst import status_text
-from jofi_pipeline.runs import SyncRefused, sync_mode
+from jofi_pipeline.runs import sync_mode
+from jofi_pipeline.sync_refusal import SyncRefused
 from jofi_pipeline.settings import ENV_LIVE_KEY
 from jofi_pipeline.simulator.process import SimulatorProcess
 from jofi_pipeline.sync import SyncFailed
