@@ -19,10 +19,14 @@ EXAMPLE_QUERIES = [
         "sum(all_assessments_completed)::BIGINT AS completed, sum(with_profile)::BIGINT AS profiles "
         "FROM invitation_funnel GROUP BY ALL ORDER BY invited DESC",
     ),
+    # A test taker's score is the same under every profile; what a profile changes is the band it is
+    # read against (averaging the score alone printed the same figures for every profile).
     (
-        "Average overall score per score profile and section (live)",
-        "SELECT score_profile_short_name AS profile, section, round(avg(test_taker_score), 2) AS avg_score, "
-        "count(*) AS scores FROM scores_long WHERE NOT is_facet AND test_taker_score IS NOT NULL "
+        "Top-level scores at or above each score profile's yellow band, per section (live)",
+        "SELECT score_profile_short_name AS profile, section, count(*) AS scores, "
+        "round(avg(test_taker_score), 2) AS avg_score, round(avg(yellow_band), 2) AS avg_yellow_band, "
+        "round(100 * avg((test_taker_score >= yellow_band)::INT), 1) AS pct_at_or_above_band "
+        "FROM scores_long WHERE NOT is_facet AND test_taker_score IS NOT NULL "
         "GROUP BY ALL ORDER BY profile, section",
     ),
 ]

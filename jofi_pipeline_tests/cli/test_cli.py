@@ -86,7 +86,7 @@ def test_demo_runs_end_to_end_in_a_fresh_folder(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "live sync succeeded" in result.stdout and "test sync succeeded" in result.stdout
-    assert "Invitation funnel by team" in result.stdout and "avg_score" in result.stdout
+    assert "Invitation funnel by team" in result.stdout and "pct_at_or_above_band" in result.stdout
     assert (tmp_path / "data" / "live" / "jofi.duckdb").exists()
     assert (tmp_path / "data" / "test" / "parquet" / "invitations").is_dir()
 
