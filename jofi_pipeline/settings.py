@@ -43,8 +43,11 @@ KEY_ENV_VAR: dict[Mode, str] = {"live": ENV_LIVE_KEY, "test": ENV_TEST_KEY}
 # Anything shaped like a JOFI key, whoever it belongs to: what every redaction looks for (the
 # client's errors and logs, and the warehouse's run log, which may not import the client). A key
 # may hold any printable character (`.`, `~`, `+`, `/`, `=` ...), so the run ends only at a blank
-# or a character that delimits text (quotes, brackets, commas), never inside the key.
-KEY_PATTERN = re.compile("(" + "|".join(map(re.escape, KEY_PREFIX.values())) + r")[^\s\"'`,;<>()\[\]{}\\]+")
+# or a character that delimits text (quotes, brackets, commas), never inside the key. A run with no
+# letter or digit is no key: "the current sk_live_... key" is a hint our own messages give, kept as written.
+KEY_PATTERN = re.compile(
+    "(" + "|".join(map(re.escape, KEY_PREFIX.values())) + r")(?=[^\s\"'`,;<>()\[\]{}\\]*[^\W_])[^\s\"'`,;<>()\[\]{}\\]+"
+)
 # The configured secrets themselves are redacted too, whatever their shape (redact_keys).
 SECRET_ENV_VARS = (ENV_LIVE_KEY, ENV_TEST_KEY, ENV_WEBHOOK_SECRET)
 # Shorter values are not searched for: replacing every "abc" in a message would hide the message,

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from jofi_pipeline.api import ClientConfig, JofiApiError, JofiClient
+from jofi_pipeline.settings import redact_keys
 
 from .helpers import BASE_URL, error, ok, page, raw
 
@@ -174,3 +175,15 @@ async def test_key_never_visible_in_a_faulty_run_against_the_simulator(make_simu
 def test_errors_redact_key_shaped_text_whoever_built_the_message():
     err = JofiApiError(f"caller put {DISTINCTIVE} in a message", error_message=f"server said {DISTINCTIVE}")
     assert_no_key(str(err) + repr(err) + repr(err.args) + repr(vars(err)))
+
+
+@pytest.mark.parametrize("hint", ["sk_live_...", "sk_test_…", "sk_live_..._"])
+def test_a_hint_that_names_only_the_prefix_is_kept_as_written(hint):
+    """Our 401 message asks "is it the current sk_live_... key?": no letter or digit, so no key to hide."""
+    message = f"check JOFI_LIVE_API_KEY (is it the current {hint} key for this account?)"
+    assert redact_keys(message) == message
+
+
+@pytest.mark.parametrize("body", ["...a9", "a", "ZZ.~+/=", "é", "_9"])
+def test_a_key_with_any_letter_or_digit_is_still_hidden(body):
+    assert redact_keys(f"key sk_live_{body} here") == "key sk_live_[redacted] here"
