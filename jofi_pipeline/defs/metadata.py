@@ -2,13 +2,16 @@
 
 Read from the published database (the copy analysts see), per partition (mode): the row count and
 the preview are of that mode's file. The preview leaves out what should not sit in an event log:
-`_raw` and other JSON columns (whole API objects) and `*_url` columns (participants' assessment and
-report links are credentials of a kind). Values are cut to a readable width.
+`_raw` and other JSON columns (whole API objects), `*_url` columns (participants' assessment and
+report links are credentials of a kind) and the columns that name or reach a person (names, emails,
+phones): Dagster's event log is read by whoever operates the instance, not only by those allowed to
+see participants. Values are cut to a readable width.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 
 import dagster as dg
 
@@ -24,8 +27,17 @@ def preview_columns(reader: PublishedReader, name: str) -> list[str]:
     return [column for column, sql_type, _ in reader.columns(name) if shown(column, sql_type)]
 
 
+# A person's name or contact: participants (test takers, invitees) and the account's users alike.
+PERSONAL_COLUMN = re.compile(r"(^|_)(first_name|last_name|full_name|email|phone)$")
+
+
 def shown(column: str, sql_type: str) -> bool:
-    return column != "_raw" and sql_type.upper() != "JSON" and not column.endswith("_url")
+    return (
+        column != "_raw"
+        and sql_type.upper() != "JSON"
+        and not column.endswith("_url")
+        and not (sql_type.upper() == "VARCHAR" and PERSONAL_COLUMN.search(column))  # not `send_via_email`
+    )
 
 
 def markdown_table(columns: list[str], rows: list[tuple]) -> str:

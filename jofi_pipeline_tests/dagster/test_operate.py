@@ -200,9 +200,14 @@ def test_column_schemas_are_the_duckdb_comments_of_the_published_database(synced
         assert metadata["dagster/table_name"] == f"jofi.main.{name}"
 
 
-def test_each_materialization_shows_rows_and_a_preview_without_raw_json_or_links(synced):
+def test_each_materialization_shows_rows_and_a_preview_without_raw_json_links_or_people(synced):
     instance, data_dir, _ = synced
     in_duckdb = _published_columns(data_dir)
+    with duckdb.connect(str(data_dir / "test" / "jofi.duckdb"), read_only=True) as con:
+        people = {value for (value,) in con.execute(
+            "SELECT email FROM users UNION SELECT email FROM test_takers UNION SELECT email FROM invitations"
+        ).fetchall() if value}
+    assert people
     for name in [*TABLES, *(v.name for v in VIEWS)]:
         event = instance.get_latest_materialization_event(asset_key(name))
         assert event is not None, name
@@ -215,6 +220,11 @@ def test_each_materialization_shows_rows_and_a_preview_without_raw_json_or_links
         expected = [c for c, t, _ in in_duckdb[name] if shown(c, t)]
         assert header == "| " + " | ".join(expected) + " |", name
         assert "_raw" not in header and "_url" not in header
+        assert not {"email", "first_name", "last_name", "phone", "created_by_user_email"} & set(header.strip("| ").split(" | "))
+        assert "send_via_email" in header or "send_via_email" not in dict((c, t) for c, t, _ in in_duckdb[name])
+        previewed = metadata["preview"]
+        for person in people:
+            assert person not in previewed, (name, "a participant's name or email is in the event log")
     # A view's columns are recorded from the file, with the comments publish gave them.
     funnel = instance.get_latest_materialization_event(asset_key("invitation_funnel")).asset_materialization
     recorded = [(c.name, c.type, c.description) for c in funnel.metadata["dagster/column_schema"].value.columns]
