@@ -57,8 +57,23 @@ def expected(exc: BaseException) -> bool:
     return bool(found) and all(isinstance(e, OURS) for e in found)
 
 
+# What a cancelled or interrupted sync says (`status`, sync_runs, the run's failure) instead of
+# Python's "CancelledError" or "KeyboardInterrupt".
+INTERRUPTED = ("the sync was interrupted before it finished (Ctrl-C, or its run was stopped): nothing was "
+               "published; what it had fetched is kept for the next sync")
+
+
+def interrupted(exc: BaseException) -> bool:
+    """True when `exc` is only cancellations and interruptions, however grouped (no error inside)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(interrupted(sub) for sub in exc.exceptions)
+    return isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
+
+
 def explain(exc: BaseException) -> str:
     """The most actionable error's message, and "and N more" naming the others; never the key."""
+    if interrupted(exc):
+        return INTERRUPTED
     found = _distinct(leaves(exc)) or [exc]
     first = min(found, key=_rank)
     line = describe(first)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from jofi_pipeline.api import errors as api
-from jofi_pipeline.sync.explain import expected, explain, leaves
+from jofi_pipeline.sync.explain import INTERRUPTED, expected, explain, leaves
 from jofi_pipeline.sync.report import SyncFailed
 from jofi_pipeline.warehouse import WarehouseBusyError
 
@@ -56,6 +56,22 @@ def test_cancellations_are_not_errors_and_repeats_count_once():
     group = BaseExceptionGroup("g", [asyncio.CancelledError(), _server("/teams"), _server("/teams")])
     assert leaves(group)[0].route == "/teams"
     assert explain(group) == "GET /teams: JOFI server error (503) persisted after 3 retries"
+
+
+@pytest.mark.parametrize("exc", [
+    asyncio.CancelledError(),
+    KeyboardInterrupt(),
+    BaseExceptionGroup("g", [asyncio.CancelledError(), BaseExceptionGroup("inner", [KeyboardInterrupt()])]),
+])
+def test_an_interrupted_sync_says_so_in_words_not_in_class_names(exc):
+    line = explain(exc)
+    assert line == INTERRUPTED
+    assert "nothing was published" in line and "Error" not in line and "Interrupt" not in line
+
+
+def test_an_error_beside_cancellations_is_still_the_line():
+    group = BaseExceptionGroup("g", [KeyboardInterrupt(), _server("/teams")])
+    assert explain(group).startswith("GET /teams: JOFI server error (503)")
 
 
 def test_a_sync_failed_reason_and_a_bug_are_one_line_each():
