@@ -67,16 +67,33 @@ def record_versions(
 
     One join reads each key's current version; what follows touches only the keys that changed.
     """
+    if rows.num_rows == 0:
+        return MergeCounts()
+    with staged(con, rows) as s:
+        rows = con.sql(f"SELECT s.*, {_current_of(hist, 's')} FROM {s} AS s {_join_current(hist, 's')}").to_arrow_table()
+    return _versions_of_compared(con, hist, rows, at, run_id)
+
+
+def _current_of(hist: TableSpec, alias: str) -> str:
+    """The columns `_join_current` adds: the key's current version's hash and run (null: none)."""
+    return "c._row_hash AS _current_hash, c._sync_run_id AS _current_run"
+
+
+def _join_current(hist: TableSpec, alias: str) -> str:
+    """LEFT JOIN of rows `alias` with their key's current version (its hash and run only)."""
+    key = _source_key(hist)
+    return (f"LEFT JOIN (SELECT {', '.join(ident(n) for n in key)}, _row_hash, _sync_run_id FROM {ident(hist.name)} "
+            f"WHERE _is_current) AS c ON {key_match(hist, 'c', alias, key)}")
+
+
+def _versions_of_compared(
+    con: duckdb.DuckDBPyConnection, hist: TableSpec, rows: pa.Table, at: datetime, run_id: str
+) -> MergeCounts:
+    """`record_versions` once each row carries its key's current hash and run (`_join_current`)."""
     counts = MergeCounts()
     if rows.num_rows == 0:
         return counts
     key = _source_key(hist)
-    with staged(con, rows) as s:
-        rows = con.sql(
-            f"""SELECT s.*, c._row_hash AS _current_hash, c._sync_run_id AS _current_run FROM {s} AS s
-            LEFT JOIN (SELECT {', '.join(ident(n) for n in key)}, _row_hash, _sync_run_id FROM {ident(hist.name)}
-                       WHERE _is_current) AS c ON {key_match(hist, 'c', 's', key)}"""
-        ).to_arrow_table()
     current, hashes = rows["_current_hash"], rows["_row_hash"]
     known = pc.is_valid(current)
     differs = pc.and_(known, pc.fill_null(pc.not_equal(current, hashes), True))
@@ -290,20 +307,34 @@ def record_children(
     """
     spec = TABLES[hist.versions_of]
     key = _source_key(hist)
+    table = ident(hist.name)
     with staged(con, rows) as s, staged(con, parents) as p:
+        # each row with its current version's hash and run: those that differ go on (record_versions
+        # without its own join of the history table)
         changed = con.sql(
             f"""WITH s AS (SELECT *, {child_hash_sql(hist, s)} AS _row_hash FROM {s})
-            SELECT s.* FROM s WHERE NOT EXISTS (
-                SELECT 1 FROM {ident(hist.name)} AS h WHERE {key_match(hist, 'h', 's', key)} AND h._is_current
-                AND h._row_hash = s._row_hash)"""
+            SELECT s.*, {_current_of(hist, 's')} FROM s {_join_current(hist, 's')}
+            WHERE c._row_hash IS DISTINCT FROM s._row_hash"""
         ).to_arrow_table()
-        gone = con.sql(
-            f"""SELECT {', '.join('h.' + ident(n) for n in key)} FROM {ident(hist.name)} AS h
-            WHERE h._is_current AND EXISTS (SELECT 1 FROM {p} AS p WHERE {parent_match(spec, 'h', 'p')})
-            AND NOT EXISTS (SELECT 1 FROM {s} AS s WHERE {key_match(hist, 'h', 's', key)})"""
-        ).to_arrow_table()
-    counts = record_versions(con, hist, changed, at, run_id)
-    counts.removed = record_deletes(con, hist, gone, at, run_id)
+        # rows the parents no longer list: their delete markers written by the statement that finds them
+        gone = con.execute(
+            f"""{_insert_versions(hist)}
+            SELECT {', '.join('h.' + ident(n) for n in _content_columns(hist))}, $at, $at, false, 'delete', h._row_hash, $run
+            FROM {table} AS h WHERE h._is_current AND EXISTS (SELECT 1 FROM {p} AS p WHERE {parent_match(spec, 'h', 'p')})
+            AND NOT EXISTS (SELECT 1 FROM {s} AS s WHERE {key_match(hist, 'h', 's', key)})
+            RETURNING {', '.join(ident(n) for n in key)}""",
+            {"at": at, "run": run_id},
+        ).fetchall()
+    counts = _versions_of_compared(con, hist, changed, at, run_id)
+    if gone:
+        keys = pa.table({n: pa.array([k[i] for k in gone], type=ARROW_TYPES[hist.column(n).type]) for i, n in enumerate(key)})
+        with staged(con, keys) as k:
+            con.execute(
+                f"""UPDATE {table} AS h SET _valid_to = $at, _is_current = false FROM {k} AS k
+                WHERE {key_match(hist, 'h', 'k', key)} AND h._is_current""",
+                {"at": at},
+            )
+    counts.removed = len(gone)
     return counts
 
 
