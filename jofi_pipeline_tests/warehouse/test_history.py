@@ -101,6 +101,54 @@ def test_child_rows_are_versioned_with_their_parent_and_a_dropped_child_is_close
         ]
 
 
+class _CountingConnection:
+    """A connection that counts the SQL statements sent through it (and passes everything on)."""
+
+    def __init__(self, con):
+        self._con, self.statements = con, []
+
+    def execute(self, sql, *args, **kwargs):
+        self.statements.append(sql)
+        return self._con.execute(sql, *args, **kwargs)
+
+    def sql(self, sql, *args, **kwargs):
+        self.statements.append(sql)
+        return self._con.sql(sql, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def test_a_child_batch_with_a_change_and_a_dropped_row_takes_five_statements(store: WarehouseStore):
+    """One changed child and one the parent no longer lists: the comparison reads each row's current
+    version in the same join (no second join to find it again), and the delete markers are written
+    by the statement that finds the rows no longer listed. Five statements: compare, mark the gone,
+    close the changed, open the changed, close the gone. The chains are exact."""
+    from jofi_pipeline.warehouse import history
+
+    hist = HISTORY["test_taker_assessments"]
+    spec = TABLES["test_taker_assessments"]
+    with runs(store, (T0, lambda run: run.upsert("test_takers", [docs.test_taker(7, assignments=[docs.assignment(1, 6), docs.assignment(2, 7)])], T0))):
+        pass
+    with store.open_run("r2", T1) as run:
+        run.con.begin()
+        rows = run.con.sql("SELECT * FROM test_taker_assessments WHERE id = 1").to_arrow_table()
+        rows = rows.set_column(rows.schema.get_field_index("completed_at"), "completed_at",
+                               pa.array([datetime(2026, 2, 5, 10, tzinfo=UTC)], type=rows.schema.field("completed_at").type))
+        parents = pa.table({n: pa.array([7], type=rows.schema.field(n).type) for n in spec.parent_columns})
+        counted = _CountingConnection(run.con)
+        counts = history.record_children(counted, hist, rows.select([c.name for c in spec.all_columns]), parents, T1, "r2")
+        run.con.commit()
+        assert (counts.inserted, counts.updated, counts.removed) == (1, 1, 1)
+        assert len(counted.statements) == 5, counted.statements
+        assert chain(run.con, "test_taker_assessments", "id", "completed_at") == [
+            (1, None, T0, T1, False, "insert"),
+            (1, datetime(2026, 2, 5, 10, tzinfo=UTC), T1, None, True, "update"),
+            (2, None, T0, T1, False, "insert"),
+            (2, None, T1, T1, False, "delete"),
+        ]
+
+
 def _both_ways(tmp_path, monkeypatch, steps):
     """Run `steps` (as `runs` does) in two stores, the store's own way and with its short way for
     child versions switched off (record_children alone); what the short way returned, per way."""
