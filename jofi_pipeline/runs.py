@@ -31,6 +31,7 @@ from jofi_pipeline.defs.partitions import LAUNCHED_BY_TAG, MODE_TAG
 from jofi_pipeline.instance import batched_events, open_instance
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.sync import head_start
+from jofi_pipeline.sync.explain import INTERRUPTED
 from jofi_pipeline.sync.report import capped_window_note
 from jofi_pipeline.sync.setup import resource_config
 from jofi_pipeline.sync_refusal import SyncJobFailed, refuse_if_busy
@@ -210,9 +211,13 @@ def _failure_reason(result) -> str:
                 return data.user_failure_data.description
             if data.error is not None:
                 error = data.error
+                if "DagsterExecutionInterruptedError" in (error.cls_name or "") + error.message:
+                    return INTERRUPTED  # Ctrl-C, or the run stopped: in words, as `status` says it
                 while error.cause is not None and "DagsterExecutionStepExecutionError" in (error.cls_name or "") + error.message:
                     error = error.cause  # Dagster's wrapper says only "error in op"; the cause says what
                 return redact_text(error.message.strip().splitlines()[0])
+    if any(event.is_run_failure and "interrupted" in (event.message or "") for event in result.all_events):
+        return INTERRUPTED  # Ctrl-C before the step began: Dagster says "Execution was interrupted ..."
     return "the run failed (see the Dagster event log)"
 
 

@@ -278,7 +278,7 @@ def _child(write: int, go: int, parent: int, mode: Mode, setup: SyncSetup, optio
         send("began", time.monotonic())
         try:
             store = setup.store(mode)
-            report = asyncio.run(sync_with(setup, mode, store, options, lambda line: send("progress", line), _gate(go)))
+            report = asyncio.run(sync_with(setup, mode, store, options, _unless_gone(send), _gate(go)))
         except BaseException as exc:
             send("failed", portable.exception_message(exc))
             code = 130 if isinstance(exc, KeyboardInterrupt) else 1
@@ -295,6 +295,21 @@ def _child(write: int, go: int, parent: int, mode: Mode, setup: SyncSetup, optio
                 stream.flush()
         finally:
             os._exit(code)
+
+
+def _unless_gone(send: Callable[..., None]) -> Callable[[str], None]:
+    """The sync's progress lines to the parent; dropped once the parent stopped reading. It closes
+    the pipe just before it interrupts this process (stop): a line written in between must not fail
+    the sync with a BrokenPipeError, which `status` would then give as the reason instead of the
+    interruption."""
+
+    def progress(line: str) -> None:
+        try:
+            send("progress", line)
+        except OSError:
+            pass
+
+    return progress
 
 
 def _end_with(parent: int) -> None:

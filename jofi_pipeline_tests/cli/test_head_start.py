@@ -9,6 +9,7 @@ writes the pid of the process that runs the sync first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -53,6 +54,10 @@ if _what:
             os.kill(os.getpid(), signal.SIGKILL)
         if _what == "hang":
             await asyncio.sleep(3600)
+        if _what == "chatty":  # a sync that keeps saying how far it got, as a long fan-out does
+            for done in range(72000):
+                self.say(f"  still fetching: {done}")
+                await asyncio.sleep(0.05)
         return await _original(self, account)
 
     runner._Run.fetch_everything = fetch_everything
@@ -255,6 +260,39 @@ def test_the_sync_process_never_outlives_the_command(world, how):
     finally:
         command.kill()
         command.wait()
+
+
+def test_ctrl_c_on_a_sync_that_is_talking_says_interrupted_everywhere(world):
+    """A terminal's Ctrl-C reaches the command's whole process group while the sync sends progress
+    lines: the command, `status` and the run say it was interrupted (not a broken pipe between the
+    two processes, not Dagster's class name), and the warehouse is free again at once."""
+    env, data, home, pid_file = world
+    assert sync(env).returncode == 0
+    command = subprocess.Popen([CLI, "sync", "--mode", "live"], env={**env, HOOK: "chatty"}, start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        child = wait_for(pid_file)
+        relayed = []
+        while not any("still fetching" in line for line in relayed[-1:]):  # the run's step relays the lines
+            relayed.append(command.stderr.readline())
+            assert relayed[-1], "".join(relayed)
+        os.killpg(command.pid, signal.SIGINT)
+        try:
+            _, stderr = command.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(command.pid, signal.SIGKILL)
+            _, stderr = command.communicate()
+            raise AssertionError(f"the command did not end within 60 s of Ctrl-C: {stderr[-4000:]}") from None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(command.pid, signal.SIGKILL)
+        command.wait()
+    assert not sync_pid_alive(child)
+    assert "error: live sync failed: the sync was interrupted before it finished" in stderr, stderr[-3000:]
+    assert "BrokenPipe" not in stderr and "DagsterExecutionInterruptedError" not in stderr, stderr[-3000:]
+    status = subprocess.run([CLI, "status"], env=env, capture_output=True, text=True, timeout=120)
+    assert re.search(r"last attempt: FAILED .*: the sync was interrupted before it finished", status.stdout), status.stdout
+    assert sync(env).returncode == 0  # nothing left holding the writer
 
 
 def test_wait_lets_the_sync_process_wait_for_the_writer(world):
