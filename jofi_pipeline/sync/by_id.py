@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +35,8 @@ log = logging.getLogger("jofi_pipeline.sync")
 
 Progress = Callable[[str], None]
 MAX_KEYS_SHOWN = 5
+# The smallest batch a fan-out cuts early to shorten its tail (see tail_cut).
+TAIL_BATCH_MIN = 100
 
 
 
@@ -68,19 +72,50 @@ JOB_FIT_REPORT = Derived("job_fit_reports")
 
 
 class PipelinedWrites:
-    """At most one batch is being merged (in a worker thread) while the next one fills."""
+    """Batches merge in worker threads, in order and one at a time, while the fan-out goes on.
 
-    def __init__(self) -> None:
-        self._pending: asyncio.Future | None = None
+    Up to `depth` batches wait or merge before `submit` waits for the oldest: a short batch cut
+    near the end of a fan-out is queued at once instead of stalling the requests behind a long
+    merge. `lock`, shared by fan-outs running side by side, keeps their writes on the run's one
+    writer connection from overlapping (a DuckDB connection is not used by two threads at once).
+    """
+
+    def __init__(self, lock: threading.Lock | None = None, depth: int = 2) -> None:
+        self._lock = lock or threading.Lock()
+        self._depth = depth
+        self._queued: deque[asyncio.Future] = deque()
 
     async def submit(self, write: Callable[[], Any]) -> None:
-        await self.drain()
-        self._pending = asyncio.ensure_future(asyncio.to_thread(write))
+        while len(self._queued) >= self._depth:
+            await self._queued.popleft()
+        self._queued.append(asyncio.ensure_future(self._after(self._queued[-1] if self._queued else None, write)))
+
+    async def _after(self, previous: asyncio.Future | None, write: Callable[[], Any]) -> None:
+        if previous is not None:
+            await previous  # a batch is only written once every earlier one was (and not after one failed)
+        await asyncio.to_thread(self._locked, write)
+
+    def _locked(self, write: Callable[[], Any]) -> None:
+        with self._lock:
+            write()
 
     async def drain(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            await pending
+        """Wait for every queued batch; raise the first failure."""
+        queued, self._queued = list(self._queued), deque()
+        for outcome in await asyncio.gather(*queued, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+
+def tail_cut(in_batch: int, remaining: int) -> bool:
+    """Cut the batch early when it holds at least what is still to come (and `TAIL_BATCH_MIN`).
+
+    A fan-out's last batch merges after its last answer, with no request in flight: cut batches
+    at batch_size only, and the last one of 1,000 test takers or 944 scorecards merged for 0.4 to
+    0.9 s with every request slot idle. Halving towards the end leaves a last merge of about
+    `TAIL_BATCH_MIN` records, and the merges before it overlap the requests still running.
+    """
+    return in_batch >= TAIL_BATCH_MIN and in_batch >= remaining
 
 
 @dataclass
@@ -105,6 +140,7 @@ class FanOut:
     say: Progress
     batch_size: int
     memory: FetchMemory | None = None  # what earlier runs could not fetch (sync/memory.py)
+    write_lock: threading.Lock | None = None  # shared by the run's fan-outs that run side by side
 
     async def fetch(
         self,
@@ -129,19 +165,21 @@ class FanOut:
         self.say(f"fetching {size} {entity} by id")
         self.report.fetch_planned[entity] += size
         key = derived.key if derived else (lambda row: row[0])
-        writes = PipelinedWrites()
-        batch, done = _Batch(), 0
+        writes = PipelinedWrites(self.write_lock)
+        batch, done, in_batch = _Batch(), 0, 0
         try:
             outcomes = self.client.fan_out(lambda row: fetch(key(row)), plan)
             async with contextlib.aclosing(outcomes):
                 async for outcome in outcomes:
                     done += 1
+                    in_batch += 1
                     self._sort(entity, outcome, batch, key, derived)
-                    if len(batch) >= self.batch_size:
+                    if len(batch) >= self.batch_size or tail_cut(in_batch, size - done):
                         await writes.submit(self._writer_of(entity, batch))
-                        batch = _Batch()
+                        batch, in_batch = _Batch(), 0
                         self.say(f"  {entity}: {done}/{size}")
-            await writes.submit(self._writer_of(entity, batch))
+            if len(batch):
+                await writes.submit(self._writer_of(entity, batch))
         except BaseException:
             # The batch already being written is valid data: let it commit; the first error wins.
             with contextlib.suppress(Exception):

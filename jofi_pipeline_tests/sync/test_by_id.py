@@ -105,3 +105,21 @@ def test_a_fatal_error_stops_the_fan_out_and_keeps_what_was_committed(writer):
     stored = writer.query("SELECT count(*) FROM test_takers")[0][0]
     assert 0 < stored <= 10, "committed batches stay; nothing after the fatal answer"
     assert seen["n"] < 29, "the batch stopped instead of failing item after item"
+
+
+def test_batches_halve_towards_the_end_so_the_last_merge_is_small(writer, monkeypatch):
+    """The last batch merges after the last answer, with every request slot idle: a fan-out cuts
+    a batch once it holds what is still to come, so the tail merges a few records, not a batch."""
+    from jofi_pipeline.sync import by_id
+    from jofi_pipeline.warehouse import RunWriter
+    from jofi_pipeline_tests.warehouse.conftest import spy
+
+    monkeypatch.setattr(by_id, "TAIL_BATCH_MIN", 2)
+    fake = FakeJofi()
+    for t in range(1, 21):
+        fake.add_test_taker(t)
+    sizes: list[int] = []
+    spy(monkeypatch, RunWriter, "upsert", lambda self, entity, objects, *args, **kwargs: sizes.append(len(objects)))
+    report = fetch(fake, writer, "test_takers", [(t,) for t in range(1, 21)], batch_size=500)
+    assert sizes == [10, 5, 3, 2]  # each at least what was left, and at least TAIL_BATCH_MIN
+    assert report.fetch_planned == {"test_takers": 20} and writer.query("SELECT count(*) FROM test_takers")[0][0] == 20
