@@ -423,3 +423,99 @@ def test_a_run_merges_six_hundred_records_of_an_entity_in_one_write(store, monke
     assert sizes["test_takers"] == [600, 300, 150, 100, 50]  # the list, then the details by id
     assert sizes["invitations"] == [600]
 
+
+def test_scorecards_and_job_fit_reports_are_fetched_side_by_side_and_their_writes_take_turns(store, monkeypatch):
+    """The two derived fan-outs share the request slots, so neither's tail (last answers, last
+    merge) leaves them idle; their batches still merge one at a time on the run's one writer."""
+    import threading
+    import time
+
+    from jofi_pipeline.warehouse import RunWriter
+
+    fake = FakeJofi(cap=1000)
+    for test_taker_id in range(1, 41):
+        fake.add_test_taker(test_taker_id, profile=f"CNP{test_taker_id}")
+    routes: list[str] = []
+
+    def note(request: httpx.Request):
+        path = request.url.path
+        routes.append("job_fit" if path.endswith("/job-fit-report") else "scorecard" if path.endswith("/scorecard") else "")
+
+    fake.hook = note
+    writing, most = [0], [0]
+    guard = threading.Lock()
+    real_upsert = RunWriter.upsert
+
+    def slow_upsert(self, *args, **kwargs):
+        with guard:
+            writing[0] += 1
+            most[0] = max(most[0], writing[0])
+        try:
+            time.sleep(0.02)  # long enough for a write of the other fan-out to start if it could
+            return real_upsert(self, *args, **kwargs)
+        finally:
+            with guard:
+                writing[0] -= 1
+
+    monkeypatch.setattr(RunWriter, "upsert", slow_upsert)
+    assert run(fake, store, batch_size=6).status == "succeeded"
+    last_scorecard = max(i for i, r in enumerate(routes) if r == "scorecard")
+    assert routes.index("job_fit") < last_scorecard, "job-fit reports waited for every scorecard"
+    assert most[0] == 1, "two batches merged at once on the run's one writer connection"
+    assert held(store, "job_fit_reports", "test_taker_id") == set(range(1, 41))
+    assert len(held(store, "scorecards", "test_taker_id || score_profile_short_name")) == 40 * len(PROFILES)
+
+
+def test_the_lists_are_requested_while_the_account_merges(fake, store, monkeypatch):
+    """A process's first merge (the account's) costs ~0.5 s of one-time imports: the lists are
+    already being read meanwhile, and their pages merge only after it."""
+    import threading
+    import time
+
+    from jofi_pipeline.warehouse import RunWriter
+
+    events: list[str] = []
+    guard = threading.Lock()
+
+    def note(request: httpx.Request):
+        if request.url.path.endswith("/test-takers"):
+            with guard:
+                events.append("list requested")
+
+    fake.hook = note
+    real_upsert = RunWriter.upsert
+
+    def slow_account(self, entity, *args, **kwargs):
+        if entity == "account":
+            time.sleep(0.3)
+            with guard:
+                events.append("account merged")
+        elif entity in ("test_takers", "invitations"):
+            with guard:
+                events.append(f"{entity} merged")
+        return real_upsert(self, entity, *args, **kwargs)
+
+    monkeypatch.setattr(RunWriter, "upsert", slow_account)
+    assert run(fake, store).status == "succeeded"
+    assert events.index("list requested") < events.index("account merged"), "the lists waited for the account's merge"
+    assert events.index("account merged") < events.index("test_takers merged") and events.index("account merged") < events.index("invitations merged")
+
+
+def test_a_failed_account_merge_leaves_no_list_page_merged(fake, store, monkeypatch):
+    """The lists are read while the account merges, but nothing of them is written if it fails."""
+    import duckdb
+
+    from jofi_pipeline.warehouse import RunWriter
+
+    real_upsert = RunWriter.upsert
+
+    def failing_account(self, entity, *args, **kwargs):
+        if entity == "account":
+            raise RuntimeError("disk full")
+        return real_upsert(self, entity, *args, **kwargs)
+
+    monkeypatch.setattr(RunWriter, "upsert", failing_account)
+    with pytest.raises(SyncFailed, match="disk full"):
+        run(fake, store)
+    with duckdb.connect(str(store.paths.work_db), read_only=True) as con:
+        assert con.execute("SELECT (SELECT count(*) FROM test_takers) + (SELECT count(*) FROM invitations)").fetchone() == (0,)
