@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -187,27 +186,16 @@ class _Run:
     say: Progress
     inbox: InboxWork | None = None  # ids from webhooks / imports (sync/targets.py)
     memory: FetchMemory | None = None  # records earlier runs could not fetch (sync/memory.py)
-    # Fan-outs run side by side; their writes take turns on the one writer connection.
-    write_lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def fetch_everything(self, account: dict) -> None:
+        await self.upsert("account", [account])
         self.memory = FetchMemory.load(self.writer, self.options.full_refresh)
         # Ids from webhooks, imports and the watcher, or a targeted run's (sync/targets.py).
         self.inbox = InboxWork.take(self.writer.store.paths.inbox, self.options.targets)
         if self.inbox.targeted:
-            await self.upsert("account", [account])
             return await self.fetch_targets(self.inbox)
 
-        # A process's first merge costs ~0.5 s of one-time work (pyarrow's first arrays import
-        # pandas): the account merges while the lists are requested, and no list page merges
-        # before it has (nor at all if it fails).
-        account_merged = asyncio.ensure_future(self.upsert("account", [account]))
-        try:
-            lists, score_profiles, in_window = await self.read_lists(after=account_merged)
-        finally:
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(account_merged)  # a worker thread's merge is not left running
-        await account_merged
+        lists, score_profiles, in_window = await self.read_lists()
         if self.inbox.total:
             self.say(f"inbox: {self.inbox.total} ids from webhooks / imports / the watcher to fetch by id")
         for entity, ids in self.inbox.to_fetch(in_window).items():
@@ -222,19 +210,12 @@ class _Run:
         await self.fetch_planned("invitations", queries.OPEN_INVITATIONS, in_window=invitations_in_window)
         # Test takers that are new, still open, or only known from an invitation or a profile.
         await self.fetch_planned("test_takers", queries.TEST_TAKERS_NEEDING_DETAIL)
-
-        async def invitations_then_profiles() -> None:
-            # Invitations their (just refreshed) test takers show to be out of date.
-            await self.fetch_planned("invitations", queries.INVITATIONS_BEHIND_TEST_TAKERS, in_window=invitations_in_window)
-            # Profiles referenced but not held (all known profiles on a full refresh): after the
-            # invitations, whose refreshed rows may name a profile not held yet.
-            await self.fetch_planned("career_navigation_profiles", queries.PROFILES_NEEDED,
-                                     in_window=in_window["career_navigation_profiles"])
-
-        # Side by side: the derived objects' plans read only test takers, their assessments and
-        # fetch_state, which the invitations and profiles do not write. One shared pool of request
-        # slots, so no fan-out's tail (its last answers, its last merge) leaves slots idle.
-        await self.side_by_side(invitations_then_profiles(), self.fetch_derived(score_profiles))
+        # Invitations their (just refreshed) test takers show to be out of date.
+        await self.fetch_planned("invitations", queries.INVITATIONS_BEHIND_TEST_TAKERS, in_window=invitations_in_window)
+        # Profiles referenced but not held (all known profiles on a full refresh).
+        await self.fetch_planned("career_navigation_profiles", queries.PROFILES_NEEDED,
+                                 in_window=in_window["career_navigation_profiles"])
+        await self.fetch_derived(score_profiles)
 
         for entity in entities.CAPPED_LISTS + entities.WHOLE_LISTS:
             result = lists[entity]
@@ -242,7 +223,7 @@ class _Run:
                 Coverage(entity, result.total_count, self.writer.rows_held(entity), result.has_more, result.capped)
             )
 
-    async def read_lists(self, after: Awaitable[None] | None = None) -> tuple[dict[str, ListResult], list[str], dict[str, HeldIds]]:
+    async def read_lists(self) -> tuple[dict[str, ListResult], list[str], dict[str, HeldIds]]:
         """Read every list, merging its items as its pages arrive; return what the rest of the run
         needs of them: each list's counts (no items), the scorecard profiles and the ids in the window.
 
@@ -250,7 +231,6 @@ class _Run:
         a time through the single writer, each list in the same batches as if read whole. Only a
         few pages and a batch per list are held, not every list whole: at 10,000 test takers the
         ~28,000 items held at once set the interpreter's memory high-water for the rest of the run.
-        No page merges before `after` (the account's merge) is done.
         """
         self.say("reading lists")
         pages: asyncio.Queue[tuple[str, list] | None] = asyncio.Queue(maxsize=len(entities.LISTS))
@@ -266,7 +246,7 @@ class _Run:
             return {entity: task.result() for entity, task in tasks.items()}
 
         reading = asyncio.create_task(read_all())
-        merged = _ListMerge(self, {entity: [] for entity in entities.LISTS}, after=after)
+        merged = _ListMerge(self, {entity: [] for entity in entities.LISTS})
         try:
             while (page := await pages.get()) is not None:
                 await merged.add(*page)
@@ -321,32 +301,13 @@ class _Run:
 
     async def upsert(self, entity: str, objects: list[dict]) -> None:
         if objects:
-            counts = await asyncio.to_thread(self._locked_upsert, entity, objects)
+            counts = await asyncio.to_thread(self.writer.upsert, entity, objects, utc_now())
             self.report.add_counts(counts)
 
-    def _locked_upsert(self, entity: str, objects: list[dict]):
-        with self.write_lock:
-            return self.writer.upsert(entity, objects, utc_now())
-
     async def fetch_derived(self, score_profiles: list[str]) -> None:
-        """Derived objects: only those whose inputs changed since fetch_state says they were fetched.
-
-        Scorecards and job-fit reports are fetched side by side: neither's plan reads what the other writes."""
-        await self.side_by_side(
-            self.fetch_planned("scorecards", queries.SCORECARDS_WANTED, profiles=score_profiles, derived=SCORECARD),
-            self.fetch_planned("job_fit_reports", queries.JOB_FIT_REPORTS_WANTED, derived=JOB_FIT_REPORT),
-        )
-
-    @staticmethod
-    async def side_by_side(*steps: Awaitable[None]) -> None:
-        """Run independent steps at once; the first failure is raised as itself (not a group) once
-        the others are cancelled, so the run's error says what to do (as for the lists)."""
-        try:
-            async with asyncio.TaskGroup() as group:
-                for step in steps:
-                    group.create_task(step)
-        except ExceptionGroup as failures:
-            raise failures.exceptions[0] from None
+        """Derived objects: only those whose inputs changed since fetch_state says they were fetched."""
+        await self.fetch_planned("scorecards", queries.SCORECARDS_WANTED, profiles=score_profiles, derived=SCORECARD)
+        await self.fetch_planned("job_fit_reports", queries.JOB_FIT_REPORTS_WANTED, derived=JOB_FIT_REPORT)
 
     async def fetch_planned(
         self,
@@ -370,7 +331,7 @@ class _Run:
             with Plan(reader, without_remembered(sql, entity), params) as plan:
                 if derived is not None and plan.size:
                     self.say(f"  {entity} wanted: {plan.reasons()}")
-                fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size, memory, self.write_lock)
+                fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size, memory)
                 rows = plan.records() if derived is not None else plan
                 await fan.fetch(entity, partial(self.client.get, entity), rows, size=plan.size, derived=derived)
         finally:
@@ -382,7 +343,7 @@ class _Run:
         No fetch_state is written: the caller chose these keys, it is not an incremental decision.
         """
         keys = list(keys)
-        fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size, self.memory, self.write_lock)
+        fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size, self.memory)
         await fan.fetch(entity, partial(self.client.get, entity), [(k,) for k in keys], size=len(keys))
 
     def judge_fetch_failures(self) -> str:
@@ -444,7 +405,6 @@ class _ListMerge:
     read: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     ids: dict[str, list] = field(default_factory=lambda: defaultdict(list))  # capped lists' item ids
     score_profiles: list = field(default_factory=list)
-    after: Awaitable[None] | None = None  # merged only once this is done (the account's merge)
 
     async def add(self, entity: str, items: list) -> None:
         self.read[entity] += len(items)
@@ -457,15 +417,10 @@ class _ListMerge:
         size = self.run.options.batch_size
         while len(pending) >= size:
             batch, pending[:size] = pending[:size], []
-            await self._merge(entity, batch)
+            await self.run.upsert(entity, batch)
 
     async def flush(self, entity: str) -> None:
         batch, self.pending[entity] = self.pending[entity], []
-        await self._merge(entity, batch)
-
-    async def _merge(self, entity: str, batch: list) -> None:
-        if batch and self.after is not None:
-            await self.after
         await self.run.upsert(entity, batch)
 
 
