@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -76,12 +75,11 @@ class PipelinedWrites:
 
     Up to `depth` batches wait or merge before `submit` waits for the oldest: a short batch cut
     near the end of a fan-out is queued at once instead of stalling the requests behind a long
-    merge. `lock`, shared by fan-outs running side by side, keeps their writes on the run's one
-    writer connection from overlapping (a DuckDB connection is not used by two threads at once).
+    merge. Each batch starts only once the one before it has ended, so the run's one writer
+    connection is never used by two threads at once.
     """
 
-    def __init__(self, lock: threading.Lock | None = None, depth: int = 2) -> None:
-        self._lock = lock or threading.Lock()
+    def __init__(self, depth: int = 2) -> None:
         self._depth = depth
         self._queued: deque[asyncio.Future] = deque()
 
@@ -93,11 +91,7 @@ class PipelinedWrites:
     async def _after(self, previous: asyncio.Future | None, write: Callable[[], Any]) -> None:
         if previous is not None:
             await previous  # a batch is only written once every earlier one was (and not after one failed)
-        await asyncio.to_thread(self._locked, write)
-
-    def _locked(self, write: Callable[[], Any]) -> None:
-        with self._lock:
-            write()
+        await asyncio.to_thread(write)
 
     async def drain(self) -> None:
         """Wait for every queued batch; raise the first failure."""
@@ -140,7 +134,6 @@ class FanOut:
     say: Progress
     batch_size: int
     memory: FetchMemory | None = None  # what earlier runs could not fetch (sync/memory.py)
-    write_lock: threading.Lock | None = None  # shared by the run's fan-outs that run side by side
 
     async def fetch(
         self,
@@ -165,7 +158,7 @@ class FanOut:
         self.say(f"fetching {size} {entity} by id")
         self.report.fetch_planned[entity] += size
         key = derived.key if derived else (lambda row: row[0])
-        writes = PipelinedWrites(self.write_lock)
+        writes = PipelinedWrites()
         batch, done, in_batch = _Batch(), 0, 0
         try:
             outcomes = self.client.fan_out(lambda row: fetch(key(row)), plan)

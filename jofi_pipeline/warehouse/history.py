@@ -70,13 +70,12 @@ def record_versions(
     if rows.num_rows == 0:
         return MergeCounts()
     with staged(con, rows) as s:
-        rows = con.sql(f"SELECT s.*, {_current_of(hist, 's')} FROM {s} AS s {_join_current(hist, 's')}").to_arrow_table()
+        rows = con.sql(f"SELECT s.*, {CURRENT_COLUMNS} FROM {s} AS s {_join_current(hist, 's')}").to_arrow_table()
     return _versions_of_compared(con, hist, rows, at, run_id)
 
 
-def _current_of(hist: TableSpec, alias: str) -> str:
-    """The columns `_join_current` adds: the key's current version's hash and run (null: none)."""
-    return "c._row_hash AS _current_hash, c._sync_run_id AS _current_run"
+# The columns `_join_current` adds: the key's current version's hash and run (null: none).
+CURRENT_COLUMNS = "c._row_hash AS _current_hash, c._sync_run_id AS _current_run"
 
 
 def _join_current(hist: TableSpec, alias: str) -> str:
@@ -313,7 +312,7 @@ def record_children(
         # without its own join of the history table)
         changed = con.sql(
             f"""WITH s AS (SELECT *, {child_hash_sql(hist, s)} AS _row_hash FROM {s})
-            SELECT s.*, {_current_of(hist, 's')} FROM s {_join_current(hist, 's')}
+            SELECT s.*, {CURRENT_COLUMNS} FROM s {_join_current(hist, 's')}
             WHERE c._row_hash IS DISTINCT FROM s._row_hash"""
         ).to_arrow_table()
         # rows the parents no longer list: their delete markers written by the statement that finds them
