@@ -21,6 +21,7 @@ import sys
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -32,9 +33,11 @@ from jofi_pipeline.instance import batched_events, open_instance
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.sync import head_start
 from jofi_pipeline.sync.explain import INTERRUPTED
+from jofi_pipeline.sync.interrupted import interrupted_reason
 from jofi_pipeline.sync.report import capped_window_note
 from jofi_pipeline.sync.setup import resource_config
 from jofi_pipeline.sync_refusal import SyncJobFailed, refuse_if_busy
+from jofi_pipeline.warehouse import ModePaths
 
 JOB_NAME = "jofi_sync"
 ASSET_NODE = "jofi_warehouse"
@@ -192,7 +195,13 @@ def sync_mode(
         with progress_to_stderr():
             result = run_job_here(job, instance, mode, run_config, {LAUNCHED_BY_TAG: "cli"})
     if not result.success:
-        raise SyncJobFailed(f"{mode} sync failed: {_failure_reason(result)}")
+        reason = _failure_reason(result)
+        if reason == INTERRUPTED:  # the sync may have published before the interruption: say what is true
+            if head is not None:
+                head.stop()  # its sync ends first (a publish under way finishes) and records how it ended
+            since = datetime.now(UTC) - timedelta(seconds=time.monotonic() - started)
+            reason = interrupted_reason(ModePaths.of(mode, data_dir), since)
+        raise SyncJobFailed(f"{mode} sync failed: {reason}")
     outcome = _outcome(mode, result, time.monotonic() - started)
     if head is not None and head.sync_began is not None:
         # The sync began long before Dagster was ready: its start-up ran alongside, not before.

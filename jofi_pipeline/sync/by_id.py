@@ -24,6 +24,7 @@ from jofi_pipeline.sync.memory import FetchMemory, derived_inputs, record_key
 from jofi_pipeline.sync.queries import FETCH_KIND
 from jofi_pipeline.sync.explain import describe
 from jofi_pipeline.sync.report import SyncReport, utc_now
+from jofi_pipeline.sync.uninterrupted import to_the_end
 from jofi_pipeline.warehouse import ENTITY_TABLES, FetchRecord, RunWriter
 from jofi_pipeline.warehouse.fetch_outcomes import FAILING, NOT_FOUND, Missed
 from jofi_pipeline.warehouse.tables import QUARANTINE_AFTER_RUNS
@@ -91,7 +92,7 @@ class PipelinedWrites:
     async def _after(self, previous: asyncio.Future | None, write: Callable[[], Any]) -> None:
         if previous is not None:
             await previous  # a batch is only written once every earlier one was (and not after one failed)
-        await asyncio.to_thread(write)
+        (await to_the_end(write)).value()  # a batch begun ends even when the run is cancelled meanwhile
 
     async def drain(self) -> None:
         """Wait for every queued batch; raise the first failure."""

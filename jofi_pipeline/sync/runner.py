@@ -28,6 +28,7 @@ from jofi_pipeline.api.lists import ListResult
 from jofi_pipeline.sync import queries
 from jofi_pipeline.sync.by_id import JOB_FIT_REPORT, SCORECARD, Derived, FanOut
 from jofi_pipeline.sync.targets import InboxWork
+from jofi_pipeline.sync.uninterrupted import to_the_end
 from jofi_pipeline.sync.options import SyncOptions
 from jofi_pipeline.sync.plan import Plan
 from jofi_pipeline.sync.attempts import record_attempt, refused
@@ -105,6 +106,7 @@ async def _run_sync(
             say(f"history starts now from the current rows of {', '.join(writer.history_started)} (this "
                 "warehouse was built before history was kept; earlier changes were not kept)")
         run = _Run(client, writer, options, report, say)
+        interruption: BaseException | None = None  # one that came while the publish ran
         try:
             await run.fetch_everything(account)
             if before_publish is not None:
@@ -114,23 +116,43 @@ async def _run_sync(
                 run.inbox.mark_applied(report.run_id)
             run.finish(status)
             say(f"publishing {store.published_db_path}")
-            published = await asyncio.to_thread(writer.publish)
+            # Once begun, the publish ends (published, or not) before anything else happens: the
+            # connection stays open and the lock held under it, and the record says what is true.
+            publishing = await to_the_end(writer.publish)
+            interruption = publishing.interruption
+            if publishing.error is not None:
+                raise publishing.error
+            published = publishing.result
             report.publish_seconds = published.seconds
         except Exception as exc:
             # One line, whatever failed: a group from the side-by-side list reads is opened
             # (explain.py), so the CLI, sync_runs and Dagster say what failed and what to do.
             run.finish("failed", error=exc)
             record_attempt(paths, report)
+            if interruption is not None:
+                raise interruption  # the run ends interrupted; the record says why nothing was published
             # A refused publish carries every integrity rule as judged (shown as Dagster checks).
             raise SyncFailed(report.error or explain(exc), run_id=report.run_id,
                              findings=getattr(exc, "findings", ())) from exc
-        except BaseException as exc:  # cancelled or interrupted: recorded, then let through
+        except BaseException as exc:  # cancelled or interrupted before the publish: recorded, then let through
             run.finish("failed", error=exc)
             record_attempt(paths, report)
             raise
+        if interruption is not None:
+            say(f"WARNING the sync was interrupted while it published: the publish was let finish, so "
+                f"{published.version_dir.name if published.version_dir else 'its new version'} is published; "
+                "the run ends interrupted after this")
         if store.remote is not None:  # still under the writer lock: one upload per mode at a time
-            say(f"uploading to {store.remote.url}")
-            report.remote = (await asyncio.to_thread(writer.upload, published)).remote
+            if interruption is None:
+                say(f"uploading to {store.remote.url}")
+                uploading = await to_the_end(writer.upload, published)  # an upload begun ends too
+                interruption = uploading.interruption
+                if uploading.error is not None:
+                    raise uploading.error
+                report.remote = uploading.result.remote
+            else:
+                say(f"WARNING not uploaded to {store.remote.url}: the sync was interrupted first; "
+                    f"`{settings.CLI} publish-remote --mode {mode}` uploads the published version")
     if report.status == "partial":
         say(f"WARNING published, but {report.error}")
     if report.quarantined:
@@ -143,7 +165,9 @@ async def _run_sync(
     if report.gaps:
         say(capped_window_note(report.mode, [(c.entity, c.rows_held, c.api_total_count or 0) for c in report.gaps]))
     say(f"fetch and merge {report.seconds:.1f}s ({report.requests_total} requests), publish {report.publish_seconds or 0:.1f}s")
-    record_attempt(paths, report)
+    record_attempt(paths, report)  # published: succeeded or partial, interrupted after it or not
+    if interruption is not None:
+        raise interruption  # the run still ends interrupted (Dagster, the CLI), after the truth is recorded
     return report
 
 
@@ -301,7 +325,8 @@ class _Run:
 
     async def upsert(self, entity: str, objects: list[dict]) -> None:
         if objects:
-            counts = await asyncio.to_thread(self.writer.upsert, entity, objects, utc_now())
+            # A merge begun ends before a cancellation goes on (the failed run is recorded through this connection).
+            counts = (await to_the_end(self.writer.upsert, entity, objects, utc_now())).value()
             self.report.add_counts(counts)
 
     async def fetch_derived(self, score_profiles: list[str]) -> None:

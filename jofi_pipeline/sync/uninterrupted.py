@@ -1,0 +1,61 @@
+"""Worker-thread steps that, once begun, end before the sync goes on, even when it is cancelled.
+
+`asyncio.to_thread` stops the awaiting coroutine on cancellation (a Dagster run stopped, Ctrl-C),
+not its thread. A publish went on switching the published version while the sync, believing it
+had stopped, recorded "nothing was published", closed the writer's connection under the thread
+and released the mode's writer lock (so a second sync could start writing). A merge went on
+using the connection the failed run's record was then written through ("connection is busy").
+
+`to_the_end` waits for the thread whatever arrives meanwhile and hands back how it really ended,
+with the interruption: the caller records that true outcome, then raises the interruption, so
+the run still ends interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class Ended(Generic[T]):
+    """How a worker-thread step ended (its result or its own error), and what interrupted the
+    wait for it (a cancellation, KeyboardInterrupt, Dagster's interruption), if anything did."""
+
+    result: T | None = None
+    error: Exception | None = None
+    interruption: BaseException | None = None
+
+    def value(self) -> T:
+        """The result; else the interruption raised (the step has ended), else the step's error."""
+        if self.interruption is not None:
+            raise self.interruption
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
+
+
+async def to_the_end(work: Callable[..., T], *args: Any) -> Ended[T]:
+    """Run `work(*args)` in a worker thread (as asyncio.to_thread does) and wait until it has ended,
+    however often the wait is cancelled or interrupted meanwhile."""
+    loop = asyncio.get_running_loop()
+    # An executor future, not a Task: asyncio.run's teardown cancels every task, never this.
+    running = loop.run_in_executor(None, functools.partial(contextvars.copy_context().run, work, *args))
+    interruption: BaseException | None = None
+    while True:
+        try:
+            result = await asyncio.shield(running)
+        except Exception as exc:  # the step's own error: no interruption is an Exception
+            return Ended(error=exc, interruption=interruption)
+        except BaseException as exc:
+            if running.done() and (running.cancelled() or running.exception() is exc):
+                raise  # the step itself ended so: nothing is left running to wait for
+            interruption = interruption or exc  # the thread goes on: wait for it again
+            continue
+        return Ended(result=result, interruption=interruption)
