@@ -41,12 +41,26 @@ class Ended(Generic[T]):
         return self.result  # type: ignore[return-value]
 
 
+class _Once:
+    """The call, let go of as it starts: the executor's worker thread keeps its last work item
+    until it takes the next one, and with it the arguments (a merged batch's list items, kept
+    alive through the by-id fetches)."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._call: Callable[[], T] | None = call
+
+    def __call__(self) -> T:
+        call, self._call = self._call, None
+        assert call is not None, "a step runs once"
+        return call()
+
+
 async def to_the_end(work: Callable[..., T], *args: Any) -> Ended[T]:
     """Run `work(*args)` in a worker thread (as asyncio.to_thread does) and wait until it has ended,
     however often the wait is cancelled or interrupted meanwhile."""
     loop = asyncio.get_running_loop()
     # An executor future, not a Task: asyncio.run's teardown cancels every task, never this.
-    running = loop.run_in_executor(None, functools.partial(contextvars.copy_context().run, work, *args))
+    running = loop.run_in_executor(None, _Once(functools.partial(contextvars.copy_context().run, work, *args)))
     interruption: BaseException | None = None
     while True:
         try:
