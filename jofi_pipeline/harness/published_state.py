@@ -75,9 +75,9 @@ def rows_digests(con: duckdb.DuckDBPyConnection, sources: dict[str, str]) -> dic
     """Per table, the multiset of its rows (run timestamps left out) as `count:sum of row hashes`,
     read from `sources` (a table, or its Parquet files) in one query.
 
-    Summed in DuckDB, not fetched and sorted in Python, and one query for all tables: the kill -9
-    trials observe the warehouse ~50 times per test, and ~90 small queries per observation were
-    most of the tests' own CPU. Order-free; a repeated row counts twice; values are cast to text
+    Summed in DuckDB, not fetched and sorted in Python, and one query for all tables: each kill -9
+    test observes the warehouse 11 times (5 trials), and ~90 small queries per observation were
+    most of its own CPU. Order-free; a repeated row counts twice; values are cast to text
     first, so a table and its Parquet files digest alike."""
     parts = []
     for name, source in sources.items():
