@@ -71,3 +71,25 @@ def test_the_work_database_hands_freed_memory_back(writer):
         "SELECT current_setting('allocator_flush_threshold'), current_setting('allocator_background_threads')"
     ).fetchone()
     assert (flush, background) == ("16MB", True)
+
+
+def test_a_run_merges_with_one_duckdb_thread_and_publishes_with_all(store, monkeypatch):
+    """While a run fetches, the event loop's thread and the merge's thread keep the cores busy, and
+    DuckDB's own workers only competed with them; the publish runs alone and gets every core back."""
+    import duckdb
+
+    from jofi_pipeline.warehouse import store as store_module
+
+    default = duckdb.connect().execute("SELECT current_setting('threads')").fetchone()[0]
+    seen_at_publish = []
+    real_publish = store_module.publish
+
+    def spying_publish(con, *args, **kwargs):
+        seen_at_publish.append(con.execute("SELECT current_setting('threads')").fetchone()[0])
+        return real_publish(con, *args, **kwargs)
+
+    monkeypatch.setattr(store_module, "publish", spying_publish)
+    with store.open_run("threads", T0) as run:
+        assert run.query("SELECT current_setting('threads')") == [(1,)]
+        run.publish()
+    assert seen_at_publish == [default]
