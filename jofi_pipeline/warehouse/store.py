@@ -66,9 +66,11 @@ WORK_DB_ALLOCATOR = {"allocator_flush_threshold": "16MB", "allocator_background_
 WORK_DB_PEEK_WAIT_SECONDS = 3.0
 # DuckDB threads of the work database while a run fetches and merges. The event loop's thread and
 # the merge's own thread already keep both cores of a small machine busy; DuckDB's extra worker
-# only competed with them, and its hand-offs and per-thread partial results cost CPU of their own
-# (a full sync of 2,000 test takers: ~2-2.5 s of CPU in that worker, ~3-5 % less CPU in all with
-# one thread). The publish, which runs alone, gets DuckDB's default back (RunWriter.publish).
+# only competed with them, and its hand-offs and per-thread partial results cost CPU of their own.
+# A full sync of 2,000 test takers spent ~2-2.5 s of CPU in that worker; with one thread its work
+# moves to the merge's thread and the whole process spends ~2 % less CPU (small: paired runs on
+# a 2-core machine, about the size of their spread). The publish, which runs alone, gets DuckDB's
+# default back (RunWriter.publish).
 WORK_DB_FETCH_THREADS = 1
 
 
