@@ -21,7 +21,6 @@ import sys
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -31,7 +30,7 @@ from jofi_pipeline.api.redact import redact_text
 from jofi_pipeline.defs.partitions import LAUNCHED_BY_TAG, MODE_TAG
 from jofi_pipeline.instance import batched_events, open_instance
 from jofi_pipeline.settings import Mode
-from jofi_pipeline.sync import head_start
+from jofi_pipeline.sync import head_start, own_runs
 from jofi_pipeline.sync.explain import INTERRUPTED
 from jofi_pipeline.sync.interrupted import interrupted_reason
 from jofi_pipeline.sync.report import capped_window_note
@@ -192,6 +191,7 @@ def sync_mode(
             instance = stack.enter_context(open_instance())
         collector.loaded()  # the console script's start-up ends here (collector.py)
         ready = time.monotonic()
+        opened_before = set(own_runs.opened(mode))  # the syncs this command runs here are the others
         with progress_to_stderr():
             result = run_job_here(job, instance, mode, run_config, {LAUNCHED_BY_TAG: "cli"})
     if not result.success:
@@ -199,8 +199,8 @@ def sync_mode(
         if reason == INTERRUPTED:  # the sync may have published before the interruption: say what is true
             if head is not None:
                 head.stop()  # its sync ends first (a publish under way finishes) and records how it ended
-            since = datetime.now(UTC) - timedelta(seconds=time.monotonic() - started)
-            reason = interrupted_reason(ModePaths.of(mode, data_dir), since)
+            own = {*own_runs.opened(mode), *((head.run_id,) if head is not None else ())} - opened_before
+            reason = interrupted_reason(ModePaths.of(mode, data_dir), own)
         raise SyncJobFailed(f"{mode} sync failed: {reason}")
     outcome = _outcome(mode, result, time.monotonic() - started)
     if head is not None and head.sync_began is not None:

@@ -33,7 +33,8 @@ from jofi_pipeline import collector
 from jofi_pipeline.settings import Mode, redact_keys
 from jofi_pipeline.sync import portable
 from jofi_pipeline.sync.explain import expected
-from jofi_pipeline.sync.report import SyncFailed, SyncReport
+from jofi_pipeline.sync.report import SyncFailed, SyncReport, utc_now
+from jofi_pipeline.sync.runner import new_run_id
 from jofi_pipeline.sync.setup import SyncSetup, resource_config, score_profiles_in, sync_with
 
 LOGGER = "jofi_pipeline.sync"  # the sync's own log lines (runner, targets, by_id, attempts): stderr
@@ -90,17 +91,19 @@ def take(mode: Mode) -> HeadStartedSync | None:
 class HeadStartedSync:
     """The parent's side of one child sync: its pid and the pipe its messages come through."""
 
-    def __init__(self, pid: int, messages: int, go: int, started: float) -> None:
+    def __init__(self, pid: int, messages: int, go: int, started: float, run_id: str) -> None:
         self.pid = pid
         self.started = started  # time.monotonic() when the command began
         self.sync_began: float | None = None  # time.monotonic() when the child began to sync
         self.taken = False
+        self.run_id = run_id  # the sync run id it records under (sync/interrupted.py)
         self._pipe = os.fdopen(messages, "rb")
         self._go: int | None = go  # the publish's go-ahead (one byte), or its withdrawal (closed unsent)
         self._status: int | None = None
 
     @classmethod
     def fork(cls, mode: Mode, setup: SyncSetup, options, started: float) -> HeadStartedSync:
+        run_id = new_run_id(mode, utc_now())  # chosen here: an interrupted command reads its own sync's record
         read, write = os.pipe()
         go_read, go_write = os.pipe()
         parent = os.getpid()
@@ -110,10 +113,10 @@ class HeadStartedSync:
         if pid == 0:
             os.close(read)
             os.close(go_write)
-            _child(write, go_read, parent, mode, setup, options)  # never returns
+            _child(write, go_read, parent, mode, setup, options, run_id)  # never returns
         os.close(write)
         os.close(go_read)
-        return cls(pid, read, go_write, started)
+        return cls(pid, read, go_write, started, run_id)
 
     def _let_publish(self, allowed: bool) -> None:
         """Send the go-ahead (the run exists: the op reads this sync) or withdraw it, once."""
@@ -257,7 +260,7 @@ def _gate(go: int) -> Callable[[], Awaitable[None]]:
     return before_publish
 
 
-def _child(write: int, go: int, parent: int, mode: Mode, setup: SyncSetup, options) -> None:
+def _child(write: int, go: int, parent: int, mode: Mode, setup: SyncSetup, options, run_id: str) -> None:
     """The sync, in the forked child: messages to the parent, then out without the teardown."""
     code = 1
     try:
@@ -278,7 +281,7 @@ def _child(write: int, go: int, parent: int, mode: Mode, setup: SyncSetup, optio
         send("began", time.monotonic())
         try:
             store = setup.store(mode)
-            report = asyncio.run(sync_with(setup, mode, store, options, _unless_gone(send), _gate(go)))
+            report = asyncio.run(sync_with(setup, mode, store, options, _unless_gone(send), _gate(go), run_id))
         except BaseException as exc:
             send("failed", portable.exception_message(exc))
             code = 130 if isinstance(exc, KeyboardInterrupt) else 1

@@ -25,10 +25,10 @@ from jofi_pipeline import collector, entities, settings
 from jofi_pipeline.api.client import JofiClient
 from jofi_pipeline.api.errors import JofiApiError
 from jofi_pipeline.api.lists import ListResult
-from jofi_pipeline.sync import queries
+from jofi_pipeline.sync import own_runs, queries
 from jofi_pipeline.sync.by_id import JOB_FIT_REPORT, SCORECARD, Derived, FanOut
 from jofi_pipeline.sync.targets import InboxWork
-from jofi_pipeline.sync.uninterrupted import to_the_end
+from jofi_pipeline.sync.uninterrupted import Outcome, to_the_end
 from jofi_pipeline.sync.options import SyncOptions
 from jofi_pipeline.sync.plan import Plan
 from jofi_pipeline.sync.attempts import record_attempt, refused
@@ -58,28 +58,29 @@ def new_run_id(mode: str, started_at: datetime) -> str:
 
 async def run_sync(
     client: JofiClient, store: WarehouseStore, options: SyncOptions | None = None, progress: Progress | None = None,
-    *, before_publish: BeforePublish | None = None,
+    *, before_publish: BeforePublish | None = None, run_id: str | None = None,
 ) -> SyncReport:
     """Sync `client`'s mode into `store`; return the report, or raise SyncFailed with a one-line reason.
 
     The caller builds the client (the Dagster resource, the CLI through it, a test with a fake
     JOFI) and closes it; this never reads the environment. `before_publish`, once everything is
     fetched and merged, may refuse the publish by raising (the run then fails, nothing published):
-    a CLI sync's head start waits there for its Dagster run to have started (head_start.py).
+    a CLI sync's head start waits there for its Dagster run to have started (head_start.py), and
+    gives the run id it chose (`run_id`; else a new one), so its command knows its own record.
     """
     with collector.sync_running():  # fewer walks of the young objects the run makes (collector.py)
-        return await _run_sync(client, store, options, progress, before_publish)
+        return await _run_sync(client, store, options, progress, before_publish, run_id)
 
 
 async def _run_sync(
     client: JofiClient, store: WarehouseStore, options: SyncOptions | None, progress: Progress | None,
-    before_publish: BeforePublish | None = None,
+    before_publish: BeforePublish | None = None, run_id: str | None = None,
 ) -> SyncReport:
     options = options or SyncOptions()
     mode = client.mode
     say = _progress_sink(mode, progress)
     started_at = utc_now()
-    report = SyncReport(run_id=new_run_id(mode, started_at), mode=mode, started_at=started_at)
+    report = SyncReport(run_id=run_id or new_run_id(mode, started_at), mode=mode, started_at=started_at)
     paths = store.paths
     if store.mode != mode:
         raise SyncFailed(
@@ -101,12 +102,14 @@ async def _run_sync(
     except WarehouseError as exc:
         raise refused(paths, report, exc) from None
     with writer_cm as writer:
+        own_runs.note(mode, report.run_id)  # from here on it may publish
         writer.stage_publish()  # the copy the publish starts from is made while the run fetches
         if writer.history_started:
             say(f"history starts now from the current rows of {', '.join(writer.history_started)} (this "
                 "warehouse was built before history was kept; earlier changes were not kept)")
         run = _Run(client, writer, options, report, say)
         interruption: BaseException | None = None  # one that came while the publish ran
+        publish = Outcome()  # how the publish's thread ended, once it has
         try:
             await run.fetch_everything(account)
             if before_publish is not None:
@@ -118,7 +121,7 @@ async def _run_sync(
             say(f"publishing {store.published_db_path}")
             # Once begun, the publish ends (published, or not) before anything else happens: the
             # connection stays open and the lock held under it, and the record says what is true.
-            publishing = await to_the_end(writer.publish)
+            publishing = await to_the_end(writer.publish, outcome=publish)
             interruption = publishing.interruption
             if publishing.error is not None:
                 raise publishing.error
@@ -134,6 +137,15 @@ async def _run_sync(
             # A refused publish carries every integrity rule as judged (shown as Dagster checks).
             raise SyncFailed(report.error or explain(exc), run_id=report.run_id,
                              findings=getattr(exc, "findings", ())) from exc
+        except GeneratorExit:
+            # Closed, abandoned by a second interrupt that broke asyncio.run's teardown: the step it
+            # awaited has ended (to_the_end waited). Record what is true, and let it through.
+            if publish.ended.is_set() and publish.error is None:
+                record_attempt(paths, report)  # published: as run.finish(status) recorded it
+            else:
+                run.finish("failed", error=publish.error or KeyboardInterrupt())
+                record_attempt(paths, report)
+            raise
         except BaseException as exc:  # cancelled or interrupted before the publish: recorded, then let through
             run.finish("failed", error=exc)
             record_attempt(paths, report)

@@ -63,10 +63,10 @@ class SyncSetup:
 
 
 async def sync_with(setup, mode: Mode, store: WarehouseStore, options: SyncOptions, progress: Progress,
-                    before_publish: BeforePublish | None = None) -> SyncReport:
+                    before_publish: BeforePublish | None = None, run_id: str | None = None) -> SyncReport:
     """Build the mode's client from `setup` (a bad key or URL fails here, before any request) and sync."""
     async with setup.client(mode) as client:
-        return await run_sync(client, store, options, progress=progress, before_publish=before_publish)
+        return await run_sync(client, store, options, progress=progress, before_publish=before_publish, run_id=run_id)
 
 
 def score_profiles_in(text: str) -> tuple[str, ...]:

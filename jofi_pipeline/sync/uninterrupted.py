@@ -9,6 +9,12 @@ using the connection the failed run's record was then written through ("connecti
 `to_the_end` waits for the thread whatever arrives meanwhile and hands back how it really ended,
 with the interruption: the caller records that true outcome, then raises the interruption, so
 the run still ends interrupted.
+
+A second interrupt can break out of asyncio.run's teardown while a step runs (the in-process
+Dagster path): the abandoned coroutine is later closed (GeneratorExit, at garbage collection or
+exit). It must not await again then, nor take GeneratorExit for the step's error: it waits for
+the thread where it is (a step is bounded work) and lets GeneratorExit through; the caller reads
+how the step ended from its `Outcome`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -41,32 +48,56 @@ class Ended(Generic[T]):
         return self.result  # type: ignore[return-value]
 
 
+class Outcome(Generic[T]):
+    """How a step's thread ended, noted by the thread itself: known to a frame closed while it
+    waited (GeneratorExit), which gets no result from the await."""
+
+    def __init__(self) -> None:
+        self.ended = threading.Event()
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
 class _Once:
     """The call, let go of as it starts: the executor's worker thread keeps its last work item
     until it takes the next one, and with it the arguments (a merged batch's list items, kept
-    alive through the by-id fetches)."""
+    alive through the by-id fetches). Notes how the call ended in `outcome`."""
 
-    def __init__(self, call: Callable[[], T]) -> None:
+    def __init__(self, call: Callable[[], T], outcome: Outcome) -> None:
         self._call: Callable[[], T] | None = call
+        self._outcome = outcome
 
     def __call__(self) -> T:
         call, self._call = self._call, None
         assert call is not None, "a step runs once"
-        return call()
+        try:
+            self._outcome.result = result = call()
+            return result
+        except BaseException as exc:
+            self._outcome.error = exc
+            raise
+        finally:
+            self._outcome.ended.set()
 
 
-async def to_the_end(work: Callable[..., T], *args: Any) -> Ended[T]:
+async def to_the_end(work: Callable[..., T], *args: Any, outcome: Outcome | None = None) -> Ended[T]:
     """Run `work(*args)` in a worker thread (as asyncio.to_thread does) and wait until it has ended,
-    however often the wait is cancelled or interrupted meanwhile."""
+    however often the wait is cancelled or interrupted meanwhile. Closed meanwhile (GeneratorExit),
+    it waits for the thread without the loop, then lets GeneratorExit through."""
     loop = asyncio.get_running_loop()
+    outcome = outcome if outcome is not None else Outcome()
     # An executor future, not a Task: asyncio.run's teardown cancels every task, never this.
-    running = loop.run_in_executor(None, _Once(functools.partial(contextvars.copy_context().run, work, *args)))
+    running = loop.run_in_executor(None, _Once(functools.partial(contextvars.copy_context().run, work, *args), outcome))
     interruption: BaseException | None = None
     while True:
         try:
             result = await asyncio.shield(running)
         except Exception as exc:  # the step's own error: no interruption is an Exception
             return Ended(error=exc, interruption=interruption)
+        except GeneratorExit:  # closed, its loop gone: awaiting again is not allowed
+            if not running.cancelled():  # else the thread never took it up: nothing runs
+                outcome.ended.wait()  # the connection stays open and the lock held until the step ends
+            raise
         except BaseException as exc:
             if running.done() and (running.cancelled() or running.exception() is exc):
                 raise  # the step itself ended so: nothing is left running to wait for

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 
 import dagster as dg
@@ -21,10 +22,12 @@ from jofi_pipeline.api import JofiClient
 from jofi_pipeline.runs import sync_mode
 from jofi_pipeline.sync import SyncOptions, run_sync
 from jofi_pipeline.sync.explain import INTERRUPTED
+from jofi_pipeline.sync.interrupted import NOT_KNOWN_YET, interrupted_reason
+from jofi_pipeline.sync.report import utc_now
 from jofi_pipeline.sync_refusal import SyncJobFailed
 from jofi_pipeline.warehouse import ModePaths, PublishedWarehouse, WarehouseBusyError, WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
-from jofi_pipeline.warehouse.attempts import AttemptLog
+from jofi_pipeline.warehouse.attempts import Attempt, AttemptLog
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.store import RunWriter
 
@@ -148,3 +151,111 @@ def test_a_sync_cancelled_while_a_batch_merges_lets_it_commit_then_records_the_r
     assert lock_is_free(paths)
     monkeypatch.setattr(RunWriter, "upsert", upsert)
     assert sync(sim, tmp_path).status == "succeeded"
+
+
+def test_a_sync_cancelled_while_a_list_batch_merges_lets_it_commit_then_records_the_run(sim, tmp_path, monkeypatch):
+    """The list reads merge their batches through _Run.upsert: cancelled meanwhile, the run must
+    not record itself through (nor close) the connection the merge still uses."""
+    paths = ModePaths.of("live", tmp_path)
+    task_seen: list = []
+    merging: list = []
+    upsert = RunWriter.upsert
+
+    def cancelled_while_merging(writer, entity, objects, synced_at, **kwargs):
+        if entity == "test_takers" and not merging and "state" not in kwargs:  # the list's batch, not a by-id one
+            loop, task = task_seen[0]
+            loop.call_soon_threadsafe(task.cancel)
+            merging.append(len(objects))
+            deadline = time.monotonic() + 10
+            while not task.cancelling() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            busy_until = time.monotonic() + LET_THE_CANCELLATION_ACT
+            while time.monotonic() < busy_until:  # a large batch: the merge keeps the connection busy
+                writer.query("SELECT count(*) FROM sync_runs")
+        return upsert(writer, entity, objects, synced_at, **kwargs)
+
+    monkeypatch.setattr(RunWriter, "upsert", cancelled_while_merging)
+    with pytest.raises(asyncio.CancelledError):
+        sync(sim, tmp_path, task_seen)
+    assert merging, "no list batch of test_takers was merged"
+    attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
+    assert (attempt.status, attempt.reason) == ("failed", INTERRUPTED)
+    with duckdb.connect(str(paths.work_db), read_only=True) as con:
+        recorded = con.execute("SELECT status, error FROM sync_runs WHERE run_id = ?", [attempt.run_id]).fetchall()
+        test_takers = con.execute("SELECT count(*) FROM test_takers").fetchall()[0][0]
+    assert recorded == [("failed", INTERRUPTED)]
+    assert test_takers == merging[0]  # the batch that was merging committed
+    assert lock_is_free(paths)
+
+
+def test_a_sync_closed_while_it_publishes_waits_for_the_publish_and_records_what_is_true(sim, tmp_path, monkeypatch):
+    """A second interrupt breaks out of asyncio.run's teardown (the in-process Dagster path) while
+    the publish runs; the abandoned coroutine is closed later (GeneratorExit, at garbage collection).
+    It awaited again ("coroutine ignored GeneratorExit"), and that RuntimeError was recorded as the
+    publish's own error: the attempt and the sync_runs row said failed of a run that published."""
+    paths = ModePaths.of("live", tmp_path)
+    sync(sim, tmp_path)
+    before = current_version(paths)
+    sim.advance(days=2)
+    publishing, closing = threading.Event(), threading.Event()
+    swap = publish_module.swap_symlink
+
+    def closed_just_before_the_switch(link, target):
+        if link == paths.current and not publishing.is_set():
+            publishing.set()
+            closing.wait(10)
+            time.sleep(LET_THE_CANCELLATION_ACT)  # the close goes on meanwhile (if it would not wait)
+        return swap(link, target)
+
+    monkeypatch.setattr(publish_module, "swap_symlink", closed_just_before_the_switch)
+    loop = asyncio.new_event_loop()
+    client = JofiClient.from_env("live", base_url=sim.base_url)
+    loop.run_until_complete(client.__aenter__())
+    syncing = run_sync(client, WarehouseStore(tmp_path, "live"), SyncOptions())
+    task = loop.create_task(syncing)
+    loop.run_until_complete(asyncio.to_thread(publishing.wait, 30))
+    assert publishing.is_set() and not task.done()
+    closing.set()
+    with pytest.raises(GeneratorExit):  # let through, as close() expects
+        syncing.throw(GeneratorExit)  # what close() (garbage collection) does, showing what comes out
+    task._log_destroy_pending = False  # abandoned on purpose: its coroutine is closed
+    loop.run_until_complete(client.__aexit__(None, None, None))
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+    if task.done() and not task.cancelled():
+        task.exception()  # the wake-up of a closed coroutine: nothing to report
+
+    assert current_version(paths) != before  # the publish went through
+    attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
+    assert (attempt.status, attempt.reason) == ("succeeded", None), attempt
+    with duckdb.connect(str(paths.work_db), read_only=True) as con:
+        recorded = con.execute("SELECT status, error FROM sync_runs WHERE run_id = ?", [attempt.run_id]).fetchall()
+    assert recorded == [("succeeded", None)]
+    assert lock_is_free(paths)
+
+
+def test_an_interrupted_command_does_not_claim_another_process_publish(sim, tmp_path, monkeypatch):
+    """Its own sync was interrupted before it published; another sync of the mode (a scheduled
+    run, say) recorded a publish meanwhile: that publish is not this command's to claim."""
+    log = AttemptLog(ModePaths.of("live", tmp_path).attempts)
+
+    def another_published_then_this_one_is_interrupted(writer):
+        now = utc_now()
+        log.record(Attempt("live", "live-another-process", "succeeded", now, now))
+        raise dg.DagsterExecutionInterruptedError()  # what Dagster's signal handler raises on Ctrl-C
+
+    for name, value in sim.env().items():  # the URL and keys, as the CLI's run reads them
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(RunWriter, "publish", another_published_then_this_one_is_interrupted)
+    with pytest.raises(SyncJobFailed) as failed:
+        sync_mode("live", data_dir=tmp_path, instance=dg.DagsterInstance.ephemeral())
+    assert str(failed.value) == f"live sync failed: {INTERRUPTED}"
+
+
+def test_an_interrupted_command_whose_sync_has_not_recorded_its_end_says_it_is_not_known(tmp_path):
+    """A second interrupt can end the command while its publish still runs: not "nothing was published"."""
+    paths = ModePaths.of("live", tmp_path)
+    now = utc_now()
+    AttemptLog(paths.attempts).record(Attempt("live", "live-another-process", "succeeded", now, now))
+    assert interrupted_reason(paths, ("live-this-command",)) == NOT_KNOWN_YET
+    assert interrupted_reason(paths, ()) == INTERRUPTED  # it never opened its writer: nothing it did was published
