@@ -59,9 +59,10 @@ class Outcome(Generic[T]):
 
 
 class _Once:
-    """The call, let go of as it starts: the executor's worker thread keeps its last work item
-    until it takes the next one, and with it the arguments (a merged batch's list items, kept
-    alive through the by-id fetches). Notes how the call ended in `outcome`."""
+    """The call, let go of as it starts: the executor's worker thread drops its work item (and with
+    it the arguments, a merged batch's list items) only a moment after the step's result is handed
+    back, so the run could go on into the by-id fetches with that batch still alive. Notes how the
+    call ended in `outcome`."""
 
     def __init__(self, call: Callable[[], T], outcome: Outcome) -> None:
         self._call: Callable[[], T] | None = call

@@ -58,6 +58,19 @@ def lock_is_free(paths: ModePaths) -> bool:
     return True
 
 
+def cancel_then_keep_busy(writer, task_seen: list) -> None:
+    """From inside a merge: cancel the sync, wait until the cancellation is under way, then keep the
+    connection busy a while, as a large batch would (the run must not record through it meanwhile)."""
+    loop, task = task_seen[0]
+    loop.call_soon_threadsafe(task.cancel)
+    deadline = time.monotonic() + LET_THE_CANCELLATION_ACT + 10
+    while not task.cancelling() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    busy_until = time.monotonic() + LET_THE_CANCELLATION_ACT
+    while time.monotonic() < busy_until:
+        writer.query("SELECT count(*) FROM sync_runs")
+
+
 def test_a_sync_cancelled_while_it_publishes_lets_the_publish_finish_and_says_it_published(sim, tmp_path, monkeypatch):
     paths = ModePaths.of("live", tmp_path)
     sync(sim, tmp_path)
@@ -127,15 +140,8 @@ def test_a_sync_cancelled_while_a_batch_merges_lets_it_commit_then_records_the_r
 
     def cancelled_while_merging(writer, entity, objects, synced_at, **kwargs):
         if entity == "scorecards" and not merging:  # only the fan-out merges scorecards
-            loop, task = task_seen[0]
-            loop.call_soon_threadsafe(task.cancel)
             merging.append(entity)
-            deadline = time.monotonic() + LET_THE_CANCELLATION_ACT + 10
-            while not task.cancelling() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            busy_until = time.monotonic() + LET_THE_CANCELLATION_ACT
-            while time.monotonic() < busy_until:  # a large batch: the merge keeps the connection busy
-                writer.query("SELECT count(*) FROM sync_runs")
+            cancel_then_keep_busy(writer, task_seen)
         return upsert(writer, entity, objects, synced_at, **kwargs)
 
     monkeypatch.setattr(RunWriter, "upsert", cancelled_while_merging)
@@ -163,15 +169,8 @@ def test_a_sync_cancelled_while_a_list_batch_merges_lets_it_commit_then_records_
 
     def cancelled_while_merging(writer, entity, objects, synced_at, **kwargs):
         if entity == "test_takers" and not merging and "state" not in kwargs:  # the list's batch, not a by-id one
-            loop, task = task_seen[0]
-            loop.call_soon_threadsafe(task.cancel)
             merging.append(len(objects))
-            deadline = time.monotonic() + 10
-            while not task.cancelling() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            busy_until = time.monotonic() + LET_THE_CANCELLATION_ACT
-            while time.monotonic() < busy_until:  # a large batch: the merge keeps the connection busy
-                writer.query("SELECT count(*) FROM sync_runs")
+            cancel_then_keep_busy(writer, task_seen)
         return upsert(writer, entity, objects, synced_at, **kwargs)
 
     monkeypatch.setattr(RunWriter, "upsert", cancelled_while_merging)
