@@ -28,7 +28,7 @@ from jofi_pipeline.api.lists import ListResult
 from jofi_pipeline.sync import own_runs, queries
 from jofi_pipeline.sync.by_id import JOB_FIT_REPORT, SCORECARD, Derived, FanOut
 from jofi_pipeline.sync.targets import InboxWork
-from jofi_pipeline.sync.uninterrupted import Outcome, to_the_end
+from jofi_pipeline.sync.uninterrupted import Outcome, note_steps, to_the_end, wait_for_steps
 from jofi_pipeline.sync.options import SyncOptions
 from jofi_pipeline.sync.plan import Plan
 from jofi_pipeline.sync.attempts import record_attempt, refused
@@ -110,6 +110,7 @@ async def _run_sync(
         run = _Run(client, writer, options, report, say)
         interruption: BaseException | None = None  # one that came while the publish ran
         publish = Outcome()  # how the publish's thread ended, once it has
+        begun = note_steps()  # the merges (and the publish) begun in worker threads, until each ends
         try:
             await run.fetch_everything(account)
             if before_publish is not None:
@@ -130,6 +131,7 @@ async def _run_sync(
         except Exception as exc:
             # One line, whatever failed: a group from the side-by-side list reads is opened
             # (explain.py), so the CLI, sync_runs and Dagster say what failed and what to do.
+            wait_for_steps(begun)  # never record through a connection a merge's thread still uses
             run.finish("failed", error=exc)
             record_attempt(paths, report)
             if interruption is not None:
@@ -139,7 +141,9 @@ async def _run_sync(
                              findings=getattr(exc, "findings", ())) from exc
         except GeneratorExit:
             # Closed, abandoned by a second interrupt that broke asyncio.run's teardown: the step it
-            # awaited has ended (to_the_end waited). Record what is true, and let it through.
+            # awaited has ended (to_the_end waited), and a fan-out's merge, in a task of its own, may
+            # still run: wait for every step begun. Record what is true, and let it through.
+            wait_for_steps(begun)
             if publish.ended.is_set() and publish.error is None:
                 record_attempt(paths, report)  # published: as run.finish(status) recorded it
             else:
@@ -147,6 +151,7 @@ async def _run_sync(
                 record_attempt(paths, report)
             raise
         except BaseException as exc:  # cancelled or interrupted before the publish: recorded, then let through
+            wait_for_steps(begun)
             run.finish("failed", error=exc)
             record_attempt(paths, report)
             raise

@@ -81,12 +81,35 @@ class _Once:
             self._outcome.ended.set()
 
 
+# The steps a run has begun and not yet seen end; set by the run, seen by the tasks it starts (a
+# task copies its creator's context), so a fan-out's merges, in tasks of their own, are noted too.
+_BEGUN: contextvars.ContextVar[set[Outcome] | None] = contextvars.ContextVar("jofi_steps_begun", default=None)
+
+
+def note_steps() -> set[Outcome]:
+    """From here on in this context, and in the tasks it starts, every step begun is noted until it
+    ends: a run closed while it waited for something else (GeneratorExit) waits for them before it
+    records itself through, closes and unlocks the connection their threads use."""
+    begun: set[Outcome] = set()
+    _BEGUN.set(begun)
+    return begun
+
+
+def wait_for_steps(begun: set[Outcome]) -> None:
+    """Block until every step noted in `begun` has ended (a closed run has no loop to await on)."""
+    for outcome in list(begun):
+        outcome.ended.wait()
+
+
 async def to_the_end(work: Callable[..., T], *args: Any, outcome: Outcome | None = None) -> Ended[T]:
     """Run `work(*args)` in a worker thread (as asyncio.to_thread does) and wait until it has ended,
     however often the wait is cancelled or interrupted meanwhile. Closed meanwhile (GeneratorExit),
     it waits for the thread without the loop, then lets GeneratorExit through."""
     loop = asyncio.get_running_loop()
     outcome = outcome if outcome is not None else Outcome()
+    begun = _BEGUN.get()
+    if begun is not None:
+        begun.add(outcome)
     # An executor future, not a Task: asyncio.run's teardown cancels every task, never this.
     running = loop.run_in_executor(None, _Once(functools.partial(contextvars.copy_context().run, work, *args), outcome))
     interruption: BaseException | None = None
@@ -94,6 +117,8 @@ async def to_the_end(work: Callable[..., T], *args: Any, outcome: Outcome | None
         try:
             result = await asyncio.shield(running)
         except Exception as exc:  # the step's own error: no interruption is an Exception
+            if begun is not None:
+                begun.discard(outcome)
             return Ended(error=exc, interruption=interruption)
         except GeneratorExit:  # closed, its loop gone: awaiting again is not allowed
             if not running.cancelled():  # else the thread never took it up: nothing runs
@@ -104,4 +129,6 @@ async def to_the_end(work: Callable[..., T], *args: Any, outcome: Outcome | None
                 raise  # the step itself ended so: nothing is left running to wait for
             interruption = interruption or exc  # the thread goes on: wait for it again
             continue
+        if begun is not None:
+            begun.discard(outcome)
         return Ended(result=result, interruption=interruption)

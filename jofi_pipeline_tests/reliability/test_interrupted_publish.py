@@ -21,6 +21,7 @@ import pytest
 from jofi_pipeline.api import JofiClient
 from jofi_pipeline.runs import sync_mode
 from jofi_pipeline.sync import SyncOptions, run_sync
+from jofi_pipeline.sync.by_id import PipelinedWrites
 from jofi_pipeline.sync.explain import INTERRUPTED
 from jofi_pipeline.sync.interrupted import NOT_KNOWN_YET, interrupted_reason
 from jofi_pipeline.sync.report import utc_now
@@ -231,6 +232,70 @@ def test_a_sync_closed_while_it_publishes_waits_for_the_publish_and_records_what
         recorded = con.execute("SELECT status, error FROM sync_runs WHERE run_id = ?", [attempt.run_id]).fetchall()
     assert recorded == [("succeeded", None)]
     assert lock_is_free(paths)
+
+
+def test_a_sync_closed_while_a_by_id_batch_merges_waits_for_the_merge_before_it_records(sim, tmp_path, monkeypatch):
+    """Closed (GeneratorExit, after a second interrupt) while a fan-out's batch merges in a task of
+    its own: the run recorded itself through, closed and unlocked the connection the merge thread
+    still used ("connection is busy", the batch lost, the lock free under a running merge)."""
+    paths = ModePaths.of("live", tmp_path)
+    merging, closing = threading.Event(), threading.Event()
+    merged: list[int] = []
+    upsert = RunWriter.upsert
+
+    def slow_merge(writer, entity, objects, synced_at, **kwargs):
+        if entity == "scorecards" and not merging.is_set():
+            merging.set()
+            closing.wait(10)
+            busy_until = time.monotonic() + LET_THE_CANCELLATION_ACT
+            while time.monotonic() < busy_until:  # a large batch: the merge keeps the connection busy
+                writer.query("SELECT count(*) FROM sync_runs")
+            counts = upsert(writer, entity, objects, synced_at, **kwargs)
+            merged.append(len(objects))
+            return counts
+        return upsert(writer, entity, objects, synced_at, **kwargs)
+
+    in_drain: list[bool] = [False]  # the fan-out has every answer and waits for its batches
+    drain = PipelinedWrites.drain
+
+    async def noted_drain(writes):
+        in_drain[0] = True
+        try:
+            await drain(writes)
+        finally:
+            in_drain[0] = False
+
+    monkeypatch.setattr(RunWriter, "upsert", slow_merge)
+    monkeypatch.setattr(PipelinedWrites, "drain", noted_drain)
+    loop = asyncio.new_event_loop()
+    client = JofiClient.from_env("live", base_url=sim.base_url)
+    loop.run_until_complete(client.__aenter__())
+    # One batch per fan-out (the world is small): the fan-out waits in drain() once it is submitted
+    syncing = run_sync(client, WarehouseStore(tmp_path, "live"), SyncOptions(batch_size=100_000))
+    task = loop.create_task(syncing)
+    loop.run_until_complete(asyncio.to_thread(merging.wait, 30))
+    assert merging.is_set() and in_drain[0] and not task.done()
+    closing.set()
+    with pytest.raises(GeneratorExit):  # let through, as close() expects
+        syncing.throw(GeneratorExit)  # what close() (garbage collection) does
+    assert merged, "the run recorded itself and let go of the connection before the merge ended"
+    assert lock_is_free(paths)
+    task._log_destroy_pending = False  # abandoned on purpose: its coroutine is closed
+    loop.run_until_complete(client.__aexit__(None, None, None))
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+    if task.done() and not task.cancelled():
+        task.exception()  # the wake-up of a closed coroutine: nothing to report
+
+    attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
+    assert attempt.status == "failed", attempt
+    with duckdb.connect(str(paths.work_db), read_only=True) as con:
+        recorded = con.execute("SELECT status FROM sync_runs WHERE run_id = ?", [attempt.run_id]).fetchall()
+        scorecards = con.execute("SELECT count(*) FROM scorecards").fetchall()[0][0]
+    assert recorded == [("failed",)]
+    assert scorecards >= merged[0] > 0  # the batch that was merging committed
+    monkeypatch.setattr(RunWriter, "upsert", upsert)
+    assert sync(sim, tmp_path).status == "succeeded"
 
 
 def test_an_interrupted_command_does_not_claim_another_process_publish(sim, tmp_path, monkeypatch):
