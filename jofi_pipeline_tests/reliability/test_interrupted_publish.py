@@ -241,10 +241,11 @@ def test_a_sync_closed_while_a_by_id_batch_merges_waits_for_the_merge_before_it_
     paths = ModePaths.of("live", tmp_path)
     merging, closing = threading.Event(), threading.Event()
     merged: list[int] = []
+    in_drain: list[bool] = [False]  # the fan-out has every answer and waits for its batches
     upsert = RunWriter.upsert
 
     def slow_merge(writer, entity, objects, synced_at, **kwargs):
-        if entity == "scorecards" and not merging.is_set():
+        if entity == "scorecards" and in_drain[0] and not merging.is_set():  # a batch the fan-out waits for
             merging.set()
             closing.wait(10)
             busy_until = time.monotonic() + LET_THE_CANCELLATION_ACT
@@ -255,7 +256,6 @@ def test_a_sync_closed_while_a_by_id_batch_merges_waits_for_the_merge_before_it_
             return counts
         return upsert(writer, entity, objects, synced_at, **kwargs)
 
-    in_drain: list[bool] = [False]  # the fan-out has every answer and waits for its batches
     drain = PipelinedWrites.drain
 
     async def noted_drain(writes):
@@ -270,8 +270,7 @@ def test_a_sync_closed_while_a_by_id_batch_merges_waits_for_the_merge_before_it_
     loop = asyncio.new_event_loop()
     client = JofiClient.from_env("live", base_url=sim.base_url)
     loop.run_until_complete(client.__aenter__())
-    # One batch per fan-out (the world is small): the fan-out waits in drain() once it is submitted
-    syncing = run_sync(client, WarehouseStore(tmp_path, "live"), SyncOptions(batch_size=100_000))
+    syncing = run_sync(client, WarehouseStore(tmp_path, "live"), SyncOptions())
     task = loop.create_task(syncing)
     loop.run_until_complete(asyncio.to_thread(merging.wait, 30))
     assert merging.is_set() and in_drain[0] and not task.done()
