@@ -188,6 +188,25 @@ def test_a_sync_cancelled_while_a_list_batch_merges_lets_it_commit_then_records_
     assert lock_is_free(paths)
 
 
+def start_a_sync_to_abandon(sim, data):
+    """A sync on a loop of its own, its coroutine at hand: the test closes it (GeneratorExit) as
+    garbage collection does once a second interrupt has broken asyncio.run's teardown."""
+    loop = asyncio.new_event_loop()
+    client = JofiClient.from_env("live", base_url=sim.base_url)
+    loop.run_until_complete(client.__aenter__())
+    syncing = run_sync(client, WarehouseStore(data, "live"), SyncOptions())
+    return loop, client, syncing, loop.create_task(syncing)
+
+
+def clean_up_the_abandoned(loop, client, task) -> None:
+    task._log_destroy_pending = False  # abandoned on purpose: its coroutine is closed
+    loop.run_until_complete(client.__aexit__(None, None, None))
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+    if task.done() and not task.cancelled():
+        task.exception()  # the wake-up of a closed coroutine: nothing to report
+
+
 def test_a_sync_closed_while_it_publishes_waits_for_the_publish_and_records_what_is_true(sim, tmp_path, monkeypatch):
     """A second interrupt breaks out of asyncio.run's teardown (the in-process Dagster path) while
     the publish runs; the abandoned coroutine is closed later (GeneratorExit, at garbage collection).
@@ -208,22 +227,13 @@ def test_a_sync_closed_while_it_publishes_waits_for_the_publish_and_records_what
         return swap(link, target)
 
     monkeypatch.setattr(publish_module, "swap_symlink", closed_just_before_the_switch)
-    loop = asyncio.new_event_loop()
-    client = JofiClient.from_env("live", base_url=sim.base_url)
-    loop.run_until_complete(client.__aenter__())
-    syncing = run_sync(client, WarehouseStore(tmp_path, "live"), SyncOptions())
-    task = loop.create_task(syncing)
+    loop, client, syncing, task = start_a_sync_to_abandon(sim, tmp_path)
     loop.run_until_complete(asyncio.to_thread(publishing.wait, 30))
     assert publishing.is_set() and not task.done()
     closing.set()
     with pytest.raises(GeneratorExit):  # let through, as close() expects
         syncing.throw(GeneratorExit)  # what close() (garbage collection) does, showing what comes out
-    task._log_destroy_pending = False  # abandoned on purpose: its coroutine is closed
-    loop.run_until_complete(client.__aexit__(None, None, None))
-    loop.run_until_complete(loop.shutdown_default_executor())
-    loop.close()
-    if task.done() and not task.cancelled():
-        task.exception()  # the wake-up of a closed coroutine: nothing to report
+    clean_up_the_abandoned(loop, client, task)
 
     assert current_version(paths) != before  # the publish went through
     attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
@@ -267,11 +277,7 @@ def test_a_sync_closed_while_a_by_id_batch_merges_waits_for_the_merge_before_it_
 
     monkeypatch.setattr(RunWriter, "upsert", slow_merge)
     monkeypatch.setattr(PipelinedWrites, "drain", noted_drain)
-    loop = asyncio.new_event_loop()
-    client = JofiClient.from_env("live", base_url=sim.base_url)
-    loop.run_until_complete(client.__aenter__())
-    syncing = run_sync(client, WarehouseStore(tmp_path, "live"), SyncOptions())
-    task = loop.create_task(syncing)
+    loop, client, syncing, task = start_a_sync_to_abandon(sim, tmp_path)
     loop.run_until_complete(asyncio.to_thread(merging.wait, 30))
     assert merging.is_set() and in_drain[0] and not task.done()
     closing.set()
@@ -279,12 +285,7 @@ def test_a_sync_closed_while_a_by_id_batch_merges_waits_for_the_merge_before_it_
         syncing.throw(GeneratorExit)  # what close() (garbage collection) does
     assert merged, "the run recorded itself and let go of the connection before the merge ended"
     assert lock_is_free(paths)
-    task._log_destroy_pending = False  # abandoned on purpose: its coroutine is closed
-    loop.run_until_complete(client.__aexit__(None, None, None))
-    loop.run_until_complete(loop.shutdown_default_executor())
-    loop.close()
-    if task.done() and not task.cancelled():
-        task.exception()  # the wake-up of a closed coroutine: nothing to report
+    clean_up_the_abandoned(loop, client, task)
 
     attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
     assert attempt.status == "failed", attempt
