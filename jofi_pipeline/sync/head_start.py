@@ -38,7 +38,7 @@ from jofi_pipeline.sync.runner import new_run_id
 from jofi_pipeline.sync.setup import SyncSetup, resource_config, score_profiles_in, sync_with
 
 LOGGER = "jofi_pipeline.sync"  # the sync's own log lines (runner, targets, by_id, attempts): stderr
-STOP_GRACE_SECONDS = 15.0  # an interrupted child records its attempt as failed, then ends
+STOP_GRACE_SECONDS = 15.0  # an interrupted child lets a publish or upload under way finish, records its attempt, then ends; killed after this
 _HEADER = struct.Struct(">I")
 _PR_SET_PDEATHSIG = 1
 

@@ -41,11 +41,12 @@ def interrupted_reason(paths: ModePaths, own_run_ids: Collection[str]) -> str:
 
 def published_then_interrupted(attempt: Attempt) -> str:
     return (f"the sync was interrupted (Ctrl-C, or its run was stopped), yet its data is published (sync run "
-            f"{attempt.run_id}, {attempt.status}): its publish had begun, and a publish once begun always finishes. "
+            f"{attempt.run_id}, {attempt.status}): its publish had begun, and a publish under way is let finish. "
             f"`{settings.CLI} status` shows it; only the Dagster run's record of it (the tables' materializations "
             "and checks) was cut short. Nothing needs to be synced again: the next sync records them")
 
 
 NOT_KNOWN_YET = ("the sync was interrupted (Ctrl-C, or its run was stopped) before it recorded how it ended: whether "
-                 "it published is not known yet (a publish once begun always finishes, and may still be finishing); "
+                 "it published is not known yet (a publish under way is let finish, unless the sync had to be killed "
+                 "after a second Ctrl-C or its grace period); "
                  f"`{settings.CLI} status` shows what was published")
