@@ -13,6 +13,7 @@ work still in flight is cancelled at once rather than when the generator is garb
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -80,9 +81,19 @@ async def fan_out(
                     yield Outcome(item, error=error)
     finally:
         for task in in_flight:
-            task.cancel()
-        if in_flight:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the task dies with it
+                task.cancel()
+        if in_flight and _a_loop_runs():  # else closed by hand (a coroutine closed after a second interrupt)
             await asyncio.gather(*in_flight, return_exceptions=True)
+
+
+def _a_loop_runs() -> bool:
+    """Whether an await can complete here: not in a generator closed with no loop running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _puller(items: Iterable[T] | AsyncIterable[T]) -> Callable[[], Awaitable[T]]:

@@ -102,6 +102,17 @@ class PipelinedWrites:
                 raise outcome
 
 
+def close_without_a_loop(generator) -> None:
+    """`aclose()` driven by hand, for a coroutine being closed: the fan-out awaits nothing once
+    closed (api/fanout.py), so one step ends it; an already finished generator ends at once."""
+    closing = generator.aclose()
+    try:
+        closing.send(None)
+    except (StopIteration, RuntimeError):  # closed now, or it was already running or done
+        return
+    closing.close()  # it wanted to await after all: abandon the attempt
+
+
 def tail_cut(in_batch: int, remaining: int) -> bool:
     """Cut the batch early when it holds at least what is still to come (and `TAIL_BATCH_MIN`).
 
@@ -161,20 +172,26 @@ class FanOut:
         key = derived.key if derived else (lambda row: row[0])
         writes = PipelinedWrites()
         batch, done, in_batch = _Batch(), 0, 0
+        outcomes = self.client.fan_out(lambda row: fetch(key(row)), plan)
         try:
-            outcomes = self.client.fan_out(lambda row: fetch(key(row)), plan)
-            async with contextlib.aclosing(outcomes):
-                async for outcome in outcomes:
-                    done += 1
-                    in_batch += 1
-                    self._sort(entity, outcome, batch, key, derived)
-                    if len(batch) >= self.batch_size or tail_cut(in_batch, size - done):
-                        await writes.submit(self._writer_of(entity, batch))
-                        batch, in_batch = _Batch(), 0
-                        self.say(f"  {entity}: {done}/{size}")
+            async for outcome in outcomes:
+                done += 1
+                in_batch += 1
+                self._sort(entity, outcome, batch, key, derived)
+                if len(batch) >= self.batch_size or tail_cut(in_batch, size - done):
+                    await writes.submit(self._writer_of(entity, batch))
+                    batch, in_batch = _Batch(), 0
+                    self.say(f"  {entity}: {done}/{size}")
             if len(batch):
                 await writes.submit(self._writer_of(entity, batch))
+        except GeneratorExit:
+            # Closed with its loop gone (a second interrupt): nothing can be awaited now, neither the
+            # requests' cancellation nor the queued batches. A batch already merging in its thread is
+            # waited for by the run (runner.wait_for_steps); one still queued never began.
+            close_without_a_loop(outcomes)
+            raise
         except BaseException:
+            await outcomes.aclose()  # the requests still in flight are cancelled at once
             # The batch already being written is valid data: let it commit; the first error wins.
             with contextlib.suppress(Exception):
                 await writes.drain()

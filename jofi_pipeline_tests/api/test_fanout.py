@@ -123,3 +123,31 @@ async def test_closing_early_cancels_in_flight_work():
 def test_concurrency_must_be_positive():
     with pytest.raises(ValueError):
         fan_out(lambda i: i, [], concurrency=0).__anext__().send(None)
+
+
+def test_closed_without_a_loop_it_cancels_its_work_and_awaits_nothing():
+    """A coroutine closed after a second interrupt closes its fan-out with no loop to run: awaiting the
+    cancelled work then would be "ignored GeneratorExit", the generator left half-closed."""
+    loop = asyncio.new_event_loop()
+    started: list[asyncio.Task] = []
+
+    async def never_answered(item: int) -> int:
+        started.append(asyncio.current_task())
+        await asyncio.Event().wait()
+        return item
+
+    async def quick_then_slow(item: int) -> int:
+        if item == 0:
+            return 0
+        return await never_answered(item)
+
+    outcomes = fan_out(quick_then_slow, range(5), concurrency=5)
+    first = loop.run_until_complete(anext(outcomes))  # suspended at its yield, four items in flight
+    assert first.value == 0 and len(started) == 4
+    closing = outcomes.aclose()
+    with pytest.raises(StopIteration):  # one step, no await: it ended
+        closing.send(None)
+    assert all(task.cancelling() for task in started)
+    loop.run_until_complete(asyncio.sleep(0))  # the cancellations, delivered
+    assert all(task.cancelled() for task in started)
+    loop.close()

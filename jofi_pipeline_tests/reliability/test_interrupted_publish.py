@@ -323,3 +323,38 @@ def test_an_interrupted_command_whose_sync_has_not_recorded_its_end_says_it_is_n
     AttemptLog(paths.attempts).record(Attempt("live", "live-another-process", "succeeded", now, now))
     assert interrupted_reason(paths, ("live-this-command",)) == NOT_KNOWN_YET
     assert interrupted_reason(paths, ()) == INTERRUPTED  # it never opened its writer: nothing it did was published
+
+
+def test_a_sync_closed_while_its_requests_are_in_flight_records_the_interruption(sim, tmp_path, monkeypatch):
+    """Closed (GeneratorExit, after a second interrupt) while a fan-out still waited for answers: its
+    clean-up awaited the cancelled requests and the pending batches, so Python turned the close into
+    "RuntimeError: coroutine ignored GeneratorExit", and the run was not recorded as interrupted."""
+    paths = ModePaths.of("live", tmp_path)
+    sync(sim, tmp_path)
+    sim.advance(days=2)
+    asking = threading.Event()
+    get = JofiClient.get
+
+    async def unanswered_scorecards(client, entity, key=None):
+        if entity == "scorecards":
+            asking.set()
+            await asyncio.Event().wait()  # no answer comes: the close finds the requests in flight
+        return await get(client, entity, key)
+
+    monkeypatch.setattr(JofiClient, "get", unanswered_scorecards)
+    loop, client, syncing, task = start_a_sync_to_abandon(sim, tmp_path)
+    loop.run_until_complete(asyncio.to_thread(asking.wait, 30))
+    assert asking.is_set() and not task.done()
+    with pytest.raises(GeneratorExit):  # let through, as close() expects (not "ignored GeneratorExit")
+        syncing.throw(GeneratorExit)  # what close() (garbage collection) does
+    assert lock_is_free(paths)
+    clean_up_the_abandoned(loop, client, task)
+
+    attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
+    assert attempt.status == "failed" and "GeneratorExit" not in (attempt.reason or ""), attempt
+    assert attempt.reason == INTERRUPTED, attempt
+    with duckdb.connect(str(paths.work_db), read_only=True) as con:
+        recorded = con.execute("SELECT status FROM sync_runs WHERE run_id = ?", [attempt.run_id]).fetchall()
+    assert recorded == [("failed",)]
+    monkeypatch.setattr(JofiClient, "get", get)
+    assert sync(sim, tmp_path).status == "succeeded"
