@@ -45,11 +45,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if _is_xdist_controller(config):
         heap.start_up_loaded()  # it collects no tests
         return
+    from jofi_pipeline.dagster_compute_logs import compute_logs_config
     from jofi_pipeline.dagster_storage import storage_config
 
     home = Path(tempfile.mkdtemp(prefix="jofi-tests-dagster-home-"))
-    # The project's storage (kept SQLite connections), as the project's dagster.yaml has it.
-    (home / "dagster.yaml").write_text(yaml.safe_dump({**storage_config(str(home)), "telemetry": {"enabled": False}}))
+    # The project's storage (kept SQLite connections) and compute logs, as the project's dagster.yaml has them.
+    instance_config = {**storage_config(str(home)), **compute_logs_config(str(home / "storage")), "telemetry": {"enabled": False}}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config))
     config._jofi_dagster_home = home  # type: ignore[attr-defined]
     os.environ["DAGSTER_HOME"] = str(home)
 
