@@ -14,6 +14,7 @@ import pytest
 from jofi_pipeline.warehouse import ModePaths, WarehouseStore
 from jofi_pipeline.webhooks.inbox import Inbox
 from jofi_pipeline_tests.errors.cli import base_env, invoke, one_error, run
+from jofi_pipeline_tests.folder_copies import copy_of
 
 # A simulator, the CLI or a Dagster run in a process of its own: the end-to-end tier (conftest.py).
 pytestmark = pytest.mark.e2e
@@ -23,14 +24,17 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
-    """A published live warehouse (one test taker) and a live inbox, as a first sync leaves them."""
-    root = tmp_path / "data"
+    """A published live warehouse (one test taker) and a live inbox, as a first sync leaves them:
+    a copy of the folder this process made first (folder_copies.py); each test damages its own."""
+    return copy_of("cli-errors-data", _seed, tmp_path / "data")
+
+
+def _seed(root: Path) -> None:
     with WarehouseStore(root, "live").open_run("seed", T0) as run_:
         run_.upsert("test_takers", [{"id": 7, "mode": "live", "first_name": "A"}], T0)
         run_.publish()
     with Inbox.open(ModePaths(root, "live").inbox) as inbox:
         inbox.add_imported("test_takers", ["8"])
-    return root
 
 
 def _ids_file(tmp_path: Path, text: str = "id\n11\n12\n") -> Path:
