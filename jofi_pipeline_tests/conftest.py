@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from jofi_pipeline.simulator.process import SimulatorProcess
+from jofi_pipeline_tests.simulator_pool import SimulatorPool
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -64,7 +65,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 # Fixtures that start a process (directly or through the fixtures they use).
 PROCESS_FIXTURES = frozenset({
-    "_session_simulator", "make_simulator", "small_sim", "small_world", "zygote", "postgres", "s3",
+    "_session_simulator", "simulator_pool", "make_simulator", "small_sim", "small_world", "zygote", "postgres", "s3",
 })
 
 
@@ -170,19 +171,27 @@ def simulator(_session_simulator: SimulatorProcess) -> SimulatorProcess:
     return _session_simulator
 
 
+@pytest.fixture(scope="session")
+def simulator_pool() -> Iterator[SimulatorPool]:
+    """Simulators kept between tests of this process, handed out again as new (simulator_pool.py)."""
+    pool = SimulatorPool()
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-def make_simulator() -> Iterator[Callable[..., SimulatorProcess]]:
-    """Factory for simulators with their own options, e.g. `make_simulator(test_takers=50, seed=7)`."""
-    started: list[SimulatorProcess] = []
+def make_simulator(simulator_pool: SimulatorPool) -> Iterator[Callable[..., SimulatorProcess]]:
+    """Factory for simulators with their own options, e.g. `make_simulator(test_takers=50, seed=7)`:
+    each as a new process with those options serves it (a kept one, reset: simulator_pool.py)."""
+    leased: list[tuple[SimulatorProcess, tuple]] = []
 
     def make(**options: Any) -> SimulatorProcess:
-        sim = SimulatorProcess(**options).start()
-        started.append(sim)
-        return sim
+        leased.append(simulator_pool.take(**options))
+        return leased[-1][0]
 
     yield make
-    for sim in started:
-        sim.stop()
+    for sim, fresh in leased:
+        simulator_pool.give_back(sim, fresh)
 
 
 @pytest.fixture(autouse=True)

@@ -16,9 +16,10 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 
 @pytest.fixture(scope="module")
-def small_sim() -> Iterator[SimulatorProcess]:
-    """A small world with cursor paging, so a correct sync equals the simulator's truth exactly."""
-    with SimulatorProcess(test_takers=15, seed=21, pagination="cursor") as sim:
+def small_sim(simulator_pool) -> Iterator[SimulatorProcess]:
+    """A small world with cursor paging, so a correct sync equals the simulator's truth exactly;
+    the module's tests share it (as a new process serves it: simulator_pool.py)."""
+    with simulator_pool.lease(test_takers=15, seed=21, pagination="cursor") as sim:
         yield sim
 
 
