@@ -122,6 +122,7 @@ class PublishedReader:
         """`version_dir`: the folder of the file `con` reads, whose manifest the publish wrote."""
         self._con = con
         self._columns: dict[str, list[tuple[str, str, str | None]]] | None = None
+        self._computed: set[str] = set()  # views held in temporary tables (compute_once)
         self._version_dir = version_dir
         self._recorded: RecordedVersion | None | bool = False  # False: not read yet
 
@@ -197,6 +198,18 @@ class PublishedReader:
             for table, column, sql_type, comment in rows:
                 self._columns.setdefault(table, []).append((column, sql_type, comment))
         return list(self._columns.get(relation, []))
+
+    def compute_once(self, view: str) -> None:
+        """Compute `view` once for every later read through this reader: its rows in a temporary
+        table of the same name, which DuckDB reads instead (it looks in the temporary catalog
+        first; nothing is written to the file). A view is a query, computed again by each read:
+        a sync reads the funnel three times (its preview and count, then the two queries of its
+        charts). The file under an open connection never changes, so the copy stays exact."""
+        relation = _relation(view)
+        if relation in self._computed:
+            return
+        self._con.execute(f"CREATE TEMPORARY TABLE {ident(relation)} AS SELECT * FROM {ident(relation)}")
+        self._computed.add(relation)
 
     def preview(self, name: str, columns: list[str], limit: int = 5) -> list[tuple]:
         """The first `limit` rows of `columns` (ordered by them, so the preview is stable)."""
