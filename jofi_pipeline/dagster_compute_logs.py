@@ -72,7 +72,6 @@ def mirrored_to_files(paths: dict[IO, str]) -> Iterator[None]:
             yield
             return
         copier = _Copier(mirrors)
-        copier.start()
         try:
             yield
         finally:
@@ -82,11 +81,15 @@ def mirrored_to_files(paths: dict[IO, str]) -> Iterator[None]:
 
 
 class _Mirror:
-    """A file being written through a redirected descriptor, and where its copy goes."""
+    """A file being written through a redirected descriptor, and where its copy goes. Its own
+    descriptors (the file read, a duplicate of the terminal) are closed by whoever copies last:
+    the copier thread once started, else `_redirected`; so an interrupted end never leaves the
+    thread writing to a descriptor number closed and given to another file meanwhile."""
 
     def __init__(self, path: str, terminal: int) -> None:
-        self.source = open(path, "rb")  # noqa: SIM115  closed by _redirected
-        self.terminal: int | None = terminal
+        self.source = open(path, "rb")  # noqa: SIM115  closed by close()
+        self.terminal: int | None = os.dup(terminal)
+        self.copied_by_thread = False
 
     def copy_new(self) -> None:
         while chunk := self.source.read(CHUNK):
@@ -100,7 +103,16 @@ class _Mirror:
             except BlockingIOError:  # a non-blocking terminal that is full: wait until it takes more
                 select.select([], [self.terminal], [])
             except OSError:  # the terminal is gone (a closed pipe): the file keeps it all
-                self.terminal = None
+                self._close_terminal()
+
+    def _close_terminal(self) -> None:
+        if self.terminal is not None:
+            os.close(self.terminal)
+            self.terminal = None
+
+    def close(self) -> None:
+        self.source.close()
+        self._close_terminal()
 
 
 @contextmanager
@@ -118,21 +130,31 @@ def _redirected(stream: IO, fd: int, path: str) -> Iterator[_Mirror]:
                     _flush(stream)
                     os.dup2(terminal, fd)
             finally:
-                mirror.source.close()
+                if not mirror.copied_by_thread:
+                    mirror.close()
     finally:
         os.close(terminal)
 
 
 class _Copier(threading.Thread):
+    """Started at once; copies every POLL_SECONDS, and the rest when finished."""
+
     def __init__(self, mirrors: list[_Mirror]) -> None:
         super().__init__(name="jofi-compute-log-mirror", daemon=True)
         self._mirrors = mirrors
         self._done = threading.Event()
+        self.start()
+        for mirror in mirrors:
+            mirror.copied_by_thread = True
 
     def run(self) -> None:
-        while not self._done.wait(POLL_SECONDS):
-            self._copy()
-        self._copy()  # what was written before the end
+        try:
+            while not self._done.wait(POLL_SECONDS):
+                self._copy()
+            self._copy()  # what was written before the end
+        finally:
+            for mirror in self._mirrors:
+                mirror.close()
 
     def _copy(self) -> None:
         for mirror in self._mirrors:

@@ -103,6 +103,16 @@ def test_output_after_the_capture_goes_to_the_terminal_only(tmp_path, capfd):
     assert manager.get_log_data(["run", "step"]).stdout.decode() == "inside\n"
 
 
+def test_a_capture_leaves_no_descriptor_open(tmp_path, capfd):
+    manager = JofiComputeLogManager(str(tmp_path))
+    with streams_on_descriptors():
+        before = sorted(os.listdir("/proc/self/fd"))
+        with manager.capture_logs(["run", "step"]):
+            os.write(2, b"inside\n")
+        assert sorted(os.listdir("/proc/self/fd")) == before
+    assert capfd.readouterr().err == "inside\n"
+
+
 def test_the_project_instance_and_the_tests_instance_use_it():
     project = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
     assert project["compute_logs"] == compute_logs_config(".dagster_home/storage")["compute_logs"]
