@@ -29,6 +29,7 @@ from dagster._core.storage.local_compute_log_manager import IO_TYPE_EXTENSION, L
 from dagster._utils import ensure_file, touch_file
 
 MODULE = __name__
+FINISH_SECONDS = 2.0  # at most this long a step's end waits for the terminal to take its output
 POLL_SECONDS = 0.05  # how soon a line the step writes reaches the terminal (tail -F: when inotify wakes it)
 CHUNK = 1 << 16
 
@@ -161,8 +162,11 @@ class _Copier(threading.Thread):
             mirror.copy_new()
 
     def finish(self) -> None:
+        """Wait for the last copy, but not for a terminal nobody reads (a paused pager, a stalled
+        pipe): the step ends, the files hold everything, and the thread, owning its descriptors,
+        finishes or dies with the process."""
         self._done.set()
-        self.join()
+        self.join(FINISH_SECONDS)
 
 
 def _flush(stream: IO) -> None:

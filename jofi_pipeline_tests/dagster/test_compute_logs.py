@@ -118,3 +118,28 @@ def test_the_project_instance_and_the_tests_instance_use_it():
     assert project["compute_logs"] == compute_logs_config(".dagster_home/storage")["compute_logs"]
     home = Path(os.environ["DAGSTER_HOME"])
     assert yaml.safe_load((home / "dagster.yaml").read_text())["compute_logs"] == compute_logs_config(str(home / "storage"))["compute_logs"]
+
+
+@pytest.mark.e2e
+def test_a_terminal_nobody_reads_does_not_hold_the_step_at_its_end(tmp_path):
+    """A paused pager or a stalled pipe on stdout: Dagster's manager left only its `tail` blocked;
+    the mirror thread must not keep the step (and the run) from ending."""
+    script = (
+        "import os, sys, threading\n"
+        "from jofi_pipeline.dagster_compute_logs import JofiComputeLogManager\n"
+        "r, w = os.pipe()\n"
+        "os.dup2(w, 1)\n"
+        f"manager = JofiComputeLogManager(base_dir={str(tmp_path)!r})\n"
+        "ended = threading.Event()\n"
+        "def step():\n"
+        "    with manager.capture_logs(['run', 'compute_logs', 'step']):\n"
+        "        sys.stdout.write('x' * 1_000_000 + '\\n'); sys.stdout.flush()\n"
+        "    ended.set()\n"
+        "threading.Thread(target=step, daemon=True).start()\n"
+        "sys.stderr.write(f'ended={ended.wait(20)}\\n'); sys.stderr.flush()\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "ended=True" in done.stderr, done.stderr
+    logs = list(tmp_path.rglob("*.out"))
+    assert logs and max(log.stat().st_size for log in logs) >= 1_000_000  # the file holds it all
