@@ -19,7 +19,7 @@ from jofi_pipeline import entities, settings
 from jofi_pipeline.api import errors
 from jofi_pipeline.api.config import ClientConfig
 from jofi_pipeline.api.errors import ApiKeyError, ApiUnreachableError, ConfigError, InvalidIdError, JofiApiError
-from jofi_pipeline.api.fanout import Outcome, fan_out
+from jofi_pipeline.api.fanout import InFlight, Outcome, fan_out
 from jofi_pipeline.api.lists import ListResult, OnPage, check_list_envelope, read_list
 from jofi_pipeline.api.redact import SecretKey, safe_url
 from jofi_pipeline.api.transport import RequestCounts, ResponseCheck, Transport
@@ -140,9 +140,10 @@ class JofiClient:
         items: Iterable[T] | AsyncIterable[T],
         *,
         concurrency: int | None = None,
+        in_flight: InFlight | None = None,
     ) -> AsyncIterator[Outcome[T, R]]:
         """`fan_out` at this client's `max_concurrency` (its rate limit applies per request)."""
-        return fan_out(func, items, concurrency=concurrency or self.config.max_concurrency)
+        return fan_out(func, items, concurrency=concurrency or self.config.max_concurrency, in_flight=in_flight)
 
     # --- plumbing ----------------------------------------------------------------------------
 

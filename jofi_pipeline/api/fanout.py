@@ -39,11 +39,23 @@ class Outcome(Generic[T, R]):
         return self.error is None
 
 
+class InFlight(dict):
+    """A fan-out's work in flight (task -> item), for a caller that must cancel it without awaiting:
+    a coroutine closed while the fan-out waits leaves the generator suspended on Python 3.11, so
+    its own clean-up never runs."""
+
+    def cancel_now(self) -> None:
+        for task in self:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the task dies with it
+                task.cancel()
+
+
 async def fan_out(
     func: Callable[[T], Awaitable[R]],
     items: Iterable[T] | AsyncIterable[T],
     *,
     concurrency: int = DEFAULT_FANOUT_CONCURRENCY,
+    in_flight: InFlight | None = None,
 ) -> AsyncIterator[Outcome[T, R]]:
     """Yield `Outcome(item, value, error)` for `func(item)` over all items, as they complete.
 
@@ -53,7 +65,7 @@ async def fan_out(
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
     next_item = _puller(items)
-    in_flight: dict[asyncio.Future[R], T] = {}
+    in_flight = InFlight() if in_flight is None else in_flight
     exhausted = False
     try:
         while True:
@@ -80,20 +92,19 @@ async def fan_out(
                 else:
                     yield Outcome(item, error=error)
     finally:
-        for task in in_flight:
-            with contextlib.suppress(RuntimeError):  # a closed loop: the task dies with it
-                task.cancel()
-        if in_flight and _a_loop_runs():  # else closed by hand (a coroutine closed after a second interrupt)
+        in_flight.cancel_now()
+        if in_flight and _their_loop_runs(in_flight):  # else closed by hand, or at garbage collection
             await asyncio.gather(*in_flight, return_exceptions=True)
 
 
-def _a_loop_runs() -> bool:
-    """Whether an await can complete here: not in a generator closed with no loop running."""
+def _their_loop_runs(in_flight: InFlight) -> bool:
+    """Whether awaiting the tasks can complete here: their own loop runs this code (not none, as
+    when a coroutine is closed after a second interrupt, nor another loop of the same thread)."""
     try:
-        asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
     except RuntimeError:
         return False
-    return True
+    return all(task.get_loop() is running for task in in_flight)
 
 
 def _puller(items: Iterable[T] | AsyncIterable[T]) -> Callable[[], Awaitable[T]]:

@@ -20,6 +20,7 @@ from typing import Any
 from jofi_pipeline.api.client import JofiClient
 from jofi_pipeline import settings
 from jofi_pipeline.api.errors import JofiApiError, NotFoundError
+from jofi_pipeline.api.fanout import InFlight
 from jofi_pipeline.sync.memory import FetchMemory, derived_inputs, record_key
 from jofi_pipeline.sync.queries import FETCH_KIND
 from jofi_pipeline.sync.explain import describe
@@ -172,7 +173,8 @@ class FanOut:
         key = derived.key if derived else (lambda row: row[0])
         writes = PipelinedWrites()
         batch, done, in_batch = _Batch(), 0, 0
-        outcomes = self.client.fan_out(lambda row: fetch(key(row)), plan)
+        in_flight = InFlight()
+        outcomes = self.client.fan_out(lambda row: fetch(key(row)), plan, in_flight=in_flight)
         try:
             async for outcome in outcomes:
                 done += 1
@@ -188,6 +190,7 @@ class FanOut:
             # Closed with its loop gone (a second interrupt): nothing can be awaited now, neither the
             # requests' cancellation nor the queued batches. A batch already merging in its thread is
             # waited for by the run (runner.wait_for_steps); one still queued never began.
+            in_flight.cancel_now()  # the fan-out's own clean-up may never run (InFlight)
             close_without_a_loop(outcomes)
             raise
         except BaseException:

@@ -333,10 +333,12 @@ def test_a_sync_closed_while_its_requests_are_in_flight_records_the_interruption
     sync(sim, tmp_path)
     sim.advance(days=2)
     asking = threading.Event()
+    unanswered: list[asyncio.Task] = []
     get = JofiClient.get
 
     async def unanswered_scorecards(client, entity, key=None):
         if entity == "scorecards":
+            unanswered.append(asyncio.current_task())
             asking.set()
             await asyncio.Event().wait()  # no answer comes: the close finds the requests in flight
         return await get(client, entity, key)
@@ -348,6 +350,7 @@ def test_a_sync_closed_while_its_requests_are_in_flight_records_the_interruption
     with pytest.raises(GeneratorExit):  # let through, as close() expects (not "ignored GeneratorExit")
         syncing.throw(GeneratorExit)  # what close() (garbage collection) does
     assert lock_is_free(paths)
+    assert unanswered and all(request.cancelling() for request in unanswered)  # none left pending
     clean_up_the_abandoned(loop, client, task)
 
     attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
