@@ -110,7 +110,11 @@ class Statements:
         self._event_insert: Prepared | None = None
 
     def insert_event(self, conn: Connection, row: Mapping[str, Any]) -> int:
-        """The event's row (`_event_to_row`); its id."""
+        """The event's row (`_event_to_row`); its id. A row whose columns are not EVENT_COLUMNS
+        (a Dagster upgrade added one) fails loudly instead of losing the new column."""
+        if row.keys() != set(EVENT_COLUMNS):
+            raise RuntimeError(f"Dagster's event row has columns {sorted(row)}, this storage writes {sorted(EVENT_COLUMNS)}: "
+                               "update EVENT_COLUMNS in jofi_pipeline/dagster_storage.py for this Dagster version")
         if self._event_insert is None:
             self._event_insert = Prepared(SqlEventLogStorageTable.insert(), conn.dialect, EVENT_COLUMNS)
         cursor = self._event_insert.execute(conn, row)

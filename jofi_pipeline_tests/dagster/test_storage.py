@@ -582,3 +582,12 @@ def test_asset_records_without_a_usable_record_in_their_row_are_read_by_dagsters
         assert storage._get_latest_materialization_records([variant]) == \
             SqliteEventLogStorage._get_latest_materialization_records(storage, [variant])
     instance.dispose()
+
+
+def test_an_event_row_with_a_column_the_storage_does_not_know_fails_loudly():
+    """A Dagster upgrade that adds a column to `_event_to_row` must not lose it silently."""
+    from jofi_pipeline.dagster_storage import EVENT_COLUMNS, Statements
+
+    row = {name: None for name in EVENT_COLUMNS} | {"new_column": 1}
+    with pytest.raises(RuntimeError, match="new_column"):
+        Statements().insert_event(None, row)
