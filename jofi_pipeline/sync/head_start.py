@@ -9,7 +9,8 @@ order, with the child's times), waits for its SyncReport and goes on as always. 
 other way (UI, schedule, sensor, `dagster job execute`, a test) hold none and sync in the op.
 
 The child ends with its parent (PR_SET_PDEATHSIG), sits in its own process group (a terminal's
-Ctrl-C reaches the parent only, which interrupts the child once and waits for it), never sees an
+Ctrl-C reaches the parent only, which interrupts the child once and waits for it; the child takes
+that SIGINT as Ctrl-C even when the command was started with SIGINT ignored), never sees an
 API key outside its environment, and leaves without the interpreter's teardown, as entry.py does.
 Only the console script's process forks (collector.own_process), and only while it has one thread.
 """
@@ -265,6 +266,7 @@ def _child(write: int, go: int, parent: int, mode: Mode, setup: SyncSetup, optio
     code = 1
     try:
         os.setpgid(0, 0)  # a terminal's Ctrl-C goes to the parent, which interrupts this once
+        _interruptible()
         _end_with(parent)
         pipe = os.fdopen(write, "wb")
 
@@ -313,6 +315,15 @@ def _unless_gone(send: Callable[..., None]) -> Callable[[str], None]:
             pass
 
     return progress
+
+
+def _interruptible() -> None:
+    """Let the parent's one SIGINT (stop) interrupt this sync as Ctrl-C does (asyncio.run then
+    cancels it and it records how it ended), whatever the command inherited: a command started as
+    a background job of a script starts with SIGINT ignored, which a fork keeps, and the sync
+    then sat out its grace period and was killed unrecorded. Only the parent signals this process
+    (its own process group), so the launcher's choice is the parent's alone."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _end_with(parent: int) -> None:

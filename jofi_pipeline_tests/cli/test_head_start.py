@@ -33,6 +33,10 @@ from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
 
 CLI = str(Path(sys.executable).parent / "jofi-pipeline")
+# How a command's SIGINT starts out: a terminal's foreground command takes Ctrl-C; a background job
+# of a script (`jofi-pipeline sync &` in a shell script, a suite started so) starts with it ignored.
+AT_A_TERMINAL = signal.default_int_handler
+IN_THE_BACKGROUND = signal.SIG_IGN
 HOOK = "HEAD_START_TEST_HOOK"
 PID_FILE = "HEAD_START_TEST_PID_FILE"
 PROGRESS = re.compile(r"^\d\d:\d\d:\d\d ((?:live|test): .*)$")
@@ -92,6 +96,18 @@ def world(make_simulator, tmp_path):
 def sync(env: dict, *args: str, hook: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([CLI, "sync", "--mode", "live", *args], env={**env, **({HOOK: hook} if hook else {})},
                           capture_output=True, text=True, timeout=300)
+
+
+def started(env: dict, hook: str, sigint=AT_A_TERMINAL, **popen) -> subprocess.Popen:
+    """A CLI sync started as `sigint` says, not as this test process was: an ignored SIGINT is
+    passed on to every process started, so a suite run as a background job would otherwise start
+    each command with Ctrl-C ignored."""
+    previous = signal.signal(signal.SIGINT, sigint)  # a handler becomes the default at exec; SIG_IGN stays
+    try:
+        return subprocess.Popen([CLI, "sync", "--mode", "live"], env={**env, HOOK: hook},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def runs_of(home: Path) -> list:
@@ -239,8 +255,7 @@ def test_a_sync_whose_dagster_run_never_started_publishes_nothing(world):
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
 def test_the_sync_process_never_outlives_the_command(world, how):
     env, data, home, pid_file = world
-    command = subprocess.Popen([CLI, "sync", "--mode", "live"], env={**env, HOOK: "hang"},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = started(env, "hang")  # Ctrl-C is a terminal's: the command takes it wherever it is
     try:
         child = wait_for(pid_file)
         assert child != command.pid and sync_pid_alive(child)
@@ -262,14 +277,17 @@ def test_the_sync_process_never_outlives_the_command(world, how):
         command.wait()
 
 
-def test_ctrl_c_on_a_sync_that_is_talking_says_interrupted_everywhere(world):
+@pytest.mark.parametrize("sigint", [AT_A_TERMINAL, IN_THE_BACKGROUND], ids=["at_a_terminal", "in_the_background"])
+def test_ctrl_c_on_a_sync_that_is_talking_says_interrupted_everywhere(world, sigint):
     """A terminal's Ctrl-C reaches the command's whole process group while the sync sends progress
     lines: the command, `status` and the run say it was interrupted (not a broken pipe between the
-    two processes, not Dagster's class name), and the warehouse is free again at once."""
+    two processes, not Dagster's class name), and the warehouse is free again at once.
+    Started with SIGINT ignored, the command takes it all the same once its run has begun (Dagster's
+    handler), and its sync process, which inherited the ignore, still stops as interrupted (it sat
+    out its grace period and was killed unrecorded: "before it recorded how it ended")."""
     env, data, home, pid_file = world
     assert sync(env).returncode == 0
-    command = subprocess.Popen([CLI, "sync", "--mode", "live"], env={**env, HOOK: "chatty"}, start_new_session=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = started(env, "chatty", sigint, start_new_session=True)
     try:
         child = wait_for(pid_file)
         relayed = []
