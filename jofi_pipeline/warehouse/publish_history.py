@@ -18,7 +18,8 @@ What that misses (a clock stepped back, or a run at the very same instant; a ver
 a run that read A, B, A of one record) cannot slip through: the patch must turn the previous
 fingerprint into the work table's one (rows: previous + appended; the sum of row hashes: previous
 - the closed rows as they were + as they are + the appended ones, the sums
-`publish.table_fingerprints` takes), or it is undone and the table copied whole as before.
+`publish.table_fingerprints` takes; the closed rows' hashes are read from the work table, and the
+update must close exactly as many rows of the copy), or it is undone and the table copied whole as before.
 """
 
 from __future__ import annotations
@@ -121,13 +122,23 @@ def apply_patch(
     # row is deleted, so the copy carries no dead rows and is never copied whole to shed them.
     columns = [c.name for c in spec.all_columns]
     as_current = {"_valid_to": "CAST(NULL AS TIMESTAMPTZ)", "_is_current": "true"}
-    closed = con.execute(
-        f"""UPDATE {target} AS c SET _valid_to = r._valid_to, _is_current = r._is_current FROM {work} AS r
-        WHERE c._valid_to IS NULL AND c._is_current AND r._valid_from <= $since AND r._valid_to > $since
-        AND r._valid_from = c._valid_from AND {key_match(spec, 'r', 'c', key)}
-        RETURNING {row_hash(columns, as_current, 'c')}, {row_hash(columns, alias='c')}""",  # the row before, the row after
+    closed_since = "r._valid_from <= $since AND r._valid_to > $since"
+    # The closed versions' hashes as the copy holds them (current) and as they are now, read from
+    # the work table: the copy's row each one closes must hold the same content, which the sums
+    # prove (a copy row that differs leaves the previous sum off by its hash). So the update
+    # below reads only the key and the end of the copy's rows, never all their columns.
+    was, now, closing = con.execute(
+        f"SELECT coalesce(sum({row_hash(columns, as_current, 'r')}), 0), coalesce(sum({row_hash(columns, alias='r')}), 0), "
+        f"count(*) FROM {work} AS r WHERE {closed_since}",
         {"since": since},
-    ).fetchall()
+    ).fetchone()
+    ends = ", ".join([*(f"r.{ident(n)}" for n in key), "r._valid_from", "r._valid_to", "r._is_current"])
+    (closed,) = con.execute(
+        f"""UPDATE {target} AS c SET _valid_to = r._valid_to, _is_current = r._is_current
+        FROM (SELECT {ends} FROM {work} AS r WHERE {closed_since}) AS r
+        WHERE c._valid_to IS NULL AND c._is_current AND r._valid_from = c._valid_from AND {key_match(spec, 'r', 'c', key)}""",
+        {"since": since},
+    ).fetchone()
     added = con.execute(
         f"INSERT INTO {target} BY NAME SELECT r.* FROM {work} AS r WHERE r._valid_from > $since "
         f"RETURNING {row_hash(columns)}",
@@ -136,8 +147,9 @@ def apply_patch(
     # However much of the table the night wrote: a proven patch is kept (the work is done; undoing
     # it to copy the table whole cost the night's other patches too, rolled back with it).
     return (
-        before.rows + len(added) == after.rows
-        and before.hash_sum - sum(h for h, _ in closed) + sum(h for _, h in closed) + sum(h for (h,) in added) == after.hash_sum
+        closed == closing
+        and before.rows + len(added) == after.rows
+        and before.hash_sum - int(was) + int(now) + sum(h for (h,) in added) == after.hash_sum
     )
 
 
