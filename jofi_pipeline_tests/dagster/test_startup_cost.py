@@ -267,3 +267,4 @@ def test_the_zygote_warms_the_very_job_a_cli_sync_runs():
     assert warmed.currsize == 1 and warmed.misses == 1  # built once, in the parent, before any fork
     assert sync_job().name == JOB_NAME
     assert sync_job.cache_info().misses == 1  # a child's sync_mode finds it built
+    assert not [name for name in zygote.LOADED_BY_A_RUN if name not in sys.modules]  # imported before any fork
