@@ -12,7 +12,8 @@ Dagster storages read them unchanged), with these differences:
     the process loses nothing, a power cut at most the last commits (never a corrupt file);
   - an existing database that is stamped with a schema revision is opened without loading
     Dagster's ~180 alembic scripts (Dagster only checks that a revision is there, too); a new
-    or unstamped one goes through Dagster's own set-up (create, stamp, migrate data);
+    or unstamped one goes through Dagster's own set-up (create, stamp, migrate data), which
+    reads those scripts once per process (alembic_scripts.py), not once per stamp or check;
   - a new run's shard is a copy of an empty shard that Dagster's own set-up made once per Dagster
     version (`.templates/` beside the shards): every run has a shard of its own, and making one
     loaded those alembic scripts and created the tables anew each time (~0.15 s CPU, ~0.4 s wall);
@@ -74,6 +75,8 @@ from dagster._serdes import ConfigurableClassData, deserialize_value
 from dagster._time import datetime_from_timestamp
 from dagster._utils import mkdir_p
 from sqlalchemy.engine import Connection, Engine
+
+from jofi_pipeline import alembic_scripts
 from sqlalchemy.pool import NullPool, QueuePool
 
 MODULE = __name__
@@ -229,6 +232,7 @@ class JofiSqliteEventLogStorage(SqliteEventLogStorage):
         with engine.connect() as conn:
             if stamped_revision(conn):
                 return  # what Dagster's check concludes too, without loading every migration script
+        alembic_scripts.install()
         super()._initdb(engine, for_index_shard)
 
     def template_path(self) -> str:
@@ -244,6 +248,7 @@ class JofiSqliteEventLogStorage(SqliteEventLogStorage):
         try:
             mkdir_p(os.path.dirname(path))
             engine = db.create_engine(f"sqlite:///{made}", poolclass=NullPool)
+            alembic_scripts.install()
             try:
                 SqliteEventLogStorage._initdb(self, engine)  # Dagster's own: create, WAL, stamp head
             finally:
@@ -508,6 +513,7 @@ class KeptEngineStorage:
                 if stamped_revision(conn) and cls.NEEDS <= table_names(conn):
                     return storage
             storage.dispose()
+        alembic_scripts.install()
         return super().from_local(base_dir, inst_data)  # type: ignore[misc]  new or unstamped: Dagster's own set-up
 
     @contextmanager

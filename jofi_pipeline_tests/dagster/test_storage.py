@@ -82,6 +82,27 @@ def test_a_new_instance_has_dagsters_layout_stamped_at_head(tmp_path):
     assert stamped(tmp_path / "history" / "runs" / f"{run_id}.db") == HEAD
 
 
+def test_a_process_reads_dagsters_migration_scripts_once_however_many_instances_it_sets_up(tmp_path, monkeypatch):
+    """alembic_scripts.py: the second new instance is created and stamped at head like the first,
+    without loading Dagster's migration scripts again."""
+    loads = []
+    load = ScriptDirectory._load_revisions
+
+    def counted(self):
+        loads.append(self.dir)
+        yield from load(self)
+
+    monkeypatch.setattr(ScriptDirectory, "_load_revisions", counted)
+    for name in ("first", "second"):
+        loads.clear()
+        (tmp_path / name).mkdir()
+        with open_at(tmp_path / name) as instance:
+            run_id = materialize(instance)
+        for database in (*DATABASES, f"history/runs/{run_id}.db"):
+            assert stamped(tmp_path / name / database) == HEAD, database
+    assert loads == []
+
+
 def test_what_it_writes_plain_dagster_reads_and_the_other_way_round(tmp_path):
     with open_at(tmp_path) as instance:
         first = materialize(instance)
