@@ -7,7 +7,7 @@ commit together, so a crash can never leave "fetched" without the data or the da
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,12 @@ def rows_of(mode: str, run_id: str, fetched: Sequence[FetchRecord], now: datetim
     """One row per (kind, test taker, score profile), the latest record of each."""
     system = {"_mode": mode, "_first_synced_at": now, "_last_synced_at": now, "run_id": run_id}
     latest = {tuple(getattr(f, k) for k in FETCH_STATE.key): f for f in fetched}  # MERGE needs unique keys
-    return [asdict(f) | system for f in latest.values()]
+    return [{name: getattr(f, name) for name in _FIELDS} | system for f in latest.values()]
+
+
+# A FetchRecord's fields are scalars: read one by one, not through `asdict`, which deep-copies each
+# value (~0.2 s of CPU for the ~9,000 records of a full sync of 2,000 test takers).
+_FIELDS = tuple(f.name for f in fields(FetchRecord))
 
 
 def record(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:

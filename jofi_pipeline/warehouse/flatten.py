@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from jofi_pipeline import json_codec
 from jofi_pipeline.entities import ENTITIES, ID_REFERENCES, is_valid_id
+from jofi_pipeline.warehouse import row_code
 from jofi_pipeline.warehouse.records import SchemaDrift
 from jofi_pipeline.warehouse.tables import ENTITY_TABLES, TABLES, Column, SqlType, TableSpec, children_of
 
@@ -134,12 +135,14 @@ def typed_value(column: Column, source: Mapping[str, Any], spec: TableSpec | Non
 
 # Per column of a spec: (name, top-level field or None, getter, coercer, id rule or None).
 _Step = tuple[str, "str | None", Callable[[Mapping[str, Any]], Any], Callable[[Any], Any], "str | None"]
-_STEPS: dict[int, tuple[TableSpec, tuple[_Step, ...]]] = {}
+# Per spec: the spec itself (ids can be reused), its steps, and its row function for plain dicts.
+_STEPS: dict[int, tuple[TableSpec, tuple[_Step, ...], row_code.RowMaker]] = {}
 
 
-def _steps(spec: TableSpec) -> tuple[_Step, ...]:
+def _compiled(spec: TableSpec) -> tuple[TableSpec, tuple[_Step, ...], row_code.RowMaker]:
     """What `typed_row` does per column, worked out once per spec (it runs for every row a sync
-    writes: resolving the getter, the coercer and the id rule per value was most of its cost)."""
+    writes: resolving the getter, the coercer and the id rule per value was most of its cost),
+    and the same written out as one function for a plain dict (row_code.py)."""
     entry = _STEPS.get(id(spec))
     if entry is None or entry[0] is not spec:
         steps = []
@@ -147,8 +150,9 @@ def _steps(spec: TableSpec) -> tuple[_Step, ...]:
             path = column.path  # None for a computed column
             field = path[0] if path is not None and len(path) == 1 else None
             steps.append((column.name, field, column.reader, COERCERS[column.type], _rule_of(spec, column)))
-        entry = _STEPS[id(spec)] = (spec, tuple(steps))
-    return entry[1]
+        maker = row_code.row_maker(steps, [c.type for c in spec.columns], _kept_id)
+        entry = _STEPS[id(spec)] = (spec, tuple(steps), maker)
+    return entry
 
 
 def typed_row(spec: TableSpec, source: Mapping[str, Any]) -> dict[str, Any]:
@@ -157,21 +161,33 @@ def typed_row(spec: TableSpec, source: Mapping[str, Any]) -> dict[str, Any]:
     An id that breaks its entity's rule is null here (so a key-less object is not stored and no
     plan asks for it) while `_raw` keeps it, and `drift_of` counts it as uncoercible.
     """
+    entry = _STEPS.get(id(spec))
+    if entry is None or entry[0] is not spec:
+        entry = _compiled(spec)
+    if type(source) is dict:  # JSON objects: the spec's own function (row_code.py)
+        return entry[2](source)
     row = {}
-    plain = type(source) is dict  # a top-level field of a plain dict is one `get`
-    for name, field, read, convert, rule in _steps(spec):
-        value = convert(source.get(field) if plain and field is not None else read(source))
+    for name, field, read, convert, rule in entry[1]:
+        value = convert(read(source))
         row[name] = value if rule is None or value is None else _kept_id(rule, value)
     return row
 
 
 def row_key(spec: TableSpec, row: Mapping[str, Any]) -> tuple[Any, ...] | None:
     """The row's key, or None when a required key part is missing or of the wrong type."""
-    key = tuple(row[name] for name in spec.key)
-    for name, part in zip(spec.key, key, strict=True):
-        if part is None and name not in spec.nullable_key:
-            return None
+    entry = _KEYS.get(id(spec))
+    if entry is None or entry[0] is not spec:
+        entry = _KEYS[id(spec)] = (spec, spec.key, tuple(i for i, n in enumerate(spec.key) if n not in spec.nullable_key))
+    key = tuple([row[name] for name in entry[1]])
+    if None in key:
+        for i in entry[2]:
+            if key[i] is None:
+                return None
     return key
+
+
+# Per spec: the spec itself, its key's names and the positions of the parts that may not be null.
+_KEYS: dict[int, tuple[TableSpec, tuple[str, ...], tuple[int, ...]]] = {}
 
 
 def object_key(spec: TableSpec, obj: Mapping[str, Any]) -> tuple[Any, ...] | None:
