@@ -7,9 +7,11 @@ shortcuts) gives, for every table and for values of every JSON type and some tha
 
 from __future__ import annotations
 
+import math
 from types import MappingProxyType
 
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -63,3 +65,46 @@ def test_arrow_table_equals_a_column_at_a_time_build(cases):
 def test_a_bool_is_never_a_bigint_and_a_bigint_stops_at_64_bits():
     assert [flatten.to_bigint(v) for v in (True, False, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 7)] == [
         None, None, 2**63 - 1, None, -(2**63), None, 7]
+
+
+class _Text(str):
+    pass
+
+
+class _Number(int):
+    pass
+
+
+# Values at the edges of each inline case of row_code.py (bool is an int, int64's ends, floats that
+# are not finite, subclasses that take the coercer's way), and of the other JSON types.
+EDGES = [None, True, False, 0, 1, -1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 1.5, -0.0, math.nan, math.inf, -math.inf,
+         "", "x", "7", "2026-11-30T10:00:00Z", _Text("y"), _Number(5), [1, None, "a", True], [], {"a": 1}]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
+def test_typed_row_of_a_dict_gives_what_each_column_read_alone_gives_for_edge_values(spec):
+    for column in spec.columns:
+        path = column.path or (column.name,)
+        for value in EDGES:
+            for step in reversed(path[1:]):
+                value = {step: value}
+            obj = {path[0]: value}
+            expected = {c.name: flatten.typed_value(c, obj, spec) for c in spec.columns}
+            assert flatten.typed_row(spec, obj) == expected, (column.name, value)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(objects())
+def test_row_key_is_the_key_columns_unless_a_part_that_may_not_be_null_is(case):
+    spec, obj = case
+    row = flatten.typed_row(spec, obj)
+    parts = tuple(row[name] for name in spec.key)
+    missing = any(part is None and name not in spec.nullable_key for name, part in zip(spec.key, parts, strict=True))
+    assert flatten.row_key(spec, row) == (None if missing else parts)
+
+
+def test_a_score_without_a_parent_keeps_its_key_and_one_without_an_id_has_none():
+    spec = TABLES["scorecard_scores"]
+    row = {"test_taker_id": 7, "score_profile_short_name": "P", "section": "s", "score_id": 3, "parent_score_id": None}
+    assert flatten.row_key(spec, row) == (7, "P", "s", 3, None)
+    assert flatten.row_key(spec, row | {"score_id": None}) is None
