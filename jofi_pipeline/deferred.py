@@ -146,13 +146,10 @@ class _Loader:
 
 
 class _Finder:
-    """Finds the modules above as Python would, and gives each its way of executing, once."""
+    """Finds the modules it is given as Python would, and gives each its way of executing, once."""
 
-    def __init__(self) -> None:
-        self.pending: dict[str, Callable[[Any, types.ModuleType], None]] = {
-            SQL_MODULE: with_alembic_stand_ins,
-            DAEMON_PACKAGE: init_on_first_use,
-        }
+    def __init__(self, pending: dict[str, Callable[[Any, types.ModuleType], None]]) -> None:
+        self.pending = pending
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         execute = self.pending.pop(name, None)
@@ -169,9 +166,14 @@ class _Finder:
 
 def install() -> None:
     """For this process (the console script's): the two modules, when first imported, as above."""
-    finder = _Finder()
-    for name in list(finder.pending):
+    pending = {SQL_MODULE: with_alembic_stand_ins, DAEMON_PACKAGE: init_on_first_use}
+    for name in list(pending):
         if name in sys.modules:  # already imported here: nothing left to spare
-            del finder.pending[name]
-    if finder.pending:
-        sys.meta_path.insert(0, finder)
+            del pending[name]
+    if pending:
+        sys.meta_path.insert(0, _Finder(pending))
+
+
+def when_imported(name: str, execute: Callable[[Any, types.ModuleType], None]) -> None:
+    """Module `name`, when first imported, executed by `execute(loader, module)` (see _Loader)."""
+    sys.meta_path.insert(0, _Finder({name: execute}))

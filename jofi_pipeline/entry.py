@@ -19,12 +19,13 @@ import threading
 from collections.abc import Callable
 from typing import NoReturn
 
-from jofi_pipeline import collector, deferred
+from jofi_pipeline import collector, deferred, without_pandas
 
 
 def run() -> None:
     collector.entry()  # before the CLI's own imports: they are start-up too
     deferred.install()  # what opening the instance imports and a sync does not use (deferred.py)
+    without_pandas.install()  # what pyarrow would import at a sync's first conversion (without_pandas.py)
     from jofi_pipeline.cli import main
 
     finish(main)

@@ -96,6 +96,12 @@ ARROW_TYPES: dict[SqlType, pa.DataType] = {
 }
 
 
+def arrow_string(value: str) -> pa.StringScalar:
+    """`value` as an Arrow string, for a compute function: given a bare str, Arrow would infer its
+    type, and Arrow's type inference imports pandas (without_pandas.py)."""
+    return pa.scalar(value, pa.string())
+
+
 def id_rule(spec: TableSpec, column: Column) -> str | None:
     """The registry entity whose id rule the column's values keep: an entity table's own `id`, and
     the columns naming a routed record (entities.ID_REFERENCES). None: no id rule."""

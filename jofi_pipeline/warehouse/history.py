@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jofi_pipeline.json_codec import loads
-from jofi_pipeline.warehouse.flatten import ARROW_TYPES, content_hash
+from jofi_pipeline.warehouse.flatten import ARROW_TYPES, arrow_string, content_hash
 from jofi_pipeline.warehouse.merge import key_match, parent_match, staged
 from jofi_pipeline.warehouse.records import MergeCounts
 from jofi_pipeline.warehouse.schema import ident, literal
@@ -96,7 +96,7 @@ def _versions_of_compared(
     current, hashes = rows["_current_hash"], rows["_row_hash"]
     known = pc.is_valid(current)
     differs = pc.and_(known, pc.fill_null(pc.not_equal(current, hashes), True))
-    same_run = pc.fill_null(pc.equal(rows["_current_run"], run_id), False)
+    same_run = pc.fill_null(pc.equal(rows["_current_run"], arrow_string(run_id)), False)
     rewrite = pc.and_(differs, same_run)
     close = pc.and_(differs, pc.invert(same_run))
     opened = pc.or_(pc.invert(known), close)
@@ -106,7 +106,7 @@ def _versions_of_compared(
         counts.updated += _close(con, hist, rows.filter(close).select(list(key)), at)
     if pc.any(opened).as_py():
         new = rows.filter(opened)
-        change = pc.if_else(pc.is_valid(new["_current_hash"]), "update", "insert")
+        change = pc.if_else(pc.is_valid(new["_current_hash"]), arrow_string("update"), arrow_string("insert"))
         counts.inserted = _open(con, hist, new.append_column("_change", change), at, run_id)
     return counts
 
@@ -148,7 +148,7 @@ def record_changed_versions(
     columns = _content_columns(hist)
     names = ", ".join(ident(n) for n in columns)
     table = ident(hist.name)
-    inserts_only = not pc.any(pc.equal(rows["_change"], "update")).as_py()
+    inserts_only = not pc.any(pc.equal(rows["_change"], arrow_string("update"))).as_py()
     with staged(con, rows) as s:
         closed = [] if inserts_only else con.execute(
             f"""UPDATE {table} AS h SET _valid_to = $at, _is_current = false FROM {s} AS s
@@ -189,7 +189,8 @@ def _relabel(con: duckdb.DuckDBPyConnection, hist: TableSpec, closed: set[tuple]
     """The versions just opened: 'update' where a current version was closed, else 'insert'."""
     key = _source_key(hist)
     labels = pa.table(
-        {n: [k[i] for k in opened] for i, n in enumerate(key)} | {"_change": ["update" if k in closed else "insert" for k in opened]}
+        {n: pa.array([k[i] for k in opened], type=ARROW_TYPES[hist.column(n).type]) for i, n in enumerate(key)}
+        | {"_change": pa.array(["update" if k in closed else "insert" for k in opened], type=pa.string())}
     )
     with staged(con, labels) as s:
         con.execute(

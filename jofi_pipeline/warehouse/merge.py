@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jofi_pipeline.warehouse.flatten import ARROW_TYPES
+from jofi_pipeline.warehouse.flatten import ARROW_TYPES, arrow_string
 from jofi_pipeline.warehouse.records import MergeCounts
 from jofi_pipeline.warehouse.schema import ident
 from jofi_pipeline.warehouse.tables import TableSpec
@@ -100,7 +100,7 @@ def merge_entities(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Tab
     """
     if rows.num_rows == 0:
         return
-    if pc.all(pc.equal(rows["_action"], "insert")).as_py():
+    if pc.all(pc.equal(rows["_action"], arrow_string("insert"))).as_py():
         # New records only (a first sync, a night's new scorecards): what the MERGE would do, at
         # about half its cost (no update machinery).
         names = ", ".join(ident(n) for n in spec.column_names)

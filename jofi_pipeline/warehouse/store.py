@@ -528,7 +528,7 @@ class RunWriter:
             redo = staged if again is None else staged.filter(again)
             parts.append(history.record_versions(self.con, hist, redo, synced_at, self.run_id))
         if again is not None and not pc.all(again).as_py():
-            change = pc.if_else(pa.array(versioned, type=pa.bool_()), "update", "insert")
+            change = pc.if_else(pa.array(versioned, type=pa.bool_()), flatten.arrow_string("update"), flatten.arrow_string("insert"))
             fresh = staged.append_column("_change", change).filter(pc.invert(again))
             parts.append(history.record_changed_versions(self.con, hist, fresh, synced_at, self.run_id))
         return MergeCounts(inserted=sum(c.inserted for c in parts), updated=sum(c.updated for c in parts))
