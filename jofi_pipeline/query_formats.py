@@ -16,10 +16,11 @@ import math
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import duckdb
+if TYPE_CHECKING:  # relations come from the caller: `--help` and a usage error need no DuckDB
+    import duckdb
 
 # DuckDB's table view is this wide unless asked otherwise (its own default when not on a terminal).
 DEFAULT_TABLE_WIDTH = 120
