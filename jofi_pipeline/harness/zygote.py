@@ -68,14 +68,17 @@ LOADED_BY_A_RUN = (
 
 def warm() -> None:
     """Import here, once, what a sync run would import lazily in every forked child (the defs
-    modules with DuckDB and Arrow, Dagster's instance storage with SQLAlchemy and alembic, pandas,
-    LOADED_BY_A_RUN): seconds per trial otherwise. Starts no thread."""
+    modules with DuckDB and Arrow, Dagster's instance storage with SQLAlchemy and alembic,
+    LOADED_BY_A_RUN): seconds per trial otherwise. Arrow holds that pandas is absent, as in the
+    console script's process (without_pandas.py). Starts no thread."""
     import importlib
 
-    import pandas  # noqa: F401
-
+    import pyarrow
     from dagster import DagsterInstance
 
+    from jofi_pipeline import without_pandas
+
+    without_pandas.forgo(pyarrow)
     for name in LOADED_BY_A_RUN:
         importlib.import_module(name)
 
