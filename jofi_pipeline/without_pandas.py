@@ -9,6 +9,10 @@ pandas. Whatever needs pandas itself still gets it (`Table.to_pandas()`: the shi
 and from then on answers as usual). Arrow's type inference imports pandas too (an untyped
 `pa.array`, a Python value given to a compute function): the warehouse gives types instead.
 
+Should pandas be imported later all the same (a library, a command added later), the shim is asked
+again as that import ends (`_ask_again`): else it would go on holding that pandas is absent and
+read a pandas object as a plain sequence (`pa.array(pd.Series([1.0, None]))` losing its null).
+
 Only in the console script's process (`install`, called by entry.run), never in a notebook, a
 test's process or Dagster's own: one of those may hand pyarrow pandas objects later.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 import sys
 import threading
 import types
+from collections.abc import Callable
 from typing import Any
 
 from jofi_pipeline import deferred
@@ -48,6 +53,24 @@ def forgo(pyarrow: types.ModuleType) -> None:
         shim.have_pandas  # noqa: B018  the question, asked once: the shim remembers the answer
     finally:
         sys.meta_path.remove(absent)
+    deferred.when_imported(PANDAS, _then_ask_again(shim))
+
+
+def _then_ask_again(shim: Any) -> Callable[[Any, types.ModuleType], None]:
+    def execute(loader: Any, module: types.ModuleType) -> None:
+        loader.exec_module(module)
+        _ask_again(shim)
+
+    return execute
+
+
+def _ask_again(shim: Any) -> None:
+    """pandas is loaded now: have the shim import it (a question that must be answered, unlike
+    `have_pandas`), so that from here on pandas objects are read as pandas objects."""
+    try:
+        shim.pd  # noqa: B018
+    except ImportError:  # a pandas pyarrow does not support: pyarrow's own answer, as without this module
+        pass
 
 
 def _then_forgo(loader: Any, module: types.ModuleType) -> None:

@@ -65,3 +65,8 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value  # asked once
     return value
+
+
+def __dir__() -> list[str]:
+    """Every public name, imported yet or not (a module's own dir() shows only what it holds)."""
+    return sorted({*globals(), *_DEFINED_IN})

@@ -30,3 +30,20 @@ def test_the_cli_and_its_read_commands_load_no_http_client():
     loaded = json.loads(done.stdout)
     assert loaded["cli"] == []
     assert "httpx" not in loaded["analyst"] and "aiohttp" not in loaded["analyst"], loaded["analyst"]
+
+
+NAMES = """
+import json, sys
+import jofi_pipeline.api as api
+names = dir(api)
+print(json.dumps({"names": names, "all": api.__all__, "httpx": "httpx" in sys.modules}))
+"""
+
+
+@pytest.mark.e2e  # a process of its own: no name of the package asked for yet
+def test_the_api_package_lists_its_names_before_any_is_asked_for():
+    done = subprocess.run([sys.executable, "-c", NAMES], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert set(seen["all"]) <= set(seen["names"]), sorted(set(seen["all"]) - set(seen["names"]))
+    assert "JofiClient" in seen["names"] and seen["httpx"] is False  # listed, not loaded

@@ -37,9 +37,12 @@ def writes():
     with store.open_run("run-2", T2) as run:  # the run id again (a retried run): every key goes the long way
         retried = run.upsert("test_takers", [docs.test_taker_list_item(id=2)], T2)["test_takers_history"]
     loaded_by_the_writes = "pandas" in sys.modules
+    import pandas as pd  # loaded later all the same (a library, a later command): its objects are pandas objects again
+    series_nulls = pa.array(pd.Series([1.0, None])).null_count
     wanted = pa.table({"a": [1]}).to_pandas()
     print(json.dumps({"versions": [[c.inserted, c.updated] for c in (first, again, later, retried)],
-                      "pandas_loaded_by_the_writes": loaded_by_the_writes, "to_pandas": type(wanted).__name__}))
+                      "pandas_loaded_by_the_writes": loaded_by_the_writes, "series_nulls": series_nulls,
+                      "to_pandas": type(wanted).__name__}))
 
 cli = types.ModuleType("jofi_pipeline.cli")  # the command the console script runs: the writes above
 cli.main = writes
@@ -49,10 +52,11 @@ entry.run()
 
 
 @pytest.mark.e2e  # a fresh interpreter: what it loads is what is tested
-def test_the_console_scripts_writes_load_no_pandas_yet_to_pandas_still_works(tmp_path):
+def test_the_console_scripts_writes_load_no_pandas_yet_pandas_loaded_later_still_works(tmp_path):
     done = subprocess.run([sys.executable, "-c", WRITES, str(tmp_path / "data")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["versions"] == [[1, 0], [0, 1], [1, 1], [1, 0]]  # opened; rewritten in its own run; closed and opened; opened
     assert seen["pandas_loaded_by_the_writes"] is False
+    assert seen["series_nulls"] == 1  # not read as a plain list, whose NaN is a value
     assert seen["to_pandas"] == "DataFrame"
