@@ -35,11 +35,14 @@ def staged(con: duckdb.DuckDBPyConnection, table: pa.Table) -> Iterator[str]:
         con.unregister(name)
 
 
-def key_match(spec: TableSpec, left: str, right: str, columns: tuple[str, ...] | None = None) -> str:
-    """Join condition on the key; nullable key parts compare with IS NOT DISTINCT FROM."""
+def key_match(
+    spec: TableSpec, left: str, right: str, columns: tuple[str, ...] | None = None, *, nulls_match: bool = False
+) -> str:
+    """Join condition on the key; nullable key parts (every part, with `nulls_match`) compare with
+    IS NOT DISTINCT FROM."""
     parts = []
     for name in columns or spec.key:
-        op = "IS NOT DISTINCT FROM" if name in spec.nullable_key else "="
+        op = "IS NOT DISTINCT FROM" if nulls_match or name in spec.nullable_key else "="
         parts.append(f"{left}.{ident(name)} {op} {right}.{ident(name)}")
     return " AND ".join(parts)
 

@@ -136,7 +136,8 @@ def apply_patch(
     (closed,) = con.execute(
         f"""UPDATE {target} AS c SET _valid_to = r._valid_to, _is_current = r._is_current
         FROM (SELECT {ends} FROM {work} AS r WHERE {closed_since}) AS r
-        WHERE c._valid_to IS NULL AND c._is_current AND r._valid_from = c._valid_from AND {key_match(spec, 'r', 'c', key)}""",
+        WHERE c._valid_to IS NULL AND c._is_current AND r._valid_from = c._valid_from
+        AND {key_match(spec, 'r', 'c', key, nulls_match=True)}""",
         {"since": since},
     ).fetchone()
     added = con.execute(
@@ -146,6 +147,10 @@ def apply_patch(
     ).fetchall()
     # However much of the table the night wrote: a proven patch is kept (the work is done; undoing
     # it to copy the table whole cost the night's other patches too, rolled back with it).
+    # `closed` counts join matches (DuckDB's UPDATE ... FROM), not distinct rows: a closed version
+    # matching two rows of the copy counts two, so `closed == closing` holds only when each closed
+    # version found exactly its own row. Every key part matches NULL to NULL here, so a version
+    # whose key holds a NULL the merge should never have let in still finds its row.
     return (
         closed == closing
         and before.rows + len(added) == after.rows
