@@ -75,14 +75,15 @@ from dagster._serdes import ConfigurableClassData, deserialize_value
 from dagster._time import datetime_from_timestamp
 from dagster._utils import mkdir_p
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool, QueuePool
 
 from jofi_pipeline import alembic_scripts
-from sqlalchemy.pool import NullPool, QueuePool
 
 MODULE = __name__
 RUN_SHARD_ENGINES = 8  # run shards kept open besides the index (the UI reads many runs, a sync one)
 # An event's row: the columns of `_event_to_row`.
 EVENT_COLUMNS = ("run_id", "event", "dagster_event_type", "timestamp", "step_key", "asset_key", "partition")
+_EVENT_COLUMN_SET = frozenset(EVENT_COLUMNS)  # compared with every event row's keys
 
 
 class Prepared:
@@ -115,7 +116,7 @@ class Statements:
     def insert_event(self, conn: Connection, row: Mapping[str, Any]) -> int:
         """The event's row (`_event_to_row`); its id. A row whose columns are not EVENT_COLUMNS
         (a Dagster upgrade added one) fails loudly instead of losing the new column."""
-        if row.keys() != set(EVENT_COLUMNS):
+        if row.keys() != _EVENT_COLUMN_SET:
             raise RuntimeError(f"Dagster's event row has columns {sorted(row)}, this storage writes {sorted(EVENT_COLUMNS)}: "
                                "update EVENT_COLUMNS in jofi_pipeline/dagster_storage.py for this Dagster version")
         if self._event_insert is None:
