@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -267,6 +268,55 @@ def child_rows(spec: TableSpec, parent: Mapping[str, Any], parent_key: tuple[Any
         if key is not None:
             by_key[key] = row
     return list(by_key.values())
+
+
+def child_table(
+    spec: TableSpec, parents: Iterable[tuple[tuple[Any, ...], Mapping[str, Any]]], system: Mapping[str, Any]
+) -> pa.Table:
+    """The `child_rows` of each (key, parent object) in one Arrow table (`arrow_table`'s), the
+    system columns set to `system`'s values (null where it has none).
+
+    What `arrow_table` of those rows, each merged with `system`, gives, at about half the cost:
+    a full sync writes ~180,000 child rows, and a dict per row (and another for its system
+    columns), read back key by key into Arrow, was most of the merge's own Python work. Here each
+    row is a tuple made by the spec's generated function (row_code.py), the batch is turned into
+    columns at once, and each system column is one value repeated.
+    """
+    assert spec.items is not None
+    make, key_of, required = _child_maker(spec)
+    rows: list[tuple[Any, ...]] = []
+    for parent_key, parent in parents:
+        by_key: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # later items win, as in child_rows
+        for item in spec.items(parent, parent_key):
+            row = make(item) if type(item) is dict else tuple(typed_row(spec, item).values())
+            key = key_of(row)
+            if None in key and any(row[i] is None for i in required):
+                continue  # no usable key (row_key): raw keeps it
+            by_key[key] = row
+        rows.extend(by_key.values())
+    count = len(rows)
+    columns = zip(*rows, strict=True) if rows else ([] for _ in spec.columns)
+    arrays = [pa.array(values, type=ARROW_TYPES[c.type]) for values, c in zip(columns, spec.columns, strict=True)]
+    arrays += [pa.repeat(pa.scalar(system.get(c.name), ARROW_TYPES[c.type]), count) for c in spec.system_columns]
+    return pa.Table.from_arrays(arrays, schema=pa.schema([pa.field(c.name, ARROW_TYPES[c.type]) for c in spec.all_columns]))
+
+
+# Per child spec: the spec itself, its tuple-making function, its key read from such a tuple, and the
+# positions of the key parts that may not be null.
+_CHILD_MAKERS: dict[int, tuple[TableSpec, row_code.TupleMaker, Callable[[tuple[Any, ...]], tuple[Any, ...]], tuple[int, ...]]] = {}
+
+
+def _child_maker(spec: TableSpec) -> tuple[row_code.TupleMaker, Callable[[tuple[Any, ...]], tuple[Any, ...]], tuple[int, ...]]:
+    entry = _CHILD_MAKERS.get(id(spec))
+    if entry is None or entry[0] is not spec:
+        steps = _compiled(spec)[1]
+        make = row_code.row_maker(steps, [c.type for c in spec.columns], _kept_id, as_tuple=True)
+        names = [c.name for c in spec.columns]
+        at = [names.index(n) for n in spec.key]
+        key_of = operator.itemgetter(*at) if len(at) > 1 else (lambda row, i=at[0]: (row[i],))
+        required = tuple(i for i, n in zip(at, spec.key, strict=True) if n not in spec.nullable_key)
+        entry = _CHILD_MAKERS[id(spec)] = (spec, make, key_of, required)
+    return entry[1], entry[2], entry[3]
 
 
 class _FieldProbe(Mapping[str, Any]):

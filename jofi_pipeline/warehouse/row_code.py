@@ -21,6 +21,7 @@ from typing import Any
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 RowMaker = Callable[[Mapping[str, Any]], dict[str, Any]]
+TupleMaker = Callable[[Mapping[str, Any]], tuple[Any, ...]]
 
 # Per SQL type: (the test for a value kept as it is or checked inline, the value it becomes then).
 # Anything else goes to the type's coercer (flatten.COERCERS), which gives the same for these.
@@ -34,9 +35,12 @@ _INLINE = {
 _INLINE_ID = ("type(v) is int", "v if 1 <= v <= MAX else None")
 
 
-def row_maker(steps, types, kept_id: Callable[[str, Any], Any]) -> RowMaker:
+def row_maker(steps, types, kept_id: Callable[[str, Any], Any], *, as_tuple: bool = False) -> RowMaker | TupleMaker:
     """The function for one spec's steps (flatten._steps: name, top-level field, getter, coercer,
-    id rule) and its columns' SQL types, equal to flatten's loop over them for a plain dict."""
+    id rule) and its columns' SQL types, equal to flatten's loop over them for a plain dict.
+
+    `as_tuple`: the same values as a tuple in column order (flatten.child_table turns a batch's
+    rows into columns at once, and a tuple costs less to make than a dict)."""
     lines = ["def typed_row(source):", "    get = source.get"]
     env: dict[str, Any] = {"kept_id": kept_id, "isfinite": math.isfinite, "MIN": INT64_MIN, "MAX": INT64_MAX}
     names = []
@@ -45,7 +49,10 @@ def row_maker(steps, types, kept_id: Callable[[str, Any], Any]) -> RowMaker:
         lines.append(f"    v = {f'get({field!r})' if field is not None else f'read{i}(source)'}")
         lines += _coerced(f"c{i}", i, sql_type, rule)
         names.append(name)
-    lines.append("    return {" + ", ".join(f"{name!r}: c{i}" for i, name in enumerate(names)) + "}")
+    if as_tuple:
+        lines.append("    return (" + "".join(f"c{i}, " for i in range(len(names))) + ")")
+    else:
+        lines.append("    return {" + ", ".join(f"{name!r}: c{i}" for i, name in enumerate(names)) + "}")
     code = "\n".join(lines)
     exec(compile(code, f"<typed_row of {len(names)} columns>", "exec"), env)  # noqa: S102 - made from the spec only
     return env["typed_row"]

@@ -549,20 +549,16 @@ class RunWriter:
         """Make each listed parent's children the ones its object lists. Parents the same upsert
         inserted (`new_parents`: a first sync, new scorecards) have none yet: theirs are added
         (merge.add_children_of_new_parents), with nothing to delete or compare."""
-        parent_keys, rows = [], []
-        all_new = True
-        system = {"_mode": self.mode, "_first_synced_at": synced_at, "_last_synced_at": synced_at}
-        for key, obj in batch.items():
-            if flatten.has_child_list(spec, obj):
-                parent_keys.append(dict(zip(spec.parent_columns, key, strict=True)))
-                rows.extend(row | system for row in flatten.child_rows(spec, obj, key))
-                all_new = all_new and key in new_parents
-        if not parent_keys:
+        listed = [(key, obj) for key, obj in batch.items() if flatten.has_child_list(spec, obj)]
+        if not listed:
             return MergeCounts()
+        all_new = all(key in new_parents for key, _ in listed)
         parents = pa.table(
-            {n: pa.array([p[n] for p in parent_keys], type=flatten.ARROW_TYPES[spec.column(n).type]) for n in spec.parent_columns}
+            {n: pa.array([key[i] for key, _ in listed], type=flatten.ARROW_TYPES[spec.column(n).type])
+             for i, n in enumerate(spec.parent_columns)}
         )
-        table = flatten.arrow_table(spec, rows)
+        system = {"_mode": self.mode, "_first_synced_at": synced_at, "_last_synced_at": synced_at}
+        table = flatten.child_table(spec, listed, system)
         if all_new:
             counts, changed = merge.add_children_of_new_parents(self.con, spec, table, parents)
         else:
