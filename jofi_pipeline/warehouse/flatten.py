@@ -362,17 +362,23 @@ def drift_of(spec: TableSpec, objects: Iterable[Mapping[str, Any]]) -> SchemaDri
     """Per field, how many objects had an unknown field, lacked a documented one, or had a value
     of the wrong type (which becomes null in its typed column while `_raw` keeps it)."""
     known, optional = documented_fields(spec)
+    required = known - optional
     drift = SchemaDrift()
     for obj in objects:
         if not isinstance(obj, Mapping):
             continue
         for name in obj.keys() - known:
             drift.unknown[name] = drift.unknown.get(name, 0) + 1
-        for name in known - optional - obj.keys():
+        for name in required - obj.keys():
             drift.missing[name] = drift.missing.get(name, 0) + 1
-        for column in spec.columns:
-            raw = column.read(obj)
-            if raw is not None and not _coerced(spec, column, raw):
+        # Judged on the typed row (the spec's generated function for a dict): only a null, or a
+        # list holding one, can hide a value that did not coerce, so only those columns read the
+        # raw value again (a column at a time, every value coerced again, cost ~5 % of a merge).
+        for column, value in zip(spec.columns, typed_row(spec, obj).values(), strict=True):
+            if value is None:
+                if column.read(obj) is not None:
+                    drift.uncoercible[column.name] = drift.uncoercible.get(column.name, 0) + 1
+            elif type(value) is list and None in value and not _coerced(spec, column, column.read(obj)):
                 drift.uncoercible[column.name] = drift.uncoercible.get(column.name, 0) + 1
     return drift
 

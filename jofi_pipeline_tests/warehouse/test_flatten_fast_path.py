@@ -108,3 +108,39 @@ def test_a_score_without_a_parent_keeps_its_key_and_one_without_an_id_has_none()
     row = {"test_taker_id": 7, "score_profile_short_name": "P", "section": "s", "score_id": 3, "parent_score_id": None}
     assert flatten.row_key(spec, row) == (7, "P", "s", 3, None)
     assert flatten.row_key(spec, row | {"score_id": None}) is None
+
+
+def drift_column_by_column(spec, objs):
+    """drift_of's uncoercible counts as first written: every column's raw value coerced alone."""
+    counts = {}
+    for obj in objs:
+        for column in spec.columns:
+            raw = column.read(obj)
+            value = flatten.coerce(spec, column, raw)
+            if isinstance(value, list) and isinstance(raw, list):
+                kept = all(v is not None or r is None for v, r in zip(value, raw, strict=True))
+            else:
+                kept = value is not None
+            if raw is not None and not kept:
+                counts[column.name] = counts.get(column.name, 0) + 1
+    return counts
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(objects(), min_size=1, max_size=5))
+def test_drift_counts_what_each_column_coerced_alone_could_not_keep(cases):
+    for spec in {id(spec): spec for spec, _ in cases}.values():
+        objs = [obj for s, obj in cases if s is spec]
+        assert flatten.drift_of(spec, objs).uncoercible == drift_column_by_column(spec, objs)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
+def test_drift_counts_what_each_column_coerced_alone_could_not_keep_for_edge_values(spec):
+    objs = []
+    for column in spec.columns:
+        path = column.path or (column.name,)
+        for value in EDGES:
+            for step in reversed(path[1:]):
+                value = {step: value}
+            objs.append({path[0]: value})
+    assert flatten.drift_of(spec, objs).uncoercible == drift_column_by_column(spec, objs)
