@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -270,6 +270,44 @@ def child_rows(spec: TableSpec, parent: Mapping[str, Any], parent_key: tuple[Any
     return list(by_key.values())
 
 
+def typed_tuple(spec: TableSpec, source: Mapping[str, Any]) -> tuple[Any, ...]:
+    """`typed_row`'s values in column order, made by the spec's generated function for a dict
+    (a tuple costs less to make than a dict; `rows_table` turns a batch of them into Arrow)."""
+    entry = _TUPLE_MAKERS.get(id(spec))
+    if entry is None or entry[0] is not spec:
+        make = row_code.row_maker(_compiled(spec)[1], [c.type for c in spec.columns], _kept_id, as_tuple=True)
+        entry = _TUPLE_MAKERS[id(spec)] = (spec, make)
+    return entry[1](source) if type(source) is dict else tuple(typed_row(spec, source).values())
+
+
+# Per spec: the spec itself (ids can be reused) and its tuple-making function.
+_TUPLE_MAKERS: dict[int, tuple[TableSpec, row_code.TupleMaker]] = {}
+
+
+def rows_table(
+    spec: TableSpec, rows: Sequence[tuple[Any, ...]], system: Mapping[str, Any],
+    given: Mapping[str, Sequence[Any]] | None = None, extra: Mapping[str, pa.DataType] | None = None,
+) -> pa.Table:
+    """`typed_tuple` rows as the table `arrow_table` makes of the same rows as dicts with their
+    system (and `extra`) columns: each of those from `given` (one value per row) or else from
+    `system` (one value for every row, null where it has none).
+
+    A batch turned into columns at once, each constant column one value repeated: a dict per row,
+    read back key by key into Arrow, was most of a merge's own Python work."""
+    given = given or {}
+    count = len(rows)
+    columns = zip(*rows, strict=True) if rows else ([] for _ in spec.columns)
+    arrays = [pa.array(values, type=ARROW_TYPES[c.type]) for values, c in zip(columns, spec.columns, strict=True)]
+    fields = [pa.field(c.name, ARROW_TYPES[c.type]) for c in spec.all_columns]
+    fields += [pa.field(name, dtype) for name, dtype in (extra or {}).items()]
+    for field in fields[len(arrays):]:
+        if field.name in given:
+            arrays.append(pa.array(given[field.name], type=field.type))
+        else:
+            arrays.append(pa.repeat(pa.scalar(system.get(field.name), field.type), count))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
 def child_table(
     spec: TableSpec, parents: Iterable[tuple[tuple[Any, ...], Mapping[str, Any]]], system: Mapping[str, Any]
 ) -> pa.Table:
@@ -279,44 +317,24 @@ def child_table(
     What `arrow_table` of those rows, each merged with `system`, gives, at about half the cost:
     a full sync writes ~180,000 child rows, and a dict per row (and another for its system
     columns), read back key by key into Arrow, was most of the merge's own Python work. Here each
-    row is a tuple made by the spec's generated function (row_code.py), the batch is turned into
-    columns at once, and each system column is one value repeated.
+    row is a tuple (`typed_tuple`) and the batch becomes columns at once (`rows_table`).
     """
     assert spec.items is not None
-    make, key_of, required = _child_maker(spec)
+    names = [c.name for c in spec.columns]
+    at = [names.index(n) for n in spec.key]
+    key_of = operator.itemgetter(*at) if len(at) > 1 else (lambda row: (row[at[0]],))
+    required = [i for i, n in zip(at, spec.key, strict=True) if n not in spec.nullable_key]
     rows: list[tuple[Any, ...]] = []
     for parent_key, parent in parents:
         by_key: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # later items win, as in child_rows
         for item in spec.items(parent, parent_key):
-            row = make(item) if type(item) is dict else tuple(typed_row(spec, item).values())
+            row = typed_tuple(spec, item)
             key = key_of(row)
             if None in key and any(row[i] is None for i in required):
                 continue  # no usable key (row_key): raw keeps it
             by_key[key] = row
         rows.extend(by_key.values())
-    count = len(rows)
-    columns = zip(*rows, strict=True) if rows else ([] for _ in spec.columns)
-    arrays = [pa.array(values, type=ARROW_TYPES[c.type]) for values, c in zip(columns, spec.columns, strict=True)]
-    arrays += [pa.repeat(pa.scalar(system.get(c.name), ARROW_TYPES[c.type]), count) for c in spec.system_columns]
-    return pa.Table.from_arrays(arrays, schema=pa.schema([pa.field(c.name, ARROW_TYPES[c.type]) for c in spec.all_columns]))
-
-
-# Per child spec: the spec itself, its tuple-making function, its key read from such a tuple, and the
-# positions of the key parts that may not be null.
-_CHILD_MAKERS: dict[int, tuple[TableSpec, row_code.TupleMaker, Callable[[tuple[Any, ...]], tuple[Any, ...]], tuple[int, ...]]] = {}
-
-
-def _child_maker(spec: TableSpec) -> tuple[row_code.TupleMaker, Callable[[tuple[Any, ...]], tuple[Any, ...]], tuple[int, ...]]:
-    entry = _CHILD_MAKERS.get(id(spec))
-    if entry is None or entry[0] is not spec:
-        steps = _compiled(spec)[1]
-        make = row_code.row_maker(steps, [c.type for c in spec.columns], _kept_id, as_tuple=True)
-        names = [c.name for c in spec.columns]
-        at = [names.index(n) for n in spec.key]
-        key_of = operator.itemgetter(*at) if len(at) > 1 else (lambda row, i=at[0]: (row[i],))
-        required = tuple(i for i, n in zip(at, spec.key, strict=True) if n not in spec.nullable_key)
-        entry = _CHILD_MAKERS[id(spec)] = (spec, make, key_of, required)
-    return entry[1], entry[2], entry[3]
+    return rows_table(spec, rows, system)
 
 
 class _FieldProbe(Mapping[str, Any]):

@@ -475,7 +475,7 @@ class RunWriter:
         """Merge the batch into the entity table and open history versions; the history's counts
         and the keys this merge inserted."""
         stored = merge.stored_raw(self.con, spec, list(batch))
-        rows = []
+        rows, raws, actions, hashes = [], [], [], []
         new, changed_keys = [], []
         versioned = []  # per staged row: does its key have a current version (held and not deleted)
         for key, incoming in batch.items():
@@ -495,15 +495,16 @@ class RunWriter:
                 counts.updated += 1
                 changed_keys.append(key)
                 versioned.append(previous[1] is None)
-            rows.append(
-                flatten.typed_row(spec, raw)
-                | {"_raw": flatten.dump_json(raw), "_mode": self.mode, "_first_synced_at": synced_at,
-                   "_last_synced_at": synced_at, "_deleted_at": None, "_action": action,
-                   "_row_hash": flatten.content_hash(raw)}
-            )
+            rows.append(flatten.typed_tuple(spec, raw))
+            raws.append(flatten.dump_json(raw))
+            actions.append(action)
+            hashes.append(flatten.content_hash(raw))
         if not rows:
             return (MergeCounts() if spec.name in HISTORY else None), set()
-        staged = flatten.arrow_table(spec, rows, extra={"_action": pa.string(), "_row_hash": pa.string()})
+        staged = flatten.rows_table(
+            spec, rows, {"_mode": self.mode, "_first_synced_at": synced_at, "_last_synced_at": synced_at, "_deleted_at": None},
+            given={"_raw": raws, "_action": actions, "_row_hash": hashes}, extra={"_action": pa.string(), "_row_hash": pa.string()},
+        )
         merge.merge_entities(self.con, spec, staged)
         self.tally.wrote(spec.name, new=new, existing=changed_keys)
         if spec.name in HISTORY:

@@ -8,6 +8,7 @@ shortcuts) gives, for every table and for values of every JSON type and some tha
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 import pyarrow as pa
@@ -144,3 +145,26 @@ def test_drift_counts_what_each_column_coerced_alone_could_not_keep_for_edge_val
                 value = {step: value}
             objs.append({path[0]: value})
     assert flatten.drift_of(spec, objs).uncoercible == drift_column_by_column(spec, objs)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(objects())
+def test_typed_tuple_is_the_typed_row_s_values_in_column_order(case):
+    spec, obj = case
+    assert flatten.typed_tuple(spec, obj) == tuple(flatten.typed_row(spec, obj).values())
+    assert list(flatten.typed_row(spec, obj)) == [c.name for c in spec.columns]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(objects(), min_size=0, max_size=6), st.sampled_from(["live", "test", None]))
+def test_rows_table_equals_arrow_table_of_the_same_rows_as_dicts(cases, mode):
+    at = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    system = {"_mode": mode, "_first_synced_at": at, "_last_synced_at": at}
+    extra = {"_action": pa.string(), "_row_hash": pa.string()}
+    for spec in {id(spec): spec for spec, _ in cases}.values():
+        objs = [obj for s, obj in cases if s is spec]
+        given_columns = {"_raw": [str(i) for i in range(len(objs))], "_action": ["insert", "update"] * len(objs)}
+        given_columns = {name: values[: len(objs)] for name, values in given_columns.items()}
+        dicts = [flatten.typed_row(spec, obj) | system | {n: v[i] for n, v in given_columns.items()} for i, obj in enumerate(objs)]
+        tuples = [flatten.typed_tuple(spec, obj) for obj in objs]
+        assert flatten.rows_table(spec, tuples, system, given=given_columns, extra=extra).equals(flatten.arrow_table(spec, dicts, extra=extra))
