@@ -273,11 +273,16 @@ def child_rows(spec: TableSpec, parent: Mapping[str, Any], parent_key: tuple[Any
 def typed_tuple(spec: TableSpec, source: Mapping[str, Any]) -> tuple[Any, ...]:
     """`typed_row`'s values in column order, made by the spec's generated function for a dict
     (a tuple costs less to make than a dict; `rows_table` turns a batch of them into Arrow)."""
+    return _tuple_maker(spec)(source) if type(source) is dict else tuple(typed_row(spec, source).values())
+
+
+def _tuple_maker(spec: TableSpec) -> row_code.TupleMaker:
+    """The spec's generated function making a plain dict's typed tuple, made once."""
     entry = _TUPLE_MAKERS.get(id(spec))
     if entry is None or entry[0] is not spec:
         make = row_code.row_maker(_compiled(spec)[1], [c.type for c in spec.columns], _kept_id, as_tuple=True)
         entry = _TUPLE_MAKERS[id(spec)] = (spec, make)
-    return entry[1](source) if type(source) is dict else tuple(typed_row(spec, source).values())
+    return entry[1]
 
 
 # Per spec: the spec itself (ids can be reused) and its tuple-making function.
@@ -322,19 +327,27 @@ def child_table(
     assert spec.items is not None
     names = [c.name for c in spec.columns]
     at = [names.index(n) for n in spec.key]
-    key_of = operator.itemgetter(*at) if len(at) > 1 else (lambda row: (row[at[0]],))
     required = [i for i, n in zip(at, spec.key, strict=True) if n not in spec.nullable_key]
+    key_of, required_of = _parts(at), _parts(required)  # typed values: a part is None or an int or a str
+    make = _tuple_maker(spec)
     rows: list[tuple[Any, ...]] = []
     for parent_key, parent in parents:
         by_key: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # later items win, as in child_rows
         for item in spec.items(parent, parent_key):
-            row = typed_tuple(spec, item)
+            row = make(item) if type(item) is dict else typed_tuple(spec, item)
             key = key_of(row)
-            if None in key and any(row[i] is None for i in required):
+            if None in key and None in required_of(row):
                 continue  # no usable key (row_key): raw keeps it
             by_key[key] = row
         rows.extend(by_key.values())
     return rows_table(spec, rows, system)
+
+
+def _parts(positions: Sequence[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A function reading the values at `positions` of a row as a tuple (itemgetter's, even for one or none)."""
+    if len(positions) > 1:
+        return operator.itemgetter(*positions)
+    return lambda row: tuple(row[i] for i in positions)
 
 
 class _FieldProbe(Mapping[str, Any]):
