@@ -9,6 +9,9 @@ request's URL is the parsed base URL with that path and query put in place, whic
 httpx's parse of the whole string gives (a test holds the two equal); its headers are a copy of
 ones normalised once, and it has no body. A path with anything httpx would change (a character it
 quotes, a dot segment) and a base URL httpx refuses go through httpx's parse, and fail as before.
+
+`target` gives the same request as a URL string and header pairs, for the client's own aiohttp
+transport (http.py), which sends those and needs no `httpx.Request` at all.
 """
 
 from __future__ import annotations
@@ -24,6 +27,18 @@ import httpx
 # httpx's parse leaves as it is in a path, dot segments aside (checked apart).
 _PLAIN_PATH = re.compile(r"(?:[A-Za-z0-9\-._~/]|%[0-9A-F]{2})*")
 _NO_BODY = httpx.ByteStream(b"")
+
+HeaderPairs = tuple[tuple[str, str], ...]
+
+
+class _Pairs(tuple):
+    """Header pairs whose repr names the headers only: one of them is the API key, and a traceback
+    that shows its frames' locals (rich, sentry, pytest --showlocals) must not show it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<headers {', '.join(name for name, _ in self)}>"
 
 
 class RequestBuilder:
@@ -42,6 +57,8 @@ class RequestBuilder:
         else:
             self._parts = base._uri_reference  # noqa: SLF001 - the parse httpx.URL keeps; see module doc
             self._headers = httpx.Headers({"Host": base.netloc.decode("ascii"), **headers})
+            self._pairs = _pairs_of(self._headers)
+            self._url_prefix = str(self._url(""))
 
     def get(self, path: str, params: Mapping[str, Any] | None = None, authorization: str | None = None) -> httpx.Request:
         """GET base_url + path (+ params), with `Authorization: authorization` when given."""
@@ -52,17 +69,43 @@ class RequestBuilder:
             query = _query(tuple((name, type(value), value) for name, value in params.items())) if params else None
         except TypeError:  # a value that cannot be a cache key (several values for one name)
             return self._parsed(path, params, authorization)
-        url = httpx.URL.__new__(httpx.URL)
-        url._uri_reference = parts._replace(path=parts.path + path, query=query)  # noqa: SLF001
         headers = httpx.Headers(self._headers)
         if authorization is not None:
             headers["Authorization"] = authorization
-        return httpx.Request("GET", url, headers=headers, stream=_NO_BODY, extensions=self._extensions)
+        return httpx.Request("GET", self._url(path, query), headers=headers, stream=_NO_BODY, extensions=self._extensions)
+
+    def target(
+        self, path: str, params: Mapping[str, Any] | None = None, authorization: str | None = None
+    ) -> tuple[str, HeaderPairs]:
+        """`get(...)`'s URL as a string and its headers as (name, value) pairs, in order, without
+        building the request: the URL is the base URL's text with the path and query appended, which
+        is what httpx writes for a path it leaves as it is (a test holds the two equal)."""
+        if self._parts is not None and _plain(path):
+            try:
+                query = _query(tuple((name, type(value), value) for name, value in params.items())) if params else None
+            except TypeError:
+                pass  # several values for one name: httpx's own parse below
+            else:
+                url = self._url_prefix + path if query is None else f"{self._url_prefix}{path}?{query}"
+                if authorization is None:
+                    return url, self._pairs
+                return url, _Pairs((*self._pairs, ("Authorization", authorization)))
+        request = self._parsed(path, params, authorization)
+        return str(request.url), _pairs_of(request.headers)
+
+    def _url(self, path: str, query: str | None = None) -> httpx.URL:
+        url = httpx.URL.__new__(httpx.URL)
+        url._uri_reference = self._parts._replace(path=self._parts.path + path, query=query)  # noqa: SLF001
+        return url
 
     def _parsed(self, path: str, params: Mapping[str, Any] | None, authorization: str | None) -> httpx.Request:
         """The request as httpx builds it from the whole URL string."""
         headers = self._plain_headers if authorization is None else {**self._plain_headers, "Authorization": authorization}
         return httpx.Request("GET", self._base_url + path, params=params, headers=headers, extensions=self._extensions)
+
+
+def _pairs_of(headers: httpx.Headers) -> HeaderPairs:
+    return _Pairs((name.decode("latin-1"), value.decode("latin-1")) for name, value in headers.raw)
 
 
 def _plain(path: str) -> bool:

@@ -31,7 +31,7 @@ from aiolimiter import AsyncLimiter
 from jofi_pipeline import json_codec
 from jofi_pipeline.api import errors
 from jofi_pipeline.api.config import ClientConfig
-from jofi_pipeline.api.http import pooled_transport
+from jofi_pipeline.api.http import Answer, pooled_transport, reads_whole
 from jofi_pipeline.api.request_builder import RequestBuilder
 from jofi_pipeline.api.redact import SecretKey, redact_text, safe_host, safe_url
 
@@ -133,6 +133,8 @@ class Transport:
         # answer for them cost ~0.25 ms) and redirect and auth hooks we never use (redirects are
         # never followed). What it set for us is set here: timeouts, the headers, the pool.
         self._http = transport or pooled_transport(config.max_concurrency, tls=not self._base_url.lower().startswith("http://"))
+        # Our own pool takes a GET as a URL and header pairs, and answers without an httpx.Response.
+        self._get_whole = reads_whole(self._http)
         self._timeout = httpx.Timeout(
             connect=config.connect_timeout,
             read=config.read_timeout,
@@ -153,10 +155,12 @@ class Transport:
         self._closed = True
         await self._http.aclose()
 
-    async def _send(self, path: str, params: Mapping[str, Any] | None, authorization: str | None) -> httpx.Response:
+    async def _send(self, path: str, params: Mapping[str, Any] | None, authorization: str | None) -> httpx.Response | Answer:
         """One GET through the transport, its body read (and the connection handed back)."""
         if self._closed:
             raise RuntimeError("this JOFI client is closed: open a new one (async with JofiClient.from_env(...))")
+        if self._get_whole is not None:
+            return await self._get_whole(*self._requests.target(path, params, authorization), self._timeout)
         request = self._requests.get(path, params, authorization)
         response = await self._http.handle_async_request(request)
         try:
@@ -278,7 +282,7 @@ class Transport:
             await asyncio.sleep(self._rng.uniform(0.0, RESUME_SPREAD_SECONDS))
 
     def _parse_success(
-        self, route: str, response: httpx.Response, check: ResponseCheck | None
+        self, route: str, response: httpx.Response | Answer, check: ResponseCheck | None
     ) -> dict[str, Any] | _Failure:
         def malformed(why: str) -> _Failure:
             return _Failure(f"malformed_body ({why})", errors.malformed_body(route, response.status_code, why))
@@ -296,7 +300,7 @@ class Transport:
                 return malformed(str(exc))
         return body
 
-    def _retryable_status(self, route: str, response: httpx.Response, retries: int) -> _Failure:
+    def _retryable_status(self, route: str, response: httpx.Response | Answer, retries: int) -> _Failure:
         status = response.status_code
         retry_after = parse_retry_after(response.headers)
         body = errors.ErrorBody.of(response.content)

@@ -94,3 +94,30 @@ def test_a_by_id_get_parses_no_url_string(monkeypatch):
     assert script.count == 20
     assert [str(r.url) for r in script.requests][-1] == f"{BASE_URL}/test-takers/20"
     assert not [url for url in parses if "/test-takers" in url], parses  # only the base URL, as the client opened
+
+
+@pytest.mark.parametrize("base_url", [BASE_URL, "https://api.jofi.example", "http://127.0.0.1:8123/v1/", "http://[::1"])
+def test_a_target_is_the_url_and_the_headers_of_the_request_httpx_builds(base_url):
+    """What the client's own pool is handed (a URL string and header pairs) is what httpx would send."""
+    base_url = base_url.rstrip("/")
+    builder = RequestBuilder(base_url, HEADERS, TIMEOUT)
+    cases = by_id_requests() + [("/test-takers", {"limit": 100}), ("/test-takers", {"limit": 100, "cursor": "eyJ 9+/="}),
+                                ("/test-takers", {"k": [1, 2]}), ("/a b", None), ("/x/../y", None), ("/caf\u00e9", None)]
+    for path, params in cases:
+        for authorization in (None, "Bearer sk_live_UnitTestKey123"):
+            try:
+                expected = as_httpx_builds(base_url, path, params, authorization)
+            except httpx.InvalidURL:
+                with pytest.raises(httpx.InvalidURL):
+                    builder.target(path, params, authorization)
+                continue
+            url, pairs = builder.target(path, params, authorization)
+            assert url == str(expected.url)
+            assert [(n.encode("latin-1"), v.encode("latin-1")) for n, v in pairs] == expected.headers.raw
+
+
+def test_the_header_pairs_of_a_target_do_not_show_the_key():
+    """A traceback that prints its frames' locals shows the pairs by their repr: names only."""
+    _, pairs = RequestBuilder(BASE_URL, HEADERS, TIMEOUT).target("/accounts", None, "Bearer sk_live_UnitTestKey123")
+    assert ("Authorization", "Bearer sk_live_UnitTestKey123") in pairs
+    assert "UnitTestKey" not in repr(pairs) and "UnitTestKey" not in str(pairs) and "Authorization" in repr(pairs)
