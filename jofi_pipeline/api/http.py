@@ -19,10 +19,11 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 
 import aiohttp
-from aiohttp import hdrs
 import httpx
+from aiohttp import hdrs
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
+from yarl import URL
 
 # How long an idle keep-alive connection is kept for the next request.
 KEEPALIVE_SECONDS = 30.0
@@ -148,8 +149,11 @@ class _HonestAiohttpTransport(AiohttpTransport):
 
     async def get_whole(self, url: str, headers: Iterable[tuple[str, str]], timeout: Mapping[str, float | None]) -> Answer | httpx.Response:
         """GET `url` with these headers (`RequestBuilder.target`), read whole; httpx's exceptions,
-        as `handle_async_request` raises them. No `httpx.Request` is needed, none is built."""
-        answer, body = await self._read(url, headers, timeout, None)
+        as `handle_async_request` raises them. No `httpx.Request` is needed, none is built.
+
+        The URL is sent as written: it is httpx's text already (quoted as httpx quotes), which
+        yarl would otherwise parse and quote again (~11 µs a URL, and `%2F` in a query came out `/`)."""
+        answer, body = await self._read(URL(url, encoded=True), headers, timeout, None)
         if hdrs.CONTENT_ENCODING in answer.headers:
             return httpx.Response(answer.status, headers=answer.raw_headers, content=body)
         return Answer(answer.status, answer.raw_headers, body)
@@ -172,7 +176,7 @@ class _HonestAiohttpTransport(AiohttpTransport):
         return httpx.Response(answer.status, headers=answer.raw_headers, content=body, request=request, extensions=extensions)
 
     async def _read(
-        self, url: str, headers: Iterable[tuple[str, str]], timeout: Mapping[str, float | None], server_hostname: str | None
+        self, url: str | URL, headers: Iterable[tuple[str, str]], timeout: Mapping[str, float | None], server_hostname: str | None
     ) -> tuple[aiohttp.ClientResponse, bytes]:
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()

@@ -24,8 +24,10 @@ from typing import Any
 import httpx
 
 # Unreserved characters, '/' and percent-escapes (as `urllib.parse.quote` writes them): what
-# httpx's parse leaves as it is in a path, dot segments aside (checked apart).
-_PLAIN_PATH = re.compile(r"(?:[A-Za-z0-9\-._~/]|%[0-9A-F]{2})*")
+# httpx's parse leaves as it is in a path, dot segments aside (checked apart). Checked as one
+# character class and then the escapes, if any: an alternation tried at each character cost ~3 µs a path.
+_PLAIN_CHARS = re.compile(r"[A-Za-z0-9\-._~/%]*")
+_NOT_AN_ESCAPE = re.compile(r"%(?![0-9A-F]{2})")
 _NO_BODY = httpx.ByteStream(b"")
 
 HeaderPairs = tuple[tuple[str, str], ...]
@@ -109,7 +111,11 @@ def _pairs_of(headers: httpx.Headers) -> HeaderPairs:
 
 
 def _plain(path: str) -> bool:
-    return _PLAIN_PATH.fullmatch(path) is not None and "/." not in path
+    return (
+        _PLAIN_CHARS.fullmatch(path) is not None
+        and ("%" not in path or _NOT_AN_ESCAPE.search(path) is None)
+        and "/." not in path
+    )
 
 
 @functools.lru_cache(maxsize=256)

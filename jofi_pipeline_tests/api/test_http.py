@@ -148,6 +148,32 @@ async def test_a_get_through_the_client_builds_no_httpx_request_or_response(monk
             assert await client.get("test_takers", 7) == {"mode": "live", "object": "test_taker", "id": 7}
 
 
+async def test_the_direct_get_sends_the_path_and_query_httpx_writes():
+    """aiohttp would quote the URL again (yarl): `%2F` and `%2C` in a cursor would go out as `/` and `,`."""
+    from jofi_pipeline.api.request_builder import RequestBuilder
+
+    lines: list[bytes] = []
+
+    async def handler(reader, writer):
+        while head := await reader.readuntil(b"\r\n\r\n"):
+            lines.append(head.split(b"\r\n", 1)[0])
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+
+    server, url = await serve(lambda r, w: _quietly(handler(r, w)))
+    builder = RequestBuilder(url, {"Accept": "application/json"}, httpx.Timeout(5.0).as_dict())
+    params = {"limit": 100, "cursor": "eyJ 9+/=,;!*'()~"}
+    transport = pooled_transport(2)
+    try:
+        async with server:
+            answer = await transport.get_whole(*builder.target("/a%2Fb/%41", params), httpx.Timeout(5.0).as_dict())
+    finally:
+        await transport.aclose()
+    assert answer.status_code == 200 and answer.content == b"{}"
+    expected = builder.get("/a%2Fb/%41", params).url.raw_path
+    assert b"%2F" in expected and lines == [b"GET " + expected + b" HTTP/1.1"]
+
+
 def test_an_answer_parses_its_headers_only_when_asked_and_as_httpx_does():
     answer = Answer(429, [(b"Retry-After", b"2"), (b"Set-Cookie", b"a=1"), (b"set-cookie", b"b=2")], b"{}")
     assert answer._headers is None  # not parsed until read
