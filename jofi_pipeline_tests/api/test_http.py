@@ -186,16 +186,7 @@ async def test_a_cookie_a_server_sets_is_never_sent_back_to_a_named_host():
     """aiohttp's session keeps a cookie jar (it skips only IP addresses): the client's has none."""
     from jofi_pipeline.api import ClientConfig, JofiClient
 
-    seen: list[bytes] = []
-    body = b'{"mode":"live","object":"account","id":1}'
-
-    async def handler(reader, writer):
-        while head := await reader.readuntil(b"\r\n\r\n"):
-            seen.append(head)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: lb=node-7; Path=/\r\n"
-                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-            await writer.drain()
-
+    seen, handler = _setting_a_cookie(b'{"mode":"live","object":"account","id":1}')
     server, url = await serve(lambda r, w: _quietly(handler(r, w)))
     named = url.removesuffix("/x").replace("127.0.0.1", "localhost")
     async with server, JofiClient("sk_live_" + "a" * 24, base_url=named, config=ClientConfig(max_retries=0)) as client:
@@ -203,6 +194,21 @@ async def test_a_cookie_a_server_sets_is_never_sent_back_to_a_named_host():
             await client.get("account")
     assert len(seen) == 3
     assert all(b"cookie:" not in head.lower() for head in seen), seen
+
+
+def _setting_a_cookie(body: bytes, headers: bytes = b""):
+    """A server's handler answering every request with `body` and a Set-Cookie (a load balancer's),
+    and the list of the request heads it saw."""
+    seen: list[bytes] = []
+
+    async def handler(reader, writer):
+        while head := await reader.readuntil(b"\r\n\r\n"):
+            seen.append(head)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + headers
+                         + b"Set-Cookie: lb=node-7; Path=/\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            await writer.drain()
+
+    return seen, handler
 
 
 async def _quietly(coro) -> None:
@@ -251,16 +257,7 @@ async def test_a_client_sends_no_cookie_back_and_reads_a_gzipped_answer_over_rea
 
     from jofi_pipeline.api import ClientConfig, JofiClient
 
-    seen: list[bytes] = []
-    body = gzip.compress(b'{"mode":"live","object":"account","id":1}')
-
-    async def handler(reader, writer):
-        while head := await reader.readuntil(b"\r\n\r\n"):
-            seen.append(head)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
-                         b"Set-Cookie: lb=node-7; Path=/\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-            await writer.drain()
-
+    seen, handler = _setting_a_cookie(gzip.compress(b'{"mode":"live","object":"account","id":1}'), b"Content-Encoding: gzip\r\n")
     server, url = await serve(lambda r, w: _quietly(handler(r, w)))
     monkeypatch.setenv("JOFI_LIVE_API_KEY", "sk_live_UnitTestKey123")
     async with server, JofiClient.from_env("live", base_url=url.removesuffix("/x"), config=ClientConfig(max_retries=0)) as client:
