@@ -25,6 +25,8 @@ from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 from yarl import URL
 
+from jofi_pipeline.api.redact import redact_text
+
 # How long an idle keep-alive connection is kept for the next request.
 KEEPALIVE_SECONDS = 30.0
 
@@ -187,9 +189,16 @@ class _HonestAiohttpTransport(AiohttpTransport):
                 server_hostname=server_hostname,
             ) as answer:
                 return answer, await answer.read()
+        except aiohttp.ClientResponseError as exc:
+            said = str(exc.message)
         except Exception as exc:  # mapped here only: entering the two mappers costs every request ~4 µs
             with _mapped(), map_aiohttp_exceptions():
                 raise exc  # noqa: TRY201 - re-raised inside the mappers, which turn it into httpx's
+        # An answer aiohttp cannot read as HTTP (a bad status line, a header line too long): httpx-
+        # aiohttp maps no such error, and aiohttp's carries the request's headers, the key among
+        # them, in its args and repr. Said as httpx's protocol error, raised here, outside the
+        # `except`, so that error is neither its cause nor its context.
+        raise httpx.RemoteProtocolError(redact_text(f"the server's answer is not HTTP the client can read: {said}"[:300]))
 
 
 @functools.lru_cache(maxsize=8)

@@ -34,8 +34,10 @@ HeaderPairs = tuple[tuple[str, str], ...]
 
 
 class _Pairs(tuple):
-    """Header pairs whose repr names the headers only: one of them is the API key, and a traceback
-    that shows its frames' locals (rich, sentry, pytest --showlocals) must not show it."""
+    """Header pairs whose repr names the headers only: one of them is the API key, so a log line or
+    an error message that shows them does not show it. Not a guarantee for a traceback printed with
+    its frames' locals (rich, sentry, pytest --showlocals): the transport's own frames and aiohttp's
+    hold the key as a plain string too."""
 
     __slots__ = ()
 

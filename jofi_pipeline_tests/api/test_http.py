@@ -266,3 +266,30 @@ async def test_a_client_sends_no_cookie_back_and_reads_a_gzipped_answer_over_rea
     assert len(seen) == 2
     assert all(b"cookie:" not in head.lower() for head in seen)
     assert all(b"authorization: bearer sk_live_unittestkey123" in head.lower() for head in seen)
+
+
+@pytest.mark.parametrize("answer", [b"garbage\r\n\r\n", b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n"],
+                         ids=["bad_status_line", "header_line_too_long"])
+async def test_an_answer_that_is_not_http_is_unreachable_and_no_error_holds_the_key(answer):
+    """aiohttp's error for such an answer carries the request's headers (the key) and httpx-aiohttp
+    maps none: it escaped the client as itself, the key in its args and repr."""
+    from jofi_pipeline.api import ClientConfig, JofiClient
+    from jofi_pipeline.api.errors import ApiUnreachableError
+
+    async def handler(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    key = "sk_live_" + "Q" * 24
+    server, url = await serve(lambda r, w: _quietly(handler(r, w)))
+    config = ClientConfig(max_retries=1, initial_backoff=0.01, max_backoff=0.01)
+    async with server, JofiClient(key, base_url=url.removesuffix("/x"), config=config) as client:
+        with pytest.raises(ApiUnreachableError) as raised:
+            await client.get("account")
+    chain, error = [], raised.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert all(key not in repr(e) and key not in repr(e.args) for e in chain), [type(e) for e in chain]
