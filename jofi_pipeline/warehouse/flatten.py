@@ -143,13 +143,14 @@ def typed_value(column: Column, source: Mapping[str, Any], spec: TableSpec | Non
 # Per column of a spec: (name, top-level field or None, getter, coercer, id rule or None).
 _Step = tuple[str, "str | None", Callable[[Mapping[str, Any]], Any], Callable[[Any], Any], "str | None"]
 # Per spec: the spec itself (ids can be reused), its steps, and its row function for plain dicts.
-_STEPS: dict[int, tuple[TableSpec, tuple[_Step, ...], row_code.RowMaker]] = {}
+_STEPS: dict[int, tuple[TableSpec, tuple[_Step, ...], row_code.RowMaker, row_code.TupleMaker]] = {}
 
 
-def _compiled(spec: TableSpec) -> tuple[TableSpec, tuple[_Step, ...], row_code.RowMaker]:
+def _compiled(spec: TableSpec) -> tuple[TableSpec, tuple[_Step, ...], row_code.RowMaker, row_code.TupleMaker]:
     """What `typed_row` does per column, worked out once per spec (it runs for every row a sync
     writes: resolving the getter, the coercer and the id rule per value was most of its cost),
-    and the same written out as one function for a plain dict (row_code.py)."""
+    and the same written out as one function for a plain dict (row_code.py), making a dict and,
+    for `typed_tuple`, a tuple."""
     entry = _STEPS.get(id(spec))
     if entry is None or entry[0] is not spec:
         steps = []
@@ -157,8 +158,10 @@ def _compiled(spec: TableSpec) -> tuple[TableSpec, tuple[_Step, ...], row_code.R
             path = column.path  # None for a computed column
             field = path[0] if path is not None and len(path) == 1 else None
             steps.append((column.name, field, column.reader, COERCERS[column.type], _rule_of(spec, column)))
-        maker = row_code.row_maker(steps, [c.type for c in spec.columns], _kept_id)
-        entry = _STEPS[id(spec)] = (spec, tuple(steps), maker)
+        types = [c.type for c in spec.columns]
+        maker = row_code.row_maker(steps, types, _kept_id)
+        tuple_maker = row_code.row_maker(steps, types, _kept_id, as_tuple=True)
+        entry = _STEPS[id(spec)] = (spec, tuple(steps), maker, tuple_maker)
     return entry
 
 
@@ -277,16 +280,8 @@ def typed_tuple(spec: TableSpec, source: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _tuple_maker(spec: TableSpec) -> row_code.TupleMaker:
-    """The spec's generated function making a plain dict's typed tuple, made once."""
-    entry = _TUPLE_MAKERS.get(id(spec))
-    if entry is None or entry[0] is not spec:
-        make = row_code.row_maker(_compiled(spec)[1], [c.type for c in spec.columns], _kept_id, as_tuple=True)
-        entry = _TUPLE_MAKERS[id(spec)] = (spec, make)
-    return entry[1]
-
-
-# Per spec: the spec itself (ids can be reused) and its tuple-making function.
-_TUPLE_MAKERS: dict[int, tuple[TableSpec, row_code.TupleMaker]] = {}
+    """The spec's generated function making a plain dict's typed tuple (`_compiled`'s, made once)."""
+    return _compiled(spec)[3]
 
 
 def rows_table(
