@@ -31,6 +31,7 @@ from jofi_pipeline.warehouse import ModePaths
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
+from jofi_pipeline_tests.folder_copies import copy_of
 
 CLI = str(Path(sys.executable).parent / "jofi-pipeline")
 # How a command's SIGINT starts out: a terminal's foreground command takes Ctrl-C; a background job
@@ -77,20 +78,44 @@ if _what:
 '''
 
 
+WORLD = {"test_takers": 5, "test_world_test_takers": 5, "seed": 31}
+
+
 @pytest.fixture
 def world(make_simulator, tmp_path):
     """(env, data dir, Dagster home, pid file) for a small live world and a fresh instance."""
-    sim = make_simulator(test_takers=5, test_world_test_takers=5, seed=31)
-    home, data, hooks = tmp_path / "home", tmp_path / "data", tmp_path / "hooks"
-    home.mkdir()
-    hooks.mkdir()
+    return world_in(tmp_path, make_simulator(**WORLD))
+
+
+@pytest.fixture
+def synced_world(make_simulator, tmp_path):
+    """`world` after one successful CLI sync: its warehouse and its Dagster run. The sync ran once
+    per test process and simulator (a warehouse records the API's host and port), here a copy of
+    its folder (folder_copies.py) with the instance's config pointed at the copy."""
+    sim = make_simulator(**WORLD)
+
+    def first_sync(root: Path) -> None:
+        env, *_ = world_in(root, sim)
+        first = sync(env)
+        assert first.returncode == 0, first.stderr
+
+    port = sim.base_url.split("://")[1].split("/")[0].rsplit(":", 1)[1]
+    copy_of(f"head-start-synced-{sim.pid}-{port}", first_sync, tmp_path / "synced")
+    return world_in(tmp_path / "synced", sim)
+
+
+def world_in(root: Path, sim) -> tuple[dict, Path, Path, Path]:
+    """The world's folders under `root` (kept when there) and the environment of a CLI run in it."""
+    home, data, hooks = root / "home", root / "data", root / "hooks"
+    home.mkdir(parents=True, exist_ok=True)
+    hooks.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text(yaml.safe_dump({**storage_config(str(home)), "telemetry": {"enabled": False}}))
     (hooks / "sitecustomize.py").write_text(SITECUSTOMIZE)
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOFI_") and k not in ("DAGSTER_HOME", HOOK)}
     env.update({"DAGSTER_DISABLE_TELEMETRY": "1", "DAGSTER_HOME": str(home), ENV_BASE_URL: sim.base_url,
                 ENV_LIVE_KEY: sim.live_key, ENV_DATA_DIR: str(data), "PYTHONPATH": str(hooks),
-                PID_FILE: str(tmp_path / "sync.pid")})
-    return env, data, home, tmp_path / "sync.pid"
+                PID_FILE: str(root / "sync.pid")})
+    return env, data, home, root / "sync.pid"
 
 
 def sync(env: dict, *args: str, hook: str | None = None) -> subprocess.CompletedProcess:
@@ -178,9 +203,8 @@ def test_the_sync_runs_in_its_own_process_and_the_run_is_the_same_run_of_jofi_sy
     assert re.search(r"= \d+\.\ds \(Dagster's start-up, \d+\.\ds, ran alongside the sync\)$", line), line
 
 
-def test_a_refused_key_fails_as_before_and_never_reaches_a_log(world):
-    env, data, home, _ = world
-    assert sync(env).returncode == 0
+def test_a_refused_key_fails_as_before_and_never_reaches_a_log(synced_world):
+    env, data, home, _ = synced_world
     refused = sync({**env, ENV_LIVE_KEY: "sk_live_notthekey0123456789"})
     line = error_line(refused)
     assert "notthekey" not in refused.stderr + refused.stdout
@@ -194,9 +218,8 @@ def test_a_refused_key_fails_as_before_and_never_reaches_a_log(world):
     assert "refused" in status.stdout and reason.split(":")[0] in status.stdout, status.stdout
 
 
-def test_a_refused_publish_shows_its_failed_checks_and_publishes_nothing(world):
-    env, data, home, _ = world
-    assert sync(env).returncode == 0
+def test_a_refused_publish_shows_its_failed_checks_and_publishes_nothing(synced_world):
+    env, data, home, _ = synced_world
     published = (data / "live" / "jofi.duckdb").resolve()
     before = published.read_bytes()
     with duckdb.connect(str(data / "live" / "work" / "jofi_work.duckdb")) as con:
@@ -224,9 +247,8 @@ def test_a_bug_in_the_sync_keeps_its_traceback_as_the_cause(world):
     assert "RuntimeError" in text and "sitecustomize.py" in text and "in fetch_everything" in text
 
 
-def test_a_sync_process_killed_by_a_signal_fails_the_run_clearly_and_changes_nothing_published(world):
-    env, data, home, pid_file = world
-    assert sync(env).returncode == 0
+def test_a_sync_process_killed_by_a_signal_fails_the_run_clearly_and_changes_nothing_published(synced_world):
+    env, data, home, pid_file = synced_world
     published = (data / "live" / "jofi.duckdb").resolve()
     before = published.read_bytes()
     line = error_line(sync(env, hook="die"))
@@ -237,11 +259,10 @@ def test_a_sync_process_killed_by_a_signal_fails_the_run_clearly_and_changes_not
     assert (data / "live" / "jofi.duckdb").resolve() == published and published.read_bytes() == before
 
 
-def test_a_sync_whose_dagster_run_never_started_publishes_nothing(world):
+def test_a_sync_whose_dagster_run_never_started_publishes_nothing(synced_world):
     """The child syncs on its own, but publishes only once the run's step reads it: a command whose
     run could not be created (a locked or broken instance) fails and leaves the warehouse as it was."""
-    env, data, home, _ = world
-    assert sync(env).returncode == 0
+    env, data, home, _ = synced_world
     published = ModePaths.of("live", data).published_db
     before = published.resolve()
     failed = sync(env, hook="norun")
@@ -278,15 +299,14 @@ def test_the_sync_process_never_outlives_the_command(world, how):
 
 
 @pytest.mark.parametrize("sigint", [AT_A_TERMINAL, IN_THE_BACKGROUND], ids=["at_a_terminal", "in_the_background"])
-def test_ctrl_c_on_a_sync_that_is_talking_says_interrupted_everywhere(world, sigint):
+def test_ctrl_c_on_a_sync_that_is_talking_says_interrupted_everywhere(synced_world, sigint):
     """A terminal's Ctrl-C reaches the command's whole process group while the sync sends progress
     lines: the command, `status` and the run say it was interrupted (not a broken pipe between the
     two processes, not Dagster's class name), and the warehouse is free again at once.
     Started with SIGINT ignored, the command takes it all the same once its run has begun (Dagster's
     handler), and its sync process, which inherited the ignore, still stops as interrupted (it sat
     out its grace period and was killed unrecorded: "before it recorded how it ended")."""
-    env, data, home, pid_file = world
-    assert sync(env).returncode == 0
+    env, data, home, pid_file = synced_world
     command = started(env, "chatty", sigint, start_new_session=True)
     try:
         child = wait_for(pid_file)
