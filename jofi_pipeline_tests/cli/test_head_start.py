@@ -24,6 +24,7 @@ import duckdb
 import pytest
 import yaml
 
+from jofi_pipeline.dagster_compute_logs import compute_logs_config
 from jofi_pipeline.dagster_storage import storage_config
 from jofi_pipeline.runs import LOCATION_NAME
 from jofi_pipeline.settings import ENV_BASE_URL, ENV_DATA_DIR, ENV_LIVE_KEY
@@ -109,7 +110,9 @@ def world_in(root: Path, sim) -> tuple[dict, Path, Path, Path]:
     home, data, hooks = root / "home", root / "data", root / "hooks"
     home.mkdir(parents=True, exist_ok=True)
     hooks.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text(yaml.safe_dump({**storage_config(str(home)), "telemetry": {"enabled": False}}))
+    # The instance as the project's dagster.yaml sets it up (storage and compute logs), in `home`.
+    config = {**storage_config(str(home)), **compute_logs_config(str(home / "storage")), "telemetry": {"enabled": False}}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     (hooks / "sitecustomize.py").write_text(SITECUSTOMIZE)
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOFI_") and k not in ("DAGSTER_HOME", HOOK)}
     env.update({"DAGSTER_DISABLE_TELEMETRY": "1", "DAGSTER_HOME": str(home), ENV_BASE_URL: sim.base_url,
