@@ -32,7 +32,7 @@ def completed(test_taker: dict) -> int:
 @pytest.mark.parametrize("mode", ["live", "test"])
 def test_full_sync_equals_the_simulated_world(make_simulator, keys, tmp_path, mode):
     """With cursor paging every record is reachable, so the warehouse must equal the world."""
-    sim = keys(make_simulator(test_takers=60, seed=11, pagination="cursor"))
+    sim = keys(make_simulator(test_takers=30, seed=11, pagination="cursor"))
     report = sync(sim, mode, tmp_path)
     truth = sim.truth(mode)
 
@@ -131,7 +131,7 @@ def _parquet_inodes(data_dir) -> dict[str, int]:
 
 
 def test_second_sync_without_activity_changes_nothing_but_the_run_log(make_simulator, keys, tmp_path):
-    sim = keys(make_simulator(test_takers=40, seed=3))
+    sim = keys(make_simulator(test_takers=20, seed=3))
     sync(sim, "live", tmp_path)
     inodes = _parquet_inodes(tmp_path)
     with published(tmp_path, "live") as con:
@@ -150,7 +150,7 @@ def test_second_sync_without_activity_changes_nothing_but_the_run_log(make_simul
 
 
 def test_a_sync_that_fails_midway_leaves_the_published_warehouse_untouched(make_simulator, keys, tmp_path, monkeypatch):
-    sim = keys(make_simulator(test_takers=40, seed=9))
+    sim = keys(make_simulator(test_takers=20, seed=9))
     sync(sim, "live", tmp_path)
     before = tree_digest(tmp_path / "live")
     sim.advance(2)
@@ -180,7 +180,7 @@ def test_a_sync_that_fails_midway_leaves_the_published_warehouse_untouched(make_
 
 
 def test_an_open_reader_survives_a_sync(make_simulator, keys, tmp_path):
-    sim = keys(make_simulator(test_takers=40, seed=4))
+    sim = keys(make_simulator(test_takers=20, seed=4))
     sync(sim, "live", tmp_path)
     reader = published(tmp_path, "live")
     held_before = reader.execute("SELECT count(*) FROM invitations").fetchone()[0]
@@ -230,7 +230,7 @@ def test_a_few_failing_records_publish_as_partial_and_are_asked_for_again(make_s
     from jofi_pipeline.api.client import JofiClient
     from jofi_pipeline.api.errors import ServerError
 
-    sim = keys(make_simulator(test_takers=40, seed=12))
+    sim = keys(make_simulator(test_takers=20, seed=12))
     real_get = JofiClient.get
     broken: list[int] = []
 
@@ -266,7 +266,7 @@ def test_failures_on_many_records_look_systemic_and_publish_nothing(make_simulat
     from jofi_pipeline.api.client import JofiClient
     from jofi_pipeline.api.errors import ServerError
 
-    sim = keys(make_simulator(test_takers=40, seed=12))
+    sim = keys(make_simulator(test_takers=20, seed=12))
 
     real_get = JofiClient.get
 
