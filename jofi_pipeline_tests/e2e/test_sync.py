@@ -11,6 +11,7 @@ from jofi_pipeline.api import ApiKeyError
 from jofi_pipeline.sync import SyncFailed
 from jofi_pipeline.warehouse.store import RunWriter
 from jofi_pipeline_tests.e2e.helpers import LISTED, ids, published, sync, tree_digest, truth_ids
+from jofi_pipeline_tests.folder_copies import copy_of
 
 
 @pytest.fixture
@@ -23,6 +24,21 @@ def keys(monkeypatch):
         return sim
 
     return use
+
+
+# The world of the tests whose subject is the run after a first sync of it.
+SYNCED_WORLD = {"test_takers": 20, "seed": 3}
+
+
+def synced_once(make_simulator, keys, into):
+    """A simulator of SYNCED_WORLD and `into` as a copy of a folder synced once from it in this
+    process: the first sync is not these tests' subject. The simulator pool hands the same process
+    back, reset to its first day, to the next test asking for this world; a copy is named by its URL,
+    which the warehouse records with the account."""
+    sim = keys(make_simulator(**SYNCED_WORLD))
+    name = "e2e-synced-" + "".join(c if c.isalnum() else "-" for c in sim.base_url)
+    copy_of(name, lambda data: sync(sim, "live", data), into)
+    return sim
 
 
 def completed(test_taker: dict) -> int:
@@ -131,8 +147,8 @@ def _parquet_inodes(data_dir) -> dict[str, int]:
 
 
 def test_second_sync_without_activity_changes_nothing_but_the_run_log(make_simulator, keys, tmp_path):
-    sim = keys(make_simulator(test_takers=20, seed=3))
-    sync(sim, "live", tmp_path)
+    tmp_path = tmp_path / "data"
+    sim = synced_once(make_simulator, keys, tmp_path)
     inodes = _parquet_inodes(tmp_path)
     with published(tmp_path, "live") as con:
         before = _snapshot(con)
@@ -150,8 +166,8 @@ def test_second_sync_without_activity_changes_nothing_but_the_run_log(make_simul
 
 
 def test_a_sync_that_fails_midway_leaves_the_published_warehouse_untouched(make_simulator, keys, tmp_path, monkeypatch):
-    sim = keys(make_simulator(test_takers=20, seed=9))
-    sync(sim, "live", tmp_path)
+    tmp_path = tmp_path / "data"
+    sim = synced_once(make_simulator, keys, tmp_path)
     before = tree_digest(tmp_path / "live")
     sim.advance(2)
 
@@ -180,8 +196,8 @@ def test_a_sync_that_fails_midway_leaves_the_published_warehouse_untouched(make_
 
 
 def test_an_open_reader_survives_a_sync(make_simulator, keys, tmp_path):
-    sim = keys(make_simulator(test_takers=20, seed=4))
-    sync(sim, "live", tmp_path)
+    tmp_path = tmp_path / "data"
+    sim = synced_once(make_simulator, keys, tmp_path)
     reader = published(tmp_path, "live")
     held_before = reader.execute("SELECT count(*) FROM invitations").fetchone()[0]
     sim.advance(3)
