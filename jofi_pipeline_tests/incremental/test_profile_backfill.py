@@ -22,7 +22,7 @@ def run_job(tags: dict | None = None, config: dict | None = None):
 
 
 def test_a_one_profile_backfill_fetches_only_that_profiles_scorecards(world, tmp_path):
-    sim = world(test_takers=20)  # enough for scorecards of every profile; three Dagster runs fetch them
+    sim = world()
     truth = sim.truth("live")
     profiles = short_names(truth)
     chosen = profiles[2]
