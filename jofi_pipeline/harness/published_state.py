@@ -80,7 +80,7 @@ def _registry_fingerprint() -> tuple:
 
 
 def _checked(paths: ModePaths, digest: str) -> Published:
-    with duckdb.connect(str(paths.published_db), read_only=True) as con:
+    with duckdb.connect(str(paths.published_db), read_only=True, config={"threads": 1}) as con:
         assert_no_duplicate_keys(con)
         in_database = rows_digests(con, {name: f'"{name}"' for name in TABLES})
         assert_parquet_matches_database(con, paths.parquet, in_database)

@@ -11,6 +11,7 @@ from jofi_pipeline.api import ApiKeyError
 from jofi_pipeline.sync import SyncFailed
 from jofi_pipeline.warehouse.store import RunWriter
 from jofi_pipeline_tests.e2e.helpers import LISTED, ids, published, sync, tree_digest, truth_ids
+from jofi_pipeline_tests.folder_copies import copy_of
 
 
 @pytest.fixture
@@ -25,6 +26,21 @@ def keys(monkeypatch):
     return use
 
 
+# The world of the tests whose subject is the run after a first sync of it.
+SYNCED_WORLD = {"test_takers": 20, "seed": 3}
+
+
+def synced_once(make_simulator, keys, into):
+    """A simulator of SYNCED_WORLD and `into` as a copy of a folder synced once from it in this
+    process: the first sync is not these tests' subject. The simulator pool hands the same process
+    back, reset to its first day, to the next test asking for this world; a copy is named by its URL,
+    which the warehouse records with the account."""
+    sim = keys(make_simulator(**SYNCED_WORLD))
+    name = "e2e-synced-" + "".join(c if c.isalnum() else "-" for c in sim.base_url)
+    copy_of(name, lambda data: sync(sim, "live", data), into)
+    return sim
+
+
 def completed(test_taker: dict) -> int:
     return sum(1 for a in test_taker.get("assigned_assessments") or [] if a.get("completed_at"))
 
@@ -32,7 +48,7 @@ def completed(test_taker: dict) -> int:
 @pytest.mark.parametrize("mode", ["live", "test"])
 def test_full_sync_equals_the_simulated_world(make_simulator, keys, tmp_path, mode):
     """With cursor paging every record is reachable, so the warehouse must equal the world."""
-    sim = keys(make_simulator(test_takers=60, seed=11, pagination="cursor"))
+    sim = keys(make_simulator(test_takers=30, seed=11, pagination="cursor"))
     report = sync(sim, mode, tmp_path)
     truth = sim.truth(mode)
 
@@ -131,8 +147,8 @@ def _parquet_inodes(data_dir) -> dict[str, int]:
 
 
 def test_second_sync_without_activity_changes_nothing_but_the_run_log(make_simulator, keys, tmp_path):
-    sim = keys(make_simulator(test_takers=40, seed=3))
-    sync(sim, "live", tmp_path)
+    tmp_path = tmp_path / "data"
+    sim = synced_once(make_simulator, keys, tmp_path)
     inodes = _parquet_inodes(tmp_path)
     with published(tmp_path, "live") as con:
         before = _snapshot(con)
@@ -150,8 +166,8 @@ def test_second_sync_without_activity_changes_nothing_but_the_run_log(make_simul
 
 
 def test_a_sync_that_fails_midway_leaves_the_published_warehouse_untouched(make_simulator, keys, tmp_path, monkeypatch):
-    sim = keys(make_simulator(test_takers=40, seed=9))
-    sync(sim, "live", tmp_path)
+    tmp_path = tmp_path / "data"
+    sim = synced_once(make_simulator, keys, tmp_path)
     before = tree_digest(tmp_path / "live")
     sim.advance(2)
 
@@ -180,8 +196,8 @@ def test_a_sync_that_fails_midway_leaves_the_published_warehouse_untouched(make_
 
 
 def test_an_open_reader_survives_a_sync(make_simulator, keys, tmp_path):
-    sim = keys(make_simulator(test_takers=40, seed=4))
-    sync(sim, "live", tmp_path)
+    tmp_path = tmp_path / "data"
+    sim = synced_once(make_simulator, keys, tmp_path)
     reader = published(tmp_path, "live")
     held_before = reader.execute("SELECT count(*) FROM invitations").fetchone()[0]
     sim.advance(3)
@@ -230,7 +246,7 @@ def test_a_few_failing_records_publish_as_partial_and_are_asked_for_again(make_s
     from jofi_pipeline.api.client import JofiClient
     from jofi_pipeline.api.errors import ServerError
 
-    sim = keys(make_simulator(test_takers=40, seed=12))
+    sim = keys(make_simulator(test_takers=20, seed=12))
     real_get = JofiClient.get
     broken: list[int] = []
 
@@ -266,7 +282,7 @@ def test_failures_on_many_records_look_systemic_and_publish_nothing(make_simulat
     from jofi_pipeline.api.client import JofiClient
     from jofi_pipeline.api.errors import ServerError
 
-    sim = keys(make_simulator(test_takers=40, seed=12))
+    sim = keys(make_simulator(test_takers=20, seed=12))
 
     real_get = JofiClient.get
 

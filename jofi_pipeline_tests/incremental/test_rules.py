@@ -16,8 +16,13 @@ def is_open(test_taker: dict) -> bool:
     return not assessments or any(a.get("completed_at") is None for a in assessments)
 
 
+# Enough test takers for every kind the rules tell apart (scored or not, open or not, with a
+# profile or not, changed by a day or not); each one more is requests and rows in every sync.
+TEST_TAKERS = 30
+
+
 def test_a_second_sync_without_activity_fetches_no_scorecards_or_job_fit_reports(world, tmp_path):
-    sim = world()
+    sim = world(test_takers=TEST_TAKERS)
     sync(sim, "live", tmp_path)
     truth = sim.truth("live")
     scored = [t for t in truth["test_takers"] if completed(t)]
@@ -37,7 +42,7 @@ def test_a_second_sync_without_activity_fetches_no_scorecards_or_job_fit_reports
 
 
 def test_after_a_day_only_changed_test_takers_are_fetched_again(world, tmp_path):
-    sim = world()
+    sim = world(test_takers=TEST_TAKERS)
     sync(sim, "live", tmp_path)
     before = by_id(sim.truth("live"))
     sim.advance(2)
@@ -75,7 +80,9 @@ def test_after_a_day_only_changed_test_takers_are_fetched_again(world, tmp_path)
 
 
 def test_a_full_refresh_fetches_everything_again(world, tmp_path):
-    sim = world(pagination="none", test_takers=150)  # capped lists: what they hide must come by id
+    # Capped lists (50 newest): what they hide must come by id. 100 test takers leave 62 invitations
+    # and 66 profiles held after three days (seed 21), enough beyond the cap.
+    sim = world(pagination="none", test_takers=100)
     sync(sim, "live", tmp_path)
     sim.advance(3)  # the windows move on: the warehouse now holds records no list returns
     sync(sim, "live", tmp_path)
@@ -96,7 +103,7 @@ def test_a_full_refresh_fetches_everything_again(world, tmp_path):
     stats = sim.stats()["routes"]
     for entity, route in (("invitations", "GET /invitations/{id}"),
                           ("career_navigation_profiles", "GET /career-navigation-profiles/{id}")):
-        assert held[entity] > 50, entity
+        assert held[entity] > 50, (entity, held)
         assert stats.get(route, {}).get("total", 0) == held[entity] - 50, entity
     with work_db(tmp_path) as con:
         reasons = con.execute(

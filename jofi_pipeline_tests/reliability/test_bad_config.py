@@ -3,8 +3,12 @@ or lost. A corrupt published file is replaced by the next sync (publish never re
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from jofi_pipeline_tests.e2e.helpers import sync
+from jofi_pipeline_tests.folder_copies import copy_of
 from jofi_pipeline_tests.reliability.conftest import cli_env
 from jofi_pipeline.harness.crash import SYNC
 from jofi_pipeline_tests.reliability.helpers import data_dir_files, observe
@@ -49,9 +53,16 @@ def test_bad_config_is_one_actionable_line_and_writes_nothing(sim, zygote, tmp_p
         assert sim.stats()["total"] == 0, "a bad key is refused before any request"
 
 
+def synced_once(sim, into: Path) -> Path:
+    """`into` as a copy of a data folder synced once (in this process, no Dagster run) from the
+    module's simulator: the first sync is not these tests' subject, what they do to it is. Named
+    by the simulator's URL, as the warehouse records the account identity with its host and port."""
+    return copy_of(f"bad-config-synced-{sim.base_url.replace('/', '_')}", lambda data: sync(sim, "live", data), into)
+
+
 def test_corrupt_published_file_is_replaced_by_the_next_sync(sim, zygote, tmp_path):
+    tmp_path = synced_once(sim, tmp_path / "data")
     env = cli_env(sim, tmp_path)
-    assert zygote.run(SYNC, env)[0] == 0
     published = (tmp_path / "live" / "jofi.duckdb").resolve()
     published.write_bytes(b"\x00garbage" * 512)
     code, _, err = zygote.run(["sql", "SELECT 1", "--mode", "live"], env)
@@ -65,8 +76,8 @@ def test_corrupt_published_file_is_replaced_by_the_next_sync(sim, zygote, tmp_pa
 
 
 def test_corrupt_working_database_says_exactly_how_to_recover(sim, zygote, tmp_path):
+    tmp_path = synced_once(sim, tmp_path / "data")
     env = cli_env(sim, tmp_path)
-    assert zygote.run(SYNC, env)[0] == 0
     before = observe(tmp_path / "live")
     (tmp_path / "live" / "work" / "jofi_work.duckdb").write_bytes(b"\x00garbage" * 512)
     code, _, err = zygote.run(SYNC, env)

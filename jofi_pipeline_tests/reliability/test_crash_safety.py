@@ -19,6 +19,7 @@ from jofi_pipeline.warehouse.store import WarehouseStore
 from jofi_pipeline_tests.reliability.conftest import cli_env
 from jofi_pipeline.harness.crash import crash_trials
 from jofi_pipeline_tests.reliability.helpers import observe
+from jofi_pipeline_tests.reliability.synced_once import copy_into, synced_live  # noqa: F401  (a fixture)
 
 TRIALS = 20  # the brief asks for >= 20; bench/chaos.py runs 200
 BATCHES = 4  # the 20 trials in 4 tests of 5, which `make test` spreads over its workers (conftest SPREAD_FILES)
@@ -73,11 +74,11 @@ STEPS = ["remove_versions", "fsync_tree", "swap_symlink", "ensure_fixed_links", 
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_a_crash_at_any_publish_step_leaves_one_whole_pair_and_heals(sim, tmp_path, monkeypatch, step):
+def test_a_crash_at_any_publish_step_leaves_one_whole_pair_and_heals(sim, tmp_path, monkeypatch, step, synced_live):
     """Deterministic companion of the random kills: stop publish right before each of its steps."""
     from jofi_pipeline_tests.e2e.helpers import sync
 
-    sync(sim, "live", tmp_path)
+    copy_into(synced_live, tmp_path)  # a first run behind it: the subject is the next one
     before = observe(tmp_path / "live")
     sim.advance(1)
 
@@ -100,12 +101,12 @@ def test_a_crash_at_any_publish_step_leaves_one_whole_pair_and_heals(sim, tmp_pa
     assert healed.run_ids > crashed.run_ids
 
 
-def test_the_two_rename_layout_is_converted_and_a_half_swapped_pair_is_detected(sim, tmp_path):
+def test_the_two_rename_layout_is_converted_and_a_half_swapped_pair_is_detected(sim, tmp_path, synced_live):
     """The old publish (DuckDB file replaced, then the Parquet link) could be killed in between;
     the suite's pair check catches that state, and a publish converts the old layout."""
     from jofi_pipeline_tests.e2e.helpers import sync
 
-    sync(sim, "live", tmp_path)
+    copy_into(synced_live, tmp_path)  # one run published
     mode_dir = tmp_path / "live"
     old_parquet = mode_dir / "parquet.old"
     (mode_dir / "parquet").resolve().rename(old_parquet)

@@ -31,6 +31,7 @@ from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse.attempts import Attempt, AttemptLog
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.store import RunWriter
+from jofi_pipeline_tests.reliability.synced_once import copy_into, synced_live  # noqa: F401  (a fixture)
 
 LET_THE_CANCELLATION_ACT = 0.3  # seconds the cancelled sync has to record, close and unlock (if it would)
 
@@ -72,9 +73,9 @@ def cancel_then_keep_busy(writer, task_seen: list) -> None:
         writer.query("SELECT count(*) FROM sync_runs")
 
 
-def test_a_sync_cancelled_while_it_publishes_lets_the_publish_finish_and_says_it_published(sim, tmp_path, monkeypatch):
+def test_a_sync_cancelled_while_it_publishes_lets_the_publish_finish_and_says_it_published(sim, tmp_path, monkeypatch, synced_live):
     paths = ModePaths.of("live", tmp_path)
-    sync(sim, tmp_path)
+    copy_into(synced_live, tmp_path)  # a first run behind it: the subject is the next one
     before = current_version(paths)
     sim.advance(days=2)
     task_seen: list = []
@@ -207,13 +208,13 @@ def clean_up_the_abandoned(loop, client, task) -> None:
         task.exception()  # the wake-up of a closed coroutine: nothing to report
 
 
-def test_a_sync_closed_while_it_publishes_waits_for_the_publish_and_records_what_is_true(sim, tmp_path, monkeypatch):
+def test_a_sync_closed_while_it_publishes_waits_for_the_publish_and_records_what_is_true(sim, tmp_path, monkeypatch, synced_live):
     """A second interrupt breaks out of asyncio.run's teardown (the in-process Dagster path) while
     the publish runs; the abandoned coroutine is closed later (GeneratorExit, at garbage collection).
     It awaited again ("coroutine ignored GeneratorExit"), and that RuntimeError was recorded as the
     publish's own error: the attempt and the sync_runs row said failed of a run that published."""
     paths = ModePaths.of("live", tmp_path)
-    sync(sim, tmp_path)
+    copy_into(synced_live, tmp_path)  # a first run behind it: the subject is the next one
     before = current_version(paths)
     sim.advance(days=2)
     publishing, closing = threading.Event(), threading.Event()
@@ -325,12 +326,12 @@ def test_an_interrupted_command_whose_sync_has_not_recorded_its_end_says_it_is_n
     assert interrupted_reason(paths, ()) == INTERRUPTED  # it never opened its writer: nothing it did was published
 
 
-def test_a_sync_closed_while_its_requests_are_in_flight_records_the_interruption(sim, tmp_path, monkeypatch):
+def test_a_sync_closed_while_its_requests_are_in_flight_records_the_interruption(sim, tmp_path, monkeypatch, synced_live):
     """Closed (GeneratorExit, after a second interrupt) while a fan-out still waited for answers: its
     clean-up awaited the cancelled requests and the pending batches, so Python turned the close into
     "RuntimeError: coroutine ignored GeneratorExit", and the run was not recorded as interrupted."""
     paths = ModePaths.of("live", tmp_path)
-    sync(sim, tmp_path)
+    copy_into(synced_live, tmp_path)  # a first run behind it: the subject is the next one
     sim.advance(days=2)
     asking = threading.Event()
     unanswered: list[asyncio.Task] = []

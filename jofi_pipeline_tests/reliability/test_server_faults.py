@@ -9,6 +9,7 @@ import pytest
 from jofi_pipeline.sync import SyncFailed
 from jofi_pipeline_tests.e2e.helpers import LISTED, ids, published, sync, truth_ids
 from jofi_pipeline_tests.reliability.helpers import observe
+from jofi_pipeline_tests.reliability.synced_once import copy_into, synced_live  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
@@ -69,8 +70,8 @@ FATAL = {
 
 
 @pytest.mark.parametrize(("faults", "hint"), FATAL.values(), ids=FATAL.keys())
-def test_fatal_faults_fail_clearly_and_leave_the_published_warehouse_alone(sim, tmp_path, faults, hint):
-    sync(sim, "live", tmp_path)
+def test_fatal_faults_fail_clearly_and_leave_the_published_warehouse_alone(sim, tmp_path, faults, hint, synced_live):
+    copy_into(synced_live, tmp_path)  # a first run behind it: the subject is the next one
     before = observe(tmp_path / "live")
     sim.advance(1)  # there is something new to write, so "unchanged" is not an accident
     sim.set_faults(**faults)
@@ -86,8 +87,8 @@ def test_fatal_faults_fail_clearly_and_leave_the_published_warehouse_alone(sim, 
         assert statuses[-1] == "succeeded" and "failed" in statuses, "the failed run is on record"
 
 
-def test_a_404_for_a_known_id_marks_the_record_deleted_and_keeps_it(sim, tmp_path):
-    sync(sim, "live", tmp_path)
+def test_a_404_for_a_known_id_marks_the_record_deleted_and_keeps_it(sim, tmp_path, synced_live):
+    copy_into(synced_live, tmp_path)  # the record is known: a run published it
     with published(tmp_path, "live") as con:
         gone, raw = con.execute(
             # An open record (no profile yet): the sync refreshes those by id, so it meets the 404.
