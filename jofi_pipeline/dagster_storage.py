@@ -40,6 +40,7 @@ class: JofiSqliteStorage, config: {base_dir: …}}`.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sqlite3
@@ -540,14 +541,40 @@ class JofiSqliteScheduleStorage(KeptEngineStorage, SqliteScheduleStorage):
     DB_NAME = "schedules"
 
 
+SETUP_LOCK = ".setup.lock"
+
+
+@contextmanager
+def one_at_a_time(base_dir: str) -> Iterator[None]:
+    """Within: no other process opens this storage folder's databases.
+
+    Dagster sets a new database up (create the tables, stamp, migrate data) without a lock: two
+    commands opening a new instance at once (`sync --mode live & sync --mode test` on first use, a
+    CLI sync beside a schedule's first run) both created the same tables, and one failed with
+    "table runs already exists" or an alembic CommandError. Opening an instance already set up takes
+    the lock for milliseconds. A folder where the lock file cannot be made (read-only) opens without it:
+    nobody sets anything up there either.
+    """
+    try:
+        mkdir_p(base_dir)
+        handle = open(os.path.join(base_dir, SETUP_LOCK), "a")  # noqa: SIM115  closed below
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
 class JofiSqliteStorage(DagsterSqliteStorage):
     """`storage: sqlite` with the storages above: same folder layout (history/, schedules/)."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self.base_dir = base_dir
-        self._run_storage = JofiSqliteRunStorage.from_local(_runs_directory(base_dir))
-        self._event_log_storage = JofiSqliteEventLogStorage(_event_logs_directory(base_dir))
-        self._schedule_storage = JofiSqliteScheduleStorage.from_local(_schedule_directory(base_dir))
+        with one_at_a_time(base_dir):
+            self._run_storage = JofiSqliteRunStorage.from_local(_runs_directory(base_dir))
+            self._event_log_storage = JofiSqliteEventLogStorage(_event_logs_directory(base_dir))
+            self._schedule_storage = JofiSqliteScheduleStorage.from_local(_schedule_directory(base_dir))
         self._inst_data = inst_data
         DagsterStorage.__init__(self)
 

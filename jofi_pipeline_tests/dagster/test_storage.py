@@ -43,10 +43,15 @@ DATABASES = ("history/runs.db", "history/runs/index.db", "schedules/schedules.db
 
 def open_at(home: Path, plain: bool = False) -> dg.DagsterInstance:
     """An instance on `home`: ours, or (plain) Dagster's own `storage: sqlite` on the same folder."""
+    configure(home, plain)
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+
+
+def configure(home: Path, plain: bool = False) -> None:
+    """`home`'s dagster.yaml (see open_at); nothing else is made until an instance is opened."""
     config = {"storage": {"sqlite": {"base_dir": str(home)}}} if plain else storage_config(str(home))
     no_log_files = {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}  # no `tail` process
     (home / "dagster.yaml").write_text(yaml.safe_dump({**config, "compute_logs": no_log_files, "telemetry": {"enabled": False}}))
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 
 @dg.asset
@@ -612,3 +617,44 @@ def test_an_event_row_with_a_column_the_storage_does_not_know_fails_loudly():
     row = {name: None for name in EVENT_COLUMNS} | {"new_column": 1}
     with pytest.raises(RuntimeError, match="new_column"):
         Statements().insert_event(None, row)
+
+
+def _open_new_instance_at_once(home: str, barrier, errors) -> None:
+    """A forked process: open the instance on `home` when all are ready, read its runs."""
+    try:
+        barrier.wait(timeout=60)
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home)) as instance:
+            instance.get_runs()
+    except BaseException as exc:  # noqa: BLE001  reported to the test, whatever it is
+        errors.put(f"{type(exc).__name__}: {str(exc)[:300]}")
+        errors.close()
+        errors.join_thread()  # the message is in the pipe before the process ends
+        os._exit(1)
+    os._exit(0)
+
+
+@pytest.mark.e2e  # other processes
+def test_processes_opening_a_new_instance_at_once_all_open_it(tmp_path):
+    """Two commands started together on a new Dagster home (`sync --mode live & sync --mode test` on
+    first use) each set its databases up; without the set-up lock one of them failed with "table runs
+    already exists" or alembic's "expected to match one row" (every round of 4 processes, measured)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(3):
+        home = tmp_path / f"home-{round_}"
+        home.mkdir()
+        configure(home)  # its storage is made below, by the 4 at once
+        barrier, errors = context.Barrier(4), context.Queue()
+        processes = [context.Process(target=_open_new_instance_at_once, args=(str(home), barrier, errors)) for _ in range(4)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=120)
+        failed = [errors.get(timeout=5) for process in processes if process.exitcode != 0]
+        assert not failed, failed
+        with open_at(home) as instance:  # set up once, whole: stamped at Dagster's head
+            assert instance.get_runs() == []
+        for name in DATABASES:
+            with sqlite3.connect(home / name) as con:
+                assert con.execute("SELECT version_num FROM alembic_version").fetchall(), name
