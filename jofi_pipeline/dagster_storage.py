@@ -546,24 +546,33 @@ SETUP_LOCK = ".setup.lock"
 
 @contextmanager
 def one_at_a_time(base_dir: str) -> Iterator[None]:
-    """Within: no other process opens this storage folder's databases.
+    """Within: no other JofiSqliteStorage (another process, or another thread here) is being opened on
+    this storage folder. Processes that have it open go on using its databases meanwhile.
 
     Dagster sets a new database up (create the tables, stamp, migrate data) without a lock: two
     commands opening a new instance at once (`sync --mode live & sync --mode test` on first use, a
     CLI sync beside a schedule's first run) both created the same tables, and one failed with
-    "table runs already exists" or an alembic CommandError. Opening an instance already set up takes
-    the lock for milliseconds. A folder where the lock file cannot be made (read-only) opens without it:
-    nobody sets anything up there either.
+    "table runs already exists" or an alembic CommandError. Opening an instance already set up holds
+    the lock for milliseconds. Where the lock cannot be had (a read-only folder, a file system
+    without `flock`), the storage opens without it, as before. The descriptor is not inherited by
+    a fork that a thread makes while another holds the lock: the project forks only single-threaded.
     """
+    path = os.path.join(base_dir, SETUP_LOCK)
     try:
         mkdir_p(base_dir)
-        handle = open(os.path.join(base_dir, SETUP_LOCK), "a")  # noqa: SIM115  closed below
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)  # flock needs no write access
     except OSError:
+        fd = None
+    try:
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor is closed
+            except OSError:
+                pass
         yield
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
-        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 class JofiSqliteStorage(DagsterSqliteStorage):

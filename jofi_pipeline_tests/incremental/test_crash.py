@@ -14,7 +14,6 @@ from jofi_pipeline_tests.incremental.helpers import SCORECARD, completed, publis
 BATCH, CONCURRENCY = 8, 4
 
 
-
 def start_sync_to_kill(sim, data_dir) -> multiprocessing.Process:
     """The sync in a process of its own to kill -9: forked from this one, which has imported the
     sync already (a fresh interpreter spent about a second of CPU importing it again)."""
@@ -33,13 +32,16 @@ def test_a_sync_killed_mid_fan_out_is_resumed_without_refetching_committed_batch
     assert total > 100
 
     proc = start_sync_to_kill(sim, tmp_path)
-    deadline = time.monotonic() + 60
-    while requests(sim, SCORECARD) < total // 2:
-        assert proc.exitcode is None, "the sync ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.join(10)
+    try:
+        deadline = time.monotonic() + 60
+        while requests(sim, SCORECARD) < total // 2:
+            assert proc.exitcode is None, "the sync ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:  # killed here whatever happened: a failed wait leaves no sync writing into tmp_path
+        if proc.is_alive():
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.join(10)
     assert proc.exitcode == -signal.SIGKILL
     time.sleep(0.5)  # requests the dead process left in flight are still answered (and counted) by the server
     asked_before_kill = requests(sim, SCORECARD)

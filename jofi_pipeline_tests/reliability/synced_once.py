@@ -25,6 +25,9 @@ def synced_live(small_sim: SimulatorProcess, tmp_path_factory) -> Iterator[Path]
     from jofi_pipeline_tests.e2e.helpers import sync
 
     root = tmp_path_factory.mktemp("synced-live")
+    # Set up before the test's own `sim` clears them: a fault an earlier test of the module left
+    # (one that failed before clearing its own) would otherwise fail every later test in set-up.
+    small_sim.clear_faults()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(ENV_LIVE_KEY, small_sim.live_key)
         patch.setenv(ENV_TEST_KEY, small_sim.test_key)
