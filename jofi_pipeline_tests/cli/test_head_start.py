@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dagster as dg
 import duckdb
@@ -100,8 +101,7 @@ def synced_world(make_simulator, tmp_path):
         first = sync(env)
         assert first.returncode == 0, first.stderr
 
-    port = sim.base_url.split("://")[1].split("/")[0].rsplit(":", 1)[1]
-    copy_of(f"head-start-synced-{sim.pid}-{port}", first_sync, tmp_path / "synced")
+    copy_of(f"head-start-synced-{sim.pid}-{urlsplit(sim.base_url).port}", first_sync, tmp_path / "synced")
     return world_in(tmp_path / "synced", sim)
 
 

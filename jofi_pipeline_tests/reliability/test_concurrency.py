@@ -17,8 +17,8 @@ READ_EVERY_S = 0.01
 
 def test_second_sync_of_a_mode_exits_clearly_while_readers_keep_reading(sim, zygote, tmp_path):
     env = cli_env(sim, tmp_path)
-    # A CLI sync first, not a copy of a folder synced in this process: it also makes the Dagster
-    # instance's storage, which two first syncs started at once would both try to create.
+    # A CLI sync first, not a copy of a folder synced in this process: it also sets the Dagster
+    # instance's storage up, so the two syncs below meet only at the writer's lock.
     assert zygote.run(SYNC, env)[0] == 0
     published = tmp_path / "live" / "jofi.duckdb"
     errors: list[str] = []
