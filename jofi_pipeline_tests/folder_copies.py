@@ -32,3 +32,12 @@ def copy_of(name: str, make: Callable[[Path], object], into: Path) -> Path:
         _made[name] = folder / "data"
     shutil.copytree(_made[name], into, symlinks=True)
     return into
+
+
+def named_for(prefix: str, sim) -> str:
+    """A copy's name for a folder synced from simulator process `sim`: its pid and port, since a
+    warehouse records the API's host and port with the account, so a copy serves only tests that
+    sync against that same process (the pool hands it out again, reset to its first day)."""
+    from urllib.parse import urlsplit
+
+    return f"{prefix}-{sim.pid}-{urlsplit(sim.base_url).port}"

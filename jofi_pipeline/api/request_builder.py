@@ -29,6 +29,7 @@ import httpx
 _PLAIN_CHARS = re.compile(r"[A-Za-z0-9\-._~/%]*")
 _NOT_AN_ESCAPE = re.compile(r"%(?![0-9A-F]{2})")
 _NO_BODY = httpx.ByteStream(b"")
+_PARSE = object()  # RequestBuilder._quick_query: build this request with httpx's own parse
 
 HeaderPairs = tuple[tuple[str, str], ...]
 
@@ -66,12 +67,8 @@ class RequestBuilder:
 
     def get(self, path: str, params: Mapping[str, Any] | None = None, authorization: str | None = None) -> httpx.Request:
         """GET base_url + path (+ params), with `Authorization: authorization` when given."""
-        parts = self._parts
-        if parts is None or not _plain(path):
-            return self._parsed(path, params, authorization)
-        try:
-            query = _query(tuple((name, type(value), value) for name, value in params.items())) if params else None
-        except TypeError:  # a value that cannot be a cache key (several values for one name)
+        query = self._quick_query(path, params)
+        if query is _PARSE:
             return self._parsed(path, params, authorization)
         headers = httpx.Headers(self._headers)
         if authorization is not None:
@@ -84,18 +81,25 @@ class RequestBuilder:
         """`get(...)`'s URL as a string and its headers as (name, value) pairs, in order, without
         building the request: the URL is the base URL's text with the path and query appended, which
         is what httpx writes for a path it leaves as it is (a test holds the two equal)."""
-        if self._parts is not None and _plain(path):
-            try:
-                query = _query(tuple((name, type(value), value) for name, value in params.items())) if params else None
-            except TypeError:
-                pass  # several values for one name: httpx's own parse below
-            else:
-                url = self._url_prefix + path if query is None else f"{self._url_prefix}{path}?{query}"
-                if authorization is None:
-                    return url, self._pairs
-                return url, _Pairs((*self._pairs, ("Authorization", authorization)))
-        request = self._parsed(path, params, authorization)
-        return str(request.url), _pairs_of(request.headers)
+        query = self._quick_query(path, params)
+        if query is _PARSE:
+            request = self._parsed(path, params, authorization)
+            return str(request.url), _pairs_of(request.headers)
+        url = self._url_prefix + path if query is None else f"{self._url_prefix}{path}?{query}"
+        if authorization is None:
+            return url, self._pairs
+        return url, _Pairs((*self._pairs, ("Authorization", authorization)))
+
+    def _quick_query(self, path: str, params: Mapping[str, Any] | None) -> str | None | object:
+        """The query string (None without params) when the path and params need no parse of httpx's;
+        `_PARSE` when they do: a base URL httpx refuses, a path it would change, or several values
+        for one name (a list: not a cache key)."""
+        if self._parts is None or not _plain(path):
+            return _PARSE
+        try:
+            return _query(tuple((name, type(value), value) for name, value in params.items())) if params else None
+        except TypeError:
+            return _PARSE
 
     def _url(self, path: str, query: str | None = None) -> httpx.URL:
         url = httpx.URL.__new__(httpx.URL)

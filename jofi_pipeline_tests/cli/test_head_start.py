@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import dagster as dg
 import duckdb
@@ -33,7 +32,7 @@ from jofi_pipeline.warehouse import ModePaths
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
-from jofi_pipeline_tests.folder_copies import copy_of
+from jofi_pipeline_tests.folder_copies import copy_of, named_for
 
 CLI = str(Path(sys.executable).parent / "jofi-pipeline")
 # How a command's SIGINT starts out: a terminal's foreground command takes Ctrl-C; a background job
@@ -101,7 +100,7 @@ def synced_world(make_simulator, tmp_path):
         first = sync(env)
         assert first.returncode == 0, first.stderr
 
-    copy_of(f"head-start-synced-{sim.pid}-{urlsplit(sim.base_url).port}", first_sync, tmp_path / "synced")
+    copy_of(named_for("head-start-synced", sim), first_sync, tmp_path / "synced")
     return world_in(tmp_path / "synced", sim)
 
 

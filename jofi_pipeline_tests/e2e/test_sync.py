@@ -11,7 +11,7 @@ from jofi_pipeline.api import ApiKeyError
 from jofi_pipeline.sync import SyncFailed
 from jofi_pipeline.warehouse.store import RunWriter
 from jofi_pipeline_tests.e2e.helpers import LISTED, ids, published, sync, tree_digest, truth_ids
-from jofi_pipeline_tests.folder_copies import copy_of
+from jofi_pipeline_tests.folder_copies import copy_of, named_for
 
 
 @pytest.fixture
@@ -33,11 +33,9 @@ SYNCED_WORLD = {"test_takers": 20, "seed": 3}
 def synced_once(make_simulator, keys, into):
     """A simulator of SYNCED_WORLD and `into` as a copy of a folder synced once from it in this
     process: the first sync is not these tests' subject. The simulator pool hands the same process
-    back, reset to its first day, to the next test asking for this world; a copy is named by its URL,
-    which the warehouse records with the account."""
+    back, reset to its first day, to the next test asking for this world (folder_copies.named_for)."""
     sim = keys(make_simulator(**SYNCED_WORLD))
-    name = "e2e-synced-" + "".join(c if c.isalnum() else "-" for c in sim.base_url)
-    copy_of(name, lambda data: sync(sim, "live", data), into)
+    copy_of(named_for("e2e-synced", sim), lambda data: sync(sim, "live", data), into)
     return sim
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jofi_pipeline_tests.e2e.helpers import sync
-from jofi_pipeline_tests.folder_copies import copy_of
+from jofi_pipeline_tests.folder_copies import copy_of, named_for
 from jofi_pipeline_tests.reliability.conftest import cli_env
 from jofi_pipeline.harness.crash import SYNC
 from jofi_pipeline_tests.reliability.helpers import data_dir_files, observe
@@ -55,9 +55,8 @@ def test_bad_config_is_one_actionable_line_and_writes_nothing(sim, zygote, tmp_p
 
 def synced_once(sim, into: Path) -> Path:
     """`into` as a copy of a data folder synced once (in this process, no Dagster run) from the
-    module's simulator: the first sync is not these tests' subject, what they do to it is. Named
-    by the simulator's URL, as the warehouse records the account identity with its host and port."""
-    return copy_of(f"bad-config-synced-{sim.base_url.replace('/', '_')}", lambda data: sync(sim, "live", data), into)
+    module's simulator: the first sync is not these tests' subject, what they do to it is."""
+    return copy_of(named_for("bad-config-synced", sim), lambda data: sync(sim, "live", data), into)
 
 
 def test_corrupt_published_file_is_replaced_by_the_next_sync(sim, zygote, tmp_path):
