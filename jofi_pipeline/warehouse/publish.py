@@ -26,9 +26,9 @@ files instead of writing them again. Every table of the registry is covered, who
 without a usable manifest (first publish, older layout, another storage version) the whole
 database is built as before. A changed `<table>_history` table is patched in the copy instead of
 rebuilt (only the rows written since, publish_history.py), when the fingerprints prove the patch
-exact. The changed tables' Parquet is written from the work database on a second thread while
-the new file is built (two lanes: at these sizes each statement runs on one DuckDB thread, so
-one core sat idle). The new version is still a complete, self-contained pair made
+exact. Three lanes run at once, each on a connection of its own: the changed tables' Parquet
+(written from the work database), the history patches and the other tables' copies; one after
+the other they left a core idle. The new version is still a complete, self-contained pair made
 visible by the one switch, so nothing about atomicity changes.
 """
 
@@ -82,7 +82,7 @@ PARQUET_ROW_GROUP_BYTES = "16MB"
 # DuckDB's default level, for files within 0.5 % of the same size (11 largest tables of a
 # 1,000-test-taker warehouse: 0.268 vs 0.349 s, 3.47 vs 3.48 MB). Any zstd reader reads any level.
 PARQUET_ZSTD_LEVEL = 1
-# 2: the Parquet lane beside the file's build; 1: one after the other (for comparing, bench/history.py).
+# > 1: the Parquet and history lanes beside the copies (build_database); 1: one after the other, for comparing.
 PUBLISH_LANES = 2
 # The code that writes the empty database a full build copies: part of that file's key.
 EMPTY_DATABASE_MADE_BY = (__name__, "jofi_pipeline.warehouse.schema")
@@ -351,14 +351,21 @@ def build_database(
             raise
         raise UnusableCopy(f"the current version's {DB_NAME} is not a database DuckDB can open ({exc})") from exc
     try:
-        # Two lanes at once: the changed tables' Parquet, written from the work database on a
-        # cursor of its own, beside the new DuckDB file's patches and copies. Tables this size are
-        # copied and written by one DuckDB thread each, so one after the other left a core idle.
-        # The Parquet holds the work tables' rows, which the file's tables hold too once built
-        # (copied from them, or patched until the fingerprints prove them equal).
-        with ThreadPoolExecutor(1, thread_name_prefix="publish-parquet") as lane:
-            parquet = (lane.submit if PUBLISH_LANES > 1 else run_now)(write_parquet_of_work, con, version_dir, changed)
-            row_counts = build_tables(con, changed, fingerprints, previous, views_changed)
+        # Three lanes at once, each on a connection of its own: the changed tables' Parquet,
+        # written from the work database; the history tables' patches; the other tables' copies.
+        # Statements on tables this size run on one DuckDB thread each, so one after the other
+        # left a core idle. The Parquet holds the work tables' rows, which the file's tables hold
+        # too once built (copied from them, or patched until the fingerprints prove them equal).
+        with ThreadPoolExecutor(2, thread_name_prefix="publish-lane") as lanes:
+            start = lanes.submit if PUBLISH_LANES > 1 else run_now
+            parquet = start(write_parquet_of_work, con, version_dir, changed)
+            patching = start(patch_histories_on_own_cursor, con, changed, fingerprints, previous)
+            others = [name for name in changed if TABLES[name].kind != "history" or previous is None]
+            row_counts = rebuild_tables(con, others, fingerprints, previous, views_changed)
+            patched = patching.result()
+            # A history table whose patch was not proven exact is copied whole, as any changed table.
+            row_counts |= rebuild_tables(con, [n for n in changed if n not in others and n not in patched], fingerprints, previous, False)
+            row_counts |= patched
             parquet.result()
         row_counts.update({name: previous.row_counts[name] for name in TABLES if name not in row_counts})
         link_parquet(previous, version_dir, [name for name in TABLES if name not in changed])
@@ -380,27 +387,32 @@ def run_now(function, *args) -> Future:
     return done
 
 
-def build_tables(
-    con: duckdb.DuckDBPyConnection, changed: list[str], fingerprints: dict[str, str],
+def rebuild_tables(
+    con: duckdb.DuckDBPyConnection, names: list[str], fingerprints: dict[str, str],
     previous: PreviousVersion | None, views_changed: bool,
 ) -> dict[str, int]:
-    """The changed tables in the new file: history tables patched where the patch is proven
-    exact, the others copied whole (emptied, or dropped and created again, first); the views
-    rebuilt if they changed. Returns the changed tables' row counts."""
-    patched = patch_histories(con, changed, fingerprints, previous)
-    rebuilt = [name for name in changed if name not in patched]
-    emptied = empty_same_schema_tables(con, rebuilt, fingerprints, previous)
+    """`names` copied whole into the new file (emptied, or dropped and created again, first), and
+    the views rebuilt if they changed; returns their row counts."""
+    emptied = empty_same_schema_tables(con, names, fingerprints, previous)
     # From a previous file: the changed tables (and any that left the registry) are dropped and
     # created again; the empty database already holds every table as it is now.
-    recreated = [name for name in rebuilt if name not in emptied] if previous is not None else []
+    recreated = [name for name in names if name not in emptied] if previous is not None else []
     if previous is not None:
         drop_stale(con, recreated, views=views_changed)
     if recreated:
         ensure_schema(con, PUBLISH_CATALOG, [TABLES[name] for name in recreated])
-    row_counts = copy_tables(con, rebuilt) | patched
+    row_counts = copy_tables(con, names)
     if views_changed:
         create_views(con)
     return row_counts
+
+
+def patch_histories_on_own_cursor(
+    con: duckdb.DuckDBPyConnection, changed: list[str], fingerprints: dict[str, str], previous: PreviousVersion | None
+) -> dict[str, int]:
+    """The history lane: `patch_histories` on a cursor of `con`."""
+    with con.cursor() as cursor:
+        return patch_histories(cursor, changed, fingerprints, previous)
 
 
 def write_parquet_of_work(con: duckdb.DuckDBPyConnection, version_dir: Path, names: list[str]) -> None:
