@@ -82,8 +82,8 @@ PARQUET_ROW_GROUP_BYTES = "16MB"
 # DuckDB's default level, for files within 0.5 % of the same size (11 largest tables of a
 # 1,000-test-taker warehouse: 0.268 vs 0.349 s, 3.47 vs 3.48 MB). Any zstd reader reads any level.
 PARQUET_ZSTD_LEVEL = 1
-# > 1: the Parquet and history lanes beside the copies (build_database); 1: one after the other, for comparing.
-PUBLISH_LANES = 2
+# 3: the Parquet and history lanes beside the copies (build_database); 1: one after the other (bench/publish_lanes.py).
+PUBLISH_LANES = 3
 # The code that writes the empty database a full build copies: part of that file's key.
 EMPTY_DATABASE_MADE_BY = (__name__, "jofi_pipeline.warehouse.schema")
 
@@ -357,7 +357,7 @@ def build_database(
         # left a core idle. The Parquet holds the work tables' rows, which the file's tables hold
         # too once built (copied from them, or patched until the fingerprints prove them equal).
         with ThreadPoolExecutor(2, thread_name_prefix="publish-lane") as lanes:
-            start = lanes.submit if PUBLISH_LANES > 1 else run_now
+            start = lanes.submit if PUBLISH_LANES > 1 else run_now  # bench/publish_lanes.py compares
             parquet = start(write_parquet_of_work, con, version_dir, changed)
             patching = start(patch_histories_on_own_cursor, con, changed, fingerprints, previous)
             others = [name for name in changed if TABLES[name].kind != "history" or previous is None]
