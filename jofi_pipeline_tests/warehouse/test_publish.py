@@ -120,7 +120,8 @@ def test_failure_before_rename_leaves_published_copy_untouched(tmp_path, monkeyp
         # StagedVersion: the new version's folder, made before the gate (a full or read-only disk);
         # copy_and_flush: the copy of the current file, made in publish_staging's background thread
         steps = [(publish_module, "StagedVersion"), (publish_staging, "copy_and_flush")]
-        steps += [(publish_module, step) for step in ("copy_tables", "write_parquet", "link_parquet", "write_fingerprints", "fsync_tree")]
+        # each lane of the build (copies, Parquet, history patches), then what follows it
+        steps += [(publish_module, step) for step in ("copy_tables", "write_parquet", "patch_histories", "link_parquet", "write_fingerprints", "fsync_tree")]
         for module, step in steps:
             def boom(*args, _step=step, **kwargs):
                 raise OSError(f"injected failure in {_step}")
