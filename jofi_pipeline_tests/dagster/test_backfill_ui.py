@@ -1,9 +1,15 @@
 """The UI's view, through its own GraphQL on one `dagster dev` shared by the module's tests.
 
 `dagster dev` runs the webserver, the daemon (which turns backfills into runs and ticks the
-freshness sensor) and a code server, exactly as a person would start it from the README. It
-ignores SIGINT when started from a script, so it gets its own process group and is stopped by
-signalling that group. Its instance is also the one the CLI records in (same DAGSTER_HOME).
+freshness sensor) and a code server, exactly as a person would start it from the README, on the
+project's dagster.yaml (its folders moved to a temporary home). It ignores SIGINT when started
+from a script, so it gets its own process group and is stopped by signalling that group. Its
+instance is also the one the CLI records in (same DAGSTER_HOME).
+
+The daemon looks for backfills every 30 s (a constant of Dagster's), and a backfill ends at the
+first look after its runs have: each backfill waited for on its own cost a minute or more. Both
+backfills are launched together, before any test waits on one; the project's queue (one run per
+mode at a time) runs their two test-mode runs one after the other, as it would for a person.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import httpx
 import pytest
 import yaml
 
+from jofi_pipeline.dagster_compute_logs import compute_logs_config
 from jofi_pipeline.dagster_storage import storage_config
 from jofi_pipeline.runs import LOCATION_NAME
 from jofi_pipeline.settings import ENV_BASE_URL, ENV_DATA_DIR, ENV_LIVE_KEY, ENV_TEST_KEY
@@ -59,7 +66,7 @@ BACKFILL_STATUS = """
 query Status($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
     __typename
-    ... on PartitionBackfill { status runs { runId status tags { key value } } }
+    ... on PartitionBackfill { status runs { runId status startTime endTime tags { key value } } }
   }
 }
 """
@@ -77,7 +84,7 @@ def dagster_dev(_session_simulator, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("dagster_dev")
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(yaml.safe_dump({**storage_config(str(home)), "telemetry": {"enabled": False}}))
+    (home / "dagster.yaml").write_text(yaml.safe_dump(_project_instance_config(home)))
     port = _free_port()
     env = {
         **os.environ,
@@ -117,6 +124,31 @@ def dagster_dev(_session_simulator, tmp_path_factory):
         log.close()
 
 
+def _project_instance_config(home: Path) -> dict:
+    """The project's dagster.yaml, with every folder it names moved into `home`."""
+    config = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    config["local_artifact_storage"]["config"]["base_dir"] = str(home)
+    return {**config, **storage_config(str(home)), **compute_logs_config(str(home / "storage"))}
+
+
+JOB_BACKFILL = {  # the job's page: Partitions tab, Materialize…, All, Launch backfill
+    "selector": {"partitionSetName": "jofi_sync_partition_set",
+                 "repositorySelector": {"repositoryName": "__repository__", "repositoryLocationName": LOCATION_NAME}},
+    "partitionNames": ["live", "test"],
+}
+ASSET_BACKFILL = {  # the asset graph: the whole multi-asset (it cannot be subset: one sync writes every table and view)
+    "assetSelection": [{"path": ["jofi", name]} for name in [*TABLES, *(v.name for v in VIEWS)]],
+    "partitionNames": ["test"],
+}
+
+
+@pytest.fixture(scope="module")
+def backfills(dagster_dev) -> dict[str, str]:
+    """Both backfills launched at once, their ids by name: the daemon's next look starts the runs of both."""
+    url, _, _ = dagster_dev
+    return {"job": _launch(url, JOB_BACKFILL), "asset": _launch(url, ASSET_BACKFILL)}
+
+
 def _graphql(url: str, query: str, variables: dict) -> dict:
     response = httpx.post(url, json={"query": query, "variables": variables}, timeout=60)
     response.raise_for_status()
@@ -125,8 +157,8 @@ def _graphql(url: str, query: str, variables: dict) -> dict:
     return body["data"]
 
 
-def _launch_backfill(url: str, params: dict) -> dict:
-    """Launch a backfill and wait for it to finish; the finished backfill with its runs."""
+def _launch(url: str, params: dict) -> str:
+    """Launch a backfill as the UI does; its id."""
     deadline = time.monotonic() + 60
     while True:  # the code location may still be loading right after start-up
         launched = _graphql(url, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
@@ -134,15 +166,30 @@ def _launch_backfill(url: str, params: dict) -> dict:
             break
         time.sleep(1)
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    return launched["backfillId"]
 
+
+def _finished(url: str, backfill_id: str) -> dict:
+    """Wait for a backfill to finish; the finished backfill with its runs."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        backfill = _graphql(url, BACKFILL_STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"]
+        backfill = _graphql(url, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
         if backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"):
             break
         time.sleep(2)
     assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
     return backfill
+
+
+def _synced_by(run: dict, data_dir: Path, mode: str) -> list[tuple]:
+    """The succeeded syncs recorded in `mode`'s published warehouse while `run` ran: the run's own
+    alone, when the queue holds a mode's runs one at a time (without the limit, the module's two
+    test-mode backfill runs overlapped, the second waiting on the writer, and each saw both)."""
+    with duckdb.connect(str(data_dir / mode / "jofi.duckdb"), read_only=True) as con:
+        return con.execute(
+            "SELECT run_id FROM sync_runs WHERE status = 'succeeded' AND epoch(started_at) BETWEEN ? AND ?",
+            [run["startTime"], run["endTime"]],
+        ).fetchall()
 
 
 def _job_runs(url: str) -> list[dict]:
@@ -151,31 +198,12 @@ def _job_runs(url: str) -> list[dict]:
         {"key": ".dagster/repository", "value": REPOSITORY_LABEL}]}})["runsOrError"]["results"]
 
 
-def test_the_jobs_backfill_of_both_partitions_runs_jofi_sync_once_per_mode(dagster_dev):
-    url, data_dir, _ = dagster_dev
-    backfill = _launch_backfill(url, {
-        "selector": {"partitionSetName": "jofi_sync_partition_set",
-                     "repositorySelector": {"repositoryName": "__repository__", "repositoryLocationName": LOCATION_NAME}},
-        "partitionNames": ["live", "test"],
-    })
-    statuses = sorted(run["status"] for run in backfill["runs"])
-    assert statuses == ["SUCCESS", "SUCCESS"], backfill["runs"]
-    listed = {run["runId"]: run for run in _job_runs(url)}
-    for run in backfill["runs"]:
-        tags = {t["key"]: t["value"] for t in listed[run["runId"]]["tags"]}
-        assert tags["jofi/mode"] == tags["dagster/partition"]
-    assert sorted(t["value"] for run in backfill["runs"] for t in run["tags"] if t["key"] == "dagster/partition") == ["live", "test"]
-
-    for mode in ("live", "test"):
-        with duckdb.connect(str(data_dir / mode / "jofi.duckdb"), read_only=True) as con:
-            assert con.execute("SELECT count(*) FROM invitations").fetchone()[0] > 0
-            assert con.execute("SELECT DISTINCT _mode FROM invitations").fetchall() == [(mode,)]
-
-
-def test_a_cli_sync_is_listed_on_the_jobs_runs_page(dagster_dev):
+def test_a_cli_sync_is_listed_on_the_jobs_runs_page(dagster_dev, backfills):
+    """Run while the backfills wait for the daemon (so that the wait is not idle); should one of
+    their test-mode runs hold the warehouse's writer, the CLI waits for it, as `--wait` says."""
     url, data_dir, env = dagster_dev
     cli = Path(sys.executable).parent / "jofi-pipeline"
-    done = subprocess.run([str(cli), "sync", "--mode", "test"], env=env, cwd=data_dir.parent, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([str(cli), "sync", "--mode", "test", "--wait", "240"], env=env, cwd=data_dir.parent, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     run_id = re.search(r"\(Dagster run ([0-9a-f]{8})", done.stdout).group(1)
     listed = [run for run in _job_runs(url) if run["runId"].startswith(run_id)]
@@ -195,16 +223,32 @@ def test_the_ui_shows_the_lineage_from_the_api_to_the_views(dagster_dev):
     assert "jofi/scorecard_scores" in parents["jofi/scores_long"]
 
 
-def test_an_asset_backfill_run_is_tagged_with_its_mode(dagster_dev):
+def test_the_jobs_backfill_of_both_partitions_runs_jofi_sync_once_per_mode(dagster_dev, backfills):
+    url, data_dir, _ = dagster_dev
+    backfill = _finished(url, backfills["job"])
+    statuses = sorted(run["status"] for run in backfill["runs"])
+    assert statuses == ["SUCCESS", "SUCCESS"], backfill["runs"]
+    listed = {run["runId"]: run for run in _job_runs(url)}
+    for run in backfill["runs"]:
+        tags = {t["key"]: t["value"] for t in listed[run["runId"]]["tags"]}
+        assert tags["jofi/mode"] == tags["dagster/partition"]
+    assert sorted(t["value"] for run in backfill["runs"] for t in run["tags"] if t["key"] == "dagster/partition") == ["live", "test"]
+
+    for run in backfill["runs"]:
+        mode = {t["key"]: t["value"] for t in run["tags"]}["dagster/partition"]
+        assert len(_synced_by(run, data_dir, mode)) == 1, run
+        with duckdb.connect(str(data_dir / mode / "jofi.duckdb"), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM invitations").fetchone()[0] > 0
+            assert con.execute("SELECT DISTINCT _mode FROM invitations").fetchall() == [(mode,)]
+
+
+def test_an_asset_backfill_run_is_tagged_with_its_mode(dagster_dev, backfills):
     """Materializing from the asset graph runs as __ASSET_JOB (Dagster's choice); it still says its mode."""
     url, data_dir, _ = dagster_dev
-    backfill = _launch_backfill(url, {
-        # The whole multi-asset: it cannot be subset (one sync writes every table and view).
-        "assetSelection": [{"path": ["jofi", name]} for name in [*TABLES, *(v.name for v in VIEWS)]],
-        "partitionNames": ["test"],
-    })
+    backfill = _finished(url, backfills["asset"])
     (run,) = backfill["runs"]
     assert run["status"] == "SUCCESS"
+    assert len(_synced_by(run, data_dir, "test")) == 1, run
     runs = _graphql(url, JOB_RUNS, {"filter": {"runIds": [run["runId"]]}})["runsOrError"]["results"]
     tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
     assert tags["jofi/mode"] == "test"
