@@ -15,7 +15,7 @@ demo: install
 # Several workers: most tests wait on a simulator, a CLI or a Dagster process, not on the CPU.
 # --dist loadfile keeps a module's tests on one worker, so a module-scoped fixture (a `dagster dev`,
 # a production instance, a synced template) is built once; conftest.py's scheduler hands the files
-# that run for minutes out first and the tests of two of them one by one. (loadgroup marks are not honoured with
+# that run for minutes out first and the tests of one of them one by one. (loadgroup marks are not honoured with
 # pytest 9.2 and pytest-xdist 3.8: the group suffix is never added to the test id.)
 TEST_WORKERS ?= 4
 
