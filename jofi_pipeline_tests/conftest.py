@@ -84,13 +84,11 @@ LONG_FILES = (
 )
 
 
-# Files whose tests `make test` hands out one by one rather than as one file: each test runs for
-# minutes and needs nothing but the module's small simulator, so several workers share the file.
-# (Not test_crash_safety.py: its kill -9 trials are one test, and its other tests share the
-# module's synced folder, which every worker that ran one of them synced again.)
-SPREAD_FILES = (
-    "reliability/test_doors.py",
-)
+# Files whose tests `make test` hands out one by one rather than as one file, so several workers
+# share the file. None now: test_crash_safety.py's kill -9 trials became one test, and
+# test_doors.py's tests run for seconds; each worker that ran one of their tests paid its own
+# zygote (a Dagster-importing interpreter), simulator and synced folder.
+SPREAD_FILES: tuple[str, ...] = ()
 
 
 def _rel_path(nodeid: str) -> str:
