@@ -24,8 +24,6 @@ from jofi_pipeline.webhooks.inbox import Inbox
 from jofi_pipeline_tests.reliability.conftest import cli_env
 from jofi_pipeline.harness.crash import SYNC
 
-SYNC_TEST = ["sync", "--mode", "test"]
-
 
 def tree_digest(root: Path) -> str:
     """Every file's bytes and every link's target under `root` (links not followed): 'nothing written'."""
@@ -56,12 +54,18 @@ def synced(zygote, env, argv=SYNC) -> None:
 
 
 @pytest.fixture(scope="module")
-def template(small_sim, zygote, tmp_path_factory) -> Path:
-    """Both modes synced once from the module's simulator; each test works on its own copy."""
+def template(small_sim, tmp_path_factory) -> Path:
+    """Both modes synced once from the module's simulator (in this process: how the folder was
+    made is not what these tests check, the CLI runs they make on their copies are); each test
+    works on its own copy."""
+    from jofi_pipeline_tests.e2e.helpers import sync
+
     root = tmp_path_factory.mktemp("template")
-    env = {**cli_env(small_sim, root), ENV_LIVE_KEY: small_sim.live_key, ENV_TEST_KEY: small_sim.test_key}
-    synced(zygote, env, SYNC_TEST)
-    synced(zygote, env)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ENV_LIVE_KEY, small_sim.live_key)
+        patch.setenv(ENV_TEST_KEY, small_sim.test_key)
+        for mode in ("test", "live"):
+            assert sync(small_sim, mode, root).status == "succeeded"
     return root
 
 
