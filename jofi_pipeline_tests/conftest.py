@@ -85,10 +85,14 @@ LONG_FILES = (
 
 
 # Files whose tests `make test` hands out one by one rather than as one file, so several workers
-# share the file. None now: test_crash_safety.py's kill -9 trials became one test, and
-# test_doors.py's tests run for seconds; each worker that ran one of their tests paid its own
-# zygote (a Dagster-importing interpreter), simulator and synced folder.
-SPREAD_FILES: tuple[str, ...] = ()
+# share the file. test_crash_safety.py: its 20 kill -9 trials are one test that runs for minutes
+# (the only one of the file on the zygote); as one unit with its six publish-step tests, the worker
+# that ran it would also hold the fifth long file from the start (xdist hands each worker two units),
+# minutes of waiting behind it. Not test_doors.py: its tests run for seconds, and each worker that ran one
+# of them started its own zygote and leased its own simulator.
+SPREAD_FILES = (
+    "reliability/test_crash_safety.py",
+)
 
 
 def _rel_path(nodeid: str) -> str:

@@ -24,7 +24,7 @@ SEED = 20240611
 
 # 20 trials are about 41 CLI syncs in a row, each starting from the state the last one left: one
 # test, so one zygote, one first sync and one verdict over all 20 (four tests of five trials spread
-# over `make test`'s workers paid a zygote, a first sync and the module's synced folder in each).
+# over `make test`'s workers paid a zygote and a first sync in each).
 # The suite-wide 300 s limit could stop it half way on a busy 2-core machine.
 @pytest.mark.timeout(900)
 def test_kill_9_at_random_points_never_leaves_a_mixed_warehouse(sim, zygote, tmp_path):
