@@ -188,16 +188,6 @@ class CountingCommits:
     def __exit__(self, *exc):
         return self._con.__exit__(*exc)
 
-    def cursor(self):  # the publish patches history on a cursor of its own (its history lane)
-        return CountingCommits(self._con.cursor())
-
-    def __enter__(self):
-        self._con.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._con.__exit__(*exc)
-
     def __getattr__(self, name):
         return getattr(self._con, name)
 
