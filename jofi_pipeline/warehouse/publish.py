@@ -28,7 +28,8 @@ database is built as before. A changed `<table>_history` table is patched in the
 rebuilt (only the rows written since, publish_history.py), when the fingerprints prove the patch
 exact. Three lanes run at once, each on a connection of its own: the changed tables' Parquet
 (written from the work database), the history patches and the other tables' copies; one after
-the other they left a core idle. The new version is still a complete, self-contained pair made
+the other they left a core idle. A patched history table's Parquet thus equals its table in
+the file by the patch's proof (the fingerprints), as the file's table equals the work table. The new version is still a complete, self-contained pair made
 visible by the one switch, so nothing about atomicity changes.
 """
 
@@ -82,7 +83,8 @@ PARQUET_ROW_GROUP_BYTES = "16MB"
 # DuckDB's default level, for files within 0.5 % of the same size (11 largest tables of a
 # 1,000-test-taker warehouse: 0.268 vs 0.349 s, 3.47 vs 3.48 MB). Any zstd reader reads any level.
 PARQUET_ZSTD_LEVEL = 1
-# 3: the Parquet and history lanes beside the copies (build_database); 1: one after the other (bench/publish_lanes.py).
+# More than 1: the Parquet and history lanes beside the copies (build_database, two threads);
+# 1: one after the other (bench/publish_lanes.py compares).
 PUBLISH_LANES = 3
 # The code that writes the empty database a full build copies: part of that file's key.
 EMPTY_DATABASE_MADE_BY = (__name__, "jofi_pipeline.warehouse.schema")
@@ -332,8 +334,8 @@ def build_database(
     """The new version's DuckDB file and Parquet tree; returns row counts and the tables rewritten.
 
     From a copy of the previous file when there is one (only changed tables rebuilt), else from
-    a copy of the empty database (publish_template.py). Parquet from the new file for rebuilt
-    tables, hard links for the others.
+    a copy of the empty database (publish_template.py). Parquet from the work database for the
+    changed tables, hard links for the others.
     """
     tmp_db = staged.db_file
     if previous is not None:
@@ -355,17 +357,21 @@ def build_database(
         # written from the work database; the history tables' patches; the other tables' copies.
         # Statements on tables this size run on one DuckDB thread each, so one after the other
         # left a core idle. The Parquet holds the work tables' rows, which the file's tables hold
-        # too once built (copied from them, or patched until the fingerprints prove them equal).
+        # too once built: copied from them, or patched, and a patch is kept only when the
+        # fingerprints (row count and sum of row hashes) prove the table equal to the work one.
         with ThreadPoolExecutor(2, thread_name_prefix="publish-lane") as lanes:
             start = lanes.submit if PUBLISH_LANES > 1 else run_now  # bench/publish_lanes.py compares
             parquet = start(write_parquet_of_work, con, version_dir, changed)
             patching = start(patch_histories_on_own_cursor, con, changed, fingerprints, previous)
             others = [name for name in changed if TABLES[name].kind != "history" or previous is None]
-            row_counts = rebuild_tables(con, others, fingerprints, previous, views_changed)
+            row_counts = rebuild_tables(con, others, fingerprints, previous, drop_views=views_changed)
             patched = patching.result()
-            # A history table whose patch was not proven exact is copied whole, as any changed table.
-            row_counts |= rebuild_tables(con, [n for n in changed if n not in others and n not in patched], fingerprints, previous, False)
+            # A history table whose patch was not proven exact (or was not tried: its schema
+            # changed) is copied whole, as any changed table.
+            row_counts |= rebuild_tables(con, [n for n in changed if n not in others and n not in patched], fingerprints, previous)
             row_counts |= patched
+            if views_changed:  # once every table they read is as it will be published
+                create_views(con)
             parquet.result()
         row_counts.update({name: previous.row_counts[name] for name in TABLES if name not in row_counts})
         link_parquet(previous, version_dir, [name for name in TABLES if name not in changed])
@@ -389,22 +395,19 @@ def run_now(function, *args) -> Future:
 
 def rebuild_tables(
     con: duckdb.DuckDBPyConnection, names: list[str], fingerprints: dict[str, str],
-    previous: PreviousVersion | None, views_changed: bool,
+    previous: PreviousVersion | None, *, drop_views: bool = False,
 ) -> dict[str, int]:
-    """`names` copied whole into the new file (emptied, or dropped and created again, first), and
-    the views rebuilt if they changed; returns their row counts."""
+    """`names` copied whole into the new file (emptied, or dropped and created again, first; the
+    views dropped too if asked, for the caller to create again); returns their row counts."""
     emptied = empty_same_schema_tables(con, names, fingerprints, previous)
     # From a previous file: the changed tables (and any that left the registry) are dropped and
     # created again; the empty database already holds every table as it is now.
     recreated = [name for name in names if name not in emptied] if previous is not None else []
     if previous is not None:
-        drop_stale(con, recreated, views=views_changed)
+        drop_stale(con, recreated, views=drop_views)
     if recreated:
         ensure_schema(con, PUBLISH_CATALOG, [TABLES[name] for name in recreated])
-    row_counts = copy_tables(con, names)
-    if views_changed:
-        create_views(con)
-    return row_counts
+    return copy_tables(con, names)
 
 
 def patch_histories_on_own_cursor(
@@ -412,12 +415,14 @@ def patch_histories_on_own_cursor(
 ) -> dict[str, int]:
     """The history lane: `patch_histories` on a cursor of `con`."""
     with con.cursor() as cursor:
+        cursor.execute("SET TimeZone = 'UTC'")  # as the work connection (a cursor starts from the defaults)
         return patch_histories(cursor, changed, fingerprints, previous)
 
 
 def write_parquet_of_work(con: duckdb.DuckDBPyConnection, version_dir: Path, names: list[str]) -> None:
     """The Parquet lane: `names`' files written from the work database, on a cursor of `con`."""
     with con.cursor() as cursor:
+        cursor.execute("SET TimeZone = 'UTC'")  # as the work connection (a cursor starts from the defaults)
         write_parquet(cursor, version_dir, names)
 
 
@@ -569,7 +574,10 @@ def write_parquet(con: duckdb.DuckDBPyConnection, version_dir: Path, names: list
         table_dir = version_dir / name
         table_dir.mkdir(parents=True, exist_ok=True)
         target = table_dir / PARQUET_FILE
-        source = f"(SELECT {', '.join(ident(n) for n in TABLES[name].column_names)} FROM {ident(name)})"
+        # The spec's columns, order and types (the published table's): a work table made by an
+        # older spec may hold them in another order, or a column of another type.
+        columns = ", ".join(f"CAST({ident(c.name)} AS {c.type}) AS {ident(c.name)}" for c in TABLES[name].all_columns)
+        source = f"(SELECT {columns} FROM {ident(name)})"
         described = kv_metadata_option(described_schema(con, source, TABLES[name]))
         con.execute(
             f"COPY (SELECT * FROM {source}) TO {literal(str(target))} "

@@ -141,23 +141,23 @@ def test_failure_before_rename_leaves_published_copy_untouched(tmp_path, monkeyp
 
 
 def test_each_parquet_file_holds_its_published_table_in_the_tables_column_order(tmp_path):
-    """The Parquet is written from the work database beside the new file's build (publish's two
+    """The Parquet is written from the work database beside the new file's build (publish's
     lanes): after a night whose history tables were patched, not copied, every file still holds
-    exactly its published table's rows, columns in the published table's order, even where the
-    work table's order differs (a column dropped and added again, as an older warehouse's was)."""
+    exactly its published table's rows, columns in the published table's order and of its types,
+    even where the work table's differ (a column dropped and added again with another type, as
+    an older warehouse's could be)."""
     store = filled(tmp_path / "data", n_teams=3, users=True, published=True)
     with store.open_run("r2", T1) as run:
-        run.con.execute("ALTER TABLE teams DROP COLUMN users_count; ALTER TABLE teams ADD COLUMN users_count BIGINT")
+        run.con.execute("ALTER TABLE teams DROP COLUMN users_count; ALTER TABLE teams ADD COLUMN users_count INTEGER")
         run.upsert("teams", [docs.team(id=2, display_name="Renamed")], T1)
         run.upsert("users", [docs.user(id=503, first_name="Anne")], T1)
         result = run.publish()
     assert {"teams", "teams_history", "users_history"} <= set(result.changed_tables)
     with duckdb.connect(str(store.published_db_path), read_only=True) as con:
         for table in TABLES:
-            columns = [name for (name,) in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index", [table]).fetchall()]
             parquet = f"read_parquet('{store.parquet_dir}/{table}/*.parquet')"
-            assert [d[0] for d in con.execute(f"SELECT * FROM {parquet} LIMIT 0").description] == columns, table
+            columns = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
+            assert con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {parquet})").fetchall() == columns, table
             assert con.execute(f"SELECT count(*) FROM {parquet}").fetchone()[0] == result.row_counts[table], table
             differ = con.execute(
                 f"SELECT count(*) FROM ((SELECT * FROM {table} EXCEPT ALL SELECT * FROM {parquet}) "

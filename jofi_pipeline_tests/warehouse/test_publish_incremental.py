@@ -380,3 +380,27 @@ def test_a_published_file_replaced_by_hand_is_not_built_on(tmp_path, patches, ca
     assert len(said) == 1 and "size or modification time changed" in said[0]
     # Night 2 patched the first version; night 3 built whole (no patch tried); night 4 patched night 3's.
     assert patches.get("teams_history") == [True, True]
+
+
+def test_a_view_of_a_history_column_added_since_is_created_after_its_table_is_rebuilt(tmp_path, monkeypatch):
+    """A history table whose schema changed is not patched but copied whole, after the other
+    tables' copies (publish's lanes); the views, rebuilt because a schema changed, must be
+    created once it is: a view reading the new column was once bound to the old table and
+    refused the whole publish."""
+    from jofi_pipeline.warehouse.tables import Column
+    from jofi_pipeline.warehouse.views import ViewSpec
+
+    store = filled(tmp_path / "data", 2, published=True)
+    spec = TABLES["teams_history"]
+    with store.open_run("r2", T1) as run:
+        run.con.execute("ALTER TABLE teams_history ADD COLUMN note VARCHAR")
+        monkeypatch.setitem(TABLES, "teams_history", dataclasses.replace(
+            spec, system_columns=spec.system_columns + (Column("note", "VARCHAR", "A note kept by this test."),)))
+        monkeypatch.setattr(publish_module, "VIEWS", [*VIEWS, ViewSpec("team_notes", "This test's view.", "SELECT id, note FROM teams_history")])
+        run.upsert("teams", [docs.team(id=2, display_name="Renamed")], T1)
+        result = run.publish()
+        assert "teams_history" in result.changed_tables
+        wanted = run.con.execute("SELECT id, note FROM teams_history ORDER BY ALL").fetchall()
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        assert con.execute("SELECT * FROM team_notes ORDER BY ALL").fetchall() == wanted
+        assert len(wanted) == 3  # two teams' first versions and the renamed one's second
