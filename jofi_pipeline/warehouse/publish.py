@@ -29,8 +29,9 @@ rebuilt (only the rows written since, publish_history.py), when the fingerprints
 exact. Three lanes run at once, each on a connection of its own: the changed tables' Parquet
 (written from the work database), the history patches and the other tables' copies; one after
 the other they left a core idle. A patched history table's Parquet thus equals its table in
-the file by the patch's proof (the fingerprints), as the file's table equals the work table. The new version is still a complete, self-contained pair made
-visible by the one switch, so nothing about atomicity changes.
+the file by the patch's proof (the fingerprints), as the file's table equals the work table.
+The new version is still a complete, self-contained pair made visible by the one switch, so
+nothing about atomicity changes.
 """
 
 from __future__ import annotations

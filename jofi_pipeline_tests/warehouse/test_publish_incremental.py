@@ -14,8 +14,8 @@ import jofi_pipeline_tests.warehouse.docs_shapes as docs
 from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse import publish_history as publish_history_module
-from jofi_pipeline.warehouse.tables import TABLES
-from jofi_pipeline.warehouse.views import VIEWS
+from jofi_pipeline.warehouse.tables import TABLES, Column
+from jofi_pipeline.warehouse.views import VIEWS, ViewSpec
 from jofi_pipeline_tests.warehouse.conftest import T0, T1, T2, spy
 from jofi_pipeline_tests.warehouse.test_publish import fill, filled
 
@@ -387,9 +387,6 @@ def test_a_view_of_a_history_column_added_since_is_created_after_its_table_is_re
     tables' copies (publish's lanes); the views, rebuilt because a schema changed, must be
     created once it is: a view reading the new column was once bound to the old table and
     refused the whole publish."""
-    from jofi_pipeline.warehouse.tables import Column
-    from jofi_pipeline.warehouse.views import ViewSpec
-
     store = filled(tmp_path / "data", 2, published=True)
     spec = TABLES["teams_history"]
     with store.open_run("r2", T1) as run:
