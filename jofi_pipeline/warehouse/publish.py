@@ -28,7 +28,9 @@ database is built as before. A changed `<table>_history` table is patched in the
 rebuilt (only the rows written since, publish_history.py), when the fingerprints prove the patch
 exact. Three lanes run at once, each on a connection of its own: the changed tables' Parquet
 (written from the work database), the history patches and the other tables' copies; one after
-the other they left a core idle. A patched history table's Parquet thus equals its table in
+the other they left a core idle. They share the work database's memory limit, so a work database
+past half of it (LANES_UP_TO_BYTES: a first sync of thousands of test takers) runs them one after
+the other. A patched history table's Parquet thus equals its table in
 the file by the patch's proof (the fingerprints), as the file's table equals the work table.
 The new version is still a complete, self-contained pair made visible by the one switch, so
 nothing about atomicity changes.
@@ -87,6 +89,12 @@ PARQUET_ZSTD_LEVEL = 1
 # More than 1: the Parquet and history lanes beside the copies (build_database, two threads);
 # 1: one after the other (bench/publish_lanes.py compares).
 PUBLISH_LANES = 3
+# The lanes' statements share the work database's memory limit (store.WORK_DB_MEMORY_LIMIT,
+# 128 MB). Three at once ran out of it publishing a first sync of 10,000 test takers ("failed to
+# allocate data of size 15.4 MiB (112.6 MiB/122.0 MiB used)"), which one after the other
+# publishes (bench/targets.py --only rss,publish). So a work database past half the limit
+# publishes in one lane; the nightlies the lanes were built for are far smaller.
+LANES_UP_TO_BYTES = 64 * 1000**2  # DuckDB counts MB in powers of ten
 # The code that writes the empty database a full build copies: part of that file's key.
 EMPTY_DATABASE_MADE_BY = (__name__, "jofi_pipeline.warehouse.schema")
 
@@ -361,7 +369,7 @@ def build_database(
         # too once built: copied from them, or patched, and a patch is kept only when the
         # fingerprints (row count and sum of row hashes) prove the table equal to the work one.
         with ThreadPoolExecutor(2, thread_name_prefix="publish-lane") as lanes:
-            start = lanes.submit if PUBLISH_LANES > 1 else run_now  # bench/publish_lanes.py compares
+            start = lanes.submit if lanes_for(con) > 1 else run_now  # bench/publish_lanes.py compares
             parquet = start(write_parquet_of_work, con, version_dir, changed)
             patching = start(patch_histories_on_own_cursor, con, changed, fingerprints, previous)
             others = [name for name in changed if TABLES[name].kind != "history" or previous is None]
@@ -382,6 +390,15 @@ def build_database(
     if Path(f"{tmp_db}.wal").exists():
         raise RuntimeError(f"publish left a WAL next to {tmp_db}; the copy is not self-contained")
     return {name: row_counts[name] for name in TABLES}, changed
+
+
+def lanes_for(con: duckdb.DuckDBPyConnection) -> int:
+    """How many lanes this publish runs: PUBLISH_LANES while the work database is small enough to
+    share its memory limit (LANES_UP_TO_BYTES), else 1."""
+    (used,) = con.execute(
+        "SELECT used_blocks * block_size FROM pragma_database_size() WHERE database_name = current_database()"
+    ).fetchone()
+    return PUBLISH_LANES if used <= LANES_UP_TO_BYTES else 1
 
 
 def run_now(function, *args) -> Future:

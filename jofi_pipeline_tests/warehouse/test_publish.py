@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import duckdb
@@ -17,6 +18,7 @@ import jofi_pipeline_tests.warehouse.docs_shapes as docs
 from jofi_pipeline.warehouse import PublishError, SyncRunRecord, WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse import publish_staging
+from jofi_pipeline.warehouse import store as store_module
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
 from jofi_pipeline_tests.folder_copies import copy_of
@@ -164,6 +166,40 @@ def test_each_parquet_file_holds_its_published_table_in_the_tables_column_order(
                 f"UNION ALL (SELECT * FROM {parquet} EXCEPT ALL SELECT * FROM {table}))").fetchone()[0]
             assert differ == 0, table
         assert con.execute("SELECT display_name FROM teams_history WHERE id = 2 ORDER BY _valid_from").fetchall()[-1] == ("Renamed",)
+
+
+@pytest.mark.parametrize("budget, in_lanes", [(0, False), (1 << 40, True)], ids=["past_the_budget", "within_it"])
+def test_a_work_database_past_the_lanes_memory_budget_publishes_in_one_lane(tmp_path, monkeypatch, budget, in_lanes):
+    """The lanes' statements share the work database's memory limit: three at once ran out of it
+    publishing a first sync of 10,000 test takers. A work database past LANES_UP_TO_BYTES
+    publishes one lane after the other (the Parquet written in the caller's thread), one within
+    it in lanes; the published copy is the same either way."""
+    store = filled(tmp_path / "data", n_teams=3, users=True, published=True)
+    ran_in: list[str] = []
+    real = publish_module.write_parquet_of_work
+
+    def noting_its_thread(*args):
+        ran_in.append(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(publish_module, "write_parquet_of_work", noting_its_thread)
+    monkeypatch.setattr(publish_module, "LANES_UP_TO_BYTES", budget)
+    with store.open_run("r2", T1) as run:
+        run.upsert("teams", [docs.team(id=2, display_name="Renamed")], T1)
+        result = run.publish()
+    assert len(ran_in) == 1 and ran_in[0].startswith("publish-lane") == in_lanes, ran_in
+    assert {"teams", "teams_history"} <= set(result.changed_tables)
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        parquet = f"read_parquet('{store.parquet_dir}/teams/*.parquet')"
+        for source in ("teams", parquet):
+            assert con.execute(f"SELECT display_name FROM {source} WHERE id = 2").fetchone() == ("Renamed",), source
+
+
+def test_the_lanes_budget_is_at_most_half_the_work_databases_memory_limit():
+    """The budget leaves the lanes room under the limit the work connection sets (store.py)."""
+    limit = store_module.WORK_DB_MEMORY_LIMIT
+    assert limit.endswith("MB") and limit[:-2].isdigit(), f"{limit!r}: read the budget against it again"
+    assert 2 * publish_module.LANES_UP_TO_BYTES <= int(limit[:-2]) * 1000**2
 
 
 @pytest.mark.e2e  # the reader is another process
