@@ -43,6 +43,16 @@ def test_definitions_expose_the_contract_names():
     assert {"keys_unique_not_null", "mode_pure", "coverage", "freshness"} <= check_names
 
 
+def test_every_job_runs_in_process_the_asset_graphs_implicit_one_included():
+    """Materialize on the asset graph and an asset backfill run the implicit asset job: with
+    Dagster's default (multiprocess) executor each such run started an interpreter for its step."""
+    from dagster._core.definitions.assets.job.asset_job import is_reserved_asset_job_name
+
+    jobs = load_definitions().get_repository_def().get_all_jobs()
+    assert [job.name for job in jobs if is_reserved_asset_job_name(job.name)], "the asset graph's job is in the location"
+    assert {job.name: job.executor_def.name for job in jobs} == {job.name: "in_process" for job in jobs}
+
+
 @pytest.mark.e2e  # `dg` in a process of its own loads the whole code location
 def test_dg_check_defs_accepts_the_project():
     dg_cli = Path(sys.executable).parent / "dg"
