@@ -9,6 +9,7 @@ The child is an ordinary CLI process: same code path as the `jofi-pipeline` scri
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -16,6 +17,9 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
+
+if __name__ == "__main__":  # the zygote's own process: no collector walks while it loads (serve())
+    gc.disable()
 
 import jofi_pipeline.cli  # noqa: F401  the heavy imports happen once, here
 import jofi_pipeline.definitions  # noqa: F401
@@ -87,8 +91,16 @@ def warm() -> None:
 
 
 def serve() -> None:
+    """Warm up, then fork a child per request until stdin closes.
+
+    As the console script does (collector.py), the collector is paused while the zygote loads and
+    what it loaded is then frozen: each child, like a console script's process, never walks those
+    objects again (nor copies the memory pages a walk would touch). The zygote ends as the console
+    script does too, without the interpreter's teardown of all it loaded (entry.leave)."""
     warm()
     assert threading.active_count() == 1, "forking is only safe before any thread starts"
+    gc.freeze()
+    gc.enable()
     for line in sys.stdin:
         request = json.loads(line)
         if request["op"] == "run":
@@ -101,6 +113,9 @@ def serve() -> None:
             reply = {"code": os.waitstatus_to_exitcode(status)}
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
+    from jofi_pipeline.entry import leave
+
+    leave(0)
 
 
 class Zygote:

@@ -268,3 +268,39 @@ def test_the_zygote_warms_the_very_job_a_cli_sync_runs():
     assert sync_job().name == JOB_NAME
     assert sync_job.cache_info().misses == 1  # a child's sync_mode finds it built
     assert not [name for name in zygote.LOADED_BY_A_RUN if name not in sys.modules]  # imported before any fork
+
+
+# The zygote run as `python -m` runs it, its children reporting the collector's state instead of
+# running a command.
+ZYGOTE_CHILDREN_REPORT_THE_COLLECTOR = """
+import gc, json, runpy
+import jofi_pipeline.cli
+
+jofi_pipeline.cli.main = lambda: print(json.dumps({"frozen": gc.get_freeze_count(), "collecting": gc.isenabled()}))
+runpy.run_module("jofi_pipeline.harness.zygote", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.e2e  # a zygote process and a child it forks
+def test_a_zygote_child_starts_as_a_console_script_does_with_what_start_up_loaded_frozen(tmp_path):
+    """Each forked CLI process, like the console script's own, never walks the objects its zygote
+    loaded (collector.py), and collects its own garbage as usual; the zygote ends when told."""
+    zygote = subprocess.Popen([sys.executable, "-c", ZYGOTE_CHILDREN_REPORT_THE_COLLECTOR], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "DAGSTER_DISABLE_TELEMETRY": "1"})
+    out = tmp_path / "child.out"
+    try:
+        zygote.stdin.write(json.dumps({"op": "run", "argv": [], "env": {}, "out": str(out), "err": str(tmp_path / "child.err")}) + "\n")
+        zygote.stdin.flush()
+        pid = json.loads(zygote.stdout.readline())["pid"]
+        zygote.stdin.write(json.dumps({"op": "wait", "pid": pid}) + "\n")
+        zygote.stdin.flush()
+        assert json.loads(zygote.stdout.readline()) == {"code": 0}
+        zygote.stdin.close()
+        assert zygote.wait(60) == 0
+    finally:
+        if zygote.poll() is None:
+            zygote.kill()
+            zygote.wait()
+    child = json.loads(out.read_text())
+    assert child["collecting"] is True
+    assert child["frozen"] > 100_000, child  # Dagster, the definitions, the job: every object the zygote loaded
