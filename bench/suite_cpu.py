@@ -122,8 +122,14 @@ def report(procs: dict[int, dict], tests: list[dict], root: int, top: int) -> No
         p, hops = proc, 0
         while p is not None and p["pid"] not in workers and hops < 50:
             p, hops = procs.get(p["ppid"]), hops + 1
-        for t in by_worker.get(p["pid"] if p else -1, ()):
-            if t["t0"] <= proc["first"] <= t["t1"] + 0.5:
+        # the test running when the process was first seen; else one that ended just before (a
+        # process seen only on the sampler's next pass)
+        candidates = by_worker.get(p["pid"] if p else -1, ())
+        for t in candidates:
+            if t["t0"] <= proc["first"] <= t["t1"]:
+                return t["id"]
+        for t in candidates:
+            if t["t1"] < proc["first"] <= t["t1"] + 0.5:
                 return t["id"]
         return "(outside any test)"
 

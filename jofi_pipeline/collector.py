@@ -12,7 +12,8 @@ console script (`entry`), and only it (never a test calling `cli.main()` in its 
   and collects as usual while the command works, so the run's own garbage is freed as before;
 - freezes again just before the process exits.
 Reference counting frees objects exactly as always; only the walks are skipped. Nothing is frozen
-in a process that is not the console script's: a long-lived one would keep frozen garbage.
+in a longer-lived process that calls the CLI (a test, a notebook): it would keep frozen garbage.
+The tests' zygote (harness/zygote.py) freezes what it loaded before it forks, as this does.
 
 While a sync runs (`sync_running`, any process), young objects are collected less often.
 """

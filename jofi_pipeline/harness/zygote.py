@@ -94,9 +94,11 @@ def serve() -> None:
     """Warm up, then fork a child per request until stdin closes.
 
     As the console script does (collector.py), the collector is paused while the zygote loads and
-    what it loaded is then frozen: each child, like a console script's process, never walks those
-    objects again (nor copies the memory pages a walk would touch). The zygote ends as the console
-    script does too, without the interpreter's teardown of all it loaded (entry.leave)."""
+    what it loaded is then frozen: each child never walks those objects again (nor copies the
+    memory pages a walk would touch). The zygote ends as the console script does too, without the
+    interpreter's teardown of all it loaded (entry.leave). One difference stays: a child is not
+    the console script's process (collector.own_process), so its sync runs without the head
+    start's fork (sync/head_start.py)."""
     warm()
     assert threading.active_count() == 1, "forking is only safe before any thread starts"
     gc.freeze()

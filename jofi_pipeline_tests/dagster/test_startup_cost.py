@@ -282,7 +282,7 @@ runpy.run_module("jofi_pipeline.harness.zygote", run_name="__main__", alter_sys=
 
 
 @pytest.mark.e2e  # a zygote process and a child it forks
-def test_a_zygote_child_starts_as_a_console_script_does_with_what_start_up_loaded_frozen(tmp_path):
+def test_a_zygote_child_starts_with_what_start_up_loaded_frozen_and_its_collector_on(tmp_path):
     """Each forked CLI process, like the console script's own, never walks the objects its zygote
     loaded (collector.py), and collects its own garbage as usual; the zygote ends when told."""
     zygote = subprocess.Popen([sys.executable, "-c", ZYGOTE_CHILDREN_REPORT_THE_COLLECTOR], stdin=subprocess.PIPE,

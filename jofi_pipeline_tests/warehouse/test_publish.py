@@ -195,6 +195,27 @@ def test_a_work_database_past_the_lanes_memory_budget_publishes_in_one_lane(tmp_
             assert con.execute(f"SELECT display_name FROM {source} WHERE id = 2").fetchone() == ("Renamed",), source
 
 
+def test_the_lanes_budget_is_read_against_the_work_database_alone(tmp_path, monkeypatch):
+    """The publish has the previous version's copy attached beside the work database: only the work
+    database's own size counts against the budget, not another catalog's nor the sum."""
+    store = filled(tmp_path / "data", n_teams=3, users=True, published=True)
+    other = tmp_path / "other.duckdb"
+    with duckdb.connect(str(other)) as con:
+        con.execute("CREATE TABLE t AS SELECT range AS i, md5(CAST(range AS VARCHAR)) AS s FROM range(1000000)")
+    with store.open_run("r2", T1) as run:
+        run.con.execute(f"ATTACH '{other}' AS other_catalog (READ_ONLY)")
+        try:
+            (other_bytes,) = run.con.execute(
+                "SELECT used_blocks * block_size FROM pragma_database_size() WHERE database_name = 'other_catalog'").fetchone()
+            assert other_bytes > 15_000_000  # the work database of `filled` holds ~5 MB
+            monkeypatch.setattr(publish_module, "LANES_UP_TO_BYTES", other_bytes - 1)
+            assert publish_module.lanes_for(run.con) == publish_module.PUBLISH_LANES  # the work database is far smaller
+            monkeypatch.setattr(publish_module, "LANES_UP_TO_BYTES", -1)
+            assert publish_module.lanes_for(run.con) == 1
+        finally:
+            run.con.execute("DETACH other_catalog")
+
+
 def test_the_lanes_budget_is_at_most_half_the_work_databases_memory_limit():
     """The budget leaves the lanes room under the limit the work connection sets (store.py)."""
     limit = store_module.WORK_DB_MEMORY_LIMIT
