@@ -157,13 +157,30 @@ async def test_outcomes_come_in_the_order_their_work_finished_and_no_finish_touc
     """Each finished task reports itself: `asyncio.wait` per finish would add and remove a callback
     on every task in flight (at concurrency 64, more CPU per answer than the fan-out's other work)."""
 
-    async def nap(i: int) -> int:
-        await asyncio.sleep((20 - i) * 0.004)
+    # Finished in an order set by events, not by timers 4 ms apart: on a loaded machine the tasks'
+    # starts drifted more than that, and the timers fired out of the intended order.
+    released = [asyncio.Event() for _ in range(20)]
+    waiting = asyncio.Event()
+    started: list[int] = []
+
+    async def held(i: int) -> int:
+        started.append(i)
+        if len(started) == len(released):
+            waiting.set()
+        await released[i].wait()
         return i
+
+    async def release_last_first() -> None:
+        await waiting.wait()
+        for i in reversed(range(20)):
+            released[i].set()
+            await asyncio.sleep(0)  # task i ends before the next is let go
 
     def no_wait(*args, **kwargs):
         raise AssertionError("asyncio.wait was called")
 
     monkeypatch.setattr(asyncio, "wait", no_wait)
-    outcomes = [o async for o in fan_out(nap, range(20), concurrency=20)]
+    releasing = asyncio.create_task(release_last_first())
+    outcomes = [o async for o in fan_out(held, range(20), concurrency=20)]
+    await releasing
     assert [o.value for o in outcomes] == list(range(19, -1, -1))
