@@ -370,8 +370,8 @@ def build_database(
         # fingerprints (row count and sum of row hashes) prove the table equal to the work one.
         with ThreadPoolExecutor(2, thread_name_prefix="publish-lane") as lanes:
             start = lanes.submit if lanes_for(con) > 1 else run_now  # bench/publish_lanes.py compares
-            parquet = start(write_parquet_of_work, con, version_dir, changed)
-            patching = start(patch_histories_on_own_cursor, con, changed, fingerprints, previous)
+            parquet = start(on_own_cursor, con, write_parquet, version_dir, changed)
+            patching = start(on_own_cursor, con, patch_histories, changed, fingerprints, previous)
             others = [name for name in changed if TABLES[name].kind != "history" or previous is None]
             row_counts = rebuild_tables(con, others, fingerprints, previous, drop_views=views_changed)
             patched = patching.result()
@@ -429,20 +429,12 @@ def rebuild_tables(
     return copy_tables(con, names)
 
 
-def patch_histories_on_own_cursor(
-    con: duckdb.DuckDBPyConnection, changed: list[str], fingerprints: dict[str, str], previous: PreviousVersion | None
-) -> dict[str, int]:
-    """The history lane: `patch_histories` on a cursor of `con`."""
+def on_own_cursor(con: duckdb.DuckDBPyConnection, step, *args):
+    """A lane: `step(cursor, *args)` on a cursor of `con` (the work database), so it runs beside
+    the caller's statements; set as the work connection is (a cursor starts from the defaults)."""
     with con.cursor() as cursor:
-        cursor.execute("SET TimeZone = 'UTC'")  # as the work connection (a cursor starts from the defaults)
-        return patch_histories(cursor, changed, fingerprints, previous)
-
-
-def write_parquet_of_work(con: duckdb.DuckDBPyConnection, version_dir: Path, names: list[str]) -> None:
-    """The Parquet lane: `names`' files written from the work database, on a cursor of `con`."""
-    with con.cursor() as cursor:
-        cursor.execute("SET TimeZone = 'UTC'")  # as the work connection (a cursor starts from the defaults)
-        write_parquet(cursor, version_dir, names)
+        cursor.execute("SET TimeZone = 'UTC'")
+        return step(cursor, *args)
 
 
 def empty_database_key(fingerprints: dict[str, str]) -> str:

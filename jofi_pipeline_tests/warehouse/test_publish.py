@@ -176,13 +176,13 @@ def test_a_work_database_past_the_lanes_memory_budget_publishes_in_one_lane(tmp_
     it in lanes; the published copy is the same either way."""
     store = filled(tmp_path / "data", n_teams=3, users=True, published=True)
     ran_in: list[str] = []
-    real = publish_module.write_parquet_of_work
+    real = publish_module.write_parquet
 
     def noting_its_thread(*args):
         ran_in.append(threading.current_thread().name)
         return real(*args)
 
-    monkeypatch.setattr(publish_module, "write_parquet_of_work", noting_its_thread)
+    monkeypatch.setattr(publish_module, "write_parquet", noting_its_thread)
     monkeypatch.setattr(publish_module, "LANES_UP_TO_BYTES", budget)
     with store.open_run("r2", T1) as run:
         run.upsert("teams", [docs.team(id=2, display_name="Renamed")], T1)
