@@ -271,3 +271,88 @@ def test_an_asset_backfill_run_is_tagged_with_its_mode(dagster_dev, backfills):
     runs = _graphql(url, JOB_RUNS, {"filter": {"runIds": [run["runId"]]}})["runsOrError"]["results"]
     tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
     assert tags["jofi/mode"] == "test"
+
+
+LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}
+"""
+TERMINATE_RUN = """
+mutation Terminate($id: String!) {
+  terminateRun(runId: $id) { __typename ... on TerminateRunFailure { message } ... on PythonError { message } }
+}
+"""
+RUN_STATUS = "query Status($id: ID!) { runOrError(runId: $id) { ... on Run { status startTime endTime } } }"
+JOB_LAUNCH = {  # the job's Launchpad, partition `live`, Launch run
+    "selector": {"repositoryLocationName": LOCATION_NAME, "repositoryName": "__repository__", "jobName": "jofi_sync"},
+    "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "live"}]},
+}
+HUNG_ROUTE = "/users"  # a list every run reads; held open so the run is surely mid-fetch when stopped
+
+
+def _run_status(url: str, run_id: str, wanted: set[str], within: float) -> dict:
+    deadline = time.monotonic() + within
+    while (run := _graphql(url, RUN_STATUS, {"id": run_id})["runOrError"])["status"] not in wanted:
+        assert time.monotonic() < deadline, f"run {run_id} still {run['status']} after {within:.0f} s (waited for {sorted(wanted)})"
+        time.sleep(0.2)
+    return run
+
+
+def test_terminating_a_run_in_the_ui_stops_its_sync_at_once_publishes_nothing_and_the_next_run_completes(
+    dagster_dev, backfills, _session_simulator
+):
+    """The Runs page's Terminate (and run monitoring's max runtime, the same request) on a
+    `jofi_sync` run whose sync is waiting on JOFI: the run worker executes its one step in process
+    (defs/executor.py), so the sync itself is interrupted. The run ends CANCELED in seconds, asks
+    JOFI nothing more, leaves the published warehouse byte for byte as it was and the writer free,
+    says why in `status`, and a sync right after completes."""
+    from jofi_pipeline.harness.published_state import files_digest
+
+    url, data_dir, env = dagster_dev
+    _finished(url, backfills["job"])  # the live slot is free and live has a published version
+    _finished(url, backfills["asset"])
+    sim = _session_simulator
+    before = files_digest(data_dir / "live")
+    sim.set_faults(hang_rate=1.0, hang_seconds=120.0, routes=[HUNG_ROUTE], modes=["live"])
+    try:
+        hung = sim.stats()["faults_fired"].get("hang", 0)
+        launched = _graphql(url, LAUNCH_RUN, {"params": JOB_LAUNCH})["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        run_id = launched["run"]["runId"]
+        _run_status(url, run_id, {"STARTED"}, within=120)
+        deadline = time.monotonic() + 60
+        while sim.stats()["faults_fired"].get("hang", 0) == hung:  # counted as the request comes in
+            assert time.monotonic() < deadline, "the run's sync never asked for the hung list"
+            time.sleep(0.2)
+        asked = sim.stats()["total"]
+
+        stopping = time.monotonic()
+        terminated = _graphql(url, TERMINATE_RUN, {"id": run_id})["terminateRun"]
+        assert terminated["__typename"] == "TerminateRunSuccess", terminated
+        run = _run_status(url, run_id, {"CANCELED", "FAILURE", "SUCCESS"}, within=60)
+        assert run["status"] == "CANCELED", run
+        assert time.monotonic() - stopping < 30, "a stopped run must not wait for JOFI's hung answer (120 s)"
+        time.sleep(1.0)
+        assert sim.stats()["total"] == asked, "the stopped sync went on asking JOFI"
+    finally:
+        sim.clear_faults()
+    assert files_digest(data_dir / "live") == before, "a stopped run changed the published warehouse"
+
+    cli = Path(sys.executable).parent / "jofi-pipeline"
+    status = subprocess.run([str(cli), "status"], env=env, cwd=data_dir.parent, capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0, status.stderr[-2000:]
+    live = status.stdout.split("== live", 1)[1].split("== ", 1)[0]
+    assert "last attempt: FAILED" in live and "interrupted" in live, live
+
+    done = subprocess.run([str(cli), "sync", "--mode", "live"], env=env, cwd=data_dir.parent, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]  # the writer lock was let go
+    with duckdb.connect(str(data_dir / "live" / "jofi.duckdb"), read_only=True) as con:
+        stopped = con.execute(
+            "SELECT status, error FROM sync_runs WHERE epoch(started_at) BETWEEN ? AND ?", [run["startTime"], run["endTime"]]
+        ).fetchall()
+    assert len(stopped) == 1 and stopped[0][0] == "failed" and "interrupted" in stopped[0][1], stopped
