@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -72,13 +73,13 @@ def test_the_simulator_ends_with_the_process_that_started_it_however_that_ends(h
          "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
          "from jofi_pipeline.simulator.process import SimulatorProcess\n"
          "with SimulatorProcess(test_takers=5) as sim:\n"
-         "    print(sim.pid, sim.base_url, flush=True)\n"
+         "    print(sim.pid, sim.base_url, sim.log_path, flush=True)\n"
          "    time.sleep(600)\n"],
         stdout=subprocess.PIPE, text=True,
     )
-    pid = None
+    pid = log = None
     try:
-        first, base = owner.stdout.readline().split()
+        first, base, log = owner.stdout.readline().split()
         pid = int(first)
         assert httpx.get(base + "/healthcheck").json() == {"status": "ok"}
         owner.send_signal(getattr(signal, how))
@@ -92,6 +93,8 @@ def test_the_simulator_ends_with_the_process_that_started_it_however_that_ends(h
         owner.wait()
         if pid is not None and _alive(pid):  # leave nothing behind when the assertion failed
             os.kill(pid, signal.SIGKILL)
+        if log is not None:  # its owner was killed before it could remove it (every suite run left two)
+            Path(log).unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
