@@ -34,8 +34,8 @@ NOT_RUN: tuple[tuple[str, str], ...] = (
     (r"^\./jofi-pipeline watch\b(?!.*(--once|--help))", "keeps polling until stopped (the --once form is run)"),
     (r"^(\./jofi-pipeline ui\b|(\.venv/bin/)?(dg|dagster) dev\b)(?!.*--help)", "the Dagster UI, a long-running server (dagster/ tests start it)"),
     (r"^\./jofi-pipeline publish-remote\b", "needs an object store (deploy/test_upload_failures.py runs it against one)"),
-    (r"^docker\b|^cp deploy/|DAGSTER_HOME|DAGSTER_PG_URL|\bdagster(-daemon)? job\b|\bdagster-daemon\b",
-     "the production profile: Docker or Postgres (deploy/test_production.py runs the documented command)"),
+    (r"^docker\b|^cp deploy/|DAGSTER_HOME|DAGSTER_PG_URL|\bdagster(-daemon)? (job|instance)\b|\bdagster-daemon\b",
+     "the production profile: Docker or Postgres (deploy/test_production.py runs the documented commands)"),
     (r"^\./jofi-pipeline simulate\b(?!.*--help)", "a long-running server: the test starts it itself, as written but on a free port"),
 )
 

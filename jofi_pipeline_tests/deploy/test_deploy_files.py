@@ -158,3 +158,20 @@ def test_dockerfile_installs_the_lock_and_runs_as_a_non_root_user():
     python = re.search(r"^FROM python:(\d+\.\d+)", dockerfile, re.M).group(1)
     requires = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
     assert requires == f">={python}" or python >= requires.removeprefix(">=")
+
+
+def test_every_dagster_service_waits_for_the_one_that_sets_up_and_migrates_the_database():
+    """Dagster's services each set up its tables on a new database when they start: started together,
+    some failed. One `dagster instance migrate` goes first (and after an upgrade, migrates)."""
+    compose = load("docker-compose.yaml")["services"]
+    migrate = compose["migrate"]
+    assert migrate["command"] == ["dagster", "instance", "migrate"]
+    assert migrate["restart"] == "no", "a one-shot: restarted, it would run for ever"
+    assert migrate["image"] == compose["code-server"]["image"], "the image whose Dagster version the schema must match"
+    assert migrate["environment"]["DAGSTER_PG_URL"] == compose["daemon"]["environment"]["DAGSTER_PG_URL"]
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    on_the_database = [name for name, service in compose.items() if "DAGSTER_PG_URL" in service.get("environment", {})]
+    assert sorted(on_the_database) == ["code-server", "daemon", "migrate", "webserver"]
+    for name in on_the_database:
+        if name != "migrate":
+            assert compose[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name

@@ -38,12 +38,14 @@ class Production:
     workspace: Path        # deploy/workspace.yaml, pointed at the local code server
     code_server: Process   # as compose starts it: runs execute in its subprocesses
     daemon: Process        # as compose starts it: the run queue, schedules, sensors, monitoring
+    migrated: str          # what compose's one-shot `migrate` service printed, run before the others
 
 
 @pytest.fixture(scope="module")
 def production(postgres, small_world, tmp_path_factory) -> Iterator[Production]:
-    """A DAGSTER_HOME holding deploy/dagster.yaml verbatim, on its own Postgres database, with the
-    compose file's code server and daemon started (they boot while the first test runs)."""
+    """A DAGSTER_HOME holding deploy/dagster.yaml verbatim, on its own Postgres database, set up by
+    the compose file's `migrate` service, then its code server and daemon started (they boot while
+    the first test runs)."""
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
     env = {
@@ -64,16 +66,19 @@ def production(postgres, small_world, tmp_path_factory) -> Iterator[Production]:
         command = [swap.get(arg, arg) for arg in compose[service]["command"]]
         return [str(BIN / command[0]), *command[1:]]
 
+    # compose's order: the one-shot set-up (or migration) of the database, then the services
+    migrate = subprocess.run(argv("migrate"), env=env, capture_output=True, text=True, timeout=300)
+    assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-2000:]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_PG_URL", env["DAGSTER_PG_URL"])
-        instance = dg.DagsterInstance.from_config(str(home))  # creates the schema once
+        instance = dg.DagsterInstance.from_config(str(home))
         # This process only watches, polling the run table for a minute: keep one pooled connection,
         # as the webserver does (its default settings), instead of a new Postgres backend per query.
         instance.optimize_for_webserver(statement_timeout=15_000, pool_recycle=3600, max_overflow=20)
         code_server = Process(argv("code-server"), env, home / "code-server.log")
         daemon = Process(argv("daemon"), env, home / "daemon.log")
         try:
-            yield Production(home, env, instance, workspace_file, code_server, daemon)
+            yield Production(home, env, instance, workspace_file, code_server, daemon, migrate.stdout + migrate.stderr)
         finally:
             daemon.stop()
             code_server.stop()
@@ -82,6 +87,23 @@ def production(postgres, small_world, tmp_path_factory) -> Iterator[Production]:
 
 # The deployment contract of issue 15, word for word (outside tests run exactly this).
 CONTRACT_COMMAND = """dagster job execute -m jofi_pipeline.definitions -j jofi_sync --tags '{"dagster/partition": "live"}'"""
+
+
+def test_compose_migrate_step_sets_up_the_database_before_any_service_opens_it(production):
+    """On a new database `dagster instance migrate` (compose's `migrate` service) makes every table
+    and stamps the schema's revision, so the services that start after it only open it."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(production.env["DAGSTER_PG_URL"])
+    try:
+        with engine.connect() as con:
+            revisions = con.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).fetchall()
+            tables = {r[0] for r in con.execute(sqlalchemy.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))}
+    finally:
+        engine.dispose()
+    assert len(revisions) == 1, revisions
+    assert {"runs", "event_logs", "jobs", "instance_info"} <= tables, sorted(tables)
+    assert "Updating run storage" in production.migrated, production.migrated[-1500:]
 
 
 def test_the_contract_command_runs_a_live_sync_recorded_in_postgres_and_published(
