@@ -31,7 +31,7 @@ from jofi_pipeline.defs.partitions import LAUNCHED_BY_TAG, MODE_TAG
 from jofi_pipeline.instance import batched_events, open_instance
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.sync import head_start, own_runs
-from jofi_pipeline.sync.explain import INTERRUPTED
+from jofi_pipeline.sync.explain import DAGSTER_INTERRUPTION, INTERRUPTED
 from jofi_pipeline.sync.interrupted import interrupted_reason
 from jofi_pipeline.sync.report import capped_window_note
 from jofi_pipeline.sync.setup import resource_config
@@ -220,7 +220,7 @@ def _failure_reason(result) -> str:
                 return data.user_failure_data.description
             if data.error is not None:
                 error = data.error
-                if "DagsterExecutionInterruptedError" in (error.cls_name or "") + error.message:
+                if DAGSTER_INTERRUPTION in (error.cls_name or "") + error.message:
                     return INTERRUPTED  # Ctrl-C, or the run stopped: in words, as `status` says it
                 while error.cause is not None and "DagsterExecutionStepExecutionError" in (error.cls_name or "") + error.message:
                     error = error.cause  # Dagster's wrapper says only "error in op"; the cause says what

@@ -63,11 +63,18 @@ INTERRUPTED = ("the sync was interrupted before it finished (Ctrl-C, or its run 
                "published; what it had fetched is kept for the next sync")
 
 
+# Dagster's own interruption of a terminated run (the UI's Terminate, run monitoring), by name:
+# the sync does not import Dagster (a BaseException of dagster._core.errors).
+DAGSTER_INTERRUPTION = "DagsterExecutionInterruptedError"
+
+
 def interrupted(exc: BaseException) -> bool:
     """True when `exc` is only cancellations and interruptions, however grouped (no error inside)."""
     if isinstance(exc, BaseExceptionGroup):
         return all(interrupted(sub) for sub in exc.exceptions)
-    return isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
+    return isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) or any(
+        cls.__name__ == DAGSTER_INTERRUPTION for cls in type(exc).__mro__
+    )
 
 
 def explain(exc: BaseException) -> str:

@@ -58,10 +58,21 @@ def test_cancellations_are_not_errors_and_repeats_count_once():
     assert explain(group) == "GET /teams: JOFI server error (503) persisted after 3 retries"
 
 
+def _dagster_interruption() -> BaseException:
+    """What Dagster raises in a run worker whose run was terminated (the UI's Terminate, run monitoring)."""
+    from dagster._core.errors import DagsterExecutionInterruptedError
+
+    return DagsterExecutionInterruptedError("Execution was interrupted unexpectedly.")
+
+
 @pytest.mark.parametrize("exc", [
     asyncio.CancelledError(),
     KeyboardInterrupt(),
     BaseExceptionGroup("g", [asyncio.CancelledError(), BaseExceptionGroup("inner", [KeyboardInterrupt()])]),
+    # A terminated run's sync recorded "DagsterExecutionInterruptedError" in sync_runs and `status`
+    # when the termination reached it outside the asyncio loop (1 stop in 10 UI terminations).
+    _dagster_interruption(),
+    BaseExceptionGroup("g", [asyncio.CancelledError(), _dagster_interruption()]),
 ])
 def test_an_interrupted_sync_says_so_in_words_not_in_class_names(exc):
     line = explain(exc)
