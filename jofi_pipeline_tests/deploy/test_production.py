@@ -39,6 +39,7 @@ class Production:
     code_server: Process   # as compose starts it: runs execute in its subprocesses
     daemon: Process        # as compose starts it: the run queue, schedules, sensors, monitoring
     migrated: str          # what compose's one-shot `migrate` service printed, run before the others
+    set_up: tuple[int, set[str]]  # right after it, before anything else opened the database: revisions, tables
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,7 @@ def production(postgres, small_world, tmp_path_factory) -> Iterator[Production]:
     # compose's order: the one-shot set-up (or migration) of the database, then the services
     migrate = subprocess.run(argv("migrate"), env=env, capture_output=True, text=True, timeout=300)
     assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-2000:]
+    set_up = _schema_of(env["DAGSTER_PG_URL"])  # before this process or a service opens it (they would set it up too)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_PG_URL", env["DAGSTER_PG_URL"])
         instance = dg.DagsterInstance.from_config(str(home))
@@ -78,7 +80,7 @@ def production(postgres, small_world, tmp_path_factory) -> Iterator[Production]:
         code_server = Process(argv("code-server"), env, home / "code-server.log")
         daemon = Process(argv("daemon"), env, home / "daemon.log")
         try:
-            yield Production(home, env, instance, workspace_file, code_server, daemon, migrate.stdout + migrate.stderr)
+            yield Production(home, env, instance, workspace_file, code_server, daemon, migrate.stdout + migrate.stderr, set_up)
         finally:
             daemon.stop()
             code_server.stop()
@@ -89,19 +91,25 @@ def production(postgres, small_world, tmp_path_factory) -> Iterator[Production]:
 CONTRACT_COMMAND = """dagster job execute -m jofi_pipeline.definitions -j jofi_sync --tags '{"dagster/partition": "live"}'"""
 
 
+def _schema_of(url: str) -> tuple[int, set[str]]:
+    """How many schema revisions are stamped, and which tables exist (none of a new database)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as con:
+            tables = {r[0] for r in con.execute(sqlalchemy.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))}
+            stamped = con.execute(sqlalchemy.text("SELECT count(*) FROM alembic_version")).scalar() if "alembic_version" in tables else 0
+    finally:
+        engine.dispose()
+    return stamped, tables
+
+
 def test_compose_migrate_step_sets_up_the_database_before_any_service_opens_it(production):
     """On a new database `dagster instance migrate` (compose's `migrate` service) makes every table
     and stamps the schema's revision, so the services that start after it only open it."""
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(production.env["DAGSTER_PG_URL"])
-    try:
-        with engine.connect() as con:
-            revisions = con.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).fetchall()
-            tables = {r[0] for r in con.execute(sqlalchemy.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))}
-    finally:
-        engine.dispose()
-    assert len(revisions) == 1, revisions
+    revisions, tables = production.set_up
+    assert revisions == 1
     assert {"runs", "event_logs", "jobs", "instance_info"} <= tables, sorted(tables)
     assert "Updating run storage" in production.migrated, production.migrated[-1500:]
 

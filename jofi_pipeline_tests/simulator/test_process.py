@@ -79,7 +79,7 @@ def test_the_simulator_ends_with_the_process_that_started_it_however_that_ends(h
     )
     pid = log = None
     try:
-        first, base, log = owner.stdout.readline().split()
+        first, base, log = owner.stdout.readline().rstrip("\n").split(maxsplit=2)
         pid = int(first)
         assert httpx.get(base + "/healthcheck").json() == {"status": "ok"}
         owner.send_signal(getattr(signal, how))
