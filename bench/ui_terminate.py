@@ -31,10 +31,8 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 import duckdb  # noqa: E402
 import httpx  # noqa: E402
-import yaml  # noqa: E402
 
-from jofi_pipeline.dagster_compute_logs import compute_logs_config  # noqa: E402
-from jofi_pipeline.dagster_storage import storage_config  # noqa: E402
+from jofi_pipeline.harness.dagster_home import write_home  # noqa: E402
 from jofi_pipeline.harness.published_state import observe  # noqa: E402
 from jofi_pipeline.runs import LOCATION_NAME  # noqa: E402
 from jofi_pipeline.simulator.process import SimulatorProcess  # noqa: E402
@@ -85,12 +83,7 @@ class Ui:
 
 def start_dagster_dev(tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen, Ui]:
     """`dagster dev` on the project's dagster.yaml with its folders in `tmp` (its own process group)."""
-    home = tmp / "dagster_home"
-    home.mkdir()
-    config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
-    config["local_artifact_storage"]["config"]["base_dir"] = str(home)
-    (home / "dagster.yaml").write_text(yaml.safe_dump({**config, **storage_config(str(home)),
-                                                       **compute_logs_config(str(home / "storage"))}))
+    home = write_home(tmp / "dagster_home")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -7,4 +7,5 @@ imports it. Here so that bench/ needs nothing from the tests:
   history_oracle.py    history chains checked apart from the product's own SQL check
   truth.py             ids held vs the simulator's truth
   threaded_server.py   an ASGI app under uvicorn in a thread (a webhook receiver, a fake peer)
+  dagster_home.py      a Dagster home on the project's dagster.yaml, for a `dagster dev` of their own
 """

@@ -26,10 +26,8 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
-import yaml
 
-from jofi_pipeline.dagster_compute_logs import compute_logs_config
-from jofi_pipeline.dagster_storage import storage_config
+from jofi_pipeline.harness.dagster_home import write_home
 from jofi_pipeline.runs import LOCATION_NAME
 from jofi_pipeline.settings import ENV_BASE_URL, ENV_DATA_DIR, ENV_LIVE_KEY, ENV_TEST_KEY
 from jofi_pipeline.warehouse.tables import TABLES
@@ -82,9 +80,7 @@ def _free_port() -> int:
 def dagster_dev(_session_simulator, tmp_path_factory):
     simulator = _session_simulator
     tmp_path = tmp_path_factory.mktemp("dagster_dev")
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(yaml.safe_dump(_project_instance_config(home)))
+    home = write_home(tmp_path / "dagster_home")
     port = _free_port()
     env = {
         **os.environ,
@@ -122,13 +118,6 @@ def dagster_dev(_session_simulator, tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
-
-
-def _project_instance_config(home: Path) -> dict:
-    """The project's dagster.yaml, with every folder it names moved into `home`."""
-    config = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
-    config["local_artifact_storage"]["config"]["base_dir"] = str(home)
-    return {**config, **storage_config(str(home)), **compute_logs_config(str(home / "storage"))}
 
 
 JOB_BACKFILL = {  # the job's page: Partitions tab, Materialize…, All, Launch backfill
