@@ -44,6 +44,7 @@ class RequestContext:
     key: str | None
     mode: str | None  # "live" / "test" for a key the account owns, else None
     path: str = ""  # the path under /api/v2, e.g. "/test-takers/12" (faults aimed at ids read it)
+    abandoned: bool = False  # the client gave up on a hung request (faults set it, stats count it)
 
     @property
     def is_healthcheck(self) -> bool:

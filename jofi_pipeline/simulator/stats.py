@@ -1,4 +1,10 @@
-"""Request counts per route template, mode and status — what tests and benchmarks assert on."""
+"""Request counts per route template, mode and status — what tests and benchmarks assert on.
+
+A request is counted when its answer starts. A hung request whose client gave up is never
+answered, so it is not in `total`, `routes` or `rows`; it is counted apart, in `abandoned`, the
+moment the simulator lets it go (faults.py `_hang`). Its hang still shows in `/_sim/stats`'
+`faults_fired`: the fault did fire. A reset (dropped) request is likewise in `faults_fired` only.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,20 @@ from collections import Counter
 class Stats:
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, str, int]] = Counter()
+        self.abandoned: Counter[str] = Counter()  # by route template
 
     def record(self, template: str, mode: str | None, status: int) -> None:
         self.counts[(template, mode or "none", status)] += 1
 
+    def abandon(self, template: str) -> None:
+        self.abandoned[template] += 1
+
     def reset(self) -> None:
         self.counts.clear()
+        self.abandoned.clear()
 
     def snapshot(self) -> dict:
-        """`{total, routes: {template: {total, by_mode, by_status}}, rows: [...]}`."""
+        """`{total, routes: {template: {total, by_mode, by_status}}, rows: [...], abandoned: {total, routes}}`."""
         routes: dict[str, dict] = {}
         for (template, mode, status), n in sorted(self.counts.items()):
             entry = routes.setdefault(template, {"total": 0, "by_mode": {}, "by_status": {}})
@@ -27,11 +38,12 @@ class Stats:
             {"route": template, "mode": mode, "status": status, "count": n}
             for (template, mode, status), n in sorted(self.counts.items())
         ]
-        return {"total": sum(self.counts.values()), "routes": routes, "rows": rows}
+        abandoned = {"total": sum(self.abandoned.values()), "routes": dict(sorted(self.abandoned.items()))}
+        return {"total": sum(self.counts.values()), "routes": routes, "rows": rows, "abandoned": abandoned}
 
 
 class StatsMiddleware:
-    """Counts each API response by the status it started with (a hung request counts when it answers)."""
+    """Counts each API response by the status it started with, and each request abandoned unanswered."""
 
     def __init__(self, app, stats: Stats) -> None:
         self.app = app
@@ -49,3 +61,5 @@ class StatsMiddleware:
             await send(message)
 
         await self.app(scope, receive, counting_send)
+        if ctx.abandoned:
+            self.stats.abandon(ctx.template)

@@ -117,6 +117,46 @@ def test_hang(simulator):
     assert httpx.get(simulator.base_url + "/healthcheck", timeout=1).status_code == 200
 
 
+def test_a_hung_request_ends_when_its_client_leaves(simulator):
+    """A hung request whose client gave up is let go at once, unanswered: counted as abandoned,
+    not as answered (uvicorn alone would answer it hang_seconds later, into another test's stats)."""
+    simulator.set_faults(hang_rate=1.0, hang_seconds=120, routes=["/users"], modes=["live"])
+    with client(simulator, "live", timeout=0.5) as impatient, pytest.raises(httpx.ReadTimeout):
+        impatient.get("/users")
+    deadline = time.monotonic() + 15  # generous for a loaded machine; the fix takes milliseconds
+    while (stats := simulator.stats())["abandoned"]["total"] == 0:
+        assert time.monotonic() < deadline, f"the simulator still holds the hung request: {stats}"
+        time.sleep(0.05)
+    assert stats["abandoned"] == {"total": 1, "routes": {"GET /users": 1}}
+    assert "GET /users" not in stats["routes"], "an abandoned request must not count as answered"
+    assert stats["faults_fired"] == {"hang": 1}  # the hang did fire
+    simulator.clear_faults()
+    with client(simulator, "live") as c:
+        get_json(c, "/users")
+    answered = simulator.stats()
+    assert answered["routes"]["GET /users"]["by_status"] == {"200": 1} and answered["abandoned"]["total"] == 1
+
+
+def test_a_hung_request_still_gets_its_body(simulator, test_client):
+    """A hang reads the request while it waits (to see the client leave): the route must still get
+    the whole body, here a POST sent in several chunks during the hang."""
+    simulator.set_faults(hang_rate=1.0, hang_seconds=0.3, routes=["/invitations"])
+    inviter = simulator.truth("test")["users"][0]["email"]
+    body = json.dumps({"first_name": "Linda", "last_name": "Sample", "email": "linda.sample@example.com",
+                       "created_by_user_email": inviter, "custom_id": "x" * 200}).encode()
+
+    def chunks():
+        for i in range(0, len(body), 64):
+            yield body[i : i + 64]
+            time.sleep(0.01)
+
+    response = test_client.post("/invitations", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 201, response.text
+    assert response.json()["custom_id"] == "x" * 200
+    stats = simulator.stats()
+    assert stats["faults_fired"] == {"hang": 1} and stats["abandoned"]["total"] == 0
+
+
 def test_fault_settings_are_validated_and_merged(simulator):
     url = simulator.root_url + "/_sim/faults"
     assert httpx.post(url, json={"no_such_fault": 1}).status_code == 400
