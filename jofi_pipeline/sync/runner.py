@@ -294,6 +294,8 @@ class _Run:
             lists = await reading
         except ExceptionGroup as group:  # the first list's own error says what to do, not the group's
             raise group.exceptions[0] from None
+        except BaseExceptionGroup as group:  # a stop inside: it goes on as itself, as if raised here
+            raise _stop_in(group) from None
         finally:
             if not reading.done():  # a merge failed: stop reading
                 reading.cancel()
@@ -432,6 +434,19 @@ class _Run:
             if error is None:
                 raise
             log.exception("could not record the failed sync run")
+
+
+def _stop_in(group: BaseExceptionGroup) -> BaseException:
+    """The stop a TaskGroup grouped: a BaseException other than KeyboardInterrupt and SystemExit
+    (those it re-raises bare), in practice Dagster's interruption of a terminated run. Raised as
+    itself, Dagster and `status` know it for what it is, not as "BaseExceptionGroup: unhandled
+    errors in a TaskGroup"; it goes before any list's own error, since it is why the reads ended."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            exc = _stop_in(exc)
+        if not isinstance(exc, Exception):
+            return exc
+    return group
 
 
 async def _put(pages: asyncio.Queue, entity: str, items: list) -> None:

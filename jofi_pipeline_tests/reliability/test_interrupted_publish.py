@@ -3,7 +3,8 @@
 A cancellation (a stopped Dagster run, Ctrl-C) stops the coroutine that awaits a worker thread,
 not the thread: a publish begun must end (published, or not) before the run records its outcome,
 closes its connection and lets the writer lock go (sync/uninterrupted.py); and an interruption
-after the publish must not be told as "nothing was published" (sync/interrupted.py). A real
+after the publish must not be told as "nothing was published" (sync/interrupted.py); one while
+the lists are read is told as an interruption, not as a TaskGroup's group (sync/runner.py). A real
 simulator, real DuckDB files; the interruptions are injected at the exact step they hit.
 """
 
@@ -129,6 +130,45 @@ def test_an_interruption_after_the_publish_is_not_told_as_nothing_published(sim,
     assert INTERRUPTED not in message and "nothing was published" not in message, message
     assert message.startswith("live sync failed: the sync was interrupted (Ctrl-C, or its run was stopped), yet its "
                               f"data is published (sync run {attempt.run_id}, succeeded)"), message
+
+
+def _interrupted_while_reading_users(monkeypatch) -> None:
+    """Dagster's interruption of a terminated run, raised in the task reading /users: the lists
+    are read side by side in a TaskGroup, which groups a BaseException that is not Ctrl-C."""
+    read = JofiClient.list
+
+    async def list_or_interrupted(self, entity, on_page=None):
+        if entity == "users":
+            await asyncio.sleep(0.05)  # the other lists are under way
+            raise dg.DagsterExecutionInterruptedError()
+        return await read(self, entity, on_page)
+
+    monkeypatch.setattr(JofiClient, "list", list_or_interrupted)
+
+
+def test_dagster_interrupting_the_list_reads_goes_on_as_itself_not_as_a_group(sim, tmp_path, monkeypatch):
+    """Dagster knows its own interruption by type: wrapped in "BaseExceptionGroup: unhandled errors
+    in a TaskGroup" it was told as a crash, in the command's error and the run's failure."""
+    _interrupted_while_reading_users(monkeypatch)
+    with pytest.raises(dg.DagsterExecutionInterruptedError):  # not a BaseExceptionGroup around it
+        sync(sim, tmp_path)
+    attempt = AttemptLog(ModePaths.of("live", tmp_path).attempts).recent("live", 1)[0]
+    assert attempt.reason == INTERRUPTED, attempt
+
+    for name, value in sim.env().items():  # the URL and keys, as the CLI's run reads them
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SyncJobFailed) as failed:
+        sync_mode("live", data_dir=tmp_path / "dagster", instance=dg.DagsterInstance.ephemeral())
+    assert str(failed.value) == f"live sync failed: {INTERRUPTED}"  # runs._failure_reason, as `status` says it
+
+
+def test_an_error_beside_the_interruption_does_not_hide_it():
+    """A list that failed as the run was stopped: the stop is why the reads ended, so it goes on."""
+    from jofi_pipeline.sync.runner import _stop_in
+
+    stop = dg.DagsterExecutionInterruptedError()
+    group = BaseExceptionGroup("unhandled errors in a TaskGroup", [ValueError("a list's error"), BaseExceptionGroup("g", [stop])])
+    assert _stop_in(group) is stop
 
 
 def test_a_sync_cancelled_while_a_batch_merges_lets_it_commit_then_records_the_run(sim, tmp_path, monkeypatch):
