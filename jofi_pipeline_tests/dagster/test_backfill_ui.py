@@ -311,6 +311,7 @@ def test_terminating_a_run_in_the_ui_stops_its_sync_at_once_publishes_nothing_an
     sim.set_faults(hang_rate=1.0, hang_seconds=120.0, routes=[HUNG_ROUTE], modes=["live"])
     try:
         hung = sim.stats()["faults_fired"].get("hang", 0)
+        let_go = sim.stats()["abandoned"]["total"]
         launched = _graphql(url, LAUNCH_RUN, {"params": JOB_LAUNCH})["launchRun"]
         assert launched["__typename"] == "LaunchRunSuccess", launched
         run_id = launched["run"]["runId"]
@@ -335,6 +336,12 @@ def test_terminating_a_run_in_the_ui_stops_its_sync_at_once_publishes_nothing_an
         time.sleep(1.0)
         assert sim.stats()["total"] == asked, "the stopped sync went on asking JOFI"
         assert sim.stats()["faults_fired"].get("hang", 0) == hung + 1, "the stopped sync asked for the hung list again"
+        # The stopped sync hung up, so the simulator lets the hung request go now, not 120 s later
+        # (when its answer would be counted in another test's stats on this worker).
+        deadline = time.monotonic() + 15
+        while sim.stats()["abandoned"]["total"] == let_go:
+            assert time.monotonic() < deadline, "the stopped sync left its hung request open"
+            time.sleep(0.1)
     finally:
         sim.clear_faults()
     assert files_digest(data_dir / "live") == before, "a stopped run changed the published warehouse"
