@@ -35,7 +35,7 @@ def simulate(
     error_rate: Annotated[float, typer.Option(help="Fraction of API requests answered 500/502/503.")] = 0.0,
     malformed_rate: Annotated[float, typer.Option(help="Fraction answered 200 with an invalid JSON body.")] = 0.0,
     truncated_rate: Annotated[float, typer.Option(help="Fraction whose body is cut short.")] = 0.0,
-    hang_rate: Annotated[float, typer.Option(help="Fraction that answer only after --hang-seconds.")] = 0.0,
+    hang_rate: Annotated[float, typer.Option(help="Fraction that answer only after --hang-seconds (let go unanswered if the client leaves first).")] = 0.0,
     hang_seconds: Annotated[float, typer.Option(help="How long a hung request waits.")] = 30.0,
     fault_routes: Annotated[str, typer.Option(help="Comma-separated route-template substrings faults apply to (default: all).")] = "",
     fault_seed: Annotated[int | None, typer.Option(help="Seed for the fault dice.")] = None,

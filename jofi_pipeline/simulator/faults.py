@@ -504,6 +504,10 @@ async def _hang(seconds: float, receive):
     route through the returned `receive`. Only hangs wait this way (latency included, when both
     fire): it costs ~10 us of CPU more than a sleep, ~15% of the simulator's throughput if every
     50 ms latency request paid it, and a latency delay ends long before any client's timeout.
+    Two limits of asking uvicorn: a hung request with another pipelined behind it on the same
+    connection is not told of the disconnect (uvicorn tells only the newest), so it is held for
+    the whole hang, as before; and a request sent with `Expect: 100-continue` gets its
+    "100 Continue" when the hang starts, not when it ends (the first `receive()` sends it).
     """
     read: list[dict] = []
     try:

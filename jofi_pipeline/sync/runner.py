@@ -32,7 +32,7 @@ from jofi_pipeline.sync.uninterrupted import Outcome, note_steps, to_the_end, wa
 from jofi_pipeline.sync.options import SyncOptions
 from jofi_pipeline.sync.plan import Plan
 from jofi_pipeline.sync.attempts import record_attempt, refused
-from jofi_pipeline.sync.explain import explain
+from jofi_pipeline.sync.explain import DAGSTER_INTERRUPTION, explain
 from jofi_pipeline.sync.memory import FetchMemory, without_remembered
 from jofi_pipeline.sync.report import Coverage, SyncFailed, SyncReport, capped_window_note, utc_now
 from jofi_pipeline.warehouse import (
@@ -437,16 +437,26 @@ class _Run:
 
 
 def _stop_in(group: BaseExceptionGroup) -> BaseException:
-    """The stop a TaskGroup grouped: a BaseException other than KeyboardInterrupt and SystemExit
-    (those it re-raises bare), in practice Dagster's interruption of a terminated run. Raised as
-    itself, Dagster and `status` know it for what it is, not as "BaseExceptionGroup: unhandled
-    errors in a TaskGroup"; it goes before any list's own error, since it is why the reads ended."""
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            exc = _stop_in(exc)
-        if not isinstance(exc, Exception):
-            return exc
-    return group
+    """Dagster's interruption of a terminated run, if a TaskGroup grouped it, else the group.
+
+    Raised as itself, Dagster and `status` know it for what it is, not as "BaseExceptionGroup:
+    unhandled errors in a TaskGroup"; it goes before any list's own error, since it is why the
+    reads ended (the errors beside it are noted on it). Matched by name (explain.py): any other
+    BaseException a TaskGroup groups (KeyboardInterrupt and SystemExit it re-raises bare) stays
+    in its group, so e.g. a child's GeneratorExit never reaches the teardown's own handler.
+    """
+    stops = [leaf for leaf in _leaves(group) if any(cls.__name__ == DAGSTER_INTERRUPTION for cls in type(leaf).__mro__)]
+    if not stops:
+        return group
+    others = [leaf for leaf in _leaves(group) if leaf is not stops[0]]
+    if others:
+        stops[0].add_note("also ended the list reads: " + "; ".join(explain(leaf) for leaf in others))
+    return stops[0]
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    """The exceptions a group holds, nested groups opened, in order."""
+    return [leaf for sub in group.exceptions for leaf in (_leaves(sub) if isinstance(sub, BaseExceptionGroup) else [sub])]
 
 
 async def _put(pages: asyncio.Queue, entity: str, items: list) -> None:

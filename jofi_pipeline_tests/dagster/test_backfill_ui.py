@@ -339,9 +339,10 @@ def test_terminating_a_run_in_the_ui_stops_its_sync_at_once_publishes_nothing_an
         # The stopped sync hung up, so the simulator lets the hung request go now, not 120 s later
         # (when its answer would be counted in another test's stats on this worker).
         deadline = time.monotonic() + 15
-        while sim.stats()["abandoned"]["total"] == let_go:
+        while (abandoned := sim.stats()["abandoned"])["total"] < let_go + 1:
             assert time.monotonic() < deadline, "the stopped sync left its hung request open"
             time.sleep(0.1)
+        assert abandoned["total"] == let_go + 1 and abandoned["routes"].get(f"GET {HUNG_ROUTE}"), abandoned
     finally:
         sim.clear_faults()
     assert files_digest(data_dir / "live") == before, "a stopped run changed the published warehouse"

@@ -169,6 +169,16 @@ def test_an_error_beside_the_interruption_does_not_hide_it():
     stop = dg.DagsterExecutionInterruptedError()
     group = BaseExceptionGroup("unhandled errors in a TaskGroup", [ValueError("a list's error"), BaseExceptionGroup("g", [stop])])
     assert _stop_in(group) is stop
+    assert any("a list's error" in note for note in stop.__notes__), stop.__notes__  # not lost from the record
+
+
+def test_a_grouped_base_exception_other_than_dagsters_stays_in_its_group():
+    """Only Dagster's interruption is taken out: a child's GeneratorExit must not reach the
+    teardown's own GeneratorExit handler (a second Ctrl-C) as if raised there."""
+    from jofi_pipeline.sync.runner import _stop_in
+
+    group = BaseExceptionGroup("unhandled errors in a TaskGroup", [GeneratorExit()])
+    assert _stop_in(group) is group
 
 
 def test_a_sync_cancelled_while_a_batch_merges_lets_it_commit_then_records_the_run(sim, tmp_path, monkeypatch):
