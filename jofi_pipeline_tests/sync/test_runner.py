@@ -372,6 +372,40 @@ def test_list_pages_are_merged_as_they_arrive_so_no_list_is_held_whole(fake, sto
     assert total > 160 and alive and max(alive) <= 40, f"up to {max(alive)} of {total} list items held at a merge"
 
 
+def test_the_account_and_the_short_lists_merge_while_the_longest_list_still_pages(fake, store, monkeypatch):
+    """Nothing on the way to the by-id work waits for what it does not need: the lists are read
+    while the account merges (a fresh process's first merge costs ~0.15 s), and a list that is
+    whole is merged at once, not after the longest list's last page."""
+    import threading
+
+    from jofi_pipeline.api.client import JofiClient
+    from jofi_pipeline.warehouse import RunWriter
+
+    real_list, real_upsert = JofiClient.list, RunWriter.upsert
+    reading, users_merged = threading.Event(), threading.Event()
+    waited: dict[str, bool] = {}
+
+    async def list_(self, entity, on_page=None):
+        reading.set()
+        if entity == "invitations":  # the longest list: it ends only once a short one was merged
+            waited["users merged before the last list ended"] = await asyncio.to_thread(users_merged.wait, 5)
+        return await real_list(self, entity, on_page=on_page)
+
+    def upsert(self, entity, objects, *args, **kwargs):  # in the run's merge thread
+        if entity == "account":
+            waited["lists read while the account merged"] = reading.wait(5)
+        result = real_upsert(self, entity, objects, *args, **kwargs)
+        if entity == "users":
+            users_merged.set()
+        return result
+
+    monkeypatch.setattr(JofiClient, "list", list_)
+    monkeypatch.setattr(RunWriter, "upsert", upsert)
+    assert run(fake, store).status == "succeeded"
+    assert waited == {"lists read while the account merged": True, "users merged before the last list ended": True}
+    assert held(store, "invitations") == {7, 100101, 100102, 100103} and held(store, "users")
+
+
 def test_a_sync_collects_young_objects_less_often_and_gives_the_thresholds_back(fake, store, monkeypatch):
     """The collector's young generation is walked every 20,000 allocations while a run writes
     (collector.sync_running), not every 700; the process's own thresholds return after it."""
