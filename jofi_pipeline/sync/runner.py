@@ -265,9 +265,9 @@ class _Run:
             )
 
     async def read_lists(self, account: dict) -> tuple[dict[str, ListResult], list[str], dict[str, HeldIds]]:
-        """Merge the account, then read every list, merging its items as its pages arrive; return
-        what the rest of the run needs of them: each list's counts (no items), the scorecard
-        profiles and the ids in the window.
+        """Read every list while the account merges, merging each list's items as its pages
+        arrive; return what the rest of the run needs of them: each list's counts (no items), the
+        scorecard profiles and the ids in the window.
 
         The account merges while the lists' first pages are read (they wait in the queue): the
         first merge of a fresh process (a CLI sync) costs ~0.15 s, which the reads used to wait for.
@@ -289,13 +289,18 @@ class _Run:
             await pages.put((entity, None))
             return result
 
+        # Set once nothing takes pages any more (a merge failed, the run was stopped): the queue
+        # may be full then, and the reads' last put would wait for good.
+        stopped = asyncio.Event()
+
         async def read_all() -> dict[str, ListResult]:
             try:
                 # A TaskGroup, so one list failing cancels the others before the client closes.
                 async with asyncio.TaskGroup() as reads:
                     tasks = {entity: reads.create_task(read_one(entity)) for entity in entities.LISTS}
             finally:
-                await pages.put(None)
+                if not stopped.is_set():
+                    await pages.put(None)
             return {entity: task.result() for entity, task in tasks.items()}
 
         reading = asyncio.create_task(read_all())
@@ -311,7 +316,8 @@ class _Run:
         except BaseExceptionGroup as group:  # a stop inside: it goes on as itself, as if raised here
             raise _stop_in(group) from None
         finally:
-            if not reading.done():  # a merge failed: stop reading
+            if not reading.done():  # the account's or a list's merge failed, or the run was stopped
+                stopped.set()
                 reading.cancel()
                 with contextlib.suppress(BaseException):
                     await reading

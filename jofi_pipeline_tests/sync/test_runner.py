@@ -406,6 +406,46 @@ def test_the_account_and_the_short_lists_merge_while_the_longest_list_still_page
     assert held(store, "invitations") == {7, 100101, 100102, 100103} and held(store, "users")
 
 
+@pytest.mark.parametrize("stop", ["the_merge_fails", "the_run_is_cancelled"])
+def test_a_run_stopped_while_the_account_merges_and_the_list_pages_wait_ends_at_once(fake, store, monkeypatch, stop):
+    """The lists are read while the account merges, so their pages fill the bounded queue. A merge
+    that fails then (or a Ctrl-C, one cancel) must end the run at once with its own error, not
+    leave the reads waiting for good to put their last page (the run unrecorded, the lock held)."""
+    import time
+
+    from jofi_pipeline.warehouse import RunWriter
+
+    real_upsert = RunWriter.upsert
+    main: list = []
+
+    def upsert(self, entity, objects, *args, **kwargs):  # in the run's merge thread
+        if entity == "account":
+            time.sleep(0.3)  # the fake answers at once: every list's pages fill the queue meanwhile
+            if stop == "the_merge_fails":
+                raise OSError("disk full (injected)")
+            loop, task = main[0]
+            loop.call_soon_threadsafe(task.cancel)
+        return real_upsert(self, entity, objects, *args, **kwargs)
+
+    async def go() -> None:
+        main.append((asyncio.get_running_loop(), asyncio.current_task()))
+        async with fake.client() as client:
+            await run_sync(client, store, SyncOptions())
+
+    async def at_most_30_seconds() -> None:  # the old code waited for good: end the test all the same
+        await asyncio.wait_for(go(), 30)
+
+    monkeypatch.setattr(RunWriter, "upsert", upsert)
+    started = time.monotonic()
+    with pytest.raises(SyncFailed if stop == "the_merge_fails" else asyncio.CancelledError) as ended:
+        asyncio.run(at_most_30_seconds())
+    assert time.monotonic() - started < 15, "the run waited on its list reads after the merge stopped"
+    if stop == "the_merge_fails":
+        assert "disk full (injected)" in str(ended.value)
+    monkeypatch.setattr(RunWriter, "upsert", real_upsert)
+    assert run(fake, store).status == "succeeded"  # recorded, the writer lock let go
+
+
 def test_a_sync_collects_young_objects_less_often_and_gives_the_thresholds_back(fake, store, monkeypatch):
     """The collector's young generation is walked every 20,000 allocations while a run writes
     (collector.sync_running), not every 700; the process's own thresholds return after it."""
