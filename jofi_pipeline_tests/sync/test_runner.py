@@ -446,6 +446,57 @@ def test_a_run_stopped_while_the_account_merges_and_the_list_pages_wait_ends_at_
     assert run(fake, store).status == "succeeded"  # recorded, the writer lock let go
 
 
+def test_a_run_cancelled_while_a_full_list_batch_merges_and_the_pages_wait_ends_at_once(fake, store, monkeypatch):
+    """A long list (a large account) fills the bounded queue while one of its full batches merges.
+    One cancel then (a CLI sync's Ctrl-C) must end the run at once: the reads, cancelled, used to
+    wait for good to put their last page, so the CLI's child sat out its grace and was killed
+    unrecorded (it did, before 4677d9e, for this exact case)."""
+    import time
+
+    from jofi_pipeline.api.client import JofiClient
+    from jofi_pipeline.warehouse import RunWriter
+
+    fake.cap = 1000  # every record in the lists' window
+    for test_taker_id in range(104, 180):
+        fake.add_test_taker(test_taker_id, completed=False)
+    real_list, real_upsert = JofiClient.list, RunWriter.upsert
+    main: list = []
+    cancelled: list = []
+
+    async def paged_list(self, entity, on_page=None):  # the server's list, two items a page
+        result = await real_list(self, entity)
+        served = [dict(item) for item in result.items]
+        starts = range(0, len(served), 2)
+        for start in starts:
+            await on_page(served[start:start + 2])
+        return type(result)([], result.total_count, result.has_more, result.capped, len(starts))
+
+    def upsert(self, entity, objects, *args, **kwargs):  # in the run's merge thread
+        if entity == "test_takers" and not cancelled:
+            cancelled.append(entity)
+            time.sleep(0.3)  # the pages fill the queue meanwhile
+            loop, task = main[0]
+            loop.call_soon_threadsafe(task.cancel)
+        return real_upsert(self, entity, objects, *args, **kwargs)
+
+    async def go() -> None:
+        main.append((asyncio.get_running_loop(), asyncio.current_task()))
+        async with fake.client() as client:
+            await run_sync(client, store, SyncOptions(batch_size=4))
+
+    async def at_most_30_seconds() -> None:
+        await asyncio.wait_for(go(), 30)
+
+    monkeypatch.setattr(JofiClient, "list", paged_list)
+    monkeypatch.setattr(RunWriter, "upsert", upsert)
+    started = time.monotonic()
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(at_most_30_seconds())
+    assert cancelled and time.monotonic() - started < 15, "the run waited on its list reads after it was cancelled"
+    monkeypatch.setattr(RunWriter, "upsert", real_upsert)
+    assert run(fake, store, batch_size=4).status == "succeeded"  # recorded, the writer lock let go
+
+
 def test_a_sync_collects_young_objects_less_often_and_gives_the_thresholds_back(fake, store, monkeypatch):
     """The collector's young generation is walked every 20,000 allocations while a run writes
     (collector.sync_running), not every 700; the process's own thresholds return after it."""
