@@ -406,6 +406,21 @@ def test_the_account_and_the_short_lists_merge_while_the_longest_list_still_page
     assert held(store, "invitations") == {7, 100101, 100102, 100103} and held(store, "users")
 
 
+def _run_at_most_30_seconds(fake: FakeJofi, store: WarehouseStore, main: list, **options) -> None:
+    """`run`, noting its loop and task in `main` (for a merge thread to cancel it), and ended after
+    30 s all the same: the code these tests guard against waited for good."""
+
+    async def go() -> None:
+        main.append((asyncio.get_running_loop(), asyncio.current_task()))
+        async with fake.client() as client:
+            await run_sync(client, store, SyncOptions(**options))
+
+    async def at_most_30_seconds() -> None:
+        await asyncio.wait_for(go(), 30)
+
+    asyncio.run(at_most_30_seconds())
+
+
 @pytest.mark.parametrize("stop", ["the_merge_fails", "the_run_is_cancelled"])
 def test_a_run_stopped_while_the_account_merges_and_the_list_pages_wait_ends_at_once(fake, store, monkeypatch, stop):
     """The lists are read while the account merges, so their pages fill the bounded queue. A merge
@@ -427,18 +442,10 @@ def test_a_run_stopped_while_the_account_merges_and_the_list_pages_wait_ends_at_
             loop.call_soon_threadsafe(task.cancel)
         return real_upsert(self, entity, objects, *args, **kwargs)
 
-    async def go() -> None:
-        main.append((asyncio.get_running_loop(), asyncio.current_task()))
-        async with fake.client() as client:
-            await run_sync(client, store, SyncOptions())
-
-    async def at_most_30_seconds() -> None:  # the old code waited for good: end the test all the same
-        await asyncio.wait_for(go(), 30)
-
     monkeypatch.setattr(RunWriter, "upsert", upsert)
     started = time.monotonic()
     with pytest.raises(SyncFailed if stop == "the_merge_fails" else asyncio.CancelledError) as ended:
-        asyncio.run(at_most_30_seconds())
+        _run_at_most_30_seconds(fake, store, main)
     assert time.monotonic() - started < 15, "the run waited on its list reads after the merge stopped"
     if stop == "the_merge_fails":
         assert "disk full (injected)" in str(ended.value)
@@ -479,19 +486,11 @@ def test_a_run_cancelled_while_a_full_list_batch_merges_and_the_pages_wait_ends_
             loop.call_soon_threadsafe(task.cancel)
         return real_upsert(self, entity, objects, *args, **kwargs)
 
-    async def go() -> None:
-        main.append((asyncio.get_running_loop(), asyncio.current_task()))
-        async with fake.client() as client:
-            await run_sync(client, store, SyncOptions(batch_size=4))
-
-    async def at_most_30_seconds() -> None:
-        await asyncio.wait_for(go(), 30)
-
     monkeypatch.setattr(JofiClient, "list", paged_list)
     monkeypatch.setattr(RunWriter, "upsert", upsert)
     started = time.monotonic()
     with pytest.raises(asyncio.CancelledError):
-        asyncio.run(at_most_30_seconds())
+        _run_at_most_30_seconds(fake, store, main, batch_size=4)
     assert cancelled and time.monotonic() - started < 15, "the run waited on its list reads after it was cancelled"
     monkeypatch.setattr(RunWriter, "upsert", real_upsert)
     assert run(fake, store, batch_size=4).status == "succeeded"  # recorded, the writer lock let go
