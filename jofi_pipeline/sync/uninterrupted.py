@@ -110,25 +110,37 @@ async def to_the_end(work: Callable[..., T], *args: Any, outcome: Outcome | None
     begun = _BEGUN.get()
     if begun is not None:
         begun.add(outcome)
-    # An executor future, not a Task: asyncio.run's teardown cancels every task, never this.
-    running = loop.run_in_executor(None, _Once(functools.partial(contextvars.copy_context().run, work, *args), outcome))
+    try:
+        # An executor future, not a Task: asyncio.run's teardown cancels every task, never this.
+        running = loop.run_in_executor(None, _Once(functools.partial(contextvars.copy_context().run, work, *args), outcome))
+    except BaseException:  # never started (the executor shut down): nothing to wait for
+        _forget(begun, outcome)
+        raise
     interruption: BaseException | None = None
     while True:
         try:
             result = await asyncio.shield(running)
         except Exception as exc:  # the step's own error: no interruption is an Exception
-            if begun is not None:
-                begun.discard(outcome)
+            _forget(begun, outcome)
             return Ended(error=exc, interruption=interruption)
         except GeneratorExit:  # closed, its loop gone: awaiting again is not allowed
-            if not running.cancelled():  # else the thread never took it up: nothing runs
+            if running.cancelled():  # the thread never took it up: nothing runs
+                _forget(begun, outcome)
+            else:
                 outcome.ended.wait()  # the connection stays open and the lock held until the step ends
             raise
         except BaseException as exc:
             if running.done() and (running.cancelled() or running.exception() is exc):
+                if running.cancelled():  # never taken up: its `ended` will never be set
+                    _forget(begun, outcome)
                 raise  # the step itself ended so: nothing is left running to wait for
             interruption = interruption or exc  # the thread goes on: wait for it again
             continue
-        if begun is not None:
-            begun.discard(outcome)
+        _forget(begun, outcome)
         return Ended(result=result, interruption=interruption)
+
+
+def _forget(begun: set[Outcome] | None, outcome: Outcome) -> None:
+    """No longer noted as begun: it ended, or it will never run (`wait_for_steps` would wait for good)."""
+    if begun is not None:
+        begun.discard(outcome)
