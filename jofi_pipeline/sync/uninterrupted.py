@@ -104,7 +104,9 @@ def wait_for_steps(begun: set[Outcome]) -> None:
 async def to_the_end(work: Callable[..., T], *args: Any, outcome: Outcome | None = None) -> Ended[T]:
     """Run `work(*args)` in a worker thread (as asyncio.to_thread does) and wait until it has ended,
     however often the wait is cancelled or interrupted meanwhile. Closed meanwhile (GeneratorExit),
-    it waits for the thread without the loop, then lets GeneratorExit through."""
+    it waits for the thread without the loop, then lets GeneratorExit through. A step that never
+    runs (refused by the executor, or cancelled by it before a thread took it up) raises at once,
+    and is no longer noted as begun."""
     loop = asyncio.get_running_loop()
     outcome = outcome if outcome is not None else Outcome()
     begun = _BEGUN.get()
@@ -112,8 +114,12 @@ async def to_the_end(work: Callable[..., T], *args: Any, outcome: Outcome | None
         begun.add(outcome)
     try:
         # An executor future, not a Task: asyncio.run's teardown cancels every task, never this.
+        # Awaited only through `shield`, so it is cancelled only when its executor cancelled the
+        # work before a thread took it up: `running.cancelled()` below means "never ran".
         running = loop.run_in_executor(None, _Once(functools.partial(contextvars.copy_context().run, work, *args), outcome))
-    except BaseException:  # never started (the executor shut down): nothing to wait for
+    except RuntimeError:  # refused (the loop closed, the executor shut down): it will never run
+        # Only a refusal: an interrupt that lands here may come after the work was queued, and a
+        # step forgotten while its thread runs is the very thing this module prevents.
         _forget(begun, outcome)
         raise
     interruption: BaseException | None = None

@@ -63,6 +63,26 @@ def test_a_step_cancelled_before_any_thread_took_it_is_not_left_noted():
     assert begun == set() and _waits_at_most(begun, 5)
 
 
+def test_a_step_never_taken_up_is_not_left_noted_when_its_run_is_closed():
+    """Closed meanwhile (GeneratorExit: a second Ctrl-C broke out of asyncio.run's teardown)."""
+
+    async def main() -> set:
+        begun = note_steps()
+        executor = _NeverStarts()
+        asyncio.get_running_loop().set_default_executor(executor)
+        step = to_the_end(lambda: "never runs")
+        step.send(None)  # up to its wait, driven by hand: no task wakes it
+        executor.queued[0].cancel()
+        for _ in range(3):  # the executor's cancel reaches the step's future
+            await asyncio.sleep(0)
+        assert begun, "noted while it waits"
+        step.close()
+        return begun
+
+    begun = asyncio.run(main())
+    assert begun == set() and _waits_at_most(begun, 5)
+
+
 def test_a_step_that_ran_is_forgotten_once_it_ended():
     async def main() -> tuple[set, object]:
         begun = note_steps()
