@@ -68,13 +68,16 @@ INTERRUPTED = ("the sync was interrupted before it finished (Ctrl-C, or its run 
 DAGSTER_INTERRUPTION = "DagsterExecutionInterruptedError"
 
 
+def is_dagster_interruption(exc: BaseException) -> bool:
+    """True when `exc` is Dagster's interruption of a terminated run (or a subclass of it)."""
+    return any(cls.__name__ == DAGSTER_INTERRUPTION for cls in type(exc).__mro__)
+
+
 def interrupted(exc: BaseException) -> bool:
     """True when `exc` is only cancellations and interruptions, however grouped (no error inside)."""
     if isinstance(exc, BaseExceptionGroup):
         return all(interrupted(sub) for sub in exc.exceptions)
-    return isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) or any(
-        cls.__name__ == DAGSTER_INTERRUPTION for cls in type(exc).__mro__
-    )
+    return isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) or is_dagster_interruption(exc)
 
 
 def explain(exc: BaseException) -> str:

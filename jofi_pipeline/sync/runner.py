@@ -32,7 +32,7 @@ from jofi_pipeline.sync.uninterrupted import Outcome, note_steps, to_the_end, wa
 from jofi_pipeline.sync.options import SyncOptions
 from jofi_pipeline.sync.plan import Plan
 from jofi_pipeline.sync.attempts import record_attempt, refused
-from jofi_pipeline.sync.explain import DAGSTER_INTERRUPTION, explain
+from jofi_pipeline.sync.explain import explain, is_dagster_interruption, leaves
 from jofi_pipeline.sync.memory import FetchMemory, without_remembered
 from jofi_pipeline.sync.report import Coverage, SyncFailed, SyncReport, capped_window_note, utc_now
 from jofi_pipeline.warehouse import (
@@ -464,18 +464,14 @@ def _stop_in(group: BaseExceptionGroup) -> BaseException:
     BaseException a TaskGroup groups (KeyboardInterrupt and SystemExit it re-raises bare) stays
     in its group, so e.g. a child's GeneratorExit never reaches the teardown's own handler.
     """
-    stops = [leaf for leaf in _leaves(group) if any(cls.__name__ == DAGSTER_INTERRUPTION for cls in type(leaf).__mro__)]
+    found = leaves(group)
+    stops = [leaf for leaf in found if is_dagster_interruption(leaf)]
     if not stops:
         return group
-    others = [leaf for leaf in _leaves(group) if leaf is not stops[0]]
+    others = [leaf for leaf in found if leaf is not stops[0]]
     if others:
         stops[0].add_note("also ended the list reads: " + "; ".join(explain(leaf) for leaf in others))
     return stops[0]
-
-
-def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
-    """The exceptions a group holds, nested groups opened, in order."""
-    return [leaf for sub in group.exceptions for leaf in (_leaves(sub) if isinstance(sub, BaseExceptionGroup) else [sub])]
 
 
 async def _put(pages: asyncio.Queue, entity: str, items: list) -> None:
