@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from jofi_pipeline import json_codec, settings
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.warehouse import fetch_outcomes, fetch_state, flatten, history, identity, integrity, merge
+from jofi_pipeline.warehouse.checkpoint_beside import CheckpointBeside
 from jofi_pipeline.warehouse.diagnose import WarehouseLockedError, open_failure, restore_work_db
 from jofi_pipeline.warehouse.errors import ModeMismatchError, PublishError, PublishRefusedError, UnknownEntityError, WarehouseError
 from jofi_pipeline.warehouse.fetch_outcomes import Missed, Remembered
@@ -227,6 +228,7 @@ class RunWriter:
         # history existed): table -> rows. Empty on every later run, so it is said once.
         self.history_started: dict[str, int] = {}
         self._staged: StagedVersion | None = None  # stage_publish's copy, until publish takes it
+        self._checkpoint: CheckpointBeside | None = None  # the work database's, begun with the publish
         # Per history table, the keys this run has versioned so far (store._record_versions), as numbers.
         self._run_versioned: dict[str, KeySet | None] = {}
         # The history tables where this run id held current versions before this writer (read once).
@@ -244,7 +246,10 @@ class RunWriter:
         """Close the work DB, drop a copy staged for a publish that never came, release the lock (idempotent)."""
         con, self._con = self._con, None
         staged, self._staged = self._staged, None
+        checkpoint, self._checkpoint = self._checkpoint, None
         try:
+            if checkpoint is not None:
+                checkpoint.wait()  # it reads through this connection
             if con is not None:
                 con.close()
             if staged is not None:
@@ -380,6 +385,10 @@ class RunWriter:
         the published copies stay byte-identical.
         """
         self.con.execute("RESET threads")  # the publish runs alone: all cores (see WORK_DB_FETCH_THREADS)
+        if self._checkpoint is not None:  # a publish before this one's (tests, `republish`)
+            self._checkpoint.wait()
+        # The WAL into the file while the publish reads, not at the close after it (checkpoint_beside.py).
+        self._checkpoint = CheckpointBeside(self.con, self.con.execute("SELECT current_database()").fetchone()[0])
         previous = previous_version(self.store.paths)
         # The copy of the current file the new version starts from is written and flushed to disk
         # in the background (publish_staging.py): since stage_publish if the run called it, else
