@@ -18,7 +18,7 @@ from jofi_pipeline.defs.resources import JofiSyncResource
 from jofi_pipeline.defs.metadata import relation_metadata
 from jofi_pipeline.defs.tables import asset_key, source_spec, table_specs, view_specs
 from jofi_pipeline.settings import parse_mode
-from jofi_pipeline.sync import SyncFailed, head_start
+from jofi_pipeline.sync import SyncFailed, head_start, swallowed
 from jofi_pipeline.sync.setup import score_profiles_in, sync_with
 from jofi_pipeline.sync.attempts import record_refusal
 from jofi_pipeline.sync.explain import expected, explain
@@ -56,6 +56,17 @@ class SyncConfig(dg.Config):
     description="Sync one mode of the JOFI API into its DuckDB + Parquet warehouse and publish it.",
 )
 def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: JofiSyncResource):
+    # A stopped run ends stopped even when Dagster's interruption lands inside a DuckDB statement
+    # on this thread, which raises "Query interrupted" in its place (sync/swallowed.py).
+    with swallowed.noting():
+        try:
+            yield from _materialize(context, config, jofi)
+        except Exception as exc:
+            swallowed.reraise(exc)
+            raise
+
+
+def _materialize(context: dg.AssetExecutionContext, config: SyncConfig, jofi: JofiSyncResource):
     mode = parse_mode(context.partition_key)
     if context.run.tags.get(MODE_TAG) != mode:  # launched from the UI or a backfill: say it, as the others do
         context.instance.add_run_tags(context.run.run_id, {MODE_TAG: mode})
@@ -71,6 +82,7 @@ def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: 
         if head_started is None:
             report = asyncio.run(sync_with(jofi, mode, store, options, context.log.info))
     except Exception as exc:
+        swallowed.reraise(exc)  # a stop DuckDB raised its own error for ends as the stop, not a failure
         if isinstance(exc, SyncFailed):
             # A refused publish shows each integrity rule as judged on the work database (the
             # blocking checks, failed), and the published copy is unchanged.

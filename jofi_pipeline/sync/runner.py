@@ -25,7 +25,7 @@ from jofi_pipeline import collector, entities, settings
 from jofi_pipeline.api.client import JofiClient
 from jofi_pipeline.api.errors import JofiApiError
 from jofi_pipeline.api.lists import ListResult
-from jofi_pipeline.sync import own_runs, queries
+from jofi_pipeline.sync import own_runs, queries, swallowed
 from jofi_pipeline.sync.by_id import JOB_FIT_REPORT, SCORECARD, Derived, FanOut
 from jofi_pipeline.sync.targets import InboxWork
 from jofi_pipeline.sync.uninterrupted import Outcome, note_steps, to_the_end, wait_for_steps
@@ -131,11 +131,14 @@ async def _run_sync(
         except Exception as exc:
             # One line, whatever failed: a group from the side-by-side list reads is opened
             # (explain.py), so the CLI, sync_runs and Dagster say what failed and what to do.
+            stop = swallowed.behind(exc)  # Dagster's interruption, if a DuckDB statement raised its own error for it
             wait_for_steps(begun)  # never record through a connection a merge's thread still uses
-            run.finish("failed", error=exc)
+            run.finish("failed", error=stop or exc)
             record_attempt(paths, report)
             if interruption is not None:
                 raise interruption  # the run ends interrupted; the record says why nothing was published
+            if stop is not None:
+                raise stop from exc  # as if raised where DuckDB ran its handler
             # A refused publish carries every integrity rule as judged (shown as Dagster checks).
             raise SyncFailed(report.error or explain(exc), run_id=report.run_id,
                              findings=getattr(exc, "findings", ())) from exc

@@ -1,0 +1,141 @@
+"""A run stopped while the main thread is inside a DuckDB statement ends stopped, as any other.
+
+Dagster stops a run with a SIGINT its handler turns into DagsterExecutionInterruptedError. Inside
+a DuckDB statement on the main thread (a fetch plan, a query of the published copy), DuckDB runs
+that handler, stops its query and raises RuntimeError("Query interrupted") instead, and Dagster's
+exception is lost: the run was recorded as failed with "RuntimeError: Query interrupted" and
+Dagster saw a failure (sync/swallowed.py). A real simulator, real DuckDB files, the job run in
+this process by Dagster with its own signal handling, a real SIGINT landing inside the statement.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import dagster as dg
+import duckdb
+import pytest
+
+from jofi_pipeline.runs import sync_mode
+from jofi_pipeline.sync import runner
+from jofi_pipeline.sync.explain import INTERRUPTED
+from jofi_pipeline.sync.plan import Plan
+from jofi_pipeline.sync_refusal import SyncJobFailed
+from jofi_pipeline.warehouse import ModePaths
+from jofi_pipeline.warehouse.attempts import AttemptLog
+from jofi_pipeline_tests.reliability.test_interrupted_publish import lock_is_free
+from jofi_pipeline_tests.signal_in_statement import StatementSignal
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_kept():
+    """Dagster leaves SIGTERM mapped to the SIGINT handler it found; the next test gets them as they were."""
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in kept.items():
+        signal.signal(signum, handler)
+
+
+@pytest.fixture
+def sim_env(sim, monkeypatch):
+    for name, value in sim.env().items():  # the URL and keys, as the CLI's run reads them
+        monkeypatch.setenv(name, value)
+    return sim
+
+
+def duckdb_raised_its_own_error(statement: StatementSignal) -> bool:
+    """The signal landed inside the statement, and DuckDB raised in place of Dagster's interruption."""
+    raised = statement.raised
+    return statement.sent.is_set() and type(raised) is RuntimeError and str(raised) == "Query interrupted"
+
+
+def step_failures(instance: dg.DagsterInstance) -> list:
+    """The errors of the (only) run's step failures, as Dagster recorded them."""
+    return [e.dagster_event.step_failure_data.error for e in instance.all_logs(instance.get_runs()[0].run_id)
+            if e.dagster_event is not None and e.dagster_event.is_step_failure]
+
+
+def stopped_in_the_first_plan(monkeypatch, statement: StatementSignal) -> None:
+    """The run's first fetch plan, on the work database's reader: a slow statement first, stopped inside."""
+
+    class SlowPlan(Plan):
+        def __init__(self, reader, sql, params, **kwargs):
+            if not statement.sent.is_set():
+                statement.run(reader)
+            super().__init__(reader, sql, params, **kwargs)
+
+    monkeypatch.setattr(runner, "Plan", SlowPlan)
+
+
+def test_a_run_stopped_inside_a_plan_query_is_recorded_and_ends_as_interrupted(sim_env, tmp_path, monkeypatch):
+    paths = ModePaths.of("live", tmp_path)
+    statement = StatementSignal()
+    stopped_in_the_first_plan(monkeypatch, statement)
+    instance = dg.DagsterInstance.ephemeral()
+    with pytest.raises(SyncJobFailed) as failed:
+        sync_mode("live", data_dir=tmp_path, instance=instance)
+    assert duckdb_raised_its_own_error(statement), statement
+    assert str(failed.value) == f"live sync failed: {INTERRUPTED}"  # was "... RuntimeError: Query interrupted"
+    attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
+    assert (attempt.status, attempt.reason) == ("failed", INTERRUPTED), attempt
+    with duckdb.connect(str(paths.work_db), read_only=True) as con:
+        recorded = con.execute("SELECT status, error FROM sync_runs WHERE run_id = ?", [attempt.run_id]).fetchall()
+    assert recorded == [("failed", INTERRUPTED)]
+    assert lock_is_free(paths)
+    # Dagster saw its own interruption, not a failure of the step's code.
+    failures = [(f.cls_name, f.cause.cls_name if f.cause else None) for f in step_failures(instance)]
+    assert failures == [("DagsterExecutionInterruptedError", "RuntimeError")], failures
+
+
+def test_a_run_stopped_inside_a_query_of_the_published_copy_says_it_published(sim_env, tmp_path, monkeypatch):
+    """After the publish, while the step reads the published copy for the tables' metadata: the
+    data is live, and the command says so, not "RuntimeError: Query interrupted"."""
+    from jofi_pipeline.defs import assets
+
+    statement = StatementSignal()
+    metadata = assets.relation_metadata
+
+    def slow_metadata(reader, name, mode, *args, **kwargs):
+        if not statement.sent.is_set():
+            with duckdb.connect() as con:  # the reader's own settings are locked (readonly.py): any statement will do
+                statement.run(con)
+        return metadata(reader, name, mode, *args, **kwargs)
+
+    monkeypatch.setattr(assets, "relation_metadata", slow_metadata)
+    with pytest.raises(SyncJobFailed) as failed:
+        sync_mode("live", data_dir=tmp_path, instance=dg.DagsterInstance.ephemeral())
+    assert duckdb_raised_its_own_error(statement), statement
+    attempt = AttemptLog(ModePaths.of("live", tmp_path).attempts).recent("live", 1)[0]
+    assert attempt.status == "succeeded"
+    assert str(failed.value).startswith("live sync failed: the sync was interrupted (Ctrl-C, or its run was stopped), "
+                                        f"yet its data is published (sync run {attempt.run_id}, succeeded)"), failed.value
+
+
+def test_a_run_stopped_inside_a_statement_before_its_record_is_told_as_any_stop_there(sim_env, tmp_path, monkeypatch):
+    """Stopped in a statement on the writer's connection as the run begins (before the steps that
+    record their end): the step's own handling of it, not the runner's, must see the interruption."""
+    from jofi_pipeline.warehouse.store import RunWriter
+
+    stage = RunWriter.stage_publish
+
+    def stopped(how):
+        def stage_publish(writer):
+            how(writer)
+            return stage(writer)
+        monkeypatch.setattr(RunWriter, "stage_publish", stage_publish)
+
+    def plainly(writer):  # Dagster's handler raising where no statement runs: the usual case
+        raise dg.DagsterExecutionInterruptedError()
+
+    statement = StatementSignal()
+    told = {}
+    for name, how in (("plainly", plainly), ("in a statement", lambda writer: statement.run(writer.con))):
+        stopped(how)
+        instance = dg.DagsterInstance.ephemeral()
+        with pytest.raises(SyncJobFailed) as failed:
+            sync_mode("live", data_dir=tmp_path / name, instance=instance)
+        failures = [f.cls_name for f in step_failures(instance)]
+        told[name] = (str(failed.value), failures, lock_is_free(ModePaths.of("live", tmp_path / name)))
+    assert duckdb_raised_its_own_error(statement), statement
+    assert told["in a statement"] == told["plainly"], told
+    assert told["plainly"][1:] == (["DagsterExecutionInterruptedError"], True), told
