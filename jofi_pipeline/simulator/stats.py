@@ -14,20 +14,20 @@ from collections import Counter
 class Stats:
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, str, int]] = Counter()
-        self.abandoned: Counter[str] = Counter()  # by route template
+        self.abandoned: Counter[tuple[str, str]] = Counter()  # by route template and mode
 
     def record(self, template: str, mode: str | None, status: int) -> None:
         self.counts[(template, mode or "none", status)] += 1
 
-    def abandon(self, template: str) -> None:
-        self.abandoned[template] += 1
+    def abandon(self, template: str, mode: str | None) -> None:
+        self.abandoned[(template, mode or "none")] += 1
 
     def reset(self) -> None:
         self.counts.clear()
         self.abandoned.clear()
 
     def snapshot(self) -> dict:
-        """`{total, routes: {template: {total, by_mode, by_status}}, rows: [...], abandoned: {total, routes}}`."""
+        """`{total, routes: {template: {total, by_mode, by_status}}, rows: [...], abandoned: {total, routes, by_mode}}`."""
         routes: dict[str, dict] = {}
         for (template, mode, status), n in sorted(self.counts.items()):
             entry = routes.setdefault(template, {"total": 0, "by_mode": {}, "by_status": {}})
@@ -38,7 +38,13 @@ class Stats:
             {"route": template, "mode": mode, "status": status, "count": n}
             for (template, mode, status), n in sorted(self.counts.items())
         ]
-        abandoned = {"total": sum(self.abandoned.values()), "routes": dict(sorted(self.abandoned.items()))}
+        abandoned_routes: Counter[str] = Counter()
+        abandoned_modes: Counter[str] = Counter()
+        for (template, mode), n in self.abandoned.items():
+            abandoned_routes[template] += n
+            abandoned_modes[mode] += n
+        abandoned = {"total": sum(self.abandoned.values()), "routes": dict(sorted(abandoned_routes.items())),
+                     "by_mode": dict(sorted(abandoned_modes.items()))}
         return {"total": sum(self.counts.values()), "routes": routes, "rows": rows, "abandoned": abandoned}
 
 
@@ -62,4 +68,4 @@ class StatsMiddleware:
 
         await self.app(scope, receive, counting_send)
         if ctx.abandoned:
-            self.stats.abandon(ctx.template)
+            self.stats.abandon(ctx.template, ctx.mode)

@@ -127,7 +127,7 @@ def test_a_hung_request_ends_when_its_client_leaves(simulator):
     while (stats := simulator.stats())["abandoned"]["total"] == 0:
         assert time.monotonic() < deadline, f"the simulator still holds the hung request: {stats}"
         time.sleep(0.05)
-    assert stats["abandoned"] == {"total": 1, "routes": {"GET /users": 1}}
+    assert stats["abandoned"] == {"total": 1, "routes": {"GET /users": 1}, "by_mode": {"live": 1}}
     assert "GET /users" not in stats["routes"], "an abandoned request must not count as answered"
     assert stats["faults_fired"] == {"hang": 1}  # the hang did fire
     simulator.clear_faults()
