@@ -7,9 +7,11 @@ work leaves the disk idle. DuckDB checkpoints a database while other transaction
 the checkpoint starts as the publish does, on a cursor of its own, and the close only waits for
 it before closing.
 
-Nothing can be lost by it: a checkpoint that cannot run (a transaction that wrote is still
-open) does nothing, one that fails leaves the WAL as it was (said in the log), and the close
-checkpoints whatever is left either way.
+Nothing can be lost by it: a checkpoint DuckDB refuses (another write transaction is open: it
+says so) or that fails otherwise leaves the WAL as it was (said in the log), and the close
+checkpoints whatever is left either way. The close waits for it whatever interrupts the wait (a
+second Ctrl-C, Dagster's stop), as `sync/uninterrupted.py` waits for a merge: a connection
+closed, or a process ending, under a checkpoint still running aborts the interpreter.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class CheckpointBeside:
     def __init__(self, con: duckdb.DuckDBPyConnection, catalog: str) -> None:
         self.catalog = catalog
         self.error: Exception | None = None
+        self._ended = threading.Event()  # set once the checkpoint's cursor is closed
         cursor = con.cursor()  # made here, by the connection's user: the thread only runs it
         self._thread = threading.Thread(target=self._run, args=(cursor,), name="work-checkpoint")
         self._thread.start()
@@ -41,7 +44,19 @@ class CheckpointBeside:
         except Exception as exc:  # the WAL stays; the close checkpoints it
             self.error = exc
             log.warning("the work database's checkpoint beside the publish failed (the close tries again): %s", exc)
+        finally:
+            self._ended.set()
 
     def wait(self) -> None:
-        """Until the checkpoint has ended (before the connection it reads closes)."""
-        self._thread.join()
+        """Until the checkpoint has ended (before the connection it reads closes). An interruption
+        meanwhile waits for it too, then goes on: on Python 3.11 a `Thread.join` it interrupts
+        marks the thread ended while it still runs, so the event is waited for, not the thread."""
+        interrupted: BaseException | None = None
+        while True:
+            try:
+                self._ended.wait()
+                break
+            except BaseException as exc:  # held until the checkpoint has ended
+                interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted

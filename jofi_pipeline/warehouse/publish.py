@@ -394,8 +394,9 @@ def build_database(
 
 def lanes_for(con: duckdb.DuckDBPyConnection) -> int:
     """How many lanes this publish runs: PUBLISH_LANES while the work database is small enough to
-    share its memory limit (LANES_UP_TO_BYTES), else 1. Its WAL is not counted: DuckDB checkpoints
-    it into the file past 16 MB (its default `checkpoint_threshold`), so at most that is missed."""
+    share its memory limit (LANES_UP_TO_BYTES), else 1. Its WAL is counted only once the checkpoint
+    beside the publish (checkpoint_beside.py) has written it into the file; DuckDB checkpoints it
+    past 16 MB anyway (its default `checkpoint_threshold`), so at most that is missed."""
     (used,) = con.execute(
         "SELECT used_blocks * block_size FROM pragma_database_size() WHERE database_name = current_database()"
     ).fetchone()

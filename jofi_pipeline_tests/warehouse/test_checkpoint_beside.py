@@ -4,10 +4,12 @@ is in the file before the run closes, and a checkpoint that fails or cannot run 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from pathlib import Path
 
 import duckdb
+import pytest
 
 import jofi_pipeline_tests.warehouse.docs_shapes as docs
 from jofi_pipeline.warehouse import checkpoint_beside
@@ -75,17 +77,56 @@ def test_a_checkpoint_that_fails_is_said_and_the_close_writes_the_wal_instead(tm
         assert again.execute("SELECT count(*) FROM t").fetchone() == (100,)
 
 
-def test_a_checkpoint_beside_an_open_write_does_nothing_and_loses_none_of_it(tmp_path):
+def test_a_checkpoint_beside_an_open_update_is_refused_and_loses_none_of_it(tmp_path, caplog):
     path = tmp_path / "work.duckdb"
     con = make_db_with_wal(path)
     writing = con.cursor()
     writing.begin()
-    writing.execute("INSERT INTO t VALUES (1000)")
-    beside = CheckpointBeside(con, "work")
-    beside.wait()
-    assert beside.error is None  # DuckDB skips a checkpoint it cannot make; it does not fail
+    writing.execute("UPDATE t SET i = i + 1000 WHERE i < 10")
+    with caplog.at_level(logging.WARNING, logger=checkpoint_beside.__name__):
+        beside = CheckpointBeside(con, "work")
+        beside.wait()
+    assert isinstance(beside.error, duckdb.TransactionException)  # DuckDB refuses it, and says so
+    assert "other write transactions active" in caplog.text
     writing.commit()
     writing.close()
     con.close()
     with duckdb.connect(str(path), read_only=True) as again:
-        assert again.execute("SELECT count(*), max(i) FROM t").fetchone() == (101, 1000)
+        assert again.execute("SELECT count(*), max(i) FROM t").fetchone() == (100, 1009)
+
+
+class Stop(BaseException):
+    """What a signal handler raises here, as Dagster's raises its interruption."""
+
+
+def test_a_wait_interrupted_waits_for_the_checkpoint_to_end_then_goes_on(tmp_path, monkeypatch):
+    """Closing the connection under a running checkpoint aborts the interpreter; an interruption
+    of the close's wait (a second Ctrl-C, Dagster's stop) must wait for the checkpoint too."""
+    path = tmp_path / "work.duckdb"
+    con = make_db_with_wal(path)
+    release, ended = threading.Event(), threading.Event()
+    real_run = CheckpointBeside._run
+
+    def held_run(self, cursor):  # the checkpoint runs on until the test lets it end
+        release.wait(30)
+        real_run(self, cursor)
+        ended.set()
+
+    def stop(signum, frame):
+        threading.Timer(0.2, release.set).start()  # ends after the interruption, not before
+        raise Stop()
+
+    monkeypatch.setattr(CheckpointBeside, "_run", held_run)
+    previous = signal.signal(signal.SIGALRM, stop)
+    try:
+        beside = CheckpointBeside(con, "work")
+        signal.setitimer(signal.ITIMER_REAL, 0.1)  # lands inside wait()
+        with pytest.raises(Stop):
+            beside.wait()
+        assert ended.is_set() and beside.error is None  # the interruption went on only once it had ended
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        release.set()
+    assert wal_bytes(path) == 0
+    con.close()
