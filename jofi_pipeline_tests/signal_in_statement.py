@@ -18,6 +18,8 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
@@ -64,3 +66,14 @@ class StatementSignal:
                 self.sent.set()
                 return
             time.sleep(0.001)
+
+
+@contextmanager
+def handlers_kept() -> Iterator[None]:
+    """Dagster leaves SIGTERM mapped to the SIGINT handler it found; what follows gets them as they were."""
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            signal.signal(signum, handler)

@@ -61,6 +61,12 @@ def lock_is_free(paths: ModePaths) -> bool:
     return True
 
 
+def recorded_run(paths: ModePaths, run_id: str) -> list[tuple]:
+    """The run's (status, error) as `sync_runs` holds it."""
+    with duckdb.connect(str(paths.work_db), read_only=True) as con:
+        return con.execute("SELECT status, error FROM sync_runs WHERE run_id = ?", [run_id]).fetchall()
+
+
 def cancel_then_keep_busy(writer, task_seen: list) -> None:
     """From inside a merge: cancel the sync, wait until the cancellation is under way, then keep the
     connection busy a while, as a large batch would (the run must not record through it meanwhile)."""
@@ -201,8 +207,8 @@ def test_a_sync_cancelled_while_a_batch_merges_lets_it_commit_then_records_the_r
         sync(sim, tmp_path, task_seen)
     attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
     assert (attempt.status, attempt.reason) == ("failed", INTERRUPTED)
+    recorded = recorded_run(paths, attempt.run_id)
     with duckdb.connect(str(paths.work_db), read_only=True) as con:
-        recorded = con.execute("SELECT status, error FROM sync_runs WHERE run_id = ?", [attempt.run_id]).fetchall()
         scorecards = con.execute("SELECT count(*) FROM scorecards").fetchall()[0][0]
     assert recorded == [("failed", INTERRUPTED)]
     assert scorecards > 0  # the batch that was merging committed
@@ -231,8 +237,8 @@ def test_a_sync_cancelled_while_a_list_batch_merges_lets_it_commit_then_records_
     assert merging, "no list batch of test_takers was merged"
     attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
     assert (attempt.status, attempt.reason) == ("failed", INTERRUPTED)
+    recorded = recorded_run(paths, attempt.run_id)
     with duckdb.connect(str(paths.work_db), read_only=True) as con:
-        recorded = con.execute("SELECT status, error FROM sync_runs WHERE run_id = ?", [attempt.run_id]).fetchall()
         test_takers = con.execute("SELECT count(*) FROM test_takers").fetchall()[0][0]
     assert recorded == [("failed", INTERRUPTED)]
     assert test_takers == merging[0]  # the batch that was merging committed
@@ -289,8 +295,7 @@ def test_a_sync_closed_while_it_publishes_waits_for_the_publish_and_records_what
     assert current_version(paths) != before  # the publish went through
     attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
     assert (attempt.status, attempt.reason) == ("succeeded", None), attempt
-    with duckdb.connect(str(paths.work_db), read_only=True) as con:
-        recorded = con.execute("SELECT status, error FROM sync_runs WHERE run_id = ?", [attempt.run_id]).fetchall()
+    recorded = recorded_run(paths, attempt.run_id)
     assert recorded == [("succeeded", None)]
     assert lock_is_free(paths)
 

@@ -10,7 +10,6 @@ this process by Dagster with its own signal handling, a real SIGINT landing insi
 
 from __future__ import annotations
 
-import signal
 
 import dagster as dg
 import duckdb
@@ -23,17 +22,14 @@ from jofi_pipeline.sync.plan import Plan
 from jofi_pipeline.sync_refusal import SyncJobFailed
 from jofi_pipeline.warehouse import ModePaths
 from jofi_pipeline.warehouse.attempts import AttemptLog
-from jofi_pipeline_tests.reliability.test_interrupted_publish import lock_is_free
-from jofi_pipeline_tests.signal_in_statement import StatementSignal
+from jofi_pipeline_tests.reliability.test_interrupted_publish import lock_is_free, recorded_run
+from jofi_pipeline_tests.signal_in_statement import StatementSignal, handlers_kept
 
 
 @pytest.fixture(autouse=True)
 def signal_handlers_kept():
-    """Dagster leaves SIGTERM mapped to the SIGINT handler it found; the next test gets them as they were."""
-    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for signum, handler in kept.items():
-        signal.signal(signum, handler)
+    with handlers_kept():
+        yield
 
 
 @pytest.fixture
@@ -78,8 +74,7 @@ def test_a_run_stopped_inside_a_plan_query_is_recorded_and_ends_as_interrupted(s
     assert str(failed.value) == f"live sync failed: {INTERRUPTED}"  # was "... RuntimeError: Query interrupted"
     attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
     assert (attempt.status, attempt.reason) == ("failed", INTERRUPTED), attempt
-    with duckdb.connect(str(paths.work_db), read_only=True) as con:
-        recorded = con.execute("SELECT status, error FROM sync_runs WHERE run_id = ?", [attempt.run_id]).fetchall()
+    recorded = recorded_run(paths, attempt.run_id)
     assert recorded == [("failed", INTERRUPTED)]
     assert lock_is_free(paths)
     # Dagster saw its own interruption, not a failure of the step's code.

@@ -10,16 +10,13 @@ import duckdb
 import pytest
 
 from jofi_pipeline.sync import swallowed
-from jofi_pipeline_tests.signal_in_statement import StatementSignal
+from jofi_pipeline_tests.signal_in_statement import StatementSignal, handlers_kept
 
 
 @pytest.fixture(autouse=True)
 def signal_handlers_kept():
-    """Dagster leaves SIGTERM mapped to the SIGINT handler it found; the next test gets them as they were."""
-    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for signum, handler in kept.items():
-        signal.signal(signum, handler)
+    with handlers_kept():
+        yield
 
 
 def test_duckdb_raises_its_own_error_in_place_of_dagsters_interruption_which_is_lost():
