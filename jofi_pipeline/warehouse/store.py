@@ -248,12 +248,14 @@ class RunWriter:
         staged, self._staged = self._staged, None
         checkpoint, self._checkpoint = self._checkpoint, None
         try:
-            if checkpoint is not None:
-                checkpoint.wait()  # it reads through this connection
-            if con is not None:
-                con.close()
-            if staged is not None:
-                staged.discard()
+            try:
+                if checkpoint is not None:  # it reads through this connection; an interruption of
+                    checkpoint.wait()  # the wait goes on once it has ended, and after the close
+            finally:
+                if con is not None:
+                    con.close()
+                if staged is not None:
+                    staged.discard()
         finally:
             self._lock.release()
 
@@ -385,7 +387,7 @@ class RunWriter:
         the published copies stay byte-identical.
         """
         self.con.execute("RESET threads")  # the publish runs alone: all cores (see WORK_DB_FETCH_THREADS)
-        if self._checkpoint is not None:  # a publish before this one's (tests, `republish`)
+        if self._checkpoint is not None:  # an earlier publish of this run's (tests publish twice)
             self._checkpoint.wait()
         # The WAL into the file while the publish reads, not at the close after it (checkpoint_beside.py).
         self._checkpoint = CheckpointBeside(self.con, self.con.execute("SELECT current_database()").fetchone()[0])

@@ -130,3 +130,37 @@ def test_a_wait_interrupted_waits_for_the_checkpoint_to_end_then_goes_on(tmp_pat
         release.set()
     assert wal_bytes(path) == 0
     con.close()
+
+
+def test_a_close_interrupted_while_the_checkpoint_runs_still_closes_and_unlocks_then_goes_on(store, monkeypatch):
+    release, ended = threading.Event(), threading.Event()
+    real_run = CheckpointBeside._run
+
+    def held_run(self, cursor):
+        release.wait(30)
+        real_run(self, cursor)
+        ended.set()
+
+    def stop(signum, frame):
+        threading.Timer(0.2, release.set).start()
+        raise Stop()
+
+    monkeypatch.setattr(CheckpointBeside, "_run", held_run)
+    previous = signal.signal(signal.SIGALRM, stop)
+    try:
+        writer = store.open_run("r1", T0)
+        fill(writer, n_teams=20)
+        writer.publish()  # its checkpoint is held: still running when the close begins
+        con = writer.con
+        signal.setitimer(signal.ITIMER_REAL, 0.1)  # lands in the close's wait
+        with pytest.raises(Stop):
+            writer.close()
+        assert ended.is_set()  # the interruption went on only once the checkpoint had ended
+        with pytest.raises(duckdb.ConnectionException):  # and once the connection was closed
+            con.execute("SELECT 1")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        release.set()
+    with store.open_run("r2", T1) as again:  # the lock is free
+        assert again.con.execute("SELECT count(*) FROM teams").fetchone() == (20,)
