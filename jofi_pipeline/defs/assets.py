@@ -57,13 +57,23 @@ class SyncConfig(dg.Config):
 )
 def jofi_warehouse(context: dg.AssetExecutionContext, config: SyncConfig, jofi: JofiSyncResource):
     # A stopped run ends stopped even when Dagster's interruption lands inside a DuckDB statement
-    # on this thread, which raises "Query interrupted" in its place (sync/swallowed.py).
-    with swallowed.noting():
-        try:
-            yield from _materialize(context, config, jofi)
-        except Exception as exc:
-            swallowed.reraise(exc)
-            raise
+    # on this thread, which raises "Query interrupted" in its place (sync/swallowed.py). Noted
+    # around each step of the generator, not once: Dagster puts its handler in afresh for each
+    # `next()` and takes it out after, so a handler wrapped once was gone after the first result.
+    steps = _materialize(context, config, jofi)
+    try:
+        while True:
+            with swallowed.noting():
+                try:
+                    result = next(steps)
+                except StopIteration:
+                    return
+                except Exception as exc:
+                    swallowed.reraise(exc)
+                    raise
+            yield result
+    finally:
+        steps.close()
 
 
 def _materialize(context: dg.AssetExecutionContext, config: SyncConfig, jofi: JofiSyncResource):

@@ -45,7 +45,9 @@ def noting() -> Iterator[None]:
     try:
         for signum in SIGNALS:
             handler = signal.getsignal(signum)
-            if callable(handler):  # not SIG_DFL / SIG_IGN
+            # Not SIG_DFL / SIG_IGN, nor Python's own: asyncio.run turns Ctrl-C into a cancel only
+            # while that one is in place, and it raises no Dagster interruption to note.
+            if callable(handler) and handler is not signal.default_int_handler:
                 put[signum] = (_noting(handler), handler)
                 signal.signal(signum, put[signum][0])
         yield
