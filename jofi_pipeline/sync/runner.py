@@ -103,15 +103,17 @@ async def _run_sync(
         raise refused(paths, report, exc) from None
     with writer_cm as writer:
         own_runs.note(mode, report.run_id)  # from here on it may publish
-        writer.stage_publish()  # the copy the publish starts from is made while the run fetches
-        if writer.history_started:
-            say(f"history starts now from the current rows of {', '.join(writer.history_started)} (this "
-                "warehouse was built before history was kept; earlier changes were not kept)")
         run = _Run(client, writer, options, report, say)
         interruption: BaseException | None = None  # one that came while the publish ran
         publish = Outcome()  # how the publish's thread ended, once it has
         begun = note_steps()  # the merges (and the publish) begun in worker threads, until each ends
         try:
+            # Inside the try: a stop or an error here is recorded as the run's end too (it left
+            # no sync_runs row, so its command could not say whether it had published).
+            writer.stage_publish()  # the copy the publish starts from is made while the run fetches
+            if writer.history_started:
+                say(f"history starts now from the current rows of {', '.join(writer.history_started)} (this "
+                    "warehouse was built before history was kept; earlier changes were not kept)")
             await run.fetch_everything(account)
             if before_publish is not None:
                 await before_publish()

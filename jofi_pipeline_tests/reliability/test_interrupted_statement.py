@@ -111,9 +111,10 @@ def test_a_run_stopped_inside_a_query_of_the_published_copy_says_it_published(si
                                         f"yet its data is published (sync run {attempt.run_id}, succeeded)"), failed.value
 
 
-def test_a_run_stopped_inside_a_statement_before_its_record_is_told_as_any_stop_there(sim_env, tmp_path, monkeypatch):
-    """Stopped in a statement on the writer's connection as the run begins (before the steps that
-    record their end): the step's own handling of it, not the runner's, must see the interruption."""
+def test_a_run_stopped_as_it_begins_is_recorded_and_told_as_any_stop(sim_env, tmp_path, monkeypatch):
+    """Stopped as the run begins (staging the copy its publish starts from), plainly or inside a
+    statement on the writer's connection: recorded as interrupted, not left without a sync_runs row
+    (before, its command could only say it did not know whether the run had published)."""
     from jofi_pipeline.warehouse.store import RunWriter
 
     stage = RunWriter.stage_publish
@@ -135,7 +136,11 @@ def test_a_run_stopped_inside_a_statement_before_its_record_is_told_as_any_stop_
         with pytest.raises(SyncJobFailed) as failed:
             sync_mode("live", data_dir=tmp_path / name, instance=instance)
         failures = [f.cls_name for f in step_failures(instance)]
-        told[name] = (str(failed.value), failures, lock_is_free(ModePaths.of("live", tmp_path / name)))
+        paths = ModePaths.of("live", tmp_path / name)
+        attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
+        recorded = recorded_run(paths, attempt.run_id)
+        told[name] = (str(failed.value), failures, lock_is_free(paths), (attempt.status, attempt.reason), recorded)
     assert duckdb_raised_its_own_error(statement), statement
     assert told["in a statement"] == told["plainly"], told
-    assert told["plainly"][1:] == (["DagsterExecutionInterruptedError"], True), told
+    assert told["plainly"] == (f"live sync failed: {INTERRUPTED}", ["DagsterExecutionInterruptedError"], True,
+                               ("failed", INTERRUPTED), [("failed", INTERRUPTED)]), told
