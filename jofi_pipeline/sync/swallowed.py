@@ -42,6 +42,7 @@ def noting() -> Iterator[None]:
         yield  # no handler can be set, nor runs, off the main thread
         return
     put: dict[int, tuple[Callable, object]] = {}
+    _noted.clear()  # nothing from before this block (its last exit may have been cut short)
     try:
         for signum in SIGNALS:
             handler = signal.getsignal(signum)

@@ -47,6 +47,10 @@ class CheckpointBeside:
         finally:
             self._ended.set()
 
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
     def wait(self) -> None:
         """Until the checkpoint has ended (before the connection it reads closes). An interruption
         meanwhile waits for it too, then goes on: on Python 3.11 a `Thread.join` it interrupts

@@ -252,10 +252,15 @@ class RunWriter:
                 if checkpoint is not None:  # it reads through this connection; an interruption of
                     checkpoint.wait()  # the wait goes on once it has ended, and after the close
             finally:
-                if con is not None:
-                    con.close()
-                if staged is not None:
-                    staged.discard()
+                try:
+                    # Never under a running checkpoint (that aborts the interpreter): only a second
+                    # signal within microseconds gets out of the wait before it ends, and then the
+                    # connection is left to be closed when the process ends, after the checkpoint.
+                    if con is not None and (checkpoint is None or checkpoint.ended):
+                        con.close()
+                finally:
+                    if staged is not None:
+                        staged.discard()
         finally:
             self._lock.release()
 

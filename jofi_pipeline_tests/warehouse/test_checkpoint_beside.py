@@ -164,3 +164,36 @@ def test_a_close_interrupted_while_the_checkpoint_runs_still_closes_and_unlocks_
         release.set()
     with store.open_run("r2", T1) as again:  # the lock is free
         assert again.con.execute("SELECT count(*) FROM teams").fetchone() == (20,)
+
+
+def test_a_close_whose_wait_is_cut_short_never_closes_the_connection_under_the_checkpoint(store, monkeypatch):
+    """A second signal a few microseconds after the first can get out of `wait()` before the
+    checkpoint has ended: the close must then leave the connection open (closing it under the
+    checkpoint aborts the interpreter), and still release the lock."""
+    release = threading.Event()
+    real_run = CheckpointBeside._run
+
+    def held_run(self, cursor):
+        release.wait(30)
+        real_run(self, cursor)
+
+    def cut_short(self):
+        raise Stop()
+
+    monkeypatch.setattr(CheckpointBeside, "_run", held_run)
+    writer = store.open_run("r1", T0)
+    try:
+        fill(writer, n_teams=5)
+        writer.publish()
+        con, checkpoint = writer.con, writer._checkpoint
+        monkeypatch.setattr(CheckpointBeside, "wait", cut_short)
+        with pytest.raises(Stop):
+            writer.close()
+        assert not checkpoint.ended
+        assert con.execute("SELECT count(*) FROM teams").fetchone() == (5,)  # left open, not closed under it
+    finally:
+        release.set()
+    checkpoint._ended.wait(30)
+    con.close()
+    with store.open_run("r2", T1) as again:  # the lock was released all the same
+        assert again.con.execute("SELECT count(*) FROM teams").fetchone() == (5,)
