@@ -3,7 +3,8 @@
 Two simulators with the same seed play the same 30 days; each night one warehouse syncs with
 history and the other with the history writes switched off (the same code, its history functions
 replaced by no-ops for the run), alternating which goes first. Prints per night the wall and CPU
-times of both and the time spent in history writes, then per history table its rows, versions
+times of both and the time spent in history writes, where the time goes (the publish's steps and
+lanes, the close, the merges: bench/phase_times.py), then per history table its rows, versions
 per key and Parquet size after the last night next to its table's.
 
 The A/B is paired: the overhead is the median over nights of (with / without - 1), so a burst of
@@ -37,6 +38,7 @@ import duckdb  # noqa: E402
 
 from jofi_pipeline.simulator.process import SimulatorProcess  # noqa: E402
 from targets import load_average  # noqa: E402  (bench/targets.py)
+from phase_times import PhaseTimes  # noqa: E402  (bench/phase_times.py)
 from jofi_pipeline.api import JofiClient  # noqa: E402
 from jofi_pipeline.sync import run_sync  # noqa: E402
 from jofi_pipeline.warehouse import WarehouseStore, history  # noqa: E402
@@ -44,6 +46,7 @@ from jofi_pipeline.warehouse.records import MergeCounts  # noqa: E402
 from jofi_pipeline.warehouse.tables import HISTORY  # noqa: E402
 
 LATENCY_MS = 50
+PHASES = PhaseTimes().install()
 TIMED = ("record_versions", "record_changed_versions", "tables_with_current_versions_of", "record_deletes", "record_children",
          "open_first_child_versions", "start_missing_from_current_rows")
 spent = {"seconds": 0.0}
@@ -83,9 +86,11 @@ def history_writes(on: bool):
             setattr(history, name, REAL[name])
 
 
-def nightly(sim, data_dir: Path, on: bool) -> tuple[float, float, int, float]:
-    """One sync: (wall seconds, seconds in history writes, history versions written, CPU seconds)."""
+def nightly(sim, data_dir: Path, on: bool) -> tuple[float, float, int, float, dict[str, float]]:
+    """One sync: (wall seconds, seconds in history writes, history versions written, CPU seconds,
+    seconds per step of the publish and the merges)."""
     spent["seconds"] = 0.0
+    PHASES.take()
     os.environ["JOFI_LIVE_API_KEY"] = sim.live_key
 
     async def one_sync():
@@ -97,7 +102,7 @@ def nightly(sim, data_dir: Path, on: bool) -> tuple[float, float, int, float]:
         report = asyncio.run(one_sync())
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     written = sum(n for t, n in report.inserted.items() if t.endswith("_history"))
-    return wall, spent["seconds"], written, cpu
+    return wall, spent["seconds"], written, cpu, PHASES.take()
 
 
 def sizes(data_dir: Path) -> list[tuple]:
@@ -167,6 +172,10 @@ def main() -> None:
     print(f"\nnightly overhead (median of the nightly pairs): {overhead:+.1%} wall time (target <= 10%), "
           f"{cpu_overhead:+.1%} CPU; ratio of the means {with_mean / without_mean - 1:+.1%} wall")
     print(f"{share:.1%} of the nightly spent writing history; idle night wrote {idle[2]} versions (target 0)")
+    print(f"\nwhere the time goes (mean seconds per nightly; the lanes run side by side)\n{'step':<28}{'with':>8}{'without':>9}{'extra':>8}")
+    for label in nights[0][1][4]:
+        with_s, without_s = (statistics.mean(n[i][4][label] for n in nights) for i in (1, 2))
+        print(f"{label:<28}{with_s:>8.3f}{without_s:>9.3f}{with_s - without_s:>+8.3f}")
     print("load while measuring: " + "; ".join(dict.fromkeys(loads)))
     print(f"\nafter {args.days} days: DuckDB file {db_on / 1e6:.1f} MB with history, {db_off / 1e6:.1f} MB without")
     print(f"{'history table':<36}{'versions':>10}{'keys':>8}{'current':>9}{'per key':>9}{'parquet KB':>12}{'table KB':>10}")
