@@ -95,6 +95,20 @@ def test_a_checkpoint_beside_an_open_update_is_refused_and_loses_none_of_it(tmp_
         assert again.execute("SELECT count(*), max(i) FROM t").fetchone() == (100, 1009)
 
 
+def held_checkpoints(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Every checkpoint begun from here on runs only once `release` is set; `ended` once one has ended."""
+    release, ended = threading.Event(), threading.Event()
+    real_run = CheckpointBeside._run
+
+    def held_run(self, cursor):
+        release.wait(30)
+        real_run(self, cursor)
+        ended.set()
+
+    monkeypatch.setattr(CheckpointBeside, "_run", held_run)
+    return release, ended
+
+
 class Stop(BaseException):
     """What a signal handler raises here, as Dagster's raises its interruption."""
 
@@ -104,19 +118,12 @@ def test_a_wait_interrupted_waits_for_the_checkpoint_to_end_then_goes_on(tmp_pat
     of the close's wait (a second Ctrl-C, Dagster's stop) must wait for the checkpoint too."""
     path = tmp_path / "work.duckdb"
     con = make_db_with_wal(path)
-    release, ended = threading.Event(), threading.Event()
-    real_run = CheckpointBeside._run
-
-    def held_run(self, cursor):  # the checkpoint runs on until the test lets it end
-        release.wait(30)
-        real_run(self, cursor)
-        ended.set()
+    release, ended = held_checkpoints(monkeypatch)
 
     def stop(signum, frame):
         threading.Timer(0.2, release.set).start()  # ends after the interruption, not before
         raise Stop()
 
-    monkeypatch.setattr(CheckpointBeside, "_run", held_run)
     previous = signal.signal(signal.SIGALRM, stop)
     try:
         beside = CheckpointBeside(con, "work")
@@ -133,19 +140,12 @@ def test_a_wait_interrupted_waits_for_the_checkpoint_to_end_then_goes_on(tmp_pat
 
 
 def test_a_close_interrupted_while_the_checkpoint_runs_still_closes_and_unlocks_then_goes_on(store, monkeypatch):
-    release, ended = threading.Event(), threading.Event()
-    real_run = CheckpointBeside._run
-
-    def held_run(self, cursor):
-        release.wait(30)
-        real_run(self, cursor)
-        ended.set()
+    release, ended = held_checkpoints(monkeypatch)
 
     def stop(signum, frame):
         threading.Timer(0.2, release.set).start()
         raise Stop()
 
-    monkeypatch.setattr(CheckpointBeside, "_run", held_run)
     previous = signal.signal(signal.SIGALRM, stop)
     try:
         writer = store.open_run("r1", T0)
@@ -170,17 +170,11 @@ def test_a_close_whose_wait_is_cut_short_never_closes_the_connection_under_the_c
     """A second signal a few microseconds after the first can get out of `wait()` before the
     checkpoint has ended: the close must then leave the connection open (closing it under the
     checkpoint aborts the interpreter), and still release the lock."""
-    release = threading.Event()
-    real_run = CheckpointBeside._run
-
-    def held_run(self, cursor):
-        release.wait(30)
-        real_run(self, cursor)
+    release, _ = held_checkpoints(monkeypatch)
 
     def cut_short(self):
         raise Stop()
 
-    monkeypatch.setattr(CheckpointBeside, "_run", held_run)
     writer = store.open_run("r1", T0)
     try:
         fill(writer, n_teams=5)
