@@ -59,7 +59,10 @@ def folder_before_last_publish(data: Path, kept: Path, test_takers: int, days: i
 
         def keep_then_publish(self):
             self.con.execute("CHECKPOINT")
-            shutil.copytree(data, kept, symlinks=True, ignore=shutil.ignore_patterns("writer.lock"))
+            # Not the folder this run staged for its publish (no manifest yet): a publish of the
+            # kept copy would remove it in the background while it is timed.
+            staged = [self._staged.version_dir.name] if self._staged is not None else []
+            shutil.copytree(data, kept, symlinks=True, ignore=shutil.ignore_patterns("writer.lock", *staged))
             return real_publish(self)
 
         store_module.RunWriter.publish = keep_then_publish

@@ -35,11 +35,13 @@ sys.path.insert(1, str(Path(__file__).resolve().parent))
 
 from history import PHASES, history_writes  # noqa: E402  (bench/history.py: its steps timed, history on/off)
 from history_patch import folder_before_last_publish  # noqa: E402  (bench/history_patch.py)
+from phase_times import STEPS  # noqa: E402  (bench/phase_times.py)
 from targets import load_average  # noqa: E402  (bench/targets.py)
 from jofi_pipeline.warehouse import WarehouseStore  # noqa: E402
 from jofi_pipeline.warehouse import publish as publish_module  # noqa: E402
 
-PUBLISH_STEPS = ("publish (whole)", "  fingerprints", "  gate", "  Parquet lane", "  history patches lane", "  copies lane")
+# The publish and its steps, as bench/phase_times.py times them (the steps indented under it).
+PUBLISH_STEPS = tuple(label for label, _, _ in STEPS if label == "publish (whole)" or label.startswith("  "))
 
 
 def publish_steps(kept: Path, scratch: Path) -> dict[str, float]:
@@ -56,14 +58,6 @@ def publish_steps(kept: Path, scratch: Path) -> dict[str, float]:
             return PHASES.take()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def drop_staged_leftovers(kept: Path) -> None:
-    """The folder the kept night's own publish had staged (kept with it, no manifest yet): each
-    replay would remove it in the background while the steps are timed."""
-    for version in (kept / "live").glob("published.*"):
-        if not (version / publish_module.FINGERPRINTS_NAME).exists():
-            shutil.rmtree(version)
 
 
 def positive(text: str) -> int:
@@ -89,7 +83,6 @@ def main() -> None:
             with history_writes(on):
                 folder_before_last_publish(Path(tmp) / f"data-{label}", kept[on], args.test_takers, args.days)
             shutil.rmtree(Path(tmp) / f"data-{label}")
-            drop_staged_leftovers(kept[on])
         seconds: dict[bool, dict[str, list[float]]] = {True: {}, False: {}}
         for repeat in range(args.repeats):
             for on in ((True, False) if repeat % 2 else (False, True)):
