@@ -4,8 +4,9 @@ Two simulators with the same seed play the same 30 days; each night one warehous
 history and the other with the history writes switched off (the same code, its history functions
 replaced by no-ops for the run), alternating which goes first. Prints per night the wall and CPU
 times of both and the time spent in history writes, where the time goes (the publish's steps and
-lanes, the close, the merges: bench/phase_times.py), then per history table its rows, versions
-per key and Parquet size after the last night next to its table's.
+lanes, the close, the merges, the history patched into the publish's copy beside the fetch:
+bench/phase_times.py), then per history table its rows, versions per key and Parquet size after
+the last night next to its table's.
 
 The A/B is paired: the overhead is the median over nights of (with / without - 1), so a burst of
 load from elsewhere on one night moves one pair, not the mean. CPU is this process's own

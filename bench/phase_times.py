@@ -12,7 +12,7 @@ import threading
 import time
 from collections import defaultdict
 
-from jofi_pipeline.warehouse import integrity, publish, store
+from jofi_pipeline.warehouse import integrity, publish, publish_ahead, store
 
 # (label, owner, attribute): looked up where the callers find them at call time.
 STEPS = (
@@ -23,6 +23,7 @@ STEPS = (
     ("  history patches lane", publish, "patch_histories"),
     ("  copies lane", publish, "copy_tables"),
     ("close", store.RunWriter, "close"),
+    ("history ahead (beside the fetch)", publish_ahead.HistoryAhead, "_patch"),
     ("entity merges", store.RunWriter, "_merge_entities"),
     ("child merges", store.RunWriter, "_replace_children"),
 )

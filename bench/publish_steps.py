@@ -13,6 +13,11 @@ nightly whole). "The rest" is, per publish, the whole less the steps listed (emp
 and creating the changed tables, links, views, the file's final checkpoint, the manifest, the
 flush, the switch), then its median; a negative difference is noise.
 
+Before each publish the history tables a nightly has settled by its last step (every versioned
+table but the job-fit reports', runner.py) are patched into the staged copy, as the run does while
+it still fetches (publish_ahead.py), and timed apart: "history ahead" is that work, done beside
+the fetch, not in the publish. `--no-head-start` publishes without it, as before it existed.
+
 Not counted: the work database's checkpoint beside the publish (checkpoint_beside.py) has nothing
 to write here (the folders are kept checkpointed), though a nightly's holds the night's merges,
 more with history.
@@ -39,13 +44,20 @@ from phase_times import STEPS  # noqa: E402  (bench/phase_times.py)
 from targets import load_average  # noqa: E402  (bench/targets.py)
 from jofi_pipeline.warehouse import WarehouseStore  # noqa: E402
 from jofi_pipeline.warehouse import publish as publish_module  # noqa: E402
+from jofi_pipeline.warehouse.tables import ENTITY_TABLES  # noqa: E402
 
 # The publish and its steps, as bench/phase_times.py times them (the steps indented under it).
 PUBLISH_STEPS = tuple(label for label, _, _ in STEPS if label == "publish (whole)" or label.startswith("  "))
 
 
-def publish_steps(kept: Path, scratch: Path) -> dict[str, float]:
-    """Seconds per step of one publish of a copy of `kept`, in one lane, its copy staged first."""
+# What a nightly has settled by the time it fetches its last step (runner.py: the job-fit reports).
+SETTLED = tuple(name for name in ENTITY_TABLES if name != "job_fit_reports")
+AHEAD_STEP = next(label for label, _, _ in STEPS if label.startswith("history ahead"))
+
+
+def publish_steps(kept: Path, scratch: Path, head_start: bool = True) -> dict[str, float]:
+    """Seconds per step of one publish of a copy of `kept`, in one lane, its copy staged first
+    (and the settled history tables patched into it first, with `head_start`)."""
     shutil.rmtree(scratch, ignore_errors=True)
     shutil.copytree(kept, scratch, symlinks=True)
     publish_module.PUBLISH_LANES = 1
@@ -54,6 +66,9 @@ def publish_steps(kept: Path, scratch: Path) -> dict[str, float]:
             run.stage_publish()
             run._staged.copied()  # as a nightly's is by the end of its fetch
             PHASES.take()
+            if head_start:
+                run.settled(SETTLED)
+                run._ahead.finish()  # done beside the fetch in a nightly: timed apart from the publish
             run.publish()
             return PHASES.take()
     finally:
@@ -72,6 +87,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=25)
     parser.add_argument("--test-takers", type=int, default=300)
     parser.add_argument("--repeats", type=positive, default=7)
+    parser.add_argument("--no-head-start", dest="head_start", action="store_false",
+                        help="publish without patching the settled history tables into the copy first")
     args = parser.parse_args()
     loads = [load_average()]
     with tempfile.TemporaryDirectory(prefix="jofi-publish-steps-") as tmp:
@@ -87,7 +104,7 @@ def main() -> None:
         for repeat in range(args.repeats):
             for on in ((True, False) if repeat % 2 else (False, True)):
                 with history_writes(on):  # off: history is not begun from the current rows on opening
-                    spent = publish_steps(kept[on], Path(tmp) / "scratch")
+                    spent = publish_steps(kept[on], Path(tmp) / "scratch", args.head_start)
                 spent["  the rest"] = spent[PUBLISH_STEPS[0]] - sum(spent[step] for step in PUBLISH_STEPS[1:])
                 for step, value in spent.items():
                     seconds[on].setdefault(step, []).append(value)
@@ -95,7 +112,7 @@ def main() -> None:
     print(f"\npublish steps bench: {args.test_takers} test takers, night {args.days}, {args.repeats} publishes of each, "
           "one lane (the steps one after the other)")
     print(f"{'step':<28} {'with':>8} {'without':>8} {'extra':>8}   (median seconds)")
-    for step in (*PUBLISH_STEPS, "  the rest"):
+    for step in (*PUBLISH_STEPS, "  the rest", *((AHEAD_STEP,) if args.head_start else ())):
         with_, without = (statistics.median(seconds[on][step]) for on in (True, False))
         print(f"{step:<28} {with_:8.3f} {without:8.3f} {with_ - without:+8.3f}")
     print("load while measuring: " + "; ".join(dict.fromkeys(loads)))

@@ -258,9 +258,13 @@ class _Run:
         await self.fetch_planned("test_takers", queries.TEST_TAKERS_NEEDING_DETAIL)
         # Invitations their (just refreshed) test takers show to be out of date.
         await self.fetch_planned("invitations", queries.INVITATIONS_BEHIND_TEST_TAKERS, in_window=invitations_in_window)
+        # No step after this one writes these again: their history goes into the publish's copy
+        # now, while the rest is fetched (RunWriter.settled), and so on after each step below.
+        self.writer.settled(["account", *(e for e in entities.LISTS if e != "career_navigation_profiles")])
         # Profiles referenced but not held (all known profiles on a full refresh).
         await self.fetch_planned("career_navigation_profiles", queries.PROFILES_NEEDED,
                                  in_window=in_window["career_navigation_profiles"])
+        self.writer.settled(["career_navigation_profiles"])
         await self.fetch_derived(score_profiles)
 
         for entity in entities.CAPPED_LISTS + entities.WHOLE_LISTS:
@@ -375,6 +379,7 @@ class _Run:
     async def fetch_derived(self, score_profiles: list[str]) -> None:
         """Derived objects: only those whose inputs changed since fetch_state says they were fetched."""
         await self.fetch_planned("scorecards", queries.SCORECARDS_WANTED, profiles=score_profiles, derived=SCORECARD)
+        self.writer.settled(["scorecards"])
         await self.fetch_planned("job_fit_reports", queries.JOB_FIT_REPORTS_WANTED, derived=JOB_FIT_REPORT)
 
     async def fetch_planned(

@@ -46,6 +46,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,6 +79,9 @@ LEGACY_VERSION_PREFIX = "parquet."  # Parquet versions of the two-rename layout,
 FINGERPRINTS_NAME = "fingerprints.json"
 FINGERPRINTS_FORMAT = 1
 PARQUET_FILE = "part-0.parquet"
+# In a staged version: the history tables' Parquet files written ahead of the publish
+# (publish_ahead.py), moved into the tree by the publish when still exact, the folder then removed.
+AHEAD_DIR = ".ahead"
 # Parquet row groups are buffered whole before they are written; with `_raw` JSON a default
 # 122,880-row group of scorecards is over 500 MB, more than the work database may use (the publish
 # of 10,000 test takers ran out of memory). Cut row groups by size instead.
@@ -102,12 +106,14 @@ EMPTY_DATABASE_MADE_BY = (__name__, "jofi_pipeline.warehouse.schema")
 def publish(
     con: duckdb.DuckDBPyConnection, targets: ModePaths, *, fingerprints: dict[str, str] | None = None,
     previous: PreviousVersion | None | Literal["read"] = "read", judged: dict[str, Any] | None = None,
-    staged: StagedVersion | None = None,
+    staged: StagedVersion | None = None, ahead: dict[str, str] | None = None,
 ) -> PublishResult:
     """`fingerprints` and `previous` when the caller has them already (the gate reads both);
     `judged`, the gate's verdicts, kept in the manifest for the next gate (integrity.Judged);
     `staged`, the new version's folder with the copy of `previous` already under way
-    (`staged_for(targets, previous, ...)`, started before the gate). The publish owns it from here."""
+    (`staged_for(targets, previous, ...)`, started before the gate). The publish owns it from here.
+    `ahead`: the history tables patched into `staged`'s copy ahead of the publish, and the
+    fingerprint each was patched to (publish_ahead.py: its batches finished)."""
     started = time.perf_counter()
     try:
         remove_stale_temporaries(targets)
@@ -122,7 +128,7 @@ def publish(
     try:
         fingerprints = fingerprints if fingerprints is not None else table_fingerprints(con)
         try:
-            row_counts, changed = build_database(con, staged, parquet_dir, fingerprints, previous)
+            row_counts, changed = build_database(con, staged, parquet_dir, fingerprints, previous, ahead)
         except (duckdb.Error, UnusableCopy) as exc:
             if previous is None or not (isinstance(exc, UnusableCopy) or is_damaged(exc)):
                 raise
@@ -176,22 +182,23 @@ class PreviousVersion:
         return self.db_stat is not None and (st.st_size, st.st_mtime_ns) == self.db_stat
 
 
-def table_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def table_fingerprints(con: duckdb.DuckDBPyConnection, names: Iterable[str] | None = None) -> dict[str, str]:
     """Per table: `<schema digest>:<rows>:<sum of row hashes>`; equal fingerprints, equal tables.
     A history table's adds `:<its latest instant>` (publish_history.latest_instant_sql: where the
     next publish's patch starts), a function of its rows, so equal tables still mean equal fingerprints.
 
     One statement for all tables (a query each paid DuckDB's fixed cost per statement ~30 times),
     their counts and sums put one under the other (UNION ALL: a scalar subquery per table in one
-    row took a third longer)."""
+    row took a third longer). `names`: only these tables (all by default)."""
+    specs = list(TABLES.values()) if names is None else [TABLES[name] for name in names]
     sums = " UNION ALL ".join(
         f"SELECT {literal(spec.name)}, count(*)::VARCHAR || ':' || coalesce(sum(hash(t)), 0)::VARCHAR"
         + (f" || ':' || coalesce({latest_instant_sql('t')}::VARCHAR, '')" if spec.kind == "history" else "")
         + f" FROM {ident(spec.name)} AS t"
-        for spec in TABLES.values()
+        for spec in specs
     )
     counted = dict(con.execute(sums).fetchall())
-    return {spec.name: f"{schema_digest(spec)}:{counted[spec.name]}" for spec in TABLES.values()}
+    return {spec.name: f"{schema_digest(spec)}:{counted[spec.name]}" for spec in specs}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -339,17 +346,26 @@ def build_database(
     version_dir: Path,
     fingerprints: dict[str, str],
     previous: PreviousVersion | None,
+    ahead: dict[str, str] | None = None,
 ) -> tuple[dict[str, int], list[str]]:
     """The new version's DuckDB file and Parquet tree; returns row counts and the tables rewritten.
 
     From a copy of the previous file when there is one (only changed tables rebuilt), else from
     a copy of the empty database (publish_template.py). Parquet from the work database for the
-    changed tables, hard links for the others.
+    changed tables, hard links for the others. `ahead`: history tables the copy holds patched
+    (publish_ahead.py), at these fingerprints.
     """
     tmp_db = staged.db_file
+    ahead = ahead if previous is not None and ahead else {}
+    # Patched ahead and still exact: done, Parquet file included. Patched ahead but changed since:
+    # the copy holds neither the previous version's rows nor the work table's, so copied whole.
+    ready = [name for name, fingerprint in ahead.items() if fingerprints.get(name) == fingerprint]
+    if ahead:
+        log.debug("history patched ahead of the publish: %s done; %s changed since, copied whole",
+                  ", ".join(ready) or "none", ", ".join(n for n in ahead if n not in ready) or "none")
     if previous is not None:
         staged.copied()  # of previous's file (stage)
-        changed = [name for name in TABLES if previous.fingerprints.get(name) != fingerprints[name]]
+        changed = [name for name in TABLES if previous.fingerprints.get(name) != fingerprints[name] or name in ahead]
     else:  # every table, comment, view and macro in place, no rows (publish_template.py)
         copy_empty_database(tmp_db, empty_database_key(fingerprints), lambda path: build_empty_database(con, path), EMPTY_DATABASE_MADE_BY)
         changed = list(TABLES)
@@ -370,18 +386,23 @@ def build_database(
         # fingerprints (row count and sum of row hashes) prove the table equal to the work one.
         with ThreadPoolExecutor(2, thread_name_prefix="publish-lane") as lanes:
             start = lanes.submit if lanes_for(con) > 1 else run_now  # bench/publish_lanes.py compares
-            parquet = start(on_own_cursor, con, write_parquet, version_dir, changed)
-            patching = start(on_own_cursor, con, patch_histories, changed, fingerprints, previous)
-            others = [name for name in changed if TABLES[name].kind != "history" or previous is None]
+            parquet = start(on_own_cursor, con, write_parquet, version_dir, [n for n in changed if n not in ready])
+            patching = start(on_own_cursor, con, patch_histories, [n for n in changed if n not in ahead], fingerprints, previous)
+            others = [name for name in changed
+                      if name not in ready and (TABLES[name].kind != "history" or previous is None or name in ahead)]
             row_counts = rebuild_tables(con, others, fingerprints, previous, drop_views=views_changed)
             patched = patching.result()
             # A history table whose patch was not proven exact (or was not tried: its schema
             # changed) is copied whole, as any changed table.
-            row_counts |= rebuild_tables(con, [n for n in changed if n not in others and n not in patched], fingerprints, previous)
+            row_counts |= rebuild_tables(
+                con, [n for n in changed if n not in others and n not in patched and n not in ready], fingerprints, previous
+            )
             row_counts |= patched
+            row_counts |= {name: Fingerprint.parse(fingerprints[name]).rows for name in ready}
             if views_changed:  # once every table they read is as it will be published
                 create_views(con)
             parquet.result()
+        take_ahead_parquet(staged.version_dir, version_dir, ready)
         row_counts.update({name: previous.row_counts[name] for name in TABLES if name not in row_counts})
         link_parquet(previous, version_dir, [name for name in TABLES if name not in changed])
         con.execute(f"CHECKPOINT {ident(PUBLISH_CATALOG)}")
@@ -585,17 +606,32 @@ def write_parquet(con: duckdb.DuckDBPyConnection, version_dir: Path, names: list
     for name in names:
         table_dir = version_dir / name
         table_dir.mkdir(parents=True, exist_ok=True)
-        target = table_dir / PARQUET_FILE
-        # The spec's columns, order and types (the published table's): a work table made by an
-        # older spec may hold them in another order, or a column of another type.
-        columns = ", ".join(f"CAST({ident(c.name)} AS {c.type}) AS {ident(c.name)}" for c in TABLES[name].all_columns)
-        source = f"(SELECT {columns} FROM {ident(name)})"
-        described = kv_metadata_option(described_schema(con, source, TABLES[name]))
-        con.execute(
-            f"COPY (SELECT * FROM {source}) TO {literal(str(target))} "
-            f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {PARQUET_ZSTD_LEVEL}, "
-            f"ROW_GROUP_SIZE_BYTES {literal(PARQUET_ROW_GROUP_BYTES)}, {described})"
-        )
+        write_parquet_file(con, name, table_dir / PARQUET_FILE)
+
+
+def write_parquet_file(con: duckdb.DuckDBPyConnection, name: str, target: Path) -> None:
+    """Work table `name` as one Parquet file at `target`."""
+    # The spec's columns, order and types (the published table's): a work table made by an
+    # older spec may hold them in another order, or a column of another type.
+    columns = ", ".join(f"CAST({ident(c.name)} AS {c.type}) AS {ident(c.name)}" for c in TABLES[name].all_columns)
+    source = f"(SELECT {columns} FROM {ident(name)})"
+    described = kv_metadata_option(described_schema(con, source, TABLES[name]))
+    con.execute(
+        f"COPY (SELECT * FROM {source}) TO {literal(str(target))} "
+        f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {PARQUET_ZSTD_LEVEL}, "
+        f"ROW_GROUP_SIZE_BYTES {literal(PARQUET_ROW_GROUP_BYTES)}, {described})"
+    )
+
+
+def take_ahead_parquet(staged_dir: Path, parquet_dir: Path, ready: list[str]) -> None:
+    """The Parquet files written ahead of the publish for the `ready` tables, moved into the tree;
+    the folder they were written in (with any of a table changed since) removed."""
+    ahead_dir = staged_dir / AHEAD_DIR
+    for name in ready:
+        table_dir = parquet_dir / name
+        table_dir.mkdir(parents=True, exist_ok=True)
+        os.replace(ahead_dir / f"{name}.parquet", table_dir / PARQUET_FILE)
+    shutil.rmtree(ahead_dir, ignore_errors=True)
 
 
 def link_parquet(previous: PreviousVersion | None, version_dir: Path, names: list[str]) -> None:

@@ -51,10 +51,15 @@ class StagedVersion:
         self.version_dir.mkdir()
         self._copy = in_background("jofi-publish-copy", copy_and_flush, source, self.db_file) if source else None
         self._tidy: Future[None] | None = None
+        self._writers: list[Callable[[], object]] = []  # more work writing into the folder (publish_ahead.py)
 
     def tidy(self, clean_up: Callable[[], None]) -> None:
         """Run `clean_up` in the background; `copied()` waits for it. A failure is only logged."""
         self._tidy = in_background("jofi-publish-tidy", _logged, clean_up)
+
+    def before_discard(self, stop: Callable[[], object]) -> None:
+        """`stop()` (it returns once it no longer writes into the folder) is called before the folder goes."""
+        self._writers.append(stop)
 
     def copied(self) -> None:
         """Block until the copy is on disk and the clean-up done; raises what the copy raised."""
@@ -64,7 +69,9 @@ class StagedVersion:
             self._copy.result()
 
     def discard(self) -> None:
-        """Remove the folder (after the copy and the clean-up have stopped writing)."""
+        """Remove the folder (after the copy, the clean-up and any other writer have stopped writing)."""
+        for stop in self._writers:
+            stop()
         for work in (self._copy, self._tidy):
             if work is not None:
                 work.exception()  # waits; an error of the copy is moot once the version is dropped

@@ -32,6 +32,7 @@ from jofi_pipeline.warehouse.keyset import KeySet
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.paths import ModePaths
 from jofi_pipeline.warehouse.publish import previous_version, publish, stage, staged_for, table_fingerprints
+from jofi_pipeline.warehouse.publish_ahead import HistoryAhead
 from jofi_pipeline.warehouse.publish_staging import StagedVersion
 from jofi_pipeline.warehouse.remote import RemoteOutcome, RemotePublisher, outcome_state, write_state
 from jofi_pipeline.warehouse.records import (
@@ -228,6 +229,7 @@ class RunWriter:
         # history existed): table -> rows. Empty on every later run, so it is said once.
         self.history_started: dict[str, int] = {}
         self._staged: StagedVersion | None = None  # stage_publish's copy, until publish takes it
+        self._ahead: HistoryAhead | None = None  # settled history tables patched into that copy (publish_ahead.py)
         self._checkpoint: CheckpointBeside | None = None  # the work database's, begun with the publish
         # Per history table, the keys this run has versioned so far (store._record_versions), as numbers.
         self._run_versioned: dict[str, KeySet | None] = {}
@@ -247,10 +249,15 @@ class RunWriter:
         con, self._con = self._con, None
         staged, self._staged = self._staged, None
         checkpoint, self._checkpoint = self._checkpoint, None
+        ahead, self._ahead = self._ahead, None
         try:
             try:
-                if checkpoint is not None:  # it reads through this connection; an interruption of
-                    checkpoint.wait()  # the wait goes on once it has ended, and after the close
+                try:
+                    if ahead is not None:  # it reads through this connection and writes into the staged folder
+                        ahead.finish(drop_pending=True)  # an interruption is raised once its batch has ended
+                finally:
+                    if checkpoint is not None:  # it reads through this connection; an interruption of
+                        checkpoint.wait()  # the wait goes on once it has ended, and after the close
             finally:
                 try:
                     # Never under a running checkpoint (that aborts the interpreter): only a second
@@ -401,7 +408,8 @@ class RunWriter:
         # in the background (publish_staging.py): since stage_publish if the run called it, else
         # from now, while the fingerprints and the gate run.
         early, self._staged = self._staged, None
-        staged = staged_for(self.store.paths, previous, early)
+        ahead_work, self._ahead = self._ahead, None
+        staged = staged_for(self.store.paths, previous, early)  # a copy of another version is dropped, its ahead work waited for
         try:
             # The verdicts of the last publish stand for the tables unchanged since (same fingerprints).
             fingerprints = table_fingerprints(self.con)
@@ -414,7 +422,10 @@ class RunWriter:
         except BaseException:
             staged.discard()
             raise
-        result = publish(self.con, self.store.paths, fingerprints=fingerprints, previous=previous, judged=verdicts, staged=staged)
+        # What the run patched into this copy while it fetched (finished now, before the publish attaches it).
+        ahead = ahead_work.finish() if ahead_work is not None and ahead_work.staged is staged else None
+        result = publish(self.con, self.store.paths, fingerprints=fingerprints, previous=previous, judged=verdicts,
+                         staged=staged, ahead=ahead)
         log.info("published %s warehouse in %.2fs: %s", self.mode, result.seconds, result.row_counts)
         return result
 
@@ -427,10 +438,23 @@ class RunWriter:
         (and says what failed then)."""
         if self._staged is not None:
             return
+        previous = previous_version(self.store.paths)
         try:
-            self._staged = stage(self.store.paths, previous_version(self.store.paths))
+            self._staged = stage(self.store.paths, previous)
         except PublishError as exc:
             log.warning("%s: could not start copying the published version ahead of the publish: %s", self.mode, exc)
+            return
+        if previous is not None and HISTORY:
+            self._ahead = HistoryAhead(self.con, self._staged, previous)
+
+    def settled(self, tables: Iterable[str]) -> None:
+        """This run writes these entity tables (and their child tables) no more: their history
+        tables may go into the staged copy now, in the background (publish_ahead.py). Only a head
+        start: whatever changes after all is published as any changed table."""
+        if self._ahead is None:
+            return
+        names = [HISTORY[t].name for table in tables for t in (table, *(c.name for c in children_of(table))) if t in HISTORY]
+        self._ahead.offer(names)
 
     def upload(self, published: PublishResult) -> PublishResult:
         """Copy what `publish` just switched to the object store, if one is configured.

@@ -1,0 +1,168 @@
+"""History tables patched into the publish's copy while the run still fetches.
+
+A nightly's publish is CPU-bound on two cores, and history is most of what it adds there
+(bench/publish_steps.py): the history tables' patches, their Parquet files, and the checkpoint
+that writes the patched tables into the new file. The fetch before it mostly waits on the API.
+So once the run will write a history table no more (`RunWriter.settled`: the runner knows the
+order of its steps), that table is patched into the staged copy of the current version
+(publish_history.py), its Parquet file written beside it and the copy checkpointed, here, in a
+thread of its own at the lowest CPU priority, on a cursor of the work database. One transaction
+per batch: the fingerprint recorded for a table is the one of the snapshot its patch and its
+Parquet file were made from, and a patch the sums do not prove exact leaves the copy as it was.
+
+The publish (publish.build_database) takes a table as done when its fingerprint is still the one
+recorded here: the same rows it would have patched in and written, by the same proof. A table
+that changed again after all (a later step wrote it) is copied whole, as any changed table: its
+copy is no longer the previous version's, so it is never patched from there. Nothing here is
+visible before the publish's switch; the staged folder, with what this wrote, is dropped by a run
+that does not publish, once this has stopped (`StagedVersion.discard` waits for it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+import duckdb
+
+from jofi_pipeline.warehouse.publish import (
+    AHEAD_DIR, LANES_UP_TO_BYTES, PUBLISHED_STORAGE_VERSION, PreviousVersion, recorded_latest, table_fingerprints,
+    write_parquet_file,
+)
+from jofi_pipeline.warehouse.publish_history import apply_patch, latest_instants
+from jofi_pipeline.warehouse.publish_staging import StagedVersion
+from jofi_pipeline.warehouse.schema import ident, literal
+from jofi_pipeline.warehouse.tables import TABLES
+
+log = logging.getLogger(__name__)
+
+AHEAD_CATALOG = "jofi_publishing_ahead"
+
+
+class HistoryAhead:
+    """The background patching of one staged version: `offer` history tables as they settle,
+    `finish` before the publish attaches the copy (or the folder is dropped)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, staged: StagedVersion, previous: PreviousVersion) -> None:
+        self.staged = staged
+        self._con = con
+        self._previous = previous
+        self._done: dict[str, str] = {}  # history table -> the fingerprint its copy and Parquet file now hold
+        self._offered: set[str] = set()
+        self._batches: list[Future[None]] = []
+        self._lock = threading.Lock()
+        self._thread_id: int | None = None  # the worker's native id, once it runs (its priority)
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            1, thread_name_prefix="jofi-publish-ahead", initializer=self._lowest_priority
+        )
+        staged.before_discard(lambda: self.finish(drop_pending=True))
+
+    def offer(self, names: Iterable[str]) -> None:
+        """Patch these history tables into the copy in the background (the run writes them no more)."""
+        wanted = [n for n in dict.fromkeys(names) if n not in self._offered and n in TABLES and TABLES[n].kind == "history"]
+        if not wanted or self._pool is None:
+            return
+        self._offered.update(wanted)
+        cursor = self._con.cursor()  # made by the connection's user (as RunWriter.reader): the thread only runs it
+        self._batches.append(self._pool.submit(self._patch, cursor, wanted))
+
+    def finish(self, *, drop_pending: bool = False) -> dict[str, str]:
+        """Wait for the batches offered, or only the one running (`drop_pending`: the folder or the
+        connection goes); the tables done and the fingerprints they hold. Idempotent.
+
+        What is left is waited for at the process's own priority (the publish waits on it now),
+        and through an interruption (raised once it has ended): the connection it reads through
+        must not close under a running statement."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=drop_pending)
+            self._normal_priority()
+        interrupted: BaseException | None = None
+        while True:
+            try:
+                wait(self._batches)
+                break
+            except BaseException as exc:  # held until the batch running has ended
+                interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
+        with self._lock:
+            return dict(self._done)
+
+    def _patch(self, cursor: duckdb.DuckDBPyConnection, names: list[str]) -> None:
+        try:
+            self.staged.copied()
+        except Exception:  # the publish meets the copy's failure itself, and says it
+            cursor.close()
+            return
+        try:
+            with cursor as cur:
+                cur.execute("SET TimeZone = 'UTC'")
+                if _too_big(cur):  # the lanes' rule: beside the merges, it would share their memory limit
+                    return
+                cur.execute(f"ATTACH {literal(str(self.staged.db_file))} AS {ident(AHEAD_CATALOG)} "
+                            f"(STORAGE_VERSION {literal(PUBLISHED_STORAGE_VERSION)})")
+                try:
+                    done = self._patch_attached(cur, names)
+                    if done:
+                        cur.execute(f"CHECKPOINT {ident(AHEAD_CATALOG)}")
+                finally:
+                    cur.execute(f"DETACH DATABASE IF EXISTS {ident(AHEAD_CATALOG)}")
+        except Exception as exc:  # only a head start: the publish does whatever is not done here
+            log.warning("could not patch %s into the publish's copy ahead of the publish (the publish will): %s",
+                        ", ".join(names), exc)
+
+    def _patch_attached(self, cur: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, str]:
+        """One transaction: the tables' fingerprints, their patches, their Parquet files; all or none."""
+        cur.begin()
+        try:
+            wanted = table_fingerprints(cur, names)
+            changed = [n for n in names if wanted[n] != self._previous.fingerprints.get(n)]
+            recorded = {n: recorded_latest(self._previous, n) for n in changed}
+            since = recorded | latest_instants(cur, [TABLES[n] for n, at in recorded.items() if at is None], AHEAD_CATALOG)
+            proven = {n: apply_patch(cur, TABLES[n], AHEAD_CATALOG, self._previous.fingerprints.get(n), wanted[n], since[n])
+                      for n in changed}
+            if not changed or not all(proven.values()):  # None (not tried) or False: left to the publish
+                cur.rollback()
+                return {}
+            folder = self.staged.version_dir / AHEAD_DIR
+            folder.mkdir(exist_ok=True)
+            for name in changed:
+                write_parquet_file(cur, name, folder / f"{name}.parquet")
+        except BaseException:
+            cur.rollback()
+            raise
+        cur.commit()
+        done = {n: wanted[n] for n in changed}
+        with self._lock:
+            self._done.update(done)
+        return done
+
+
+    def _lowest_priority(self) -> None:
+        """The worker yields the cores to the fetch's event loop and merges (Linux: a thread's own nice value)."""
+        self._thread_id = threading.get_native_id()
+        try:
+            os.setpriority(os.PRIO_PROCESS, self._thread_id, 19)
+        except (AttributeError, OSError):
+            pass
+
+    def _normal_priority(self) -> None:
+        """Back to the process's priority where allowed (lowering a nice value needs the privilege)."""
+        if self._thread_id is None:
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, self._thread_id, os.getpriority(os.PRIO_PROCESS, os.getpid()))
+        except (AttributeError, OSError):
+            pass
+
+
+def _too_big(cur: duckdb.DuckDBPyConnection) -> bool:
+    (used,) = cur.execute(
+        "SELECT used_blocks * block_size FROM pragma_database_size() WHERE database_name = current_database()"
+    ).fetchone()
+    return used > LANES_UP_TO_BYTES
+

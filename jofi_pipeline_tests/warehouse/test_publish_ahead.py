@@ -1,0 +1,133 @@
+"""History tables patched into the publish's copy while the run fetches (publish_ahead.py): the
+published file and Parquet must be exactly what a publish without the head start makes, whatever
+the run writes after a table settled, and a run that never publishes leaves nothing behind."""
+
+from __future__ import annotations
+
+import logging
+
+import duckdb
+import pytest
+
+import jofi_pipeline_tests.warehouse.docs_shapes as docs
+from jofi_pipeline.warehouse import WarehouseStore
+from jofi_pipeline.warehouse import publish as publish_module
+from jofi_pipeline.warehouse.publish import AHEAD_DIR
+from jofi_pipeline_tests.warehouse.conftest import T1
+from jofi_pipeline_tests.warehouse.test_publish import filled
+from jofi_pipeline_tests.warehouse.test_publish_incremental import contents
+
+
+@pytest.fixture
+def ahead_log(caplog):
+    caplog.set_level(logging.DEBUG, logger="jofi_pipeline.warehouse.publish")
+    return lambda: [r.getMessage() for r in caplog.records if "patched ahead" in r.getMessage()]
+
+
+def settle_and_wait(run, tables: list[str]) -> None:
+    """`settled`, then wait for its batch, so what the run writes next comes after it."""
+    run.settled(tables)
+    run._ahead.finish()  # the publish finishes it as well; here the order must be certain
+
+
+def full_build(run, tmp_path) -> dict:
+    """The same work database published from scratch: what the head start must not change."""
+    full = WarehouseStore(tmp_path / "full", "live")
+    full.mode_dir.mkdir(parents=True)
+    publish_module.publish(run.con, full.paths)
+    return contents(full.published_db_path)
+
+
+def parquet_rows(store: WarehouseStore, table: str) -> list[str]:
+    return sorted(map(repr, duckdb.sql(f"SELECT * FROM '{store.parquet_dir}/{table}/part-0.parquet'").fetchall()))
+
+
+def three_copies(run, store: WarehouseStore, table: str) -> tuple[list, list, list]:
+    """The table's rows in the work database, the published file and its Parquet, read through one
+    connection (so their timestamps compare alike)."""
+    with run.con.cursor() as cur:
+        cur.execute(f"ATTACH '{store.published_db_path}' AS published (READ_ONLY)")
+        try:
+            return tuple(cur.execute(f"SELECT * FROM {source} ORDER BY ALL").fetchall() for source in (
+                table, f"published.{table}", f"'{store.parquet_dir}/{table}/part-0.parquet'"))
+        finally:
+            cur.execute("DETACH published")
+
+
+def test_a_settled_history_table_is_published_from_its_head_start_exactly(tmp_path, ahead_log):
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        run.settled(["teams"])
+        result = run.publish()
+        expected = full_build(run, tmp_path)
+    assert ahead_log() == ["history patched ahead of the publish: teams_history done; none changed since, copied whole"]
+    assert result.changed_tables == ("teams", "teams_history")
+    published = contents(store.published_db_path)
+    assert published == expected
+    assert parquet_rows(store, "teams_history") == published["tables"]["teams_history"]
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        chain = con.execute("SELECT display_name, _is_current FROM teams_history WHERE id = 1 ORDER BY _valid_from").fetchall()
+    assert chain == [("Recruiting", False), ("Renamed", True)]
+    assert not (result.version_dir / AHEAD_DIR).exists()
+
+
+WRITES = {  # what the run writes before the table settles, and after
+    "the same record changed again": ([docs.team(id=1, display_name="Renamed")], [docs.team(id=1, display_name="Renamed again")]),
+    "a new record, then another": ([docs.team(id=2, display_name="Second")], [docs.team(id=3, display_name="Third")]),
+}
+
+
+@pytest.mark.parametrize("writes", WRITES)
+def test_a_history_table_written_again_after_it_settled_is_copied_whole_not_patched_twice(tmp_path, ahead_log, writes):
+    """The copy then holds the table as it settled: patched again from the previous version's rows,
+    it would get the night's first versions twice, and when the night only added versions the
+    sums would even prove it. So it is copied whole."""
+    before, after = WRITES[writes]
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        run.upsert("teams", before, T1)
+        settle_and_wait(run, ["teams"])
+        run.upsert("teams", after, T1)
+        result = run.publish()
+        expected = full_build(run, tmp_path)
+        work, published_rows, parquet = three_copies(run, store, "teams_history")
+    assert ahead_log() == ["history patched ahead of the publish: none done; teams_history changed since, copied whole"]
+    assert "teams_history" in result.changed_tables
+    assert contents(store.published_db_path) == expected
+    assert published_rows == work and parquet == work
+    assert len({row[:1] + row[7:8] for row in work}) == len(work)  # one row per (id, _valid_from)
+    assert not (result.version_dir / AHEAD_DIR).exists()
+
+
+def test_a_run_that_never_publishes_drops_its_head_start_and_the_next_run_publishes(tmp_path):
+    store = filled(tmp_path / "data", published=True)
+    before = contents(store.published_db_path)
+    versions_before = sorted(p.name for p in store.mode_dir.glob("published.*"))
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        run.settled(["teams"])  # left running: closing the run must wait for it
+    assert sorted(p.name for p in store.mode_dir.glob("published.*")) == versions_before
+    assert contents(store.published_db_path) == before
+    with store.open_run("r3", T1) as run:  # the work database kept r2's rows; nothing is attached
+        run.stage_publish()
+        run.settled(["teams"])
+        run.publish()
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        assert con.execute("SELECT display_name FROM teams WHERE id = 1").fetchone() == ("Renamed",)
+
+
+def test_only_history_tables_are_taken_and_a_table_without_history_is_ignored(tmp_path, ahead_log):
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        run.upsert("test_takers", [docs.test_taker(first_name="Changed")], T1)
+        run.settled(["assessments", "test_takers", "no_such_table"])
+        run.publish()
+        expected = full_build(run, tmp_path)
+    # test_takers carries its child table's history along; assessments keep no history.
+    assert ahead_log() == ["history patched ahead of the publish: test_takers_history done; none changed since, copied whole"]
+    assert contents(store.published_db_path) == expected
