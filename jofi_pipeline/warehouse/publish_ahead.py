@@ -6,7 +6,7 @@ that writes the patched tables into the new file. The fetch before it mostly wai
 So once the run will write a history table no more (`RunWriter.settled`: the runner knows the
 order of its steps), that table is patched into the staged copy of the current version
 (publish_history.py), its Parquet file written beside it and the copy checkpointed, here, in a
-thread of its own at the lowest CPU priority, on a cursor of the work database. One transaction
+thread of its own at a lower CPU priority, on a cursor of the work database. One transaction
 per batch: the fingerprint recorded for a table is the one of the snapshot its patch and its
 Parquet file were made from, and a patch the sums do not prove exact leaves the copy as it was.
 
@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
 import duckdb
 
@@ -40,6 +40,9 @@ from jofi_pipeline.warehouse.tables import TABLES
 log = logging.getLogger(__name__)
 
 AHEAD_CATALOG = "jofi_publishing_ahead"
+# The worker's nice value: below the fetch's threads, not so far that a publish waiting on its
+# last batch starves on a busy machine (only a privileged process may raise it back then).
+AHEAD_NICE = 10
 
 
 class HistoryAhead:
@@ -52,7 +55,7 @@ class HistoryAhead:
         self._previous = previous
         self._done: dict[str, str] = {}  # history table -> the fingerprint its copy and Parquet file now hold
         self._offered: set[str] = set()
-        self._batches: list[Future[None]] = []
+        self._batches: list[tuple[Future[None], duckdb.DuckDBPyConnection]] = []  # each with its cursor
         self._lock = threading.Lock()
         self._thread_id: int | None = None  # the worker's native id, once it runs (its priority)
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
@@ -67,26 +70,34 @@ class HistoryAhead:
             return
         self._offered.update(wanted)
         cursor = self._con.cursor()  # made by the connection's user (as RunWriter.reader): the thread only runs it
-        self._batches.append(self._pool.submit(self._patch, cursor, wanted))
+        self._batches.append((self._pool.submit(self._patch, cursor, wanted), cursor))
 
     def finish(self, *, drop_pending: bool = False) -> dict[str, str]:
-        """Wait for the batches offered, or only the one running (`drop_pending`: the folder or the
-        connection goes); the tables done and the fingerprints they hold. Idempotent.
+        """Wait for the batches offered, or only the one running (`drop_pending`: the publish does
+        the others' work itself, or the folder or the connection goes); the tables done and the
+        fingerprints they hold. Idempotent.
 
         What is left is waited for at the process's own priority (the publish waits on it now),
         and through an interruption (raised once it has ended): the connection it reads through
         must not close under a running statement."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=drop_pending)
+            pool.shutdown(wait=False)
             self._normal_priority()
+        if drop_pending:  # all at once, before waiting: the worker takes the next batch as one ends
+            for batch, cursor in self._batches:
+                if batch.cancel():  # not begun: dropped (a cancelled future is never "done" to wait())
+                    cursor.close()
         interrupted: BaseException | None = None
-        while True:
-            try:
-                wait(self._batches)
-                break
-            except BaseException as exc:  # held until the batch running has ended
-                interrupted = interrupted or exc
+        for batch, _ in self._batches:
+            while True:
+                try:
+                    batch.exception()  # waits; a batch says its own failure
+                    break
+                except CancelledError:
+                    break
+                except BaseException as exc:  # held until the batch running has ended
+                    interrupted = interrupted or exc
         if interrupted is not None:
             raise interrupted
         with self._lock:
@@ -108,7 +119,7 @@ class HistoryAhead:
                 try:
                     done = self._patch_attached(cur, names)
                     if done:
-                        cur.execute(f"CHECKPOINT {ident(AHEAD_CATALOG)}")
+                        _checkpoint(cur, done)
                 finally:
                     cur.execute(f"DETACH DATABASE IF EXISTS {ident(AHEAD_CATALOG)}")
         except Exception as exc:  # only a head start: the publish does whatever is not done here
@@ -125,18 +136,21 @@ class HistoryAhead:
             since = recorded | latest_instants(cur, [TABLES[n] for n, at in recorded.items() if at is None], AHEAD_CATALOG)
             proven = {n: apply_patch(cur, TABLES[n], AHEAD_CATALOG, self._previous.fingerprints.get(n), wanted[n], since[n])
                       for n in changed}
-            if not changed or not all(proven.values()):  # None (not tried) or False: left to the publish
+            # None: not tried, nothing written (an empty copy, another schema): left to the publish.
+            # False: written but not proven: the whole batch is undone, and left to the publish.
+            patched = [n for n, exact in proven.items() if exact]
+            if not patched or False in proven.values():
                 cur.rollback()
                 return {}
             folder = self.staged.version_dir / AHEAD_DIR
             folder.mkdir(exist_ok=True)
-            for name in changed:
+            for name in patched:
                 write_parquet_file(cur, name, folder / f"{name}.parquet")
         except BaseException:
             cur.rollback()
             raise
         cur.commit()
-        done = {n: wanted[n] for n in changed}
+        done = {n: wanted[n] for n in patched}
         with self._lock:
             self._done.update(done)
         return done
@@ -146,7 +160,7 @@ class HistoryAhead:
         """The worker yields the cores to the fetch's event loop and merges (Linux: a thread's own nice value)."""
         self._thread_id = threading.get_native_id()
         try:
-            os.setpriority(os.PRIO_PROCESS, self._thread_id, 19)
+            os.setpriority(os.PRIO_PROCESS, self._thread_id, AHEAD_NICE)
         except (AttributeError, OSError):
             pass
 
@@ -158,6 +172,16 @@ class HistoryAhead:
             os.setpriority(os.PRIO_PROCESS, self._thread_id, os.getpriority(os.PRIO_PROCESS, os.getpid()))
         except (AttributeError, OSError):
             pass
+
+
+def _checkpoint(cur: duckdb.DuckDBPyConnection, done: dict[str, str]) -> None:
+    """The patched tables into the copy's file now; if that fails they stay in its WAL, which the
+    publish's ATTACH reads back (and its checkpoint writes): still done, only not yet in the file."""
+    try:
+        cur.execute(f"CHECKPOINT {ident(AHEAD_CATALOG)}")
+    except duckdb.Error as exc:
+        log.warning("patched %s into the publish's copy ahead of the publish, but could not checkpoint it there "
+                    "(the publish will): %s", ", ".join(done), exc)
 
 
 def _too_big(cur: duckdb.DuckDBPyConnection) -> bool:

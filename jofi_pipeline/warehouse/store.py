@@ -419,11 +419,12 @@ class RunWriter:
             if refused:
                 raise PublishRefusedError(integrity.refusal_line(refused), self.findings)
             verdicts = integrity.verdicts_json(self.mode, self.account_id, self.findings)
+            # What the run patched into this copy while it fetched: the batch under way ends now,
+            # before the publish attaches the copy; one not begun is left to the publish's lanes.
+            ahead = ahead_work.finish(drop_pending=True) if ahead_work is not None and ahead_work.staged is staged else None
         except BaseException:
             staged.discard()
             raise
-        # What the run patched into this copy while it fetched (finished now, before the publish attaches it).
-        ahead = ahead_work.finish() if ahead_work is not None and ahead_work.staged is staged else None
         result = publish(self.con, self.store.paths, fingerprints=fingerprints, previous=previous, judged=verdicts,
                          staged=staged, ahead=ahead)
         log.info("published %s warehouse in %.2fs: %s", self.mode, result.seconds, result.row_counts)

@@ -5,6 +5,8 @@ the run writes after a table settled, and a run that never publishes leaves noth
 from __future__ import annotations
 
 import logging
+import os
+import threading
 
 import duckdb
 import pytest
@@ -12,6 +14,7 @@ import pytest
 import jofi_pipeline_tests.warehouse.docs_shapes as docs
 from jofi_pipeline.warehouse import WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
+from jofi_pipeline.warehouse import publish_ahead
 from jofi_pipeline.warehouse.publish import AHEAD_DIR
 from jofi_pipeline_tests.warehouse.conftest import T1
 from jofi_pipeline_tests.warehouse.test_publish import filled
@@ -130,4 +133,91 @@ def test_only_history_tables_are_taken_and_a_table_without_history_is_ignored(tm
         expected = full_build(run, tmp_path)
     # test_takers carries its child table's history along; assessments keep no history.
     assert ahead_log() == ["history patched ahead of the publish: test_takers_history done; none changed since, copied whole"]
+    assert contents(store.published_db_path) == expected
+
+
+class SlowPatch:
+    """publish_ahead's apply_patch held until released: a batch under way while the run goes on."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.started, self.release = threading.Event(), threading.Event()
+        self.tables: list[str] = []
+        self.ended = False
+        real = publish_ahead.apply_patch
+
+        def slow(con, spec, *args, **kwargs):
+            self.tables.append(spec.name)
+            self.started.set()
+            self.release.wait(10)
+            try:
+                return real(con, spec, *args, **kwargs)
+            finally:
+                self.ended = True
+
+        monkeypatch.setattr(publish_ahead, "apply_patch", slow)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("end", ["the run closes without publishing", "the run publishes"])
+def test_a_batch_under_way_is_waited_for_and_one_not_begun_is_dropped(tmp_path, monkeypatch, ahead_log, end):
+    """A cancelled batch never counts as done to concurrent.futures.wait: waiting on it hung the close."""
+    slow = SlowPatch(monkeypatch)
+    store = filled(tmp_path / "data", users=True, published=True)
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        run.upsert("users", [docs.user(id=501, first_name="Changed")], T1)
+        run.settled(["teams"])
+        assert slow.started.wait(10)
+        run.settled(["users"])  # queued behind the batch under way
+        threading.Timer(0.3, slow.release.set).start()
+        if end == "the run publishes":
+            run.publish()
+            expected = full_build(run, tmp_path)
+        staged = run._ahead.staged.version_dir if run._ahead is not None else None
+    assert slow.ended, "the batch under way ended before the run did"
+    assert slow.tables == ["teams_history"], "the batch not begun was dropped"
+    if end == "the run publishes":
+        assert ahead_log() == ["history patched ahead of the publish: teams_history done; none changed since, copied whole"]
+        assert contents(store.published_db_path) == expected  # users_history by the publish itself
+    else:
+        assert staged is not None and not staged.exists()
+        assert sorted(p.name for p in store.mode_dir.glob("published.*")) == [os.readlink(store.mode_dir / "current")]
+
+
+def test_an_unproven_patch_undoes_its_batch_and_the_publish_does_it(tmp_path, monkeypatch, ahead_log):
+    real = publish_ahead.apply_patch
+
+    def unproven(con, spec, *args, **kwargs):
+        exact = real(con, spec, *args, **kwargs)
+        return False if spec.name == "teams_history" else exact
+
+    monkeypatch.setattr(publish_ahead, "apply_patch", unproven)
+    store = filled(tmp_path / "data", users=True, published=True)
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        run.upsert("users", [docs.user(id=501, first_name="Changed")], T1)
+        settle_and_wait(run, ["teams", "users"])
+        result = run.publish()
+        expected = full_build(run, tmp_path)
+    assert ahead_log() == []  # nothing taken from the head start: users_history was undone with it
+    assert {"teams_history", "users_history"} <= set(result.changed_tables)
+    assert contents(store.published_db_path) == expected
+    assert not (result.version_dir / AHEAD_DIR).exists()
+
+
+def test_a_table_the_patch_cannot_start_from_does_not_cost_the_others_their_head_start(tmp_path, ahead_log):
+    """The previous version holds no users yet: its users_history cannot be patched (nothing to
+    start from), which leaves that one to the publish, not the whole batch."""
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        run.upsert("users", [docs.user(id=501)], T1)
+        run.settled(["teams", "users"])
+        result = run.publish()
+        expected = full_build(run, tmp_path)
+    assert ahead_log() == ["history patched ahead of the publish: teams_history done; none changed since, copied whole"]
+    assert {"teams_history", "users_history"} <= set(result.changed_tables)
     assert contents(store.published_db_path) == expected
