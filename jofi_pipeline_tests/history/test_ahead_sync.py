@@ -33,10 +33,15 @@ def test_nightlies_publish_the_work_history_exactly_with_the_head_start_taken(si
     for _ in range(NIGHTS):
         sim.advance(1)
         sync(sim, "live", tmp_path)
+    # Nothing to warn of: under load, a batch still writing made DuckDB refuse the publish's
+    # checkpoint of the work database, one warning a night, until the publish waited for it first.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     said = [r.getMessage() for r in caplog.records if "patched ahead" in r.getMessage()]
     assert len(said) == NIGHTS  # the first sync has no version to start from
     done = {name for line in said for name in line.split(": ", 1)[1].split(" done;")[0].split(", ") if name != "none"}
-    assert {"invitations_history", "test_takers_history", "scorecards_history"} <= done, said
+    # The first batch (settled after the test takers) has the rest of the fetch to run in; a later
+    # one still waiting when the fetch ends is left to the publish, so it is not asked for here.
+    assert {"invitations_history", "test_takers_history"} <= done, said
     work = tmp_path / "live" / "work" / "jofi_work.duckdb"
     with published(tmp_path, "live") as pub, duckdb.connect(str(work), read_only=True) as con:
         for spec in HISTORY.values():

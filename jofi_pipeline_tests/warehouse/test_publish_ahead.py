@@ -137,7 +137,8 @@ def test_only_history_tables_are_taken_and_a_table_without_history_is_ignored(tm
 
 
 class SlowPatch:
-    """publish_ahead's apply_patch held until released: a batch under way while the run goes on."""
+    """publish_ahead's apply_patch held once it has written, until released: a batch under way
+    (its transaction open) while the run goes on."""
 
     def __init__(self, monkeypatch) -> None:
         self.started, self.release = threading.Event(), threading.Event()
@@ -147,11 +148,11 @@ class SlowPatch:
 
         def slow(con, spec, *args, **kwargs):
             self.tables.append(spec.name)
-            self.started.set()
-            self.release.wait(10)
             try:
-                return real(con, spec, *args, **kwargs)
+                return real(con, spec, *args, **kwargs)  # written, not committed: then held
             finally:
+                self.started.set()
+                self.release.wait(10)
                 self.ended = True
 
         monkeypatch.setattr(publish_ahead, "apply_patch", slow)
@@ -159,7 +160,7 @@ class SlowPatch:
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("end", ["the run closes without publishing", "the run publishes"])
-def test_a_batch_under_way_is_waited_for_and_one_not_begun_is_dropped(tmp_path, monkeypatch, ahead_log, end):
+def test_a_batch_under_way_is_waited_for_and_one_not_begun_is_dropped(tmp_path, monkeypatch, caplog, ahead_log, end):
     """A cancelled batch never counts as done to concurrent.futures.wait: waiting on it hung the close."""
     slow = SlowPatch(monkeypatch)
     store = filled(tmp_path / "data", users=True, published=True)
@@ -177,6 +178,7 @@ def test_a_batch_under_way_is_waited_for_and_one_not_begun_is_dropped(tmp_path, 
         staged = run._ahead.staged.version_dir if run._ahead is not None else None
     assert slow.ended, "the batch under way ended before the run did"
     assert slow.tables == ["teams_history"], "the batch not begun was dropped"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     if end == "the run publishes":
         assert ahead_log() == ["history patched ahead of the publish: teams_history done; none changed since, copied whole"]
         assert contents(store.published_db_path) == expected  # users_history by the publish itself
