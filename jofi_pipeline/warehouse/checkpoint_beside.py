@@ -4,9 +4,9 @@ A run's merges leave their changes in the work database's WAL. Closing the conne
 them into the file (a checkpoint), and that close came after the publish, on the run's last
 stretch: ~50-120 ms a nightly of 300 test takers, more with history, where the publish's own
 work leaves the disk idle. DuckDB checkpoints a database while other transactions read it, so
-the checkpoint starts as the publish does (in a run that patched history into the publish's copy
-ahead, once that work's last batch has ended: DuckDB refuses it while a batch writes), on a cursor
-of its own, and the close only waits for it before closing.
+the checkpoint starts as the publish does (once the batch of history patched ahead that may still
+run has ended: DuckDB refuses it while a batch writes, publish_ahead.py), on a cursor of its own,
+and the close only waits for it before closing.
 
 Nothing can be lost by it: a checkpoint DuckDB refuses (another write transaction is open: it
 says so) or that fails otherwise leaves the WAL as it was (said in the log), and the close

@@ -357,9 +357,12 @@ def build_database(
     """
     tmp_db = staged.db_file
     ahead = ahead if previous is not None and ahead else {}
-    # Patched ahead and still exact: done, Parquet file included. Patched ahead but changed since:
-    # the copy holds neither the previous version's rows nor the work table's, so copied whole.
-    ready = [name for name, fingerprint in ahead.items() if fingerprints.get(name) == fingerprint]
+    # Patched ahead and still exact: done, Parquet file included. Patched ahead but changed since
+    # (or its file gone): the copy holds neither the previous version's rows nor the work table's,
+    # so copied whole.
+    ahead_dir = staged.version_dir / AHEAD_DIR
+    ready = [name for name, fingerprint in ahead.items()
+             if fingerprints.get(name) == fingerprint and (ahead_dir / f"{name}.parquet").is_file()]
     if ahead:
         log.debug("history patched ahead of the publish: %s done; %s changed since, copied whole",
                   ", ".join(ready) or "none", ", ".join(n for n in ahead if n not in ready) or "none")

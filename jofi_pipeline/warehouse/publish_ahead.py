@@ -40,8 +40,8 @@ from jofi_pipeline.warehouse.tables import TABLES
 log = logging.getLogger(__name__)
 
 AHEAD_CATALOG = "jofi_publishing_ahead"
-# The worker's nice value: below the fetch's threads, not so far that a publish waiting on its
-# last batch starves on a busy machine (only a privileged process may raise it back then).
+# The worker's nice value above the process's: below the fetch's threads, not so far that a
+# publish waiting on its last batch starves on a busy machine (only root may raise it back then).
 AHEAD_NICE = 10
 
 
@@ -77,9 +77,10 @@ class HistoryAhead:
         the others' work itself, or the folder or the connection goes); the tables done and the
         fingerprints they hold. Idempotent.
 
-        What is left is waited for at the process's own priority (the publish waits on it now),
-        and through an interruption (raised once it has ended): the connection it reads through
-        must not close under a running statement."""
+        The worker is put back to the process's priority where that is allowed (root; an ordinary
+        user may not lower a nice value, and the publish then waits on a batch at AHEAD_NICE). The
+        wait goes on through an interruption (raised once the batch has ended): the connection it
+        reads through must not close under a running statement."""
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False)
@@ -130,11 +131,11 @@ class HistoryAhead:
         """One transaction: the tables' fingerprints, their patches, their Parquet files; all or none."""
         cur.begin()
         try:
-            wanted = table_fingerprints(cur, names)
-            changed = [n for n in names if wanted[n] != self._previous.fingerprints.get(n)]
+            snapshot = table_fingerprints(cur, names)  # of what this transaction reads
+            changed = [n for n in names if snapshot[n] != self._previous.fingerprints.get(n)]
             recorded = {n: recorded_latest(self._previous, n) for n in changed}
             since = recorded | latest_instants(cur, [TABLES[n] for n, at in recorded.items() if at is None], AHEAD_CATALOG)
-            proven = {n: apply_patch(cur, TABLES[n], AHEAD_CATALOG, self._previous.fingerprints.get(n), wanted[n], since[n])
+            proven = {n: apply_patch(cur, TABLES[n], AHEAD_CATALOG, self._previous.fingerprints.get(n), snapshot[n], since[n])
                       for n in changed}
             # None: not tried, nothing written (an empty copy, another schema): left to the publish.
             # False: written but not proven: the whole batch is undone, and left to the publish.
@@ -150,17 +151,22 @@ class HistoryAhead:
             cur.rollback()
             raise
         cur.commit()
-        done = {n: wanted[n] for n in patched}
+        done = {n: snapshot[n] for n in patched}
         with self._lock:
             self._done.update(done)
         return done
 
+    @property
+    def running(self) -> bool:
+        """A batch still runs (one that an interruption of `finish` did not let end)."""
+        return any(batch.running() for batch, _ in self._batches)
 
     def _lowest_priority(self) -> None:
-        """The worker yields the cores to the fetch's event loop and merges (Linux: a thread's own nice value)."""
+        """The worker yields the cores to the fetch's event loop and merges (Linux: a thread's own
+        nice value, AHEAD_NICE above the process's)."""
         self._thread_id = threading.get_native_id()
         try:
-            os.setpriority(os.PRIO_PROCESS, self._thread_id, AHEAD_NICE)
+            os.setpriority(os.PRIO_PROCESS, self._thread_id, min(19, os.getpriority(os.PRIO_PROCESS, 0) + AHEAD_NICE))
         except (AttributeError, OSError):
             pass
 
@@ -185,6 +191,8 @@ def _checkpoint(cur: duckdb.DuckDBPyConnection, done: dict[str, str]) -> None:
 
 
 def _too_big(cur: duckdb.DuckDBPyConnection) -> bool:
+    """The work database past what the publish's lanes share (publish.LANES_UP_TO_BYTES): patched
+    beside the merges, a batch would share their memory limit too."""
     (used,) = cur.execute(
         "SELECT used_blocks * block_size FROM pragma_database_size() WHERE database_name = current_database()"
     ).fetchone()

@@ -70,12 +70,14 @@ class StagedVersion:
 
     def discard(self) -> None:
         """Remove the folder (after the copy, the clean-up and any other writer have stopped writing)."""
-        for stop in self._writers:
-            stop()
-        for work in (self._copy, self._tidy):
-            if work is not None:
-                work.exception()  # waits; an error of the copy is moot once the version is dropped
-        shutil.rmtree(self.version_dir, ignore_errors=True)
+        try:
+            for stop in self._writers:
+                stop()
+        finally:
+            for work in (self._copy, self._tidy):
+                if work is not None:
+                    work.exception()  # waits; an error of the copy is moot once the version is dropped
+            shutil.rmtree(self.version_dir, ignore_errors=True)
 
 
 def in_background(name: str, work: Callable[..., None], *args: object) -> Future[None]:

@@ -263,7 +263,7 @@ class RunWriter:
                     # Never under a running checkpoint (that aborts the interpreter): only a second
                     # signal within microseconds gets out of the wait before it ends, and then the
                     # connection is left to be closed when the process ends, after the checkpoint.
-                    if con is not None and (checkpoint is None or checkpoint.ended):
+                    if con is not None and (checkpoint is None or checkpoint.ended) and (ahead is None or not ahead.running):
                         con.close()
                 finally:
                     if staged is not None:
@@ -401,15 +401,20 @@ class RunWriter:
         self.con.execute("RESET threads")  # the publish runs alone: all cores (see WORK_DB_FETCH_THREADS)
         if self._checkpoint is not None:  # an earlier publish of this run's (tests publish twice)
             self._checkpoint.wait()
+        # What the run patched into its staged copy while it fetched (publish_ahead.py): the batch
+        # under way ends first, as DuckDB refuses the checkpoint below while it writes; one not
+        # begun is left to the publish's lanes.
+        ahead_done = self._ahead.finish(drop_pending=True) if self._ahead is not None else None
+        # The WAL into the file while the publish reads, not at the close after it (checkpoint_beside.py).
+        self._checkpoint = CheckpointBeside(self.con, self.con.execute("SELECT current_database()").fetchone()[0])
         previous = previous_version(self.store.paths)
         # The copy of the current file the new version starts from is written and flushed to disk
         # in the background (publish_staging.py): since stage_publish if the run called it, else
         # from now, while the fingerprints and the gate run.
         early, self._staged = self._staged, None
         ahead_work, self._ahead = self._ahead, None
-        if ahead_work is None:  # else once its batch under way has ended (below)
-            self._checkpoint_beside()
         staged = staged_for(self.store.paths, previous, early)
+        ahead = ahead_done if ahead_work is not None and ahead_work.staged is staged else None  # not of a copy dropped
         try:
             # The verdicts of the last publish stand for the tables unchanged since (same fingerprints).
             fingerprints = table_fingerprints(self.con)
@@ -419,23 +424,13 @@ class RunWriter:
             if refused:
                 raise PublishRefusedError(integrity.refusal_line(refused), self.findings)
             verdicts = integrity.verdicts_json(self.mode, self.account_id, self.findings)
-            # What the run patched into this copy while it fetched (publish_ahead.py): the batch
-            # under way ends now, before the publish attaches the copy and before the checkpoint
-            # below (DuckDB refuses it while a batch writes); one not begun is left to the lanes.
-            ahead = ahead_work.finish(drop_pending=True) if ahead_work is not None and ahead_work.staged is staged else None
         except BaseException:
             staged.discard()
             raise
-        if ahead_work is not None:
-            self._checkpoint_beside()
         result = publish(self.con, self.store.paths, fingerprints=fingerprints, previous=previous, judged=verdicts,
                          staged=staged, ahead=ahead)
         log.info("published %s warehouse in %.2fs: %s", self.mode, result.seconds, result.row_counts)
         return result
-
-    def _checkpoint_beside(self) -> None:
-        """The WAL into the file while the publish works, not at the close after it (checkpoint_beside.py)."""
-        self._checkpoint = CheckpointBeside(self.con, self.con.execute("SELECT current_database()").fetchone()[0])
 
     def stage_publish(self) -> None:
         """Start copying the current version's file for this run's publish now, so the copy and its

@@ -4,6 +4,7 @@ the run writes after a table settled, and a run that never publishes leaves noth
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -34,11 +35,22 @@ def settle_and_wait(run, tables: list[str]) -> None:
 
 
 def full_build(run, tmp_path) -> dict:
-    """The same work database published from scratch: what the head start must not change."""
+    """The same work database published from scratch: what the head start must not change (its
+    tables, views and comments, and the row counts its result and manifest give)."""
     full = WarehouseStore(tmp_path / "full", "live")
     full.mode_dir.mkdir(parents=True)
-    publish_module.publish(run.con, full.paths)
-    return contents(full.published_db_path)
+    result = publish_module.publish(run.con, full.paths)
+    return contents(full.published_db_path) | {"row_counts": result.row_counts, "manifest": manifest_rows(result.version_dir)}
+
+
+def manifest_rows(version_dir) -> dict[str, int]:
+    tables = json.loads((version_dir / publish_module.FINGERPRINTS_NAME).read_text())["tables"]
+    return {name: table["rows"] for name, table in tables.items()}
+
+
+def published(store: WarehouseStore, result) -> dict:
+    """What `full_build` gives, of the publish under test."""
+    return contents(store.published_db_path) | {"row_counts": result.row_counts, "manifest": manifest_rows(result.version_dir)}
 
 
 def parquet_rows(store: WarehouseStore, table: str) -> list[str]:
@@ -67,9 +79,8 @@ def test_a_settled_history_table_is_published_from_its_head_start_exactly(tmp_pa
         expected = full_build(run, tmp_path)
     assert ahead_log() == ["history patched ahead of the publish: teams_history done; none changed since, copied whole"]
     assert result.changed_tables == ("teams", "teams_history")
-    published = contents(store.published_db_path)
-    assert published == expected
-    assert parquet_rows(store, "teams_history") == published["tables"]["teams_history"]
+    assert published(store, result) == expected
+    assert parquet_rows(store, "teams_history") == expected["tables"]["teams_history"]
     with duckdb.connect(str(store.published_db_path), read_only=True) as con:
         chain = con.execute("SELECT display_name, _is_current FROM teams_history WHERE id = 1 ORDER BY _valid_from").fetchall()
     assert chain == [("Recruiting", False), ("Renamed", True)]
@@ -99,9 +110,9 @@ def test_a_history_table_written_again_after_it_settled_is_copied_whole_not_patc
         work, published_rows, parquet = three_copies(run, store, "teams_history")
     assert ahead_log() == ["history patched ahead of the publish: none done; teams_history changed since, copied whole"]
     assert "teams_history" in result.changed_tables
-    assert contents(store.published_db_path) == expected
+    assert published(store, result) == expected
     assert published_rows == work and parquet == work
-    assert len({row[:1] + row[7:8] for row in work}) == len(work)  # one row per (id, _valid_from)
+    assert len({row[:1] + row[7:8] for row in published_rows}) == len(published_rows)  # one row per (id, _valid_from)
     assert not (result.version_dir / AHEAD_DIR).exists()
 
 
@@ -127,13 +138,15 @@ def test_only_history_tables_are_taken_and_a_table_without_history_is_ignored(tm
     store = filled(tmp_path / "data", published=True)
     with store.open_run("r2", T1) as run:
         run.stage_publish()
-        run.upsert("test_takers", [docs.test_taker(first_name="Changed")], T1)
+        assignments = [docs.assignment(11111, 6, completed_at="2026-03-02T01:00:00Z"), docs.assignment(22222, 7)]
+        run.upsert("test_takers", [docs.test_taker(first_name="Changed", assignments=assignments)], T1)
         run.settled(["assessments", "test_takers", "no_such_table"])
-        run.publish()
+        result = run.publish()
         expected = full_build(run, tmp_path)
     # test_takers carries its child table's history along; assessments keep no history.
-    assert ahead_log() == ["history patched ahead of the publish: test_takers_history done; none changed since, copied whole"]
-    assert contents(store.published_db_path) == expected
+    assert ahead_log() == ["history patched ahead of the publish: test_takers_history, test_taker_assessments_history "
+                           "done; none changed since, copied whole"]
+    assert published(store, result) == expected
 
 
 class SlowPatch:
@@ -173,7 +186,7 @@ def test_a_batch_under_way_is_waited_for_and_one_not_begun_is_dropped(tmp_path, 
         run.settled(["users"])  # queued behind the batch under way
         threading.Timer(0.3, slow.release.set).start()
         if end == "the run publishes":
-            run.publish()
+            result = run.publish()
             expected = full_build(run, tmp_path)
         staged = run._ahead.staged.version_dir if run._ahead is not None else None
     assert slow.ended, "the batch under way ended before the run did"
@@ -181,7 +194,7 @@ def test_a_batch_under_way_is_waited_for_and_one_not_begun_is_dropped(tmp_path, 
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     if end == "the run publishes":
         assert ahead_log() == ["history patched ahead of the publish: teams_history done; none changed since, copied whole"]
-        assert contents(store.published_db_path) == expected  # users_history by the publish itself
+        assert published(store, result) == expected  # users_history by the publish itself
     else:
         assert staged is not None and not staged.exists()
         assert sorted(p.name for p in store.mode_dir.glob("published.*")) == [os.readlink(store.mode_dir / "current")]
@@ -205,8 +218,7 @@ def test_an_unproven_patch_undoes_its_batch_and_the_publish_does_it(tmp_path, mo
         expected = full_build(run, tmp_path)
     assert ahead_log() == []  # nothing taken from the head start: users_history was undone with it
     assert {"teams_history", "users_history"} <= set(result.changed_tables)
-    assert contents(store.published_db_path) == expected
-    assert not (result.version_dir / AHEAD_DIR).exists()
+    assert published(store, result) == expected
 
 
 def test_a_table_the_patch_cannot_start_from_does_not_cost_the_others_their_head_start(tmp_path, ahead_log):
@@ -222,4 +234,21 @@ def test_a_table_the_patch_cannot_start_from_does_not_cost_the_others_their_head
         expected = full_build(run, tmp_path)
     assert ahead_log() == ["history patched ahead of the publish: teams_history done; none changed since, copied whole"]
     assert {"teams_history", "users_history"} <= set(result.changed_tables)
-    assert contents(store.published_db_path) == expected
+    assert published(store, result) == expected
+
+
+def test_a_table_whose_file_written_ahead_is_gone_is_published_all_the_same(tmp_path, ahead_log):
+    """The Parquet file written ahead is the publish's only copy of that table's Parquet: gone (a
+    cleaner of the staged folder, a full disk), the table is copied and written as any changed one."""
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        settle_and_wait(run, ["teams"])
+        (run._staged.version_dir / AHEAD_DIR / "teams_history.parquet").unlink()
+        result = run.publish()
+        expected = full_build(run, tmp_path)
+    assert ahead_log() == ["history patched ahead of the publish: none done; teams_history changed since, copied whole"]
+    assert published(store, result) == expected
+    assert parquet_rows(store, "teams_history") == expected["tables"]["teams_history"]
+    assert not (result.version_dir / AHEAD_DIR).exists()  # the folder (here empty) is removed
