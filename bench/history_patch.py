@@ -58,6 +58,8 @@ def folder_before_last_publish(data: Path, kept: Path, test_takers: int, days: i
         real_publish = store_module.RunWriter.publish
 
         def keep_then_publish(self):
+            if self._ahead is not None:  # its batch still writing, DuckDB refuses the CHECKPOINT (publish_ahead.py)
+                self._ahead.finish()
             self.con.execute("CHECKPOINT")
             # Not the folder this run staged for its publish (no manifest yet): a publish of the
             # kept copy would remove it in the background while it is timed.
