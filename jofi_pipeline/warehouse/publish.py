@@ -421,10 +421,15 @@ def lanes_for(con: duckdb.DuckDBPyConnection) -> int:
     share its memory limit (LANES_UP_TO_BYTES), else 1. Its WAL is counted only once the checkpoint
     beside the publish (checkpoint_beside.py) has written it into the file; DuckDB checkpoints it
     past 16 MB anyway (its default `checkpoint_threshold`), so at most that is missed."""
+    return PUBLISH_LANES if shares_memory(con) else 1
+
+
+def shares_memory(con: duckdb.DuckDBPyConnection) -> bool:
+    """The work database is small enough (LANES_UP_TO_BYTES) for work beside other work to share its memory limit."""
     (used,) = con.execute(
         "SELECT used_blocks * block_size FROM pragma_database_size() WHERE database_name = current_database()"
     ).fetchone()
-    return PUBLISH_LANES if used <= LANES_UP_TO_BYTES else 1
+    return used <= LANES_UP_TO_BYTES
 
 
 def run_now(function, *args) -> Future:
@@ -493,10 +498,7 @@ def patch_histories(
     # one transaction each, as a single patch_history would (rare: a clock stepped back, a large night).
     con.begin()
     try:
-        # Where each patch starts: the previous fingerprint says (its latest instant); read from the
-        # copy only for one that does not (a manifest written before it did).
-        recorded = {name: recorded_latest(previous, name) for name in names}
-        since = recorded | latest_instants(con, [TABLES[name] for name, at in recorded.items() if at is None], PUBLISH_CATALOG)
+        since = patch_starts(con, previous, names, PUBLISH_CATALOG)
         exact = {name: apply_patch(con, TABLES[name], PUBLISH_CATALOG, previous.fingerprints.get(name), fingerprints[name], since[name])
                  for name in names}
     except BaseException:
@@ -510,6 +512,13 @@ def patch_histories(
     else:
         con.commit()
     return {name: Fingerprint.parse(fingerprints[name]).rows for name, proven in exact.items() if proven}
+
+
+def patch_starts(con: duckdb.DuckDBPyConnection, previous: PreviousVersion, names: list[str], catalog: str) -> dict[str, datetime | None]:
+    """Where each history table's patch starts: the latest instant its previous fingerprint
+    records, read from `catalog`'s copy only for one that does not (a manifest written before it did)."""
+    recorded = {name: recorded_latest(previous, name) for name in names}
+    return recorded | latest_instants(con, [TABLES[name] for name, at in recorded.items() if at is None], catalog)
 
 
 def recorded_latest(previous: PreviousVersion, name: str) -> datetime | None:

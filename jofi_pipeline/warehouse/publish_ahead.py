@@ -29,10 +29,9 @@ from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 import duckdb
 
 from jofi_pipeline.warehouse.publish import (
-    AHEAD_DIR, LANES_UP_TO_BYTES, PUBLISHED_STORAGE_VERSION, PreviousVersion, recorded_latest, table_fingerprints,
-    write_parquet_file,
+    AHEAD_DIR, PUBLISHED_STORAGE_VERSION, PreviousVersion, patch_starts, shares_memory, table_fingerprints, write_parquet_file,
 )
-from jofi_pipeline.warehouse.publish_history import apply_patch, latest_instants
+from jofi_pipeline.warehouse.publish_history import apply_patch
 from jofi_pipeline.warehouse.publish_staging import StagedVersion
 from jofi_pipeline.warehouse.schema import ident, literal
 from jofi_pipeline.warehouse.tables import TABLES
@@ -59,7 +58,7 @@ class HistoryAhead:
         self._lock = threading.Lock()
         self._thread_id: int | None = None  # the worker's native id, once it runs (its priority)
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
-            1, thread_name_prefix="jofi-publish-ahead", initializer=self._lowest_priority
+            1, thread_name_prefix="jofi-publish-ahead", initializer=self._lower_priority
         )
         staged.before_discard(lambda: self.finish(drop_pending=True))
 
@@ -113,7 +112,7 @@ class HistoryAhead:
         try:
             with cursor as cur:
                 cur.execute("SET TimeZone = 'UTC'")
-                if _too_big(cur):  # the lanes' rule: beside the merges, it would share their memory limit
+                if not shares_memory(cur):  # the lanes' rule: beside the merges, a batch would share their limit
                     return
                 cur.execute(f"ATTACH {literal(str(self.staged.db_file))} AS {ident(AHEAD_CATALOG)} "
                             f"(STORAGE_VERSION {literal(PUBLISHED_STORAGE_VERSION)})")
@@ -133,8 +132,7 @@ class HistoryAhead:
         try:
             snapshot = table_fingerprints(cur, names)  # of what this transaction reads
             changed = [n for n in names if snapshot[n] != self._previous.fingerprints.get(n)]
-            recorded = {n: recorded_latest(self._previous, n) for n in changed}
-            since = recorded | latest_instants(cur, [TABLES[n] for n, at in recorded.items() if at is None], AHEAD_CATALOG)
+            since = patch_starts(cur, self._previous, changed, AHEAD_CATALOG)
             proven = {n: apply_patch(cur, TABLES[n], AHEAD_CATALOG, self._previous.fingerprints.get(n), snapshot[n], since[n])
                       for n in changed}
             # None: not tried, nothing written (an empty copy, another schema): left to the publish.
@@ -161,7 +159,7 @@ class HistoryAhead:
         """A batch still runs (one that an interruption of `finish` did not let end)."""
         return any(batch.running() for batch, _ in self._batches)
 
-    def _lowest_priority(self) -> None:
+    def _lower_priority(self) -> None:
         """The worker yields the cores to the fetch's event loop and merges (Linux: a thread's own
         nice value, AHEAD_NICE above the process's)."""
         self._thread_id = threading.get_native_id()
@@ -189,12 +187,4 @@ def _checkpoint(cur: duckdb.DuckDBPyConnection, done: dict[str, str]) -> None:
         log.warning("patched %s into the publish's copy ahead of the publish, but could not checkpoint it there "
                     "(the publish will): %s", ", ".join(done), exc)
 
-
-def _too_big(cur: duckdb.DuckDBPyConnection) -> bool:
-    """The work database past what the publish's lanes share (publish.LANES_UP_TO_BYTES): patched
-    beside the merges, a batch would share their memory limit too."""
-    (used,) = cur.execute(
-        "SELECT used_blocks * block_size FROM pragma_database_size() WHERE database_name = current_database()"
-    ).fetchone()
-    return used > LANES_UP_TO_BYTES
 

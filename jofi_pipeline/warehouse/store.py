@@ -404,7 +404,8 @@ class RunWriter:
         # What the run patched into its staged copy while it fetched (publish_ahead.py): the batch
         # under way ends first, as DuckDB refuses the checkpoint below while it writes; one not
         # begun is left to the publish's lanes.
-        ahead_done = self._ahead.finish(drop_pending=True) if self._ahead is not None else None
+        ahead_work, self._ahead = self._ahead, None
+        ahead_done = ahead_work.finish(drop_pending=True) if ahead_work is not None else None
         # The WAL into the file while the publish reads, not at the close after it (checkpoint_beside.py).
         self._checkpoint = CheckpointBeside(self.con, self.con.execute("SELECT current_database()").fetchone()[0])
         previous = previous_version(self.store.paths)
@@ -412,7 +413,6 @@ class RunWriter:
         # in the background (publish_staging.py): since stage_publish if the run called it, else
         # from now, while the fingerprints and the gate run.
         early, self._staged = self._staged, None
-        ahead_work, self._ahead = self._ahead, None
         staged = staged_for(self.store.paths, previous, early)
         ahead = ahead_done if ahead_work is not None and ahead_work.staged is staged else None  # not of a copy dropped
         try:

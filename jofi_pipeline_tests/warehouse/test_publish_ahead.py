@@ -252,3 +252,26 @@ def test_a_table_whose_file_written_ahead_is_gone_is_published_all_the_same(tmp_
     assert published(store, result) == expected
     assert parquet_rows(store, "teams_history") == expected["tables"]["teams_history"]
     assert not (result.version_dir / AHEAD_DIR).exists()  # the folder (here empty) is removed
+
+
+def test_a_batch_that_fails_says_so_once_and_the_publish_does_its_work(tmp_path, monkeypatch, caplog, ahead_log):
+    """A full disk while the head start writes its Parquet: one warning naming the tables, the
+    batch undone, and the publish as if there had been no head start."""
+
+    def full_disk(*args, **kwargs):
+        raise duckdb.IOException("No space left on device")
+
+    monkeypatch.setattr(publish_ahead, "write_parquet_file", full_disk)
+    store = filled(tmp_path / "data", published=True)
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        settle_and_wait(run, ["teams"])
+        result = run.publish()
+        expected = full_build(run, tmp_path)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == ["could not patch teams_history into the publish's copy ahead of the publish (the publish "
+                        "will): No space left on device"]
+    assert ahead_log() == []
+    assert published(store, result) == expected
+    assert not (result.version_dir / AHEAD_DIR).exists()
