@@ -356,7 +356,7 @@ def build_database(
     (publish_ahead.py), at these fingerprints.
     """
     tmp_db = staged.db_file
-    ahead = ahead if previous is not None and ahead else {}
+    ahead = ahead or {}
     # Patched ahead and still exact: done, Parquet file included. Patched ahead but changed since
     # (or its file gone): the copy holds neither the previous version's rows nor the work table's,
     # so copied whole.
@@ -364,13 +364,14 @@ def build_database(
     ready = [name for name, fingerprint in ahead.items()
              if fingerprints.get(name) == fingerprint and (ahead_dir / f"{name}.parquet").is_file()]
     if ahead:
-        log.debug("history patched ahead of the publish: %s done; %s changed since, copied whole",
-                  ", ".join(ready) or "none", ", ".join(n for n in ahead if n not in ready) or "none")
+        log.debug("%s ahead of the publish: %s done; %s changed since, copied whole",
+                  "history patched" if previous is not None else "tables copied", ", ".join(ready) or "none", ", ".join(n for n in ahead if n not in ready) or "none")
     if previous is not None:
         staged.copied()  # of previous's file (stage)
         changed = [name for name in TABLES if previous.fingerprints.get(name) != fingerprints[name] or name in ahead]
     else:  # every table, comment, view and macro in place, no rows (publish_template.py)
-        copy_empty_database(tmp_db, empty_database_key(fingerprints), lambda path: build_empty_database(con, path), EMPTY_DATABASE_MADE_BY)
+        if not ahead:  # else placed by the head start, holding the tables it copied (publish_ahead.py)
+            place_empty_database(con, tmp_db)  # over one a head start placed, if its every batch was undone
         changed = list(TABLES)
     # Views bind by name when queried, so they survive their tables being rebuilt underneath.
     views_changed = previous is not None and previous.views != views_digest()
@@ -381,6 +382,9 @@ def build_database(
             raise
         raise UnusableCopy(f"the current version's {DB_NAME} is not a database DuckDB can open ({exc})") from exc
     try:
+        if previous is None and (stale := [name for name in ahead if name not in ready]):
+            # Copied ahead into the empty database, written again since: copied whole again below.
+            con.execute(";\n".join(f"DELETE FROM {qualified(name, PUBLISH_CATALOG)}" for name in stale))
         # Three lanes at once, each on a connection of its own: the changed tables' Parquet,
         # written from the work database; the history tables' patches; the other tables' copies.
         # Statements on tables this size run on one DuckDB thread each, so one after the other
@@ -467,10 +471,15 @@ def on_own_cursor(con: duckdb.DuckDBPyConnection, step, *args):
         return step(cursor, *args)
 
 
-def empty_database_key(fingerprints: dict[str, str]) -> str:
+def place_empty_database(con: duckdb.DuckDBPyConnection, target: Path) -> None:
+    """The empty published database at `target` (a copy of the one made for this code; else built there)."""
+    copy_empty_database(target, empty_database_key(), lambda path: build_empty_database(con, path), EMPTY_DATABASE_MADE_BY)
+
+
+def empty_database_key() -> str:
     """What an empty published database is made of: every table's schema digest (the first part of
     its fingerprint), the views' digest, the DuckDB and storage versions."""
-    schemas = ",".join(f"{name}={fingerprints[name].split(':', 1)[0]}" for name in TABLES)
+    schemas = ",".join(f"{name}={schema_digest(spec)}" for name, spec in TABLES.items())
     return f"{duckdb.__version__}|{PUBLISHED_STORAGE_VERSION}|{views_digest()}|{schemas}"
 
 
@@ -569,11 +578,11 @@ def drop_stale(con: duckdb.DuckDBPyConnection, changed: list[str], *, views: boo
             con.execute(f"DROP MACRO TABLE IF EXISTS {qualified(name, PUBLISH_CATALOG)}")
 
 
-def copy_tables(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
-    """Each table's rows into its empty table of the new file; returns the rows each received
-    (what the INSERT reports: no count(*) of its own, a statement per table less)."""
+def copy_tables(con: duckdb.DuckDBPyConnection, names: list[str], catalog: str = PUBLISH_CATALOG) -> dict[str, int]:
+    """Each table's rows into its empty table of the new file (attached as `catalog`); returns the
+    rows each received (what the INSERT reports: no count(*) of its own, a statement per table less)."""
     return {
-        name: con.execute(f"INSERT INTO {qualified(name, PUBLISH_CATALOG)} BY NAME SELECT * FROM {ident(name)}").fetchone()[0]
+        name: con.execute(f"INSERT INTO {qualified(name, catalog)} BY NAME SELECT * FROM {ident(name)}").fetchone()[0]
         for name in names
     }
 

@@ -32,7 +32,7 @@ from jofi_pipeline.warehouse.keyset import KeySet
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.paths import ModePaths
 from jofi_pipeline.warehouse.publish import previous_version, publish, stage, staged_for, table_fingerprints
-from jofi_pipeline.warehouse.publish_ahead import HistoryAhead
+from jofi_pipeline.warehouse.publish_ahead import PublishAhead
 from jofi_pipeline.warehouse.publish_staging import StagedVersion
 from jofi_pipeline.warehouse.remote import RemoteOutcome, RemotePublisher, outcome_state, write_state
 from jofi_pipeline.warehouse.records import (
@@ -229,7 +229,7 @@ class RunWriter:
         # history existed): table -> rows. Empty on every later run, so it is said once.
         self.history_started: dict[str, int] = {}
         self._staged: StagedVersion | None = None  # stage_publish's copy, until publish takes it
-        self._ahead: HistoryAhead | None = None  # settled history tables patched into that copy (publish_ahead.py)
+        self._ahead: PublishAhead | None = None  # settled tables put into that copy (publish_ahead.py)
         self._checkpoint: CheckpointBeside | None = None  # the work database's, begun with the publish
         # Per history table, the keys this run has versioned so far (store._record_versions), as numbers.
         self._run_versioned: dict[str, KeySet | None] = {}
@@ -447,16 +447,17 @@ class RunWriter:
         except PublishError as exc:
             log.warning("%s: could not start copying the published version ahead of the publish: %s", self.mode, exc)
             return
-        if previous is not None and HISTORY:
-            self._ahead = HistoryAhead(self.con, self._staged, previous)
+        if previous is None or HISTORY:  # a first publish copies every table ahead; a later one patches history
+            self._ahead = PublishAhead(self.con, self._staged, previous)
 
     def settled(self, tables: Iterable[str]) -> None:
-        """This run writes these entity tables (and their child tables) no more: their history
-        tables may go into the staged copy now, in the background (publish_ahead.py). Only a head
-        start: whatever changes after all is published as any changed table."""
+        """This run writes these entity tables (and their child tables) no more: they and their
+        history tables may go into the staged copy now, in the background (publish_ahead.py takes
+        what it can use). Only a head start: whatever changes after all is published as any changed table."""
         if self._ahead is None:
             return
-        names = [HISTORY[t].name for table in tables for t in (table, *(c.name for c in children_of(table))) if t in HISTORY]
+        names = [name for table in tables for t in (table, *(c.name for c in children_of(table)))
+                 for name in (t, *((HISTORY[t].name,) if t in HISTORY else ()))]
         self._ahead.offer(names)
 
     def upload(self, published: PublishResult) -> PublishResult:

@@ -275,3 +275,78 @@ def test_a_batch_that_fails_says_so_once_and_the_publish_does_its_work(tmp_path,
     assert ahead_log() == []
     assert published(store, result) == expected
     assert not (result.version_dir / AHEAD_DIR).exists()
+
+
+# A first publish (no version yet): settled tables are copied whole into the empty database.
+
+@pytest.fixture
+def first_log(caplog):
+    caplog.set_level(logging.DEBUG, logger="jofi_pipeline.warehouse.publish")
+    return lambda: [r.getMessage() for r in caplog.records if "copied ahead" in r.getMessage()]
+
+
+def test_a_first_publish_takes_the_tables_copied_ahead_exactly(tmp_path, first_log):
+    store = filled(tmp_path / "data", n_teams=3, users=True)  # r1 filled the work database, never published
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        settle_and_wait(run, ["teams", "users"])
+        result = run.publish()
+        expected = full_build(run, tmp_path)
+        copies = {table: three_copies(run, store, table) for table in ("teams", "teams_history", "users")}
+    assert first_log() == ["tables copied ahead of the publish: teams, teams_history, users, users_history done; "
+                           "none changed since, copied whole"]
+    assert set(result.changed_tables) == set(publish_module.TABLES)  # a first publish writes every table
+    assert published(store, result) == expected  # the tables not settled too, copied by the publish
+    for table, (work, in_file, in_parquet) in copies.items():
+        assert work and in_file == work and in_parquet == work, table
+    assert not (result.version_dir / AHEAD_DIR).exists()
+
+
+def test_a_table_written_again_after_it_was_copied_ahead_is_emptied_and_copied_again(tmp_path, first_log):
+    store = filled(tmp_path / "data", n_teams=2)
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        settle_and_wait(run, ["teams"])
+        run.upsert("teams", [docs.team(id=3, display_name="Third")], T1)
+        result = run.publish()
+        expected = full_build(run, tmp_path)
+        work, in_file, in_parquet = three_copies(run, store, "teams")
+    assert first_log() == ["tables copied ahead of the publish: none done; teams, teams_history changed since, copied whole"]
+    assert published(store, result) == expected
+    assert len(work) == 3 and in_file == work and in_parquet == work  # each row once: the copy ahead was emptied
+
+
+def test_a_first_publish_whose_copy_ahead_failed_builds_everything_itself(tmp_path, monkeypatch, caplog, first_log):
+    """The batch placed the empty database, then failed and was undone: the publish places it again."""
+
+    def full_disk(*args, **kwargs):
+        raise duckdb.IOException("No space left on device")
+
+    monkeypatch.setattr(publish_ahead, "write_parquet_file", full_disk)
+    store = filled(tmp_path / "data")
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        settle_and_wait(run, ["teams"])
+        result = run.publish()
+        expected = full_build(run, tmp_path)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == ["could not copy teams, teams_history into the publish's copy ahead of the publish (the publish "
+                        "will): No space left on device"]
+    assert first_log() == []
+    assert published(store, result) == expected
+
+
+def test_a_first_run_that_never_publishes_leaves_no_version_behind(tmp_path):
+    store = filled(tmp_path / "data")
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        run.settled(["teams", "users", "test_takers"])  # left running: closing the run must wait for it
+    assert list(store.mode_dir.glob("published.*")) == []
+    assert not store.published_db_path.exists()
+    with store.open_run("r3", T1) as run:
+        run.stage_publish()
+        run.settled(["teams"])
+        run.publish()
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM teams").fetchone() == (1,)
