@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,9 +82,10 @@ class PipelinedWrites:
     connection is never used by two threads at once.
     """
 
-    def __init__(self, depth: int = 2) -> None:
+    def __init__(self, depth: int = 2, not_before: WriteGate | None = None) -> None:
         self._depth = depth
         self._queued: deque[asyncio.Future] = deque()
+        self._not_before = not_before
 
     async def submit(self, write: Callable[[], Any]) -> None:
         while len(self._queued) >= self._depth:
@@ -93,6 +95,8 @@ class PipelinedWrites:
     async def _after(self, previous: asyncio.Future | None, write: Callable[[], Any]) -> None:
         if previous is not None:
             await previous  # a batch is only written once every earlier one was (and not after one failed)
+        elif self._not_before is not None:
+            await self._not_before.wait()
         (await to_the_end(write)).value()  # a batch begun ends even when the run is cancelled meanwhile
 
     async def drain(self) -> None:
@@ -101,6 +105,30 @@ class PipelinedWrites:
         for outcome in await asyncio.gather(*queued, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
+
+
+class WriteGate:
+    """Holds a fan-out's merges back until what they build on is merged (or the run gave up).
+
+    The test takers' details fetched while their list still pages (sync/early_details.py) must
+    merge after the list's own rows: the fan-out's requests go on meanwhile, and its writes wait
+    here (PipelinedWrites' depth bounds what waits). Given up, nothing waiting is written."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._given_up = False
+
+    def open(self) -> None:
+        self._open.set()
+
+    def give_up(self) -> None:
+        self._given_up = True
+        self._open.set()
+
+    async def wait(self) -> None:
+        await self._open.wait()
+        if self._given_up:
+            raise RuntimeError("the run stopped before these records could be merged")
 
 
 def close_without_a_loop(generator) -> None:
@@ -125,6 +153,27 @@ def tail_cut(in_batch: int, remaining: int) -> bool:
     return in_batch >= TAIL_BATCH_MIN and in_batch >= remaining
 
 
+class _Counted:
+    """A streamed plan (keys arriving while the fan-out runs): how many were handed out, and whether all were."""
+
+    def __init__(self, keys: AsyncIterable[tuple]) -> None:
+        self._keys = aiter(keys)
+        self.pulled = 0
+        self.ended = False
+
+    def __aiter__(self) -> AsyncIterator[tuple]:
+        return self
+
+    async def __anext__(self) -> tuple:
+        try:
+            key = await anext(self._keys)
+        except StopAsyncIteration:
+            self.ended = True
+            raise
+        self.pulled += 1
+        return key
+
+
 @dataclass
 class _Batch:
     objects: list[dict] = field(default_factory=list)
@@ -147,15 +196,19 @@ class FanOut:
     say: Progress
     batch_size: int
     memory: FetchMemory | None = None  # what earlier runs could not fetch (sync/memory.py)
+    # Taken around every write: the list merges and a fan-out begun while the lists page
+    # (sync/early_details.py) share the run's one writer connection, one thread at a time.
+    turns: threading.Lock = field(default_factory=threading.Lock)
 
     async def fetch(
         self,
         entity: str,
         fetch: Callable[[Any], Awaitable[dict]],
-        plan: Iterable[tuple] | Iterable[Mapping[str, Any]],
+        plan: Iterable[tuple] | Iterable[Mapping[str, Any]] | AsyncIterable[tuple],
         *,
-        size: int,
+        size: int | None,
         derived: Derived | None = None,
+        not_before: WriteGate | None = None,
     ) -> None:
         """GET every planned key; merge the answers in batches as they arrive.
 
@@ -165,25 +218,31 @@ class FanOut:
         when their inputs change. A fatal error (auth, mode) stops the run at once; other failures
         are remembered as failing and counted (the run publishes as partial, or fails when they
         look systemic) until the record is quarantined (sync/memory.py), which no longer counts.
+
+        `size` None: the keys are streamed (an async iterable still being fed); its count is known
+        once it ends, and `not_before` may hold the merges back until the records they build on are.
         """
         if size == 0:
             return
-        self.say(f"fetching {size} {entity} by id")
-        self.report.fetch_planned[entity] += size
+        streamed = _Counted(plan) if size is None else None
+        if streamed is None:
+            self.say(f"fetching {size} {entity} by id")
+            self.report.fetch_planned[entity] += size
         key = derived.key if derived else (lambda row: row[0])
-        writes = PipelinedWrites()
+        writes = PipelinedWrites(not_before=not_before)
         batch, done, in_batch = _Batch(), 0, 0
         in_flight = InFlight()
-        outcomes = self.client.fan_out(lambda row: fetch(key(row)), plan, in_flight=in_flight)
+        outcomes = self.client.fan_out(lambda row: fetch(key(row)), streamed or plan, in_flight=in_flight)
         try:
             async for outcome in outcomes:
                 done += 1
                 in_batch += 1
                 self._sort(entity, outcome, batch, key, derived)
-                if len(batch) >= self.batch_size or tail_cut(in_batch, size - done):
+                remaining = size - done if streamed is None else (streamed.pulled - done if streamed.ended else None)
+                if len(batch) >= self.batch_size or (remaining is not None and tail_cut(in_batch, remaining)):
                     await writes.submit(self._writer_of(entity, batch))
                     batch, in_batch = _Batch(), 0
-                    self.say(f"  {entity}: {done}/{size}")
+                    self.say(f"  {entity}: {done}/{size}" if streamed is None else f"  {entity}: {done} so far")
             if len(batch):
                 await writes.submit(self._writer_of(entity, batch))
         except GeneratorExit:
@@ -199,6 +258,9 @@ class FanOut:
             with contextlib.suppress(Exception):
                 await writes.drain()
             raise
+        finally:
+            if streamed is not None:
+                self.report.fetch_planned[entity] += streamed.pulled
         await writes.drain()
 
     def _sort(self, entity: str, outcome, batch: _Batch, key, derived: Derived | None) -> None:
@@ -226,15 +288,16 @@ class FanOut:
         """The blocking write of one batch (runs in a worker thread): data + fetch_state together."""
 
         def write() -> None:
-            if batch.objects or batch.fetched:
-                with_state = {"fetched": batch.fetched} if batch.fetched else {}
-                self.report.add_counts(self.writer.upsert(entity, batch.objects, utc_now(), **with_state))
-            if batch.recovered:
-                self.writer.forget_missed(entity, batch.recovered)
-            if batch.gone:
-                self._gone(entity, batch.gone)
-            if batch.failed:
-                self._failed(entity, batch.failed)
+            with self.turns:
+                if batch.objects or batch.fetched:
+                    with_state = {"fetched": batch.fetched} if batch.fetched else {}
+                    self.report.add_counts(self.writer.upsert(entity, batch.objects, utc_now(), **with_state))
+                if batch.recovered:
+                    self.writer.forget_missed(entity, batch.recovered)
+                if batch.gone:
+                    self._gone(entity, batch.gone)
+                if batch.failed:
+                    self._failed(entity, batch.failed)
 
         return write
 

@@ -2,8 +2,9 @@
 
 Kept apart from the runner so the rules read as one list. Every query takes the same named
 parameters (DuckDB `$name`): `$full` (a full refresh: ask for everything held), `$in_window`
-(ids the capped list just returned, so not worth a GET by id) and, for scorecards, `$profiles`
-(short names of the score profiles to fetch).
+(ids the capped list just returned, so not worth a GET by id), for scorecards `$profiles`
+(short names of the score profiles to fetch) and, for test takers, `$asked` (already asked for
+by this run).
 
 Derived objects (scorecards, job-fit reports) are fetched again only when their inputs changed
 since `fetch_state` says they were last fetched. The inputs of a test taker are its
@@ -78,6 +79,8 @@ INVITATIONS_BEHIND_TEST_TAKERS = """
 # only change left to it is a new profile, and a new profile shows up in the lists (newest first,
 # each naming its test taker; the invitation and test taker items carry its id), which the
 # `gained a profile` rule turns into a GET by id.
+# `$asked`: test takers this run already asked for while the lists paged (sync/early_details.py),
+# left out of the first rule only: a profile a list names after that answer is still followed.
 TEST_TAKERS_NEEDING_DETAIL = f"""
     WITH activity AS (
         SELECT test_taker_id,
@@ -87,12 +90,12 @@ TEST_TAKERS_NEEDING_DETAIL = f"""
     ),
     clock AS (SELECT max(last_activity) AS account_now FROM activity)
     SELECT t.id FROM test_takers t LEFT JOIN activity a ON a.test_taker_id = t.id, clock
-    WHERE $full OR (t._deleted_at IS NULL AND (
+    WHERE t.id NOT IN (SELECT unnest($asked::BIGINT[])) AND ($full OR (t._deleted_at IS NULL AND (
         a.test_taker_id IS NULL
         OR (a.has_open_assessment AND (
             a.last_activity IS NULL
             OR a.last_activity >= clock.account_now - INTERVAL {DORMANT_AFTER_DAYS} DAY
-            OR {dormant_turn("t.id", "a.last_activity")}))))
+            OR {dormant_turn("t.id", "a.last_activity")})))))
     UNION
     -- gained a profile: a profile or an invitation names a profile this test taker's row lacks
     SELECT t.id FROM test_takers t JOIN (

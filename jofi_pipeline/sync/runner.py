@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -27,6 +27,7 @@ from jofi_pipeline.api.errors import JofiApiError
 from jofi_pipeline.api.lists import ListResult
 from jofi_pipeline.sync import own_runs, queries, swallowed
 from jofi_pipeline.sync.by_id import JOB_FIT_REPORT, SCORECARD, Derived, FanOut
+from jofi_pipeline.sync.early_details import EarlyDetails
 from jofi_pipeline.sync.targets import InboxWork
 from jofi_pipeline.sync.uninterrupted import Outcome, note_steps, to_the_end, wait_for_steps
 from jofi_pipeline.sync.options import SyncOptions
@@ -232,6 +233,10 @@ class _Run:
     say: Progress
     inbox: InboxWork | None = None  # ids from webhooks / imports (sync/targets.py)
     memory: FetchMemory | None = None  # records earlier runs could not fetch (sync/memory.py)
+    # One thread at a time on the writer's connection: the list merges and the test takers'
+    # details asked for while the lists page (early_details.py) merge side by side.
+    turns: threading.Lock = field(default_factory=threading.Lock)
+    asked_early: list = field(default_factory=list)  # test takers asked for by id while the lists paged
 
     async def fetch_everything(self, account: dict) -> None:
         self.memory = FetchMemory.load(self.writer, self.options.full_refresh)
@@ -241,7 +246,17 @@ class _Run:
             await self.upsert("account", [account])
             return await self.fetch_targets(self.inbox)
 
-        lists, score_profiles, in_window = await self.read_lists(account)
+        early = EarlyDetails.begin(self.fan_out(self.memory), self.memory.skip(EarlyDetails.ENTITY))
+        try:
+            lists, score_profiles, in_window = await self.read_lists(account, early)
+            await early.finish()
+        except GeneratorExit:  # closed without its loop (a second interrupt): nothing can be awaited
+            early.abandon_now()
+            raise
+        except BaseException:
+            await early.abandon()
+            raise
+        self.asked_early = early.asked
         if self.inbox.total:
             self.say(f"inbox: {self.inbox.total} ids from webhooks / imports / the watcher to fetch by id")
         for entity, ids in self.inbox.to_fetch(in_window).items():
@@ -254,8 +269,9 @@ class _Run:
         # Invitations that can still change and are no longer in the window: refresh by id.
         invitations_in_window = in_window["invitations"]
         await self.fetch_planned("invitations", queries.OPEN_INVITATIONS, in_window=invitations_in_window)
-        # Test takers that are new, still open, or only known from an invitation or a profile.
-        await self.fetch_planned("test_takers", queries.TEST_TAKERS_NEEDING_DETAIL)
+        # Test takers that are new, still open, or only known from an invitation or a profile
+        # (those without assessments were asked for while the lists paged).
+        await self.fetch_planned("test_takers", queries.TEST_TAKERS_NEEDING_DETAIL, asked=self.asked_early)
         # Invitations their (just refreshed) test takers show to be out of date.
         await self.fetch_planned("invitations", queries.INVITATIONS_BEHIND_TEST_TAKERS, in_window=invitations_in_window)
         # No step after this one writes these again: their history goes into the publish's copy
@@ -273,7 +289,9 @@ class _Run:
                 Coverage(entity, result.total_count, self.writer.rows_held(entity), result.has_more, result.capped)
             )
 
-    async def read_lists(self, account: dict) -> tuple[dict[str, ListResult], list[str], dict[str, HeldIds]]:
+    async def read_lists(
+        self, account: dict, early: EarlyDetails | None = None
+    ) -> tuple[dict[str, ListResult], list[str], dict[str, HeldIds]]:
         """Read every list while the account merges, merging each list's items as its pages
         arrive; return what the rest of the run needs of them: each list's counts (no items), the
         scorecard profiles and the ids in the window.
@@ -313,7 +331,7 @@ class _Run:
             return {entity: task.result() for entity, task in tasks.items()}
 
         reading = asyncio.create_task(read_all())
-        merged = _ListMerge(self, {entity: [] for entity in entities.LISTS})
+        merged = _ListMerge(self, {entity: [] for entity in entities.LISTS}, early)
         try:
             await self.upsert("account", [account])
             while (page := await pages.get()) is not None:
@@ -332,8 +350,7 @@ class _Run:
                     await reading
         for entity, result in lists.items():  # each merged whole already, as its read ended
             self.say(f"  {entity}: {merged.read[entity]} read, API total {result.total_count}")
-        # Checked now, not after the by-id work: a mistyped backfill profile fails in seconds.
-        score_profiles = self.scorecard_profiles(dataclasses.replace(lists["score_profiles"], items=merged.score_profiles))
+        score_profiles = merged.profiles
         # Ids as the registry types them; an item whose id breaks the rule was not stored (flatten.py)
         # and the run's drift report counts it. Held as numbers or text in one array each, not as
         # the items' own objects: those kept the freed items' memory arenas alive (keyset.py).
@@ -354,9 +371,9 @@ class _Run:
         # fetches is recorded in fetch_state and not asked for again by the next one.
         await self.fetch_derived(short_names)
 
-    def scorecard_profiles(self, listed: ListResult) -> list[str]:
+    def scorecard_profiles(self, listed: list) -> list[str]:
         """The enabled profiles' short names, narrowed to `options.score_profiles` for a backfill."""
-        enabled = [sp["short_name"] for sp in _objects(listed.items) if isinstance(sp.get("short_name"), str)]
+        enabled = [sp["short_name"] for sp in _objects(listed) if isinstance(sp.get("short_name"), str)]
         wanted = self.options.score_profiles
         if not wanted:
             return enabled
@@ -373,8 +390,11 @@ class _Run:
     async def upsert(self, entity: str, objects: list[dict]) -> None:
         if objects:
             # A merge begun ends before a cancellation goes on (the failed run is recorded through this connection).
-            counts = (await to_the_end(self.writer.upsert, entity, objects, utc_now())).value()
-            self.report.add_counts(counts)
+            (await to_the_end(self._merge, entity, objects)).value()
+
+    def _merge(self, entity: str, objects: list[dict]) -> None:
+        with self.turns:  # counted inside too: a fan-out's merge counts from its own thread
+            self.report.add_counts(self.writer.upsert(entity, objects, utc_now()))
 
     async def fetch_derived(self, score_profiles: list[str]) -> None:
         """Derived objects: only those whose inputs changed since fetch_state says they were fetched."""
@@ -390,10 +410,11 @@ class _Run:
         in_window: HeldIds | None = None,
         profiles: list[str] | None = None,
         derived: Derived | None = None,
+        asked: list | None = None,
     ) -> None:
         """Plan the GETs with `sql` (see queries.py), then fan them out and stream them in."""
         params = {"full": self.options.full_refresh, "in_window": in_window.tolist() if in_window is not None else [],
-                  "profiles": profiles or []}
+                  "profiles": profiles or [], "asked": asked or []}
         memory = self.memory or FetchMemory.load(self.writer, self.options.full_refresh)
         if derived is None:
             params["skip"] = memory.skip(entity)
@@ -404,7 +425,7 @@ class _Run:
             with Plan(reader, without_remembered(sql, entity), params) as plan:
                 if derived is not None and plan.size:
                     self.say(f"  {entity} wanted: {plan.reasons()}")
-                fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size, memory)
+                fan = self.fan_out(memory)
                 rows = plan.records() if derived is not None else plan
                 await fan.fetch(entity, partial(self.client.get, entity), rows, size=plan.size, derived=derived)
         finally:
@@ -416,8 +437,10 @@ class _Run:
         No fetch_state is written: the caller chose these keys, it is not an incremental decision.
         """
         keys = list(keys)
-        fan = FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size, self.memory)
-        await fan.fetch(entity, partial(self.client.get, entity), [(k,) for k in keys], size=len(keys))
+        await self.fan_out(self.memory).fetch(entity, partial(self.client.get, entity), [(k,) for k in keys], size=len(keys))
+
+    def fan_out(self, memory: FetchMemory | None) -> FanOut:
+        return FanOut(self.client, self.writer, self.report, self.say, self.options.batch_size, memory, self.turns)
 
     def judge_fetch_failures(self) -> str:
         """'succeeded', or 'partial' when a few records failed; raise when the failures look systemic.
@@ -494,12 +517,16 @@ class _ListMerge:
 
     run: _Run
     pending: dict[str, list]  # per list, items read and not merged yet (less than a batch)
+    early: EarlyDetails | None = None  # asks for test takers' details as their pages arrive
     read: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     ids: dict[str, list] = field(default_factory=lambda: defaultdict(list))  # capped lists' item ids
     score_profiles: list = field(default_factory=list)
+    profiles: list[str] = field(default_factory=list)  # the scorecards' profiles, once that list is whole
 
     async def add(self, entity: str, items: list) -> None:
         self.read[entity] += len(items)
+        if self.early is not None and entity == EarlyDetails.ENTITY:
+            self.early.offer(items)
         if entity in entities.CAPPED_LISTS:
             self.ids[entity].extend(i.get("id") for i in _objects(items))
         if entity == "score_profiles":
@@ -512,8 +539,16 @@ class _ListMerge:
             await self.run.upsert(entity, batch)
 
     async def flush(self, entity: str) -> None:
+        if entity == "score_profiles":
+            # Checked as soon as the list is whole, before any GET by id (the test takers' details
+            # wait for it): a mistyped backfill profile fails in seconds, having asked for nothing.
+            self.profiles = self.run.scorecard_profiles(self.score_profiles)
+            if self.early is not None:
+                self.early.go()
         batch, self.pending[entity] = self.pending[entity], []
         await self.run.upsert(entity, batch)
+        if self.early is not None and entity == EarlyDetails.ENTITY:
+            self.early.listed()  # every list item of a test taker is merged: its detail may be now
 
 
 def _objects(items: Iterable[Any]) -> list[dict]:

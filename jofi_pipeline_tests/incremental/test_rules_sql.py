@@ -13,7 +13,7 @@ from jofi_pipeline.warehouse import WarehouseStore
 
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 DONE = "2026-02-03T12:50:36.744Z"
-PARAMS = {"full": False, "in_window": [], "profiles": ["JOFI-295-AS"]}
+PARAMS = {"full": False, "in_window": [], "profiles": ["JOFI-295-AS"], "asked": []}
 
 
 @pytest.fixture

@@ -123,3 +123,18 @@ def test_batches_halve_towards_the_end_so_the_last_merge_is_small(writer, monkey
     report = fetch(fake, writer, "test_takers", [(t,) for t in range(1, 21)], batch_size=500)
     assert sizes == [10, 5, 3, 2]  # each at least what was left, and at least TAIL_BATCH_MIN
     assert report.fetch_planned == {"test_takers": 20} and writer.query("SELECT count(*) FROM test_takers")[0][0] == 20
+
+
+def test_a_planned_fan_out_cuts_its_last_batches_short_so_its_tail_merges_little(writer, monkeypatch):
+    """A by-id fan-out cuts its batches only towards its end (by_id.tail_cut): the first holds
+    half of them, each later one what is still to come, down to TAIL_BATCH_MIN."""
+    from jofi_pipeline.warehouse import RunWriter
+    from jofi_pipeline_tests.warehouse.conftest import spy
+
+    fake = FakeJofi()
+    for test_taker_id in range(1, 601):
+        fake.add_test_taker(test_taker_id, completed=False)
+    sizes: list[int] = []
+    spy(monkeypatch, RunWriter, "upsert", lambda self, entity, objects, *args, **kwargs: sizes.append(len(objects)))
+    fetch(fake, writer, "test_takers", [(i,) for i in range(1, 601)], batch_size=2000)
+    assert sizes == [300, 150, 100, 50]

@@ -24,8 +24,8 @@ def writer(tmp_path):
         yield run
 
 
-def planned(writer: RunWriter, sql: str, *, full=False, in_window=(), profiles=()) -> list[tuple]:
-    params = {"full": full, "in_window": list(in_window), "profiles": list(profiles)}
+def planned(writer: RunWriter, sql: str, *, full=False, in_window=(), profiles=(), asked=()) -> list[tuple]:
+    params = {"full": full, "in_window": list(in_window), "profiles": list(profiles), "asked": list(asked)}
     reader = writer.reader()
     try:
         with Plan(reader, sql, params) as plan:
@@ -69,6 +69,16 @@ def test_test_takers_without_detail_open_or_only_referenced_are_fetched(writer):
     writer.upsert("invitations", [docs.invitation(10, test_taker_id=99, accepted_at=RECENT)], NOW)
     assert ids(planned(writer, queries.TEST_TAKERS_NEEDING_DETAIL)) == [1, 3, 99]
     assert ids(planned(writer, queries.TEST_TAKERS_NEEDING_DETAIL, full=True)) == [1, 2, 3, 99]
+    # Asked for already this run (while the lists paged): left out, on a full refresh too.
+    assert ids(planned(writer, queries.TEST_TAKERS_NEEDING_DETAIL, asked=[1, 3])) == [99]
+    assert ids(planned(writer, queries.TEST_TAKERS_NEEDING_DETAIL, full=True, asked=[1, 2, 3])) == [99]
+
+
+def test_a_test_taker_asked_for_early_is_asked_again_when_a_list_names_a_profile_it_lacks(writer):
+    """`$asked` leaves out the first rule only: a profile a list names after the early answer is followed."""
+    writer.upsert("test_takers", [docs.test_taker(2, assignments=[docs.assignment(1, 6, created_at=RECENT)])], NOW)
+    writer.upsert("invitations", [docs.invitation(10, test_taker_id=2, accepted_at=RECENT, career_navigation_profile_id="CNP9")], NOW)
+    assert ids(planned(writer, queries.TEST_TAKERS_NEEDING_DETAIL, asked=[2])) == [2]
 
 
 def test_invitations_behind_their_test_taker_are_refreshed(writer):

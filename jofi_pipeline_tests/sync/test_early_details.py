@@ -1,0 +1,107 @@
+"""Test takers' details asked for while the lists still page (sync/early_details.py), against the
+simulator over HTTP: they really start before the test takers list is whole, each test taker is
+asked once per run, the warehouse is the same as ever, and a run that fails meanwhile ends cleanly."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import duckdb
+import pytest
+
+from jofi_pipeline.api import JofiClient
+from jofi_pipeline.settings import ENV_LIVE_KEY
+from jofi_pipeline.sync import SyncFailed
+from jofi_pipeline.sync.early_details import EarlyDetails
+from jofi_pipeline_tests.e2e.helpers import published, sync
+
+TEST_TAKERS = 250  # three pages of the test takers list at the client's page limit of 100
+
+
+@pytest.fixture
+def sim(make_simulator, monkeypatch):
+    sim = make_simulator(test_takers=TEST_TAKERS, seed=5, pagination="cursor", latency_ms=20, daily_invitations=8)
+    monkeypatch.setenv(ENV_LIVE_KEY, sim.live_key)
+    return sim
+
+
+@pytest.fixture
+def asked(monkeypatch) -> tuple[Counter, list]:
+    """Each test taker's GETs by id this process sent, and (what, when) of the first one and of
+    the moment the test takers list was whole."""
+    counts: Counter = Counter()
+    moments: list[tuple[str, float]] = []
+    real_get, real_listed = JofiClient.get, EarlyDetails.listed
+
+    async def get(self, entity, key=None):
+        if entity == "test_takers":
+            if not counts:
+                moments.append(("first detail asked", time.perf_counter()))
+            counts[key] += 1
+        return await real_get(self, entity, key)
+
+    def listed(self):
+        moments.append(("list whole", time.perf_counter()))
+        return real_listed(self)
+
+    monkeypatch.setattr(JofiClient, "get", get)
+    monkeypatch.setattr(EarlyDetails, "listed", listed)
+    return counts, moments
+
+
+def held_with_detail(data_dir) -> tuple[int, int]:
+    with published(data_dir, "live") as con:
+        return con.execute(
+            "SELECT (SELECT count(*) FROM test_takers), (SELECT count(DISTINCT test_taker_id) FROM test_taker_assessments)"
+        ).fetchone()
+
+
+def test_a_first_sync_asks_for_details_while_the_list_pages_and_each_test_taker_once(sim, tmp_path, asked):
+    counts, moments = asked
+    report = sync(sim, "live", tmp_path, max_concurrency=8)
+    assert report.status == "succeeded"
+    assert [what for what, _ in sorted(moments, key=lambda m: m[1])] == ["first detail asked", "list whole"]
+    assert len(counts) == TEST_TAKERS and set(counts.values()) == {1}, counts.most_common(3)
+    assert held_with_detail(tmp_path) == (TEST_TAKERS, TEST_TAKERS)
+
+
+def test_a_nightly_asks_no_test_taker_twice_and_gets_every_new_ones_detail(sim, tmp_path, asked):
+    counts, _ = asked
+    sync(sim, "live", tmp_path)
+    sim.advance(2)
+    counts.clear()
+    report = sync(sim, "live", tmp_path)
+    assert report.status == "succeeded"
+    assert counts and set(counts.values()) == {1}, counts.most_common(3)
+    held, with_detail = held_with_detail(tmp_path)
+    assert held > TEST_TAKERS and with_detail == held  # the day's new test takers, each with its assessments
+
+
+def test_a_list_failing_while_details_are_asked_fails_the_run_and_the_next_one_publishes(sim, tmp_path, asked):
+    """A revoked key on the invitations list's third page: the details in flight are cancelled,
+    none merged, the run recorded failed and its lock let go; the next run publishes everything."""
+    counts, _ = asked
+    sim.set_faults(revoke_after_requests=2, routes=["/invitations"])
+    with pytest.raises(SyncFailed, match="(?i)api key"):
+        sync(sim, "live", tmp_path, max_concurrency=8)
+    assert counts, "no detail was asked before the list failed: the test shows nothing"
+    assert not (tmp_path / "live" / "jofi.duckdb").exists()
+    with duckdb.connect(str(tmp_path / "live" / "work" / "jofi_work.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM test_taker_assessments").fetchone() == (0,)
+        assert con.execute("SELECT status FROM sync_runs").fetchall() == [("failed",)]
+    sim.set_faults(revoke_after_requests=0, routes=[])
+    assert sync(sim, "live", tmp_path).status == "succeeded"
+    assert held_with_detail(tmp_path) == (TEST_TAKERS, TEST_TAKERS)
+
+
+def test_a_detail_refused_while_the_lists_page_fails_the_run_at_once(sim, tmp_path):
+    sim.set_faults(revoke_after_requests=3, routes=["/test-takers/{id}"])
+    started = time.perf_counter()
+    with pytest.raises(SyncFailed, match="(?i)api key"):
+        sync(sim, "live", tmp_path, max_concurrency=8)
+    assert time.perf_counter() - started < 30  # no wait on a gate that never opens
+    assert not (tmp_path / "live" / "jofi.duckdb").exists()
+    sim.set_faults(revoke_after_requests=0, routes=[])
+    assert sync(sim, "live", tmp_path).status == "succeeded"  # the lock was let go, the next run picks up
+    assert held_with_detail(tmp_path) == (TEST_TAKERS, TEST_TAKERS)
