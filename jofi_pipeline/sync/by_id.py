@@ -153,6 +153,21 @@ def tail_cut(in_batch: int, remaining: int) -> bool:
     return in_batch >= TAIL_BATCH_MIN and in_batch >= remaining
 
 
+def _then_set(keys: Iterable | AsyncIterable, event: asyncio.Event) -> Iterable | AsyncIterable:
+    """The same keys; `event` set when the consumer asks past the last one."""
+    if isinstance(keys, AsyncIterable):
+        async def streamed():
+            async for key in keys:
+                yield key
+            event.set()
+        return streamed()
+
+    def planned():
+        yield from keys
+        event.set()
+    return planned()
+
+
 class _Counted:
     """A streamed plan (keys arriving while the fan-out runs): how many were handed out, and whether all were."""
 
@@ -209,6 +224,7 @@ class FanOut:
         size: int | None,
         derived: Derived | None = None,
         not_before: WriteGate | None = None,
+        all_asked: asyncio.Event | None = None,
     ) -> None:
         """GET every planned key; merge the answers in batches as they arrive.
 
@@ -221,6 +237,7 @@ class FanOut:
 
         `size` None: the keys are streamed (an async iterable still being fed); its count is known
         once it ends, and `not_before` may hold the merges back until the records they build on are.
+        `all_asked` is set once the last planned key has been handed to a request (answers still to come).
         """
         if size == 0:
             return
@@ -232,7 +249,10 @@ class FanOut:
         writes = PipelinedWrites(not_before=not_before)
         batch, done, in_batch = _Batch(), 0, 0
         in_flight = InFlight()
-        outcomes = self.client.fan_out(lambda row: fetch(key(row)), streamed or plan, in_flight=in_flight)
+        keys = streamed or plan
+        if all_asked is not None:
+            keys = _then_set(keys, all_asked)
+        outcomes = self.client.fan_out(lambda row: fetch(key(row)), keys, in_flight=in_flight)
         try:
             async for outcome in outcomes:
                 done += 1

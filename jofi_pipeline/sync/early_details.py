@@ -78,6 +78,13 @@ class EarlyDetails:
         self._keys.put_nowait(None)
         self._gate.open()
 
+    def raise_if_failed(self) -> None:
+        """Raise the fan-out's failure (a fatal answer, an interruption) if it has ended with one,
+        so the run stops while the lists still page rather than once they are read."""
+        task = self._task
+        if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()
+
     async def finish(self) -> None:
         """Wait for every answer to be merged; raise the fan-out's own failure, if it had one."""
         if self._task is not None:

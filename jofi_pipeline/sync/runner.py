@@ -335,6 +335,8 @@ class _Run:
         try:
             await self.upsert("account", [account])
             while (page := await pages.get()) is not None:
+                if early is not None:
+                    early.raise_if_failed()  # a refused key or a stop in its requests ends the run now
                 entity, items = page
                 await (merged.flush(entity) if items is None else merged.add(entity, items))
             lists = await reading
@@ -397,10 +399,41 @@ class _Run:
             self.report.add_counts(self.writer.upsert(entity, objects, utc_now()))
 
     async def fetch_derived(self, score_profiles: list[str]) -> None:
-        """Derived objects: only those whose inputs changed since fetch_state says they were fetched."""
-        await self.fetch_planned("scorecards", queries.SCORECARDS_WANTED, profiles=score_profiles, derived=SCORECARD)
-        self.writer.settled(["scorecards"])
-        await self.fetch_planned("job_fit_reports", queries.JOB_FIT_REPORTS_WANTED, derived=JOB_FIT_REPORT)
+        """Derived objects: only those whose inputs changed since fetch_state says they were fetched.
+
+        Neither kind depends on the other, so the job-fit reports begin as soon as every scorecard
+        has been asked for: they take the request slots the scorecards' last answers free, instead
+        of waiting for those answers and their last merge. The scorecards still go first, so their
+        tables settle early enough for the publish's head start (RunWriter.settled).
+        """
+        all_asked = asyncio.Event()
+        scorecards = asyncio.create_task(self.fetch_planned(
+            "scorecards", queries.SCORECARDS_WANTED, profiles=score_profiles, derived=SCORECARD, all_asked=all_asked))
+        reports: asyncio.Task | None = None
+        asked = asyncio.ensure_future(all_asked.wait())
+        try:
+            await asyncio.wait([scorecards, asked], return_when=asyncio.FIRST_COMPLETED)
+            if scorecards.done():
+                scorecards.result()  # its failure, before anything else is asked
+            reports = asyncio.create_task(
+                self.fetch_planned("job_fit_reports", queries.JOB_FIT_REPORTS_WANTED, derived=JOB_FIT_REPORT))
+            await scorecards
+            self.writer.settled(["scorecards"])
+            await reports
+        except GeneratorExit:  # closed without its loop (a second interrupt): nothing can be awaited
+            for step in (scorecards, reports):
+                if step is not None:
+                    step.cancel()
+            raise
+        except BaseException:
+            for step in (scorecards, reports):
+                if step is not None and not step.done():
+                    step.cancel()
+                    with contextlib.suppress(BaseException):
+                        await step
+            raise
+        finally:
+            asked.cancel()
 
     async def fetch_planned(
         self,
@@ -411,8 +444,10 @@ class _Run:
         profiles: list[str] | None = None,
         derived: Derived | None = None,
         asked: list | None = None,
+        all_asked: asyncio.Event | None = None,
     ) -> None:
-        """Plan the GETs with `sql` (see queries.py), then fan them out and stream them in."""
+        """Plan the GETs with `sql` (see queries.py), then fan them out and stream them in;
+        `all_asked` is set once every planned GET has been handed out (or there were none)."""
         params = {"full": self.options.full_refresh, "in_window": in_window.tolist() if in_window is not None else [],
                   "profiles": profiles or [], "asked": asked or []}
         memory = self.memory or FetchMemory.load(self.writer, self.options.full_refresh)
@@ -427,9 +462,12 @@ class _Run:
                     self.say(f"  {entity} wanted: {plan.reasons()}")
                 fan = self.fan_out(memory)
                 rows = plan.records() if derived is not None else plan
-                await fan.fetch(entity, partial(self.client.get, entity), rows, size=plan.size, derived=derived)
+                await fan.fetch(entity, partial(self.client.get, entity), rows, size=plan.size, derived=derived,
+                                all_asked=all_asked)
         finally:
             reader.close()
+            if all_asked is not None:
+                all_asked.set()
 
     async def fetch_by_id(self, entity: str, keys: Iterable[Any]) -> None:
         """Fan out GETs for keys the caller already has (ids from webhooks or imports), in batches.
