@@ -168,25 +168,30 @@ def _then_set(keys: Iterable | AsyncIterable, event: asyncio.Event) -> Iterable 
     return planned()
 
 
-class _Counted:
-    """A streamed plan (keys arriving while the fan-out runs): how many were handed out, and whether all were."""
+class KeyStream:
+    """Keys that arrive while their fan-out already runs (FanOut.fetch with `size=None`): `put`
+    each, `close()` once all are in. From then on the total is known, so the fan-out cuts its
+    last batches short (tail_cut) as a planned one does."""
 
-    def __init__(self, keys: AsyncIterable[tuple]) -> None:
-        self._keys = aiter(keys)
-        self.pulled = 0
-        self.ended = False
+    _END = object()
 
-    def __aiter__(self) -> AsyncIterator[tuple]:
-        return self
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self.count = 0  # keys put so far
+        self.total: int | None = None  # every key's count, once closed
 
-    async def __anext__(self) -> tuple:
-        try:
-            key = await anext(self._keys)
-        except StopAsyncIteration:
-            self.ended = True
-            raise
-        self.pulled += 1
-        return key
+    def put(self, key: Any) -> None:
+        self.count += 1
+        self._queue.put_nowait(key)
+
+    def close(self) -> None:
+        if self.total is None:
+            self.total = self.count
+            self._queue.put_nowait(self._END)
+
+    async def __aiter__(self) -> AsyncIterator[tuple]:
+        while (key := await self._queue.get()) is not self._END:
+            yield (key,)
 
 
 @dataclass
@@ -219,7 +224,7 @@ class FanOut:
         self,
         entity: str,
         fetch: Callable[[Any], Awaitable[dict]],
-        plan: Iterable[tuple] | Iterable[Mapping[str, Any]] | AsyncIterable[tuple],
+        plan: Iterable[tuple] | Iterable[Mapping[str, Any]] | KeyStream,
         *,
         size: int | None,
         derived: Derived | None = None,
@@ -235,13 +240,13 @@ class FanOut:
         are remembered as failing and counted (the run publishes as partial, or fails when they
         look systemic) until the record is quarantined (sync/memory.py), which no longer counts.
 
-        `size` None: the keys are streamed (an async iterable still being fed); its count is known
-        once it ends, and `not_before` may hold the merges back until the records they build on are.
+        `size` None: `plan` is a KeyStream still being fed; `not_before` may hold the merges back
+        until the records they build on are merged.
         `all_asked` is set once the last planned key has been handed to a request (answers still to come).
         """
         if size == 0:
             return
-        streamed = _Counted(plan) if size is None else None
+        streamed = plan if size is None else None
         if streamed is None:
             self.say(f"fetching {size} {entity} by id")
             self.report.fetch_planned[entity] += size
@@ -249,7 +254,7 @@ class FanOut:
         writes = PipelinedWrites(not_before=not_before)
         batch, done, in_batch = _Batch(), 0, 0
         in_flight = InFlight()
-        keys = streamed or plan
+        keys = plan
         if all_asked is not None:
             keys = _then_set(keys, all_asked)
         outcomes = self.client.fan_out(lambda row: fetch(key(row)), keys, in_flight=in_flight)
@@ -258,7 +263,7 @@ class FanOut:
                 done += 1
                 in_batch += 1
                 self._sort(entity, outcome, batch, key, derived)
-                remaining = size - done if streamed is None else (streamed.pulled - done if streamed.ended else None)
+                remaining = size - done if streamed is None else (streamed.total - done if streamed.total is not None else None)
                 if len(batch) >= self.batch_size or (remaining is not None and tail_cut(in_batch, remaining)):
                     await writes.submit(self._writer_of(entity, batch))
                     batch, in_batch = _Batch(), 0
@@ -280,7 +285,7 @@ class FanOut:
             raise
         finally:
             if streamed is not None:
-                self.report.fetch_planned[entity] += streamed.pulled
+                self.report.fetch_planned[entity] += streamed.count
         await writes.drain()
 
     def _sort(self, entity: str, outcome, batch: _Batch, key, derived: Derived | None) -> None:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
 from jofi_pipeline import entities
-from jofi_pipeline.sync.by_id import FanOut, WriteGate
+from jofi_pipeline.sync.by_id import FanOut, KeyStream, WriteGate
 from jofi_pipeline.warehouse.keyset import HeldIds
 
 # Test takers that hold assessments already: the rule does not select them for lacking detail.
@@ -39,25 +39,23 @@ class EarlyDetails:
         self._fan = fan
         self._with_detail = with_detail
         self._skip = set(skip)
-        self._keys: asyncio.Queue[int | str | None] = asyncio.Queue()
+        self._keys = KeyStream()
         self._asked: list[int | str] = []
         self._seen: set[int | str] = set()
         self._gate = WriteGate()
-        self._go = asyncio.Event()
         self._task: asyncio.Task | None = None
 
     @classmethod
     def begin(cls, fan: FanOut, skip: Iterable[str]) -> EarlyDetails:
-        """Start the fan-out (it waits for ids); read what the rule needs before any list merges."""
-        with_detail = HeldIds(r[0] for r in fan.writer.query(WITH_DETAIL_SQL))
-        early = cls(fan, with_detail, skip)
-        early._task = asyncio.create_task(early._fetch())
-        return early
+        """Read what the rule needs before any list merges; ids offered wait for `go`."""
+        return cls(fan, HeldIds(r[0] for r in fan.writer.query(WITH_DETAIL_SQL)), skip)
 
     @property
-    def asked(self) -> list[int | str]:
-        """Every id handed to the fan-out (fetched, not found or failed: asked once this run)."""
-        return self._asked
+    def asked(self) -> HeldIds:
+        """Every id handed to the fan-out (fetched, not found or failed: asked once this run), held
+        as numbers (keyset.py: the answers' own id objects would pin their memory); none if it
+        never began (then the planned step asks for them all)."""
+        return HeldIds(self._asked if self._task is not None else [])
 
     def offer(self, items: Iterable[Any]) -> None:
         """A test takers list page: ask for those holding no assessments (each id once)."""
@@ -67,15 +65,18 @@ class EarlyDetails:
                 continue
             self._seen.add(key)
             self._asked.append(key)
-            self._keys.put_nowait(key)
+            self._keys.put(key)
 
     def go(self) -> None:
         """The run's own checks of the lists passed (the backfill's score profiles): ask from now on."""
-        self._go.set()
+        if self._task is None:
+            fan = self._fan
+            self._task = asyncio.create_task(
+                fan.fetch(self.ENTITY, partial(fan.client.get, self.ENTITY), self._keys, size=None, not_before=self._gate))
 
     def listed(self) -> None:
         """The test takers list is read whole and merged: no more ids, and the answers may merge."""
-        self._keys.put_nowait(None)
+        self._keys.close()
         self._gate.open()
 
     def raise_if_failed(self) -> None:
@@ -89,7 +90,7 @@ class EarlyDetails:
         """Wait for every answer to be merged; raise the fan-out's own failure, if it had one."""
         if self._task is not None:
             await self._task
-
+        self._seen.clear()  # the list items' id objects: let go once the lists are merged
     async def abandon(self) -> None:
         """The run stops: requests in flight are cancelled, answers not merged yet are dropped,
         a merge already begun ends (the run waits for begun steps before it records)."""
@@ -104,12 +105,3 @@ class EarlyDetails:
         self._gate.give_up()
         if self._task is not None and not self._task.done():
             self._task.cancel()
-
-    async def _fetch(self) -> None:
-        fan = self._fan
-        await fan.fetch(self.ENTITY, partial(fan.client.get, self.ENTITY), self._stream(), size=None, not_before=self._gate)
-
-    async def _stream(self) -> AsyncIterator[tuple[int | str]]:
-        await self._go.wait()
-        while (key := await self._keys.get()) is not None:
-            yield (key,)

@@ -236,7 +236,7 @@ class _Run:
     # One thread at a time on the writer's connection: the list merges and the test takers'
     # details asked for while the lists page (early_details.py) merge side by side.
     turns: threading.Lock = field(default_factory=threading.Lock)
-    asked_early: list = field(default_factory=list)  # test takers asked for by id while the lists paged
+    asked_early: HeldIds | None = None  # test takers asked for by id while the lists paged
 
     async def fetch_everything(self, account: dict) -> None:
         self.memory = FetchMemory.load(self.writer, self.options.full_refresh)
@@ -257,6 +257,7 @@ class _Run:
             await early.abandon()
             raise
         self.asked_early = early.asked
+        early = None  # its lists of ids go with it
         if self.inbox.total:
             self.say(f"inbox: {self.inbox.total} ids from webhooks / imports / the watcher to fetch by id")
         for entity, ids in self.inbox.to_fetch(in_window).items():
@@ -443,13 +444,13 @@ class _Run:
         in_window: HeldIds | None = None,
         profiles: list[str] | None = None,
         derived: Derived | None = None,
-        asked: list | None = None,
+        asked: HeldIds | None = None,
         all_asked: asyncio.Event | None = None,
     ) -> None:
         """Plan the GETs with `sql` (see queries.py), then fan them out and stream them in;
         `all_asked` is set once every planned GET has been handed out (or there were none)."""
         params = {"full": self.options.full_refresh, "in_window": in_window.tolist() if in_window is not None else [],
-                  "profiles": profiles or [], "asked": asked or []}
+                  "profiles": profiles or [], "asked": asked.tolist() if asked is not None else []}
         memory = self.memory or FetchMemory.load(self.writer, self.options.full_refresh)
         if derived is None:
             params["skip"] = memory.skip(entity)
