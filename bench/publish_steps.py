@@ -15,7 +15,7 @@ flush, the switch), then its median; a negative difference is noise.
 
 Before each publish the history tables a nightly has settled by its last step (every versioned
 table but the job-fit reports', runner.py) are patched into the staged copy, as the run does while
-it still fetches (publish_ahead.py), and timed apart: "history ahead" is that work, done beside
+it still fetches (publish_ahead.py), and timed apart: "publish head start" is that work, done beside
 the fetch, not in the publish. `--no-head-start` publishes without it, as before it existed.
 
 Not counted: the work database's checkpoint beside the publish (checkpoint_beside.py) has nothing
@@ -52,7 +52,7 @@ PUBLISH_STEPS = tuple(label for label, _, _ in STEPS if label == "publish (whole
 
 # What a nightly has settled by the time it fetches its last step (runner.py: the job-fit reports).
 SETTLED = tuple(name for name in ENTITY_TABLES if name != "job_fit_reports")
-AHEAD_STEP = next(label for label, _, _ in STEPS if label.startswith("history ahead"))
+AHEAD_STEP = next(label for label, _, _ in STEPS if label.startswith("publish head start"))
 
 
 def publish_steps(kept: Path, scratch: Path, head_start: bool = True) -> dict[str, float]:

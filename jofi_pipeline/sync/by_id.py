@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,8 +78,9 @@ class PipelinedWrites:
 
     Up to `depth` batches wait or merge before `submit` waits for the oldest: a short batch cut
     near the end of a fan-out is queued at once instead of stalling the requests behind a long
-    merge. Each batch starts only once the one before it has ended, so the run's one writer
-    connection is never used by two threads at once.
+    merge. Each batch starts only once the one before it has ended; a fan-out running beside the
+    list merges (early_details.py) also takes the run's lock (FanOut.turns), so the run's one
+    writer connection is never used by two threads at once.
     """
 
     def __init__(self, depth: int = 2, not_before: WriteGate | None = None) -> None:
@@ -112,18 +113,24 @@ class WriteGate:
 
     The test takers' details fetched while their list still pages (sync/early_details.py) must
     merge after the list's own rows: the fan-out's requests go on meanwhile, and its writes wait
-    here (PipelinedWrites' depth bounds what waits). Given up, nothing waiting is written."""
+    here (PipelinedWrites' depth bounds what waits). Given up before it opened, none of the
+    writes waiting is written (each waits behind the first); given up later, it changes nothing."""
 
     def __init__(self) -> None:
         self._open = asyncio.Event()
         self._given_up = False
 
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set()
+
     def open(self) -> None:
         self._open.set()
 
     def give_up(self) -> None:
-        self._given_up = True
-        self._open.set()
+        if not self._open.is_set():
+            self._given_up = True
+            self._open.set()
 
     async def wait(self) -> None:
         await self._open.wait()
@@ -151,21 +158,6 @@ def tail_cut(in_batch: int, remaining: int) -> bool:
     `TAIL_BATCH_MIN` records, and the merges before it overlap the requests still running.
     """
     return in_batch >= TAIL_BATCH_MIN and in_batch >= remaining
-
-
-def _then_set(keys: Iterable | AsyncIterable, event: asyncio.Event) -> Iterable | AsyncIterable:
-    """The same keys; `event` set when the consumer asks past the last one."""
-    if isinstance(keys, AsyncIterable):
-        async def streamed():
-            async for key in keys:
-                yield key
-            event.set()
-        return streamed()
-
-    def planned():
-        yield from keys
-        event.set()
-    return planned()
 
 
 class KeyStream:
@@ -229,7 +221,7 @@ class FanOut:
         size: int | None,
         derived: Derived | None = None,
         not_before: WriteGate | None = None,
-        all_asked: asyncio.Event | None = None,
+        in_flight: InFlight | None = None,
     ) -> None:
         """GET every planned key; merge the answers in batches as they arrive.
 
@@ -241,8 +233,8 @@ class FanOut:
         look systemic) until the record is quarantined (sync/memory.py), which no longer counts.
 
         `size` None: `plan` is a KeyStream still being fed; `not_before` may hold the merges back
-        until the records they build on are merged.
-        `all_asked` is set once the last planned key has been handed to a request (answers still to come).
+        until the records they build on are merged. `in_flight`: the caller's handle on the requests
+        under way (a fan-out in a task of its own, cancelled from outside it).
         """
         if size == 0:
             return
@@ -253,11 +245,8 @@ class FanOut:
         key = derived.key if derived else (lambda row: row[0])
         writes = PipelinedWrites(not_before=not_before)
         batch, done, in_batch = _Batch(), 0, 0
-        in_flight = InFlight()
-        keys = plan
-        if all_asked is not None:
-            keys = _then_set(keys, all_asked)
-        outcomes = self.client.fan_out(lambda row: fetch(key(row)), keys, in_flight=in_flight)
+        in_flight = InFlight() if in_flight is None else in_flight
+        outcomes = self.client.fan_out(lambda row: fetch(key(row)), plan, in_flight=in_flight)
         try:
             async for outcome in outcomes:
                 done += 1
@@ -279,6 +268,8 @@ class FanOut:
             raise
         except BaseException:
             await outcomes.aclose()  # the requests still in flight are cancelled at once
+            if not_before is not None:
+                not_before.give_up()  # batches still held back are dropped, not waited for
             # The batch already being written is valid data: let it commit; the first error wins.
             with contextlib.suppress(Exception):
                 await writes.drain()

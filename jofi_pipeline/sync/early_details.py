@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any
 
 from jofi_pipeline import entities
+from jofi_pipeline.api.fanout import InFlight
 from jofi_pipeline.sync.by_id import FanOut, KeyStream, WriteGate
 from jofi_pipeline.warehouse.keyset import HeldIds
 
@@ -43,6 +44,7 @@ class EarlyDetails:
         self._asked: list[int | str] = []
         self._seen: set[int | str] = set()
         self._gate = WriteGate()
+        self._in_flight = InFlight()
         self._task: asyncio.Task | None = None
 
     @classmethod
@@ -71,8 +73,19 @@ class EarlyDetails:
         """The run's own checks of the lists passed (the backfill's score profiles): ask from now on."""
         if self._task is None:
             fan = self._fan
-            self._task = asyncio.create_task(
-                fan.fetch(self.ENTITY, partial(fan.client.get, self.ENTITY), self._keys, size=None, not_before=self._gate))
+            self._task = asyncio.create_task(fan.fetch(
+                self.ENTITY, self._get, self._keys, size=None, not_before=self._gate, in_flight=self._in_flight))
+
+    async def _get(self, key: int | str) -> dict:
+        """One GET by id; a fatal answer (a refused key, the other mode) or a stop ends the stream at
+        once, so the fan-out meets it now, not when the next page's ids come."""
+        try:
+            return await self._fan.client.get(self.ENTITY, key)
+        except BaseException as exc:
+            if not isinstance(exc, Exception) or getattr(exc, "fatal", False):  # as the fan-out judges it
+                self._keys.close()
+                self._gate.give_up()
+            raise
 
     def listed(self) -> None:
         """The test takers list is read whole and merged: no more ids, and the answers may merge."""
@@ -95,13 +108,22 @@ class EarlyDetails:
         """The run stops: requests in flight are cancelled, answers not merged yet are dropped,
         a merge already begun ends (the run waits for begun steps before it records)."""
         self._gate.give_up()
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        task = self._task
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
             with contextlib.suppress(BaseException):
-                await self._task
+                await task
+        elif not task.cancelled():
+            task.exception()  # its own failure is not what ends the run: retrieved, not logged as lost
 
     def abandon_now(self) -> None:
-        """As `abandon`, for a run closed without its loop (a second interrupt): nothing can be awaited."""
-        self._gate.give_up()
+        """As `abandon`, for a run closed without its loop (a second interrupt): nothing can be
+        awaited, and the loop may be closed already (then nothing can be scheduled either)."""
+        self._in_flight.cancel_now()  # no request left pending (its own clean-up may never run)
+        with contextlib.suppress(RuntimeError):  # a closed loop
+            self._gate.give_up()
         if self._task is not None and not self._task.done():
-            self._task.cancel()
+            with contextlib.suppress(RuntimeError):
+                self._task.cancel()

@@ -275,8 +275,8 @@ class _Run:
         await self.fetch_planned("test_takers", queries.TEST_TAKERS_NEEDING_DETAIL, asked=self.asked_early)
         # Invitations their (just refreshed) test takers show to be out of date.
         await self.fetch_planned("invitations", queries.INVITATIONS_BEHIND_TEST_TAKERS, in_window=invitations_in_window)
-        # No step after this one writes these again: their history goes into the publish's copy
-        # now, while the rest is fetched (RunWriter.settled), and so on after each step below.
+        # No step after this one writes these again: they (a first publish) or their history go into
+        # the publish's copy now, while the rest is fetched (RunWriter.settled), and so on below.
         self.writer.settled(["account", *(e for e in entities.LISTS if e != "career_navigation_profiles")])
         # Profiles referenced but not held (all known profiles on a full refresh).
         await self.fetch_planned("career_navigation_profiles", queries.PROFILES_NEEDED,
@@ -307,6 +307,10 @@ class _Run:
         A list's last (short) batch merges as soon as that list is whole, while the longer lists
         still page: merged only once every list was read, the short lists' merges waited on the
         longest list and then ran one after the other before the by-id work could start.
+
+        `early` is handed each test takers page as it arrives, and asks for their details at once
+        (early_details.py), once the score profiles list is whole and the backfill's profiles are
+        checked (so a mistyped one fails having asked for nothing by id).
         """
         self.say("reading lists")
         # (list, a page of items) as pages arrive; (list, None) once that list is whole; None at the end.
@@ -400,41 +404,10 @@ class _Run:
             self.report.add_counts(self.writer.upsert(entity, objects, utc_now()))
 
     async def fetch_derived(self, score_profiles: list[str]) -> None:
-        """Derived objects: only those whose inputs changed since fetch_state says they were fetched.
-
-        Neither kind depends on the other, so the job-fit reports begin as soon as every scorecard
-        has been asked for: they take the request slots the scorecards' last answers free, instead
-        of waiting for those answers and their last merge. The scorecards still go first, so their
-        tables settle early enough for the publish's head start (RunWriter.settled).
-        """
-        all_asked = asyncio.Event()
-        scorecards = asyncio.create_task(self.fetch_planned(
-            "scorecards", queries.SCORECARDS_WANTED, profiles=score_profiles, derived=SCORECARD, all_asked=all_asked))
-        reports: asyncio.Task | None = None
-        asked = asyncio.ensure_future(all_asked.wait())
-        try:
-            await asyncio.wait([scorecards, asked], return_when=asyncio.FIRST_COMPLETED)
-            if scorecards.done():
-                scorecards.result()  # its failure, before anything else is asked
-            reports = asyncio.create_task(
-                self.fetch_planned("job_fit_reports", queries.JOB_FIT_REPORTS_WANTED, derived=JOB_FIT_REPORT))
-            await scorecards
-            self.writer.settled(["scorecards"])
-            await reports
-        except GeneratorExit:  # closed without its loop (a second interrupt): nothing can be awaited
-            for step in (scorecards, reports):
-                if step is not None:
-                    step.cancel()
-            raise
-        except BaseException:
-            for step in (scorecards, reports):
-                if step is not None and not step.done():
-                    step.cancel()
-                    with contextlib.suppress(BaseException):
-                        await step
-            raise
-        finally:
-            asked.cancel()
+        """Derived objects: only those whose inputs changed since fetch_state says they were fetched."""
+        await self.fetch_planned("scorecards", queries.SCORECARDS_WANTED, profiles=score_profiles, derived=SCORECARD)
+        self.writer.settled(["scorecards"])
+        await self.fetch_planned("job_fit_reports", queries.JOB_FIT_REPORTS_WANTED, derived=JOB_FIT_REPORT)
 
     async def fetch_planned(
         self,
@@ -445,10 +418,8 @@ class _Run:
         profiles: list[str] | None = None,
         derived: Derived | None = None,
         asked: HeldIds | None = None,
-        all_asked: asyncio.Event | None = None,
     ) -> None:
-        """Plan the GETs with `sql` (see queries.py), then fan them out and stream them in;
-        `all_asked` is set once every planned GET has been handed out (or there were none)."""
+        """Plan the GETs with `sql` (see queries.py), then fan them out and stream them in."""
         params = {"full": self.options.full_refresh, "in_window": in_window.tolist() if in_window is not None else [],
                   "profiles": profiles or [], "asked": asked.tolist() if asked is not None else []}
         memory = self.memory or FetchMemory.load(self.writer, self.options.full_refresh)
@@ -463,12 +434,9 @@ class _Run:
                     self.say(f"  {entity} wanted: {plan.reasons()}")
                 fan = self.fan_out(memory)
                 rows = plan.records() if derived is not None else plan
-                await fan.fetch(entity, partial(self.client.get, entity), rows, size=plan.size, derived=derived,
-                                all_asked=all_asked)
+                await fan.fetch(entity, partial(self.client.get, entity), rows, size=plan.size, derived=derived)
         finally:
             reader.close()
-            if all_asked is not None:
-                all_asked.set()
 
     async def fetch_by_id(self, entity: str, keys: Iterable[Any]) -> None:
         """Fan out GETs for keys the caller already has (ids from webhooks or imports), in batches.

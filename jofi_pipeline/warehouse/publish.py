@@ -352,8 +352,9 @@ def build_database(
 
     From a copy of the previous file when there is one (only changed tables rebuilt), else from
     a copy of the empty database (publish_template.py). Parquet from the work database for the
-    changed tables, hard links for the others. `ahead`: history tables the copy holds patched
-    (publish_ahead.py), at these fingerprints.
+    changed tables, hard links for the others. `ahead`: tables the copy holds already (publish_ahead.py:
+    history tables patched into a previous version's copy, or any table copied whole into the empty
+    database of a first publish), each at its fingerprint.
     """
     tmp_db = staged.db_file
     ahead = ahead or {}
@@ -472,7 +473,9 @@ def on_own_cursor(con: duckdb.DuckDBPyConnection, step, *args):
 
 
 def place_empty_database(con: duckdb.DuckDBPyConnection, target: Path) -> None:
-    """The empty published database at `target` (a copy of the one made for this code; else built there)."""
+    """The empty published database at `target` (a copy of the one made for this code; else built
+    there), in place of any file there (a head start's whose batches were all undone) and its WAL."""
+    remove_quietly(Path(f"{target}.wal"))
     copy_empty_database(target, empty_database_key(), lambda path: build_empty_database(con, path), EMPTY_DATABASE_MADE_BY)
 
 

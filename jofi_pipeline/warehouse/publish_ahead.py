@@ -63,7 +63,7 @@ class PublishAhead:
         self._con = con
         self._previous = previous
         self._placed = False  # a first publish's empty database is in the staged folder (the first batch's work)
-        self._done: dict[str, str] = {}  # history table -> the fingerprint its copy and Parquet file now hold
+        self._done: dict[str, str] = {}  # table -> the fingerprint its copy and Parquet file now hold
         self._offered: set[str] = set()
         self._batches: list[tuple[Future[None], duckdb.DuckDBPyConnection]] = []  # each with its cursor
         self._lock = threading.Lock()

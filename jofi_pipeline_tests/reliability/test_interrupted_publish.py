@@ -381,10 +381,12 @@ def test_an_interrupted_command_whose_sync_has_not_recorded_its_end_says_it_is_n
     assert interrupted_reason(paths, ()) == INTERRUPTED  # it never opened its writer: nothing it did was published
 
 
-def test_a_sync_closed_while_its_requests_are_in_flight_records_the_interruption(sim, tmp_path, monkeypatch, synced_live):
+@pytest.mark.parametrize("entity", ["scorecards", "test_takers"])  # a planned fan-out; the details asked while lists page
+def test_a_sync_closed_while_its_requests_are_in_flight_records_the_interruption(sim, tmp_path, monkeypatch, synced_live, entity):
     """Closed (GeneratorExit, after a second interrupt) while a fan-out still waited for answers: its
     clean-up awaited the cancelled requests and the pending batches, so Python turned the close into
-    "RuntimeError: coroutine ignored GeneratorExit", and the run was not recorded as interrupted."""
+    "RuntimeError: coroutine ignored GeneratorExit", and the run was not recorded as interrupted.
+    The test takers' details run in a task of their own (sync/early_details.py): cancelled from outside."""
     paths = ModePaths.of("live", tmp_path)
     copy_into(synced_live, tmp_path)  # a first run behind it: the subject is the next one
     sim.advance(days=2)
@@ -392,12 +394,12 @@ def test_a_sync_closed_while_its_requests_are_in_flight_records_the_interruption
     unanswered: list[asyncio.Task] = []
     get = JofiClient.get
 
-    async def unanswered_scorecards(client, entity, key=None):
-        if entity == "scorecards":
+    async def unanswered_scorecards(client, asked, key=None):
+        if asked == entity:
             unanswered.append(asyncio.current_task())
             asking.set()
             await asyncio.Event().wait()  # no answer comes: the close finds the requests in flight
-        return await get(client, entity, key)
+        return await get(client, asked, key)
 
     monkeypatch.setattr(JofiClient, "get", unanswered_scorecards)
     loop, client, syncing, task = start_a_sync_to_abandon(sim, tmp_path)
@@ -415,5 +417,44 @@ def test_a_sync_closed_while_its_requests_are_in_flight_records_the_interruption
     with duckdb.connect(str(paths.work_db), read_only=True) as con:
         recorded = con.execute("SELECT status FROM sync_runs WHERE run_id = ?", [attempt.run_id]).fetchall()
     assert recorded == [("failed",)]
+    monkeypatch.setattr(JofiClient, "get", get)
+    assert sync(sim, tmp_path).status == "succeeded"
+
+
+def test_a_sync_closed_after_its_loop_closed_while_details_are_asked_records_the_interruption(sim, tmp_path, monkeypatch):
+    """As a real second interrupt: asyncio.run's teardown has closed the loop before garbage
+    collection closes the coroutine, which waits for the test takers' details asked while the lists
+    paged (sync/early_details.py). Cancelling them must not raise "Event loop is closed" in place of
+    the GeneratorExit: the attempt then read as a failure of its own, not as the interruption."""
+    from jofi_pipeline.sync.early_details import EarlyDetails
+
+    paths = ModePaths.of("live", tmp_path)
+    listed = threading.Event()
+    get, real_listed = JofiClient.get, EarlyDetails.listed
+
+    async def unanswered_details(client, entity, key=None):
+        if entity == "test_takers":
+            await asyncio.Event().wait()
+        return await get(client, entity, key)
+
+    def noted(early):
+        real_listed(early)
+        listed.set()
+
+    monkeypatch.setattr(JofiClient, "get", unanswered_details)
+    monkeypatch.setattr(EarlyDetails, "listed", noted)
+    loop, client, syncing, task = start_a_sync_to_abandon(sim, tmp_path)
+    loop.run_until_complete(asyncio.to_thread(listed.wait, 30))
+    loop.run_until_complete(asyncio.sleep(0.3))  # every list read: the run waits for the details
+    assert listed.is_set() and not task.done()
+    loop.run_until_complete(client.__aexit__(None, None, None))
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+    with pytest.raises(GeneratorExit):  # let through, as close() expects
+        syncing.throw(GeneratorExit)
+    task._log_destroy_pending = False  # abandoned on purpose: its coroutine is closed
+    assert lock_is_free(paths)
+    attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
+    assert attempt.status == "failed" and attempt.reason == INTERRUPTED, attempt
     monkeypatch.setattr(JofiClient, "get", get)
     assert sync(sim, tmp_path).status == "succeeded"

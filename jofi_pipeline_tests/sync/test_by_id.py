@@ -138,3 +138,58 @@ def test_a_planned_fan_out_cuts_its_last_batches_short_so_its_tail_merges_little
     spy(monkeypatch, RunWriter, "upsert", lambda self, entity, objects, *args, **kwargs: sizes.append(len(objects)))
     fetch(fake, writer, "test_takers", [(i,) for i in range(1, 601)], batch_size=2000)
     assert sizes == [300, 150, 100, 50]
+
+
+def streamed(fake: FakeJofi, writer, gate, ids, *, batch_size: int, then=None) -> tuple[list[int], asyncio.Task | None]:
+    """A streamed fan-out (KeyStream) of test takers held back by `gate`: what `then(task)` saw."""
+    from jofi_pipeline.sync.by_id import KeyStream
+
+    report = SyncReport(run_id="run-1", mode="live", started_at=NOW)
+
+    async def go():
+        async with fake.client() as client:
+            keys = KeyStream()
+            for key in ids:
+                keys.put(key)
+            fan = FanOut(client, writer, report, lambda line: None, batch_size)
+            task = asyncio.create_task(fan.fetch("test_takers", partial(client.get, "test_takers"), keys, size=None,
+                                                 not_before=gate))
+            await then(task, keys)
+
+    asyncio.run(go())
+    return report
+
+
+def test_a_held_back_fan_out_writes_nothing_until_its_gate_opens_and_nothing_if_given_up(writer, monkeypatch):
+    from jofi_pipeline.sync.by_id import WriteGate
+    from jofi_pipeline.warehouse import RunWriter
+    from jofi_pipeline_tests.warehouse.conftest import spy
+
+    fake = FakeJofi()
+    for test_taker_id in range(1, 41):
+        fake.add_test_taker(test_taker_id, completed=False)
+    sizes: list[int] = []
+    spy(monkeypatch, RunWriter, "upsert", lambda self, entity, objects, *args, **kwargs: sizes.append(len(objects)))
+
+    async def open_later(task, keys):
+        await asyncio.sleep(0.3)  # every answer is in: two batches wait, the fan-out waits behind them
+        assert sizes == [] and not task.done()
+        gate.open()
+        keys.close()
+        await task
+
+    gate = WriteGate()
+    report = streamed(fake, writer, gate, range(1, 41), batch_size=10, then=open_later)
+    assert sum(sizes) == 40 and report.fetch_planned == {"test_takers": 40}
+
+    async def give_up(task, keys):
+        await asyncio.sleep(0.3)
+        gate.give_up()
+        keys.close()
+        with pytest.raises(RuntimeError, match="stopped before these records could be merged"):
+            await task
+
+    sizes.clear()
+    gate = WriteGate()
+    streamed(fake, writer, gate, range(1, 41), batch_size=10, then=give_up)
+    assert sizes == []

@@ -1,7 +1,6 @@
-"""Test takers' details asked for while the lists still page (sync/early_details.py), and job-fit
-reports asked for while the last scorecards are answered (runner.fetch_derived), against the
-simulator over HTTP: the work really overlaps, each record is asked once per run, the warehouse
-is the same as ever, and a run that fails meanwhile ends cleanly."""
+"""Test takers' details asked for while the lists still page (sync/early_details.py), against the
+simulator over HTTP: they really start before the test takers list is whole, each test taker is
+asked once per run, the warehouse is the same as ever, and a run that fails meanwhile ends cleanly."""
 
 from __future__ import annotations
 
@@ -96,7 +95,8 @@ def test_a_list_failing_while_details_are_asked_fails_the_run_and_the_next_one_p
     assert held_with_detail(tmp_path) == (TEST_TAKERS, TEST_TAKERS)
 
 
-def test_a_detail_refused_while_the_lists_page_stops_the_run_before_the_list_is_whole(sim, tmp_path, monkeypatch):
+@pytest.mark.parametrize("batch_size", [2000, 20])  # 20: answers wait for the list's merge (WriteGate)
+def test_a_detail_refused_while_the_lists_page_stops_the_run_before_the_list_is_whole(sim, tmp_path, monkeypatch, batch_size):
     """A revoked key on the details: the run ends while the test takers list still pages (25
     pages of 10 here), not once every list is read, and the next run picks up cleanly."""
     pages: list[int] = []
@@ -104,7 +104,7 @@ def test_a_detail_refused_while_the_lists_page_stops_the_run_before_the_list_is_
     monkeypatch.setattr(EarlyDetails, "offer", lambda self, items: (pages.append(len(items)), real_offer(self, items))[1])
     sim.set_faults(revoke_after_requests=3, routes=["/test-takers/{id}"])
     with pytest.raises(SyncFailed, match="(?i)api key"):
-        sync(sim, "live", tmp_path, max_concurrency=8, page_limit=10)
+        sync(sim, "live", tmp_path, max_concurrency=8, page_limit=10, batch_size=batch_size)
     assert 0 < len(pages) <= TEST_TAKERS // 10 // 2, pages  # it stopped within the first half of the list
     assert not (tmp_path / "live" / "jofi.duckdb").exists()
     sim.set_faults(revoke_after_requests=0, routes=[])
@@ -112,33 +112,42 @@ def test_a_detail_refused_while_the_lists_page_stops_the_run_before_the_list_is_
     assert held_with_detail(tmp_path) == (TEST_TAKERS, TEST_TAKERS)
 
 
-def test_job_fit_reports_begin_while_the_last_scorecards_are_answered(sim, tmp_path, monkeypatch):
-    """Neither derived kind waits on the other: the reports take the slots the scorecards' last
-    answers free. Each object is still asked once."""
-    spans: dict[str, list[tuple[float, float]]] = {"scorecards": [], "job_fit_reports": []}
-    asked: Counter = Counter()
-    real_get = JofiClient.get
-
-    async def get(self, entity, key=None):
-        started = time.perf_counter()
-        try:
-            return await real_get(self, entity, key)
-        finally:
-            if entity in spans:
-                spans[entity].append((started, time.perf_counter()))
-                asked[(entity, key)] += 1
-
-    monkeypatch.setattr(JofiClient, "get", get)
-    assert sync(sim, "live", tmp_path, max_concurrency=8).status == "succeeded"
-    assert spans["scorecards"] and spans["job_fit_reports"]
-    assert min(start for start, _ in spans["job_fit_reports"]) < max(end for _, end in spans["scorecards"])
-    assert set(asked.values()) == {1}
-
-
-def test_a_scorecard_refused_fails_the_run_with_the_reports_stopped(sim, tmp_path):
+def test_a_scorecard_refused_after_the_early_details_fails_the_run_and_the_next_one_publishes(sim, tmp_path):
     sim.set_faults(revoke_after_requests=20, routes=["/scorecard"])
     with pytest.raises(SyncFailed, match="(?i)api key"):
         sync(sim, "live", tmp_path, max_concurrency=8)
     assert not (tmp_path / "live" / "jofi.duckdb").exists()
     sim.set_faults(revoke_after_requests=0, routes=[])
     assert sync(sim, "live", tmp_path).status == "succeeded"
+
+
+def test_a_refused_detail_ends_the_stream_at_once_while_no_more_pages_come(tmp_path):
+    """The fan-out waits for the next page's ids; a fatal answer must not wait with it."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from jofi_pipeline.api import AuthenticationError
+    from jofi_pipeline.sync.by_id import FanOut
+    from jofi_pipeline.sync.report import SyncReport
+    from jofi_pipeline.warehouse import WarehouseStore
+    from jofi_pipeline_tests.sync.fake_jofi import FakeJofi
+
+    fake = FakeJofi()
+    for test_taker_id in range(1, 6):
+        fake.add_test_taker(test_taker_id)
+    fake.fail["/test-takers/3"] = 401
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+
+    async def go(writer):
+        async with fake.client() as client:
+            fan = FanOut(client, writer, SyncReport(run_id="r", mode="live", started_at=now), lambda line: None, 2000)
+            early = EarlyDetails.begin(fan, [])
+            early.go()
+            # One page, fewer ids than the client's 4 slots: the fan-out then waits for more ids.
+            early.offer([{"id": i} for i in range(1, 4)])  # the list never says it is whole
+            with pytest.raises(AuthenticationError):
+                await asyncio.wait_for(early.finish(), 5)
+            await early.abandon()
+
+    with WarehouseStore(tmp_path, "live").open_run("r", now) as writer:
+        asyncio.run(go(writer))

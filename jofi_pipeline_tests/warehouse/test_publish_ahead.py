@@ -1,6 +1,8 @@
-"""History tables patched into the publish's copy while the run fetches (publish_ahead.py): the
-published file and Parquet must be exactly what a publish without the head start makes, whatever
-the run writes after a table settled, and a run that never publishes leaves nothing behind."""
+"""Settled tables put into the publish's copy while the run fetches (publish_ahead.py): history
+tables patched into a copy of the current version, or, for a first publish, tables copied whole
+into the empty database. The published file and Parquet must be exactly what a publish without the
+head start makes, whatever the run writes after a table settled, and a run that never publishes
+leaves nothing behind."""
 
 from __future__ import annotations
 
