@@ -119,23 +119,22 @@ class WriteGate:
     def __init__(self) -> None:
         self._open = asyncio.Event()
         self._given_up = False
-
-    @property
-    def is_open(self) -> bool:
-        return self._open.is_set()
+        self._cause: BaseException | None = None
 
     def open(self) -> None:
         self._open.set()
 
-    def give_up(self) -> None:
+    def give_up(self, cause: BaseException | None = None) -> None:
+        """`cause`: what the writes waiting raise (the fan-out's own fatal answer), so a fan-out
+        waiting behind them fails with it, not with the gate's own error."""
         if not self._open.is_set():
-            self._given_up = True
+            self._given_up, self._cause = True, cause
             self._open.set()
 
     async def wait(self) -> None:
         await self._open.wait()
         if self._given_up:
-            raise RuntimeError("the run stopped before these records could be merged")
+            raise self._cause or RuntimeError("the run stopped before these records could be merged")
 
 
 def close_without_a_loop(generator) -> None:
@@ -172,9 +171,13 @@ class KeyStream:
         self.count = 0  # keys put so far
         self.total: int | None = None  # every key's count, once closed
 
-    def put(self, key: Any) -> None:
+    def put(self, key: Any) -> bool:
+        """False once closed: the key is not taken (nothing will ask for it)."""
+        if self.total is not None:
+            return False
         self.count += 1
         self._queue.put_nowait(key)
+        return True
 
     def close(self) -> None:
         if self.total is None:

@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any
 
 from jofi_pipeline import entities
+from jofi_pipeline.api.errors import JofiApiError
 from jofi_pipeline.api.fanout import InFlight
 from jofi_pipeline.sync.by_id import FanOut, KeyStream, WriteGate
 from jofi_pipeline.warehouse.keyset import HeldIds
@@ -66,8 +67,8 @@ class EarlyDetails:
             if key in self._seen or key in self._with_detail or str(key) in self._skip:
                 continue
             self._seen.add(key)
-            self._asked.append(key)
-            self._keys.put(key)
+            if self._keys.put(key):  # not once the stream has ended (a fatal answer): never asked
+                self._asked.append(key)
 
     def go(self) -> None:
         """The run's own checks of the lists passed (the backfill's score profiles): ask from now on."""
@@ -82,9 +83,9 @@ class EarlyDetails:
         try:
             return await self._fan.client.get(self.ENTITY, key)
         except BaseException as exc:
-            if not isinstance(exc, Exception) or getattr(exc, "fatal", False):  # as the fan-out judges it
+            if not isinstance(exc, JofiApiError) or exc.fatal:  # as the fan-out judges it (FanOut._sort)
                 self._keys.close()
-                self._gate.give_up()
+                self._gate.give_up(exc)  # the answers held back raise it: the run says why it stopped
             raise
 
     def listed(self) -> None:
@@ -105,8 +106,9 @@ class EarlyDetails:
             await self._task
         self._seen.clear()  # the list items' id objects: let go once the lists are merged
     async def abandon(self) -> None:
-        """The run stops: requests in flight are cancelled, answers not merged yet are dropped,
-        a merge already begun ends (the run waits for begun steps before it records)."""
+        """The run stops: requests in flight are cancelled; answers held back by a shut gate are
+        dropped, while batches already past it are written, as a planned fan-out's are; a merge
+        already begun ends (the run waits for begun steps before it records)."""
         self._gate.give_up()
         task = self._task
         if task is None:
@@ -124,6 +126,9 @@ class EarlyDetails:
         self._in_flight.cancel_now()  # no request left pending (its own clean-up may never run)
         with contextlib.suppress(RuntimeError):  # a closed loop
             self._gate.give_up()
-        if self._task is not None and not self._task.done():
+        task = self._task
+        if task is not None and not task.done():
             with contextlib.suppress(RuntimeError):
-                self._task.cancel()
+                task.cancel()
+        elif task is not None and not task.cancelled():
+            task.exception()  # retrieved: the run's own stop is what it reports

@@ -140,7 +140,7 @@ def test_a_planned_fan_out_cuts_its_last_batches_short_so_its_tail_merges_little
     assert sizes == [300, 150, 100, 50]
 
 
-def streamed(fake: FakeJofi, writer, gate, ids, *, batch_size: int, then=None) -> tuple[list[int], asyncio.Task | None]:
+def streamed(fake: FakeJofi, writer, gate, ids, *, batch_size: int, then=None) -> SyncReport:
     """A streamed fan-out (KeyStream) of test takers held back by `gate`: what `then(task)` saw."""
     from jofi_pipeline.sync.by_id import KeyStream
 

@@ -95,14 +95,18 @@ def test_a_list_failing_while_details_are_asked_fails_the_run_and_the_next_one_p
     assert held_with_detail(tmp_path) == (TEST_TAKERS, TEST_TAKERS)
 
 
-@pytest.mark.parametrize("batch_size", [2000, 20])  # 20: answers wait for the list's merge (WriteGate)
-def test_a_detail_refused_while_the_lists_page_stops_the_run_before_the_list_is_whole(sim, tmp_path, monkeypatch, batch_size):
+# Batch 20 after 60 answers: three batches wait for the list's merge (WriteGate), the fan-out
+# waits behind them, and the refused key must still be what the run says.
+@pytest.mark.parametrize(("batch_size", "answered"), [(2000, 3), (20, 60)])
+def test_a_detail_refused_while_the_lists_page_stops_the_run_before_the_list_is_whole(
+    sim, tmp_path, monkeypatch, batch_size, answered
+):
     """A revoked key on the details: the run ends while the test takers list still pages (25
     pages of 10 here), not once every list is read, and the next run picks up cleanly."""
     pages: list[int] = []
     real_offer = EarlyDetails.offer
     monkeypatch.setattr(EarlyDetails, "offer", lambda self, items: (pages.append(len(items)), real_offer(self, items))[1])
-    sim.set_faults(revoke_after_requests=3, routes=["/test-takers/{id}"])
+    sim.set_faults(revoke_after_requests=answered, routes=["/test-takers/{id}"])
     with pytest.raises(SyncFailed, match="(?i)api key"):
         sync(sim, "live", tmp_path, max_concurrency=8, page_limit=10, batch_size=batch_size)
     assert 0 < len(pages) <= TEST_TAKERS // 10 // 2, pages  # it stopped within the first half of the list
