@@ -133,7 +133,7 @@ class PublishAhead:
                 cur.execute(f"ATTACH {literal(str(self.staged.db_file))} AS {ident(AHEAD_CATALOG)} "
                             f"(STORAGE_VERSION {literal(PUBLISHED_STORAGE_VERSION)})")
                 try:
-                    done = self._patch_attached(cur, names) if self._previous is not None else self._copy_attached(cur, names)
+                    done = self._batch(cur, names, self._patch_into if self._previous is not None else self._copy_into)
                     if done:
                         _checkpoint(cur, done)
                 finally:
@@ -142,51 +142,44 @@ class PublishAhead:
             log.warning("could not %s %s into the publish's copy ahead of the publish (the publish will): %s",
                         "patch" if self._previous is not None else "copy", ", ".join(names), exc)
 
-    def _patch_attached(self, cur: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, str]:
-        """One transaction: the tables' fingerprints, their patches, their Parquet files; all or none."""
+    def _batch(self, cur: duckdb.DuckDBPyConnection, names: list[str], put) -> dict[str, str]:
+        """One transaction: the tables' fingerprints, `put` (returns the tables it wrote into the copy;
+        none: the batch is undone), their Parquet files; all or none."""
         cur.begin()
         try:
             snapshot = table_fingerprints(cur, names)  # of what this transaction reads
-            changed = [n for n in names if snapshot[n] != self._previous.fingerprints.get(n)]
-            since = patch_starts(cur, self._previous, changed, AHEAD_CATALOG)
-            proven = {n: apply_patch(cur, TABLES[n], AHEAD_CATALOG, self._previous.fingerprints.get(n), snapshot[n], since[n])
-                      for n in changed}
-            # None: not tried, nothing written (an empty copy, another schema): left to the publish.
-            # False: written but not proven: the whole batch is undone, and left to the publish.
-            patched = [n for n, exact in proven.items() if exact]
-            if not patched or False in proven.values():
+            written = put(cur, snapshot)
+            if not written:
                 cur.rollback()
                 return {}
             folder = self.staged.version_dir / AHEAD_DIR
             folder.mkdir(exist_ok=True)
-            for name in patched:
+            for name in written:
                 write_parquet_file(cur, name, folder / f"{name}.parquet")
         except BaseException:
             cur.rollback()
             raise
         cur.commit()
-        done = {n: snapshot[n] for n in patched}
+        done = {n: snapshot[n] for n in written}
         with self._lock:
             self._done.update(done)
         return done
 
-    def _copy_attached(self, cur: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, str]:
-        """One transaction: the tables' fingerprints, their rows into the empty database, their Parquet files."""
-        cur.begin()
-        try:
-            snapshot = table_fingerprints(cur, names)  # of what this transaction reads
-            copy_tables(cur, names, AHEAD_CATALOG)
-            folder = self.staged.version_dir / AHEAD_DIR
-            folder.mkdir(exist_ok=True)
-            for name in names:
-                write_parquet_file(cur, name, folder / f"{name}.parquet")
-        except BaseException:
-            cur.rollback()
-            raise
-        cur.commit()
-        with self._lock:
-            self._done.update(snapshot)
-        return snapshot
+    def _patch_into(self, cur: duckdb.DuckDBPyConnection, snapshot: dict[str, str]) -> list[str]:
+        """History tables patched into the copy of the previous version, each proven by its sums."""
+        changed = [n for n in snapshot if snapshot[n] != self._previous.fingerprints.get(n)]
+        since = patch_starts(cur, self._previous, changed, AHEAD_CATALOG)
+        proven = {n: apply_patch(cur, TABLES[n], AHEAD_CATALOG, self._previous.fingerprints.get(n), snapshot[n], since[n])
+                  for n in changed}
+        # None: not tried, nothing written (an empty copy, another schema): left to the publish.
+        # False: written but not proven: the whole batch is undone, and left to the publish.
+        patched = [n for n, exact in proven.items() if exact]
+        return [] if False in proven.values() else patched
+
+    def _copy_into(self, cur: duckdb.DuckDBPyConnection, snapshot: dict[str, str]) -> list[str]:
+        """Tables copied whole into the empty database of a first publish."""
+        copy_tables(cur, list(snapshot), AHEAD_CATALOG)
+        return list(snapshot)
 
     @property
     def running(self) -> bool:
