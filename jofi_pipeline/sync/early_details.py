@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from functools import partial
 from typing import Any
 
 from jofi_pipeline import entities
@@ -74,6 +73,7 @@ class EarlyDetails:
         """The run's own checks of the lists passed (the backfill's score profiles): ask from now on."""
         if self._task is None:
             fan = self._fan
+            fan.say(f"fetching {self.ENTITY} by id as their list pages arrive (those holding no assessments)")
             self._task = asyncio.create_task(fan.fetch(
                 self.ENTITY, self._get, self._keys, size=None, not_before=self._gate, in_flight=self._in_flight))
 
@@ -104,7 +104,9 @@ class EarlyDetails:
         """Wait for every answer to be merged; raise the fan-out's own failure, if it had one."""
         if self._task is not None:
             await self._task
+            self._fan.say(f"  {self.ENTITY}: {len(self._asked)} asked for by id while the lists paged")
         self._seen.clear()  # the list items' id objects: let go once the lists are merged
+
     async def abandon(self) -> None:
         """The run stops: requests in flight are cancelled; answers held back by a shut gate are
         dropped, while batches already past it are written, as a planned fan-out's are; a merge
