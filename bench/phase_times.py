@@ -23,7 +23,7 @@ STEPS = (
     ("  history patches lane", publish, "patch_histories"),
     ("  copies lane", publish, "copy_tables"),
     ("close", store.RunWriter, "close"),
-    ("publish head start (beside the fetch)", publish_ahead.PublishAhead, "_patch"),
+    ("publish head start (beside the fetch)", publish_ahead.PublishAhead, "_run_batch"),
     ("entity merges", store.RunWriter, "_merge_entities"),
     ("child merges", store.RunWriter, "_replace_children"),
 )

@@ -41,8 +41,7 @@ class EarlyDetails:
         self._with_detail = with_detail
         self._skip = set(skip)
         self._keys = KeyStream()
-        self._asked: list[int | str] = []
-        self._seen: set[int | str] = set()
+        self._asked: dict[int | str, None] = {}  # ids handed to the fan-out, in order, each once
         self._gate = WriteGate()
         self._in_flight = InFlight()
         self._task: asyncio.Task | None = None
@@ -63,11 +62,10 @@ class EarlyDetails:
         """A test takers list page: ask for those holding no assessments (each id once)."""
         ids, _ = entities.split_valid(self.ENTITY, (i.get("id") for i in items if isinstance(i, dict)))
         for key in ids:
-            if key in self._seen or key in self._with_detail or str(key) in self._skip:
+            if key in self._asked or key in self._with_detail or str(key) in self._skip:
                 continue
-            self._seen.add(key)
             if self._keys.put(key):  # not once the stream has ended (a fatal answer): never asked
-                self._asked.append(key)
+                self._asked[key] = None
 
     def go(self) -> None:
         """The run's own checks of the lists passed (the backfill's score profiles): ask from now on."""
@@ -105,7 +103,6 @@ class EarlyDetails:
         if self._task is not None:
             await self._task
             self._fan.say(f"  {self.ENTITY}: {len(self._asked)} asked for by id while the lists paged")
-        self._seen.clear()  # the list items' id objects: let go once the lists are merged
 
     async def abandon(self) -> None:
         """The run stops: requests in flight are cancelled; answers held back by a shut gate are

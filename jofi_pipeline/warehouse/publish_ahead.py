@@ -82,7 +82,7 @@ class PublishAhead:
             return
         self._offered.update(wanted)
         cursor = self._con.cursor()  # made by the connection's user (as RunWriter.reader): the thread only runs it
-        self._batches.append((self._pool.submit(self._patch, cursor, wanted), cursor))
+        self._batches.append((self._pool.submit(self._run_batch, cursor, wanted), cursor))
 
     def finish(self, *, drop_pending: bool = False) -> dict[str, str]:
         """Wait for the batches offered, or only the one running (`drop_pending`: the publish does
@@ -116,7 +116,7 @@ class PublishAhead:
         with self._lock:
             return dict(self._done)
 
-    def _patch(self, cursor: duckdb.DuckDBPyConnection, names: list[str]) -> None:
+    def _run_batch(self, cursor: duckdb.DuckDBPyConnection, names: list[str]) -> None:
         try:
             self.staged.copied()
         except Exception:  # the publish meets the copy's failure itself, and says it
