@@ -5,6 +5,7 @@ List items carry no `mode`; single objects get it from the route (see `with_mode
 
 from __future__ import annotations
 
+import functools
 import random
 
 from .catalog import ASSESSMENTS, INTERESTS, OCCUPATIONS, RIASEC_SCORE_IDS, SCORE_PROFILES, SECTIONS, ScoreDefinition, ScoreProfile
@@ -203,7 +204,14 @@ def _person(world: World, taker: TestTaker, link: str, linked: object, profile_i
 
 def raw_score(world: World, taker: TestTaker, score_id: int) -> float:
     """A test taker's stable 0–10 score on one scale, one decimal."""
-    rng = random.Random(f"jofi-sim:{world.seed}:{world.kind}:score:{taker.id}:{score_id}")
+    return _stable_score(world.seed, world.kind, taker.id, score_id)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _stable_score(seed: int, kind: str, taker_id: int, score_id: int) -> float:
+    """Kept: a test taker's scorecards (one per score profile) and job-fit report read the same
+    ~20 scores, and seeding a generator costs ~6 µs, most of a scorecard's first render."""
+    rng = random.Random(f"jofi-sim:{seed}:{kind}:score:{taker_id}:{score_id}")
     return round(min(10.0, max(0.0, rng.gauss(5.5, 2.2))), 1)
 
 
