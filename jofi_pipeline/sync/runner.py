@@ -314,10 +314,14 @@ class _Run:
         """
         self.say("reading lists")
         # (list, a page of items) as pages arrive; (list, None) once that list is whole; None at the end.
-        pages: asyncio.Queue[tuple[str, list | None] | None] = asyncio.Queue(maxsize=len(entities.LISTS))
+        # Room for every list's first page and end: the first merge of a process that has not loaded
+        # pandas imports it (~0.2 s, pyarrow's shim), and a smaller queue held the second pages back.
+        pages: asyncio.Queue[tuple[str, list | None] | None] = asyncio.Queue(maxsize=2 * len(entities.LISTS))
+        merged = _ListMerge(self, {entity: [] for entity in entities.LISTS}, early)
 
         async def read_one(entity: str) -> ListResult:
-            result = await self.client.list(entity, on_page=partial(_put, pages, entity))
+            result = await self.client.list(entity, on_page=partial(_read_page, merged, pages, entity))
+            merged.whole(entity)
             await pages.put((entity, None))
             return result
 
@@ -336,7 +340,7 @@ class _Run:
             return {entity: task.result() for entity, task in tasks.items()}
 
         reading = asyncio.create_task(read_all())
-        merged = _ListMerge(self, {entity: [] for entity in entities.LISTS}, early)
+        closed = False
         try:
             await self.upsert("account", [account])
             while (page := await pages.get()) is not None:
@@ -345,6 +349,9 @@ class _Run:
                 entity, items = page
                 await (merged.flush(entity) if items is None else merged.add(entity, items))
             lists = await reading
+        except GeneratorExit:  # closed without its loop (a second interrupt): nothing can be awaited
+            closed = True
+            raise
         except ExceptionGroup as group:  # the first list's own error says what to do, not the group's
             raise group.exceptions[0] from None
         except BaseExceptionGroup as group:  # a stop inside: it goes on as itself, as if raised here
@@ -352,9 +359,11 @@ class _Run:
         finally:
             if not reading.done():  # the account's or a list's merge failed, or the run was stopped
                 stopped.set()
-                reading.cancel()
-                with contextlib.suppress(BaseException):
-                    await reading
+                with contextlib.suppress(RuntimeError):  # a loop closed already
+                    reading.cancel()
+                if not closed:
+                    with contextlib.suppress(BaseException):
+                        await reading
         for entity, result in lists.items():  # each merged whole already, as its read ended
             self.say(f"  {entity}: {merged.read[entity]} read, API total {result.total_count}")
         score_profiles = merged.profiles
@@ -514,13 +523,19 @@ def _stop_in(group: BaseExceptionGroup) -> BaseException:
     return stops[0]
 
 
-async def _put(pages: asyncio.Queue, entity: str, items: list) -> None:
+async def _read_page(merged: _ListMerge, pages: asyncio.Queue, entity: str, items: list) -> None:
+    merged.seen(entity, items)
     await pages.put((entity, items))
 
 
 @dataclass
 class _ListMerge:
-    """A run's list pages, merged per list in batches of the run's batch size as they fill."""
+    """A run's list pages, merged per list in batches of the run's batch size as they fill.
+
+    What a page tells the run beyond its rows (the test takers to ask for early, the ids in the
+    window, the score profiles) is taken as the page is read (`seen`, `whole`), not when its turn to
+    merge comes: the merges queue behind one writer, and the early details need not wait on them.
+    """
 
     run: _Run
     pending: dict[str, list]  # per list, items read and not merged yet (less than a batch)
@@ -530,7 +545,8 @@ class _ListMerge:
     score_profiles: list = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)  # the scorecards' profiles, once that list is whole
 
-    async def add(self, entity: str, items: list) -> None:
+    def seen(self, entity: str, items: list) -> None:
+        """A page as it is read."""
         self.read[entity] += len(items)
         if self.early is not None and entity == EarlyDetails.ENTITY:
             self.early.offer(items)
@@ -538,6 +554,17 @@ class _ListMerge:
             self.ids[entity].extend(i.get("id") for i in _objects(items))
         if entity == "score_profiles":
             self.score_profiles.extend(items)
+
+    def whole(self, entity: str) -> None:
+        """A list read to its end (its last pages may still wait to merge)."""
+        if entity == "score_profiles":
+            # Checked as soon as the list is whole, before any GET by id (the test takers' details
+            # wait for it): a mistyped backfill profile fails in seconds, having asked for nothing.
+            self.profiles = self.run.scorecard_profiles(self.score_profiles)
+            if self.early is not None:
+                self.early.go()
+
+    async def add(self, entity: str, items: list) -> None:
         pending = self.pending[entity]
         pending.extend(items)
         size = self.run.options.batch_size
@@ -546,12 +573,6 @@ class _ListMerge:
             await self.run.upsert(entity, batch)
 
     async def flush(self, entity: str) -> None:
-        if entity == "score_profiles":
-            # Checked as soon as the list is whole, before any GET by id (the test takers' details
-            # wait for it): a mistyped backfill profile fails in seconds, having asked for nothing.
-            self.profiles = self.run.scorecard_profiles(self.score_profiles)
-            if self.early is not None:
-                self.early.go()
         batch, self.pending[entity] = self.pending[entity], []
         await self.run.upsert(entity, batch)
         if self.early is not None and entity == EarlyDetails.ENTITY:

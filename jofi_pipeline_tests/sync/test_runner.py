@@ -11,6 +11,7 @@ import asyncio
 import httpx
 import pytest
 
+from jofi_pipeline import entities
 from jofi_pipeline.sync import SyncFailed, SyncOptions, run_sync
 from jofi_pipeline.sync.by_id import TAIL_BATCH_MIN
 from jofi_pipeline.warehouse import TABLES, ModePaths, PublishedWarehouse, WarehouseStore
@@ -369,8 +370,10 @@ def test_list_pages_are_merged_as_they_arrive_so_no_list_is_held_whole(fake, sto
     assert held(store, "test_takers") == {101, 102, 103, *range(104, 180)}
     assert len(held(store, "invitations")) == 80  # 100101..100179 and 7
     total = len(watched)
-    # At most: the queue's pages (8 x 2), a batch being merged, what waits for a batch per list.
-    assert total > 160 and alive and max(alive) <= 40, f"up to {max(alive)} of {total} list items held at a merge"
+    # At most: the queue's pages (2 per list, of 2 items), a batch being merged (4), what waits for
+    # a batch per list (3 each).
+    most = 2 * len(entities.LISTS) * 2 + 4 + 3 * len(entities.LISTS)
+    assert total > 160 and most < total / 2 and alive and max(alive) <= most, f"up to {max(alive)} of {total} list items held at a merge"
 
 
 def test_the_account_and_the_short_lists_merge_while_the_longest_list_still_pages(fake, store, monkeypatch):
