@@ -473,6 +473,10 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         plan = injector.plan(ctx)
+        if plan.delay_s and not (plan.hung or plan.reset or plan.response is not None or plan.headers
+                                 or plan.mangle is not None or plan.rewrites):
+            await _answer_within(plan.delay_s, lambda held: self.app(scope, receive, held), send)
+            return
         if plan.hung:
             receive = await _hang(plan.delay_s, receive)
             if receive is None:  # the client gave up on the hung request: nobody to answer
@@ -491,6 +495,31 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, _Mangler(send, plan))
+
+
+async def _answer_within(seconds: float, route: Callable, send) -> None:
+    """Latency as a client meets it: the answer leaves `seconds` after its request came, with the
+    simulator's own work done within that time, as a real API's is.
+
+    Work done after the delay was added to it: every answer was its own CPU (~0.3 ms) slower than
+    the latency asked for. Answers due at the same moment also queued behind each other on the one
+    event loop, so a benchmark's bound (concurrency / latency) could not be reached by any client.
+    Only a plain answer is held this way. Hangs, resets, injected answers and mangled or
+    annotated answers keep their order (delay, then the route), as their faults describe it.
+    """
+    loop = asyncio.get_running_loop()
+    due = loop.time() + seconds
+    held: list[dict] = []
+
+    async def hold(message: dict) -> None:
+        held.append(message)
+
+    await route(hold)
+    left = due - loop.time()
+    if left > 0:
+        await asyncio.sleep(left)
+    for message in held:
+        await send(message)
 
 
 async def _hang(seconds: float, receive):
