@@ -80,11 +80,14 @@ def test_a_nightly_asks_no_test_taker_twice_and_gets_every_new_ones_detail(sim, 
 
 def test_a_list_failing_while_details_are_asked_fails_the_run_and_the_next_one_publishes(sim, tmp_path, asked):
     """A revoked key on the invitations list's third page: the details in flight are cancelled,
-    none merged, the run recorded failed and its lock let go; the next run publishes everything."""
+    none merged, the run recorded failed and its lock let go; the next run publishes everything.
+    Pages of 10: the test takers list (25 pages) is far from whole when the invitations list
+    fails, so its details cannot merge yet (at 100 a page both lists end on their third page,
+    and which one came first was a race)."""
     counts, _ = asked
     sim.set_faults(revoke_after_requests=2, routes=["/invitations"])
     with pytest.raises(SyncFailed, match="(?i)api key"):
-        sync(sim, "live", tmp_path, max_concurrency=8)
+        sync(sim, "live", tmp_path, max_concurrency=8, page_limit=10)
     assert counts, "no detail was asked before the list failed: the test shows nothing"
     assert not (tmp_path / "live" / "jofi.duckdb").exists()
     with duckdb.connect(str(tmp_path / "live" / "work" / "jofi_work.duckdb"), read_only=True) as con:
