@@ -209,8 +209,10 @@ def raw_score(world: World, taker: TestTaker, score_id: int) -> float:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _stable_score(seed: int, kind: str, taker_id: int, score_id: int) -> float:
-    """Kept: a test taker's scorecards (one per score profile) and job-fit report read the same
-    ~20 scores, and seeding a generator costs ~6 µs, most of a scorecard's first render."""
+    """Kept: a test taker's scorecards (one per score profile, asked one after the other) read the
+    same ~20 scores, and seeding a generator costs ~6 µs, most of a scorecard's first render.
+    At most 65,536 scores (~13 MB): a large world's job-fit reports, asked after every scorecard,
+    mostly seed again."""
     rng = random.Random(f"jofi-sim:{seed}:{kind}:score:{taker_id}:{score_id}")
     return round(min(10.0, max(0.0, rng.gauss(5.5, 2.2))), 1)
 

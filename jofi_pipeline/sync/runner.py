@@ -352,6 +352,13 @@ class _Run:
         except GeneratorExit:  # closed without its loop (a second interrupt): nothing can be awaited
             closed = True
             raise
+        except RuntimeError:
+            if not reading.get_loop().is_closed():
+                raise
+            # Closed after its loop closed (a real second interrupt): the pages queue's own clean-up
+            # could not cancel its wait ("Event loop is closed"). The close is what happened.
+            closed = True
+            raise GeneratorExit from None
         except ExceptionGroup as group:  # the first list's own error says what to do, not the group's
             raise group.exceptions[0] from None
         except BaseExceptionGroup as group:  # a stop inside: it goes on as itself, as if raised here

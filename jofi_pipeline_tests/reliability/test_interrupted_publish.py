@@ -458,3 +458,47 @@ def test_a_sync_closed_after_its_loop_closed_while_details_are_asked_records_the
     assert attempt.status == "failed" and attempt.reason == INTERRUPTED, attempt
     monkeypatch.setattr(JofiClient, "get", get)
     assert sync(sim, tmp_path).status == "succeeded"
+
+
+@pytest.mark.parametrize("loop_closed", [False, True], ids=["loop running", "loop closed"])
+def test_a_sync_closed_while_its_lists_still_page_records_the_interruption(sim, tmp_path, monkeypatch, loop_closed):
+    """Closed (a second interrupt) while a list still pages and the details are asked: the close
+    must come through as itself. Loop running: the list reads were awaited in the close ("coroutine
+    ignored GeneratorExit"). Loop closed: the pages queue's clean-up raised "Event loop is closed"
+    in its place, and the attempt read as that failure, not as the interruption."""
+    paths = ModePaths.of("live", tmp_path)
+    asked = threading.Event()
+    get, real_list = JofiClient.get, JofiClient.list
+
+    async def unanswered_details(client, entity, key=None):
+        if entity == "test_takers":
+            asked.set()
+            await asyncio.Event().wait()
+        return await get(client, entity, key)
+
+    async def endless_invitations(client, entity, on_page=None):
+        if entity == "invitations":
+            await asyncio.Event().wait()  # this list never ends: the run stays in read_lists
+        return await real_list(client, entity, on_page=on_page)
+
+    monkeypatch.setattr(JofiClient, "get", unanswered_details)
+    monkeypatch.setattr(JofiClient, "list", endless_invitations)
+    loop, client, syncing, task = start_a_sync_to_abandon(sim, tmp_path)
+    loop.run_until_complete(asyncio.to_thread(asked.wait, 30))
+    loop.run_until_complete(asyncio.sleep(0.3))  # the other lists read: the run waits for pages
+    assert asked.is_set() and not task.done()
+    if loop_closed:
+        loop.run_until_complete(client.__aexit__(None, None, None))
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+    with pytest.raises(GeneratorExit):  # let through, as close() expects
+        syncing.throw(GeneratorExit)
+    task._log_destroy_pending = False  # abandoned on purpose: its coroutine is closed
+    assert lock_is_free(paths)
+    attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
+    assert attempt.status == "failed" and attempt.reason == INTERRUPTED, attempt
+    if not loop_closed:
+        clean_up_the_abandoned(loop, client, task)
+    monkeypatch.setattr(JofiClient, "get", get)
+    monkeypatch.setattr(JofiClient, "list", real_list)
+    assert sync(sim, tmp_path).status == "succeeded"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,14 +69,29 @@ def _fresh_score(seed: int, kind: str, taker_id: int, score_id: int) -> float:
     return round(min(10.0, max(0.0, rng.gauss(5.5, 2.2))), 1)
 
 
-def test_kept_scores_are_a_fresh_generators_for_each_seed_and_mode():
-    """The same test taker read through worlds of other seeds and modes: a kept score that forgot
-    either would answer with the first world's number."""
+def test_kept_scores_are_a_fresh_generators_for_each_seed_mode_and_test_taker():
+    """Two test takers read through worlds of other seeds and modes: a kept score that forgot any
+    of them would answer with the number first kept."""
     score_ids = [d.id for _, definitions in SECTIONS.values() for d in definitions][:6] + list(RIASEC_SCORE_IDS)[:2]
     worlds = [build_world(seed, 20, kind) for seed in (3, 4) for kind in ("live", "test")]
-    taker = next(iter(worlds[0].test_takers.values()))
+    takers = list(worlds[0].test_takers.values())[:2]
     for _ in range(2):  # the second pass reads what the first one kept
         for world in worlds:
-            for score_id in score_ids:
-                assert views.raw_score(world, taker, score_id) == _fresh_score(world.seed, world.kind, taker.id, score_id)
-    assert len({views.raw_score(w, taker, sid) for w in worlds for sid in score_ids}) > len(score_ids)
+            for taker in takers:
+                for score_id in score_ids:
+                    assert views.raw_score(world, taker, score_id) == _fresh_score(world.seed, world.kind, taker.id, score_id)
+    kept = {views.raw_score(w, t, sid) for w in worlds for t in takers for sid in score_ids}
+    assert len(kept) > len(score_ids)
+
+
+def test_model_objects_are_refused_as_before():
+    from dataclasses import dataclass
+    from datetime import datetime
+
+    @dataclass
+    class Record:
+        id: int
+
+    for value in (Record(1), datetime(2026, 12, 4)):
+        with pytest.raises(TypeError):
+            encode({"data": value})
