@@ -28,7 +28,7 @@ def simulate(
     advance_days: Annotated[int, typer.Option(help="Advance the live clock this many days before serving.")] = 0,
     live_key: Annotated[str | None, typer.Option(help="Live key to accept (default: derived from the seed).")] = None,
     test_key: Annotated[str | None, typer.Option(help="Test key to accept (default: derived from the seed).")] = None,
-    latency_ms: Annotated[float, typer.Option(help="Time every API answer takes, from its request (the simulator's own work happens within it).")] = 0.0,
+    latency_ms: Annotated[float, typer.Option(help="Time every API answer takes, from its request (the simulator's own work happens within it; a hang waits on top).")] = 0.0,
     latency_jitter_ms: Annotated[float, typer.Option(help="Extra random delay, uniform in [0, jitter].")] = 0.0,
     rate_limit: Annotated[float, typer.Option(help="Requests per second per key (token bucket); 0 = unlimited.")] = 0.0,
     rate_limit_burst: Annotated[int, typer.Option(help="Token bucket size; 0 = ceil(rate).")] = 0,

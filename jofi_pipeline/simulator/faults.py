@@ -473,9 +473,11 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         plan = injector.plan(ctx)
-        if plan.delay_s and not (plan.hung or plan.reset or plan.response is not None or plan.headers
-                                 or plan.mangle is not None or plan.rewrites):
-            await _answer_within(plan.delay_s, lambda held: self.app(scope, receive, held), send)
+        if plan.delay_s and not (plan.hung or plan.reset or plan.response is not None):
+            if not plan.headers and plan.mangle is None and not plan.rewrites:
+                await _answer_within(plan.delay_s, lambda held: self.app(scope, receive, held), send)
+            else:
+                await _answer_within(plan.delay_s, lambda held: self.app(scope, receive, _Mangler(held, plan)), send)
             return
         if plan.hung:
             receive = await _hang(plan.delay_s, receive)
@@ -504,8 +506,10 @@ async def _answer_within(seconds: float, route: Callable, send) -> None:
     Work done after the delay was added to it: every answer was its own CPU (~0.3 ms) slower than
     the latency asked for. Answers due at the same moment also queued behind each other on the one
     event loop, so a benchmark's bound (concurrency / latency) could not be reached by any client.
-    Only a plain answer is held this way. Hangs, resets, injected answers and mangled or
-    annotated answers keep their order (delay, then the route), as their faults describe it.
+    Every answer a route gives is held so, mangled or with added headers too (the rate limit's).
+    A hang waits first (it watches for the client leaving); a reset or an injected answer (429,
+    5xx) runs no route. A route that raises still answers when due with what it sent (Starlette's
+    500), and the error goes on.
     """
     loop = asyncio.get_running_loop()
     due = loop.time() + seconds
@@ -514,12 +518,19 @@ async def _answer_within(seconds: float, route: Callable, send) -> None:
     async def hold(message: dict) -> None:
         held.append(message)
 
-    await route(hold)
-    left = due - loop.time()
-    if left > 0:
-        await asyncio.sleep(left)
-    for message in held:
-        await send(message)
+    async def answer() -> None:
+        left = due - loop.time()
+        if left > 0:
+            await asyncio.sleep(left)
+        for message in held:
+            await send(message)
+
+    try:
+        await route(hold)
+    except Exception:
+        await answer()
+        raise
+    await answer()
 
 
 async def _hang(seconds: float, receive):

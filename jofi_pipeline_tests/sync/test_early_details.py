@@ -84,11 +84,12 @@ def test_a_list_failing_while_details_are_asked_fails_the_run_and_the_next_one_p
     Pages of 10: the test takers list (25 pages) is far from whole when the invitations list
     fails, so its details cannot merge yet (at 100 a page both lists end on their third page,
     and which one came first was a race)."""
-    counts, _ = asked
+    counts, moments = asked
     sim.set_faults(revoke_after_requests=2, routes=["/invitations"])
     with pytest.raises(SyncFailed, match="(?i)api key"):
         sync(sim, "live", tmp_path, max_concurrency=8, page_limit=10)
     assert counts, "no detail was asked before the list failed: the test shows nothing"
+    assert "list whole" not in [what for what, _ in moments]  # its details could not merge yet
     assert not (tmp_path / "live" / "jofi.duckdb").exists()
     with duckdb.connect(str(tmp_path / "live" / "work" / "jofi_work.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM test_taker_assessments").fetchone() == (0,)
