@@ -447,17 +447,27 @@ def test_a_sync_closed_after_its_loop_closed_while_details_are_asked_records_the
     loop.run_until_complete(asyncio.to_thread(listed.wait, 30))
     loop.run_until_complete(asyncio.sleep(0.3))  # every list read: the run waits for the details
     assert listed.is_set() and not task.done()
-    loop.run_until_complete(client.__aexit__(None, None, None))
-    loop.run_until_complete(loop.shutdown_default_executor())
-    loop.close()
+    closed_as_a_second_interrupt(paths, loop, client, syncing, task, loop_closed=True)
+    monkeypatch.setattr(JofiClient, "get", get)
+    assert sync(sim, tmp_path).status == "succeeded"
+
+
+def closed_as_a_second_interrupt(paths, loop, client, syncing, task, *, loop_closed: bool) -> None:
+    """Close the abandoned sync's coroutine (after its loop closed, as asyncio.run's teardown
+    leaves it, or with the loop still running): the close must come through as itself, the lock be
+    let go and the attempt read as the interruption."""
+    if loop_closed:
+        loop.run_until_complete(client.__aexit__(None, None, None))
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
     with pytest.raises(GeneratorExit):  # let through, as close() expects
         syncing.throw(GeneratorExit)
     task._log_destroy_pending = False  # abandoned on purpose: its coroutine is closed
     assert lock_is_free(paths)
     attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
     assert attempt.status == "failed" and attempt.reason == INTERRUPTED, attempt
-    monkeypatch.setattr(JofiClient, "get", get)
-    assert sync(sim, tmp_path).status == "succeeded"
+    if not loop_closed:
+        clean_up_the_abandoned(loop, client, task)
 
 
 @pytest.mark.parametrize("loop_closed", [False, True], ids=["loop running", "loop closed"])
@@ -487,18 +497,7 @@ def test_a_sync_closed_while_its_lists_still_page_records_the_interruption(sim, 
     loop.run_until_complete(asyncio.to_thread(asked.wait, 30))
     loop.run_until_complete(asyncio.sleep(0.3))  # the other lists read: the run waits for pages
     assert asked.is_set() and not task.done()
-    if loop_closed:
-        loop.run_until_complete(client.__aexit__(None, None, None))
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
-    with pytest.raises(GeneratorExit):  # let through, as close() expects
-        syncing.throw(GeneratorExit)
-    task._log_destroy_pending = False  # abandoned on purpose: its coroutine is closed
-    assert lock_is_free(paths)
-    attempt = AttemptLog(paths.attempts).recent("live", 1)[0]
-    assert attempt.status == "failed" and attempt.reason == INTERRUPTED, attempt
-    if not loop_closed:
-        clean_up_the_abandoned(loop, client, task)
+    closed_as_a_second_interrupt(paths, loop, client, syncing, task, loop_closed=loop_closed)
     monkeypatch.setattr(JofiClient, "get", get)
     monkeypatch.setattr(JofiClient, "list", real_list)
     assert sync(sim, tmp_path).status == "succeeded"
