@@ -255,8 +255,8 @@ class FanOut:
                 done += 1
                 in_batch += 1
                 self._sort(entity, outcome, batch, key, derived)
-                remaining = size - done if streamed is None else (streamed.total - done if streamed.total is not None else None)
-                if len(batch) >= self.batch_size or (remaining is not None and tail_cut(in_batch, remaining)):
+                total = size if streamed is None else streamed.total  # a stream's, once it is closed
+                if len(batch) >= self.batch_size or (total is not None and tail_cut(in_batch, total - done)):
                     await writes.submit(self._writer_of(entity, batch))
                     batch, in_batch = _Batch(), 0
                     self.say(f"  {entity}: {done}/{size}" if streamed is None else f"  {entity}: {done} so far")

@@ -45,6 +45,7 @@ class EarlyDetails:
         self._gate = WriteGate()
         self._in_flight = InFlight()
         self._task: asyncio.Task | None = None
+        self._abandoned = False  # the run stopped: nothing is asked from then on
 
     @classmethod
     def begin(cls, fan: FanOut, skip: Iterable[str]) -> EarlyDetails:
@@ -69,7 +70,7 @@ class EarlyDetails:
 
     def go(self) -> None:
         """The run's own checks of the lists passed (the backfill's score profiles): ask from now on."""
-        if self._task is None:
+        if self._task is None and not self._abandoned:
             fan = self._fan
             fan.say(f"fetching {self.ENTITY} by id as their list pages arrive (those holding no assessments)")
             self._task = asyncio.create_task(fan.fetch(
@@ -108,6 +109,7 @@ class EarlyDetails:
         """The run stops: requests in flight are cancelled; answers held back by a shut gate are
         dropped, while batches already past it are written, as a planned fan-out's are; a merge
         already begun ends (the run waits for begun steps before it records)."""
+        self._abandoned = True
         self._gate.give_up()
         task = self._task
         if task is None:
@@ -121,7 +123,9 @@ class EarlyDetails:
 
     def abandon_now(self) -> None:
         """As `abandon`, for a run closed without its loop (a second interrupt): nothing can be
-        awaited, and the loop may be closed already (then nothing can be scheduled either)."""
+        awaited, and the loop may be closed already (then nothing can be scheduled either). A list
+        read not yet cancelled may still end after this: its `go` then asks for nothing."""
+        self._abandoned = True
         self._in_flight.cancel_now()  # no request left pending (its own clean-up may never run)
         with contextlib.suppress(RuntimeError):  # a closed loop
             self._gate.give_up()

@@ -290,9 +290,7 @@ class _Run:
                 Coverage(entity, result.total_count, self.writer.rows_held(entity), result.has_more, result.capped)
             )
 
-    async def read_lists(
-        self, account: dict, early: EarlyDetails | None = None
-    ) -> tuple[dict[str, ListResult], list[str], dict[str, HeldIds]]:
+    async def read_lists(self, account: dict, early: EarlyDetails) -> tuple[dict[str, ListResult], list[str], dict[str, HeldIds]]:
         """Read every list while the account merges, merging each list's items as its pages
         arrive; return what the rest of the run needs of them: each list's counts (no items), the
         scorecard profiles and the ids in the window.
@@ -344,8 +342,7 @@ class _Run:
         try:
             await self.upsert("account", [account])
             while (page := await pages.get()) is not None:
-                if early is not None:
-                    early.raise_if_failed()  # a refused key or a stop in its requests ends the run now
+                early.raise_if_failed()  # a refused key or a stop in its requests ends the run now
                 entity, items = page
                 await (merged.flush(entity) if items is None else merged.add(entity, items))
             lists = await reading
@@ -546,7 +543,7 @@ class _ListMerge:
 
     run: _Run
     pending: dict[str, list]  # per list, items read and not merged yet (less than a batch)
-    early: EarlyDetails | None = None  # asks for test takers' details as their pages arrive
+    early: EarlyDetails  # asks for test takers' details as their pages arrive
     read: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     ids: dict[str, list] = field(default_factory=lambda: defaultdict(list))  # capped lists' item ids
     score_profiles: list = field(default_factory=list)
@@ -555,7 +552,7 @@ class _ListMerge:
     def seen(self, entity: str, items: list) -> None:
         """A page as it is read."""
         self.read[entity] += len(items)
-        if self.early is not None and entity == EarlyDetails.ENTITY:
+        if entity == EarlyDetails.ENTITY:
             self.early.offer(items)
         if entity in entities.CAPPED_LISTS:
             self.ids[entity].extend(i.get("id") for i in _objects(items))
@@ -568,8 +565,7 @@ class _ListMerge:
             # Checked as soon as the list is whole, before any GET by id (the test takers' details
             # wait for it): a mistyped backfill profile fails in seconds, having asked for nothing.
             self.profiles = self.run.scorecard_profiles(self.score_profiles)
-            if self.early is not None:
-                self.early.go()
+            self.early.go()
 
     async def add(self, entity: str, items: list) -> None:
         pending = self.pending[entity]
@@ -582,7 +578,7 @@ class _ListMerge:
     async def flush(self, entity: str) -> None:
         batch, self.pending[entity] = self.pending[entity], []
         await self.run.upsert(entity, batch)
-        if self.early is not None and entity == EarlyDetails.ENTITY:
+        if entity == EarlyDetails.ENTITY:
             self.early.listed()  # every list item of a test taker is merged: its detail may be now
 
 

@@ -159,3 +159,48 @@ def test_a_refused_detail_ends_the_stream_at_once_while_no_more_pages_come(tmp_p
 
     with WarehouseStore(tmp_path, "live").open_run("r", now) as writer:
         asyncio.run(go(writer))
+
+
+@pytest.mark.parametrize("abandoned_by", ["abandon", "abandon_now"])
+def test_once_abandoned_the_details_ask_for_nothing_whatever_a_late_list_read_says(tmp_path, abandoned_by):
+    """A run closed by a second interrupt cancels its list reads without waiting for them: one may
+    still end afterwards and call `go` (the score profiles whole). It must start no fan-out."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from jofi_pipeline.sync.by_id import FanOut
+    from jofi_pipeline.sync.report import SyncReport
+    from jofi_pipeline.warehouse import WarehouseStore
+    from jofi_pipeline_tests.sync.fake_jofi import FakeJofi
+
+    fake = FakeJofi()
+    for test_taker_id in range(1, 4):
+        fake.add_test_taker(test_taker_id)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    gets: list[str] = []
+
+    async def go(writer):
+        async with fake.client() as client:
+            real_get = client.get
+
+            async def counted(entity, key=None):
+                gets.append(entity)
+                return await real_get(entity, key)
+
+            client.get = counted
+            fan = FanOut(client, writer, SyncReport(run_id="r", mode="live", started_at=now), lambda line: None, 2000)
+            early = EarlyDetails.begin(fan, [])
+            early.offer([{"id": i} for i in range(1, 4)])
+            if abandoned_by == "abandon":
+                await early.abandon()
+            else:
+                early.abandon_now()
+            early.go()  # what a list read ending late does
+            await asyncio.sleep(0.1)  # long enough for a fan-out begun to have asked
+            asked = early.asked.tolist()
+            await early.abandon()  # cancels whatever did begin
+            return asked
+
+    with WarehouseStore(tmp_path, "live").open_run("r", now) as writer:
+        asked = asyncio.run(go(writer))
+    assert gets == [] and asked == []
