@@ -22,16 +22,20 @@ import threading
 
 import duckdb
 
+from jofi_pipeline.warehouse.beside import Beside
 from jofi_pipeline.warehouse.schema import ident
 
 log = logging.getLogger(__name__)
 
 
 class CheckpointBeside:
-    """`CHECKPOINT <catalog>` of `con`'s database in a thread of its own, started at once."""
+    """`CHECKPOINT <catalog>` of `con`'s database in a thread of its own, started at once, or once
+    `after` has ended (the batch of the publish's copy still running, which DuckDB would refuse it
+    beside: the publish judges the work database meanwhile)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: str, after: Beside | None = None) -> None:
         self.catalog = catalog
+        self._after = after
         self.error: Exception | None = None
         self._ended = threading.Event()  # set once the checkpoint's cursor is closed
         cursor = con.cursor()  # made here, by the connection's user: the thread only runs it
@@ -41,6 +45,8 @@ class CheckpointBeside:
     def _run(self, cursor: duckdb.DuckDBPyConnection) -> None:
         try:
             with cursor:
+                if self._after is not None:
+                    self._after.ended.wait()
                 cursor.execute(f"CHECKPOINT {ident(self.catalog)}")
         except Exception as exc:  # the WAL stays; the close checkpoints it
             self.error = exc

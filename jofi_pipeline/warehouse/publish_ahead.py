@@ -92,7 +92,9 @@ class PublishAhead:
         The worker is put back to the process's priority where that is allowed (root; an ordinary
         user may not lower a nice value, and the publish then waits on a batch at AHEAD_NICE). The
         wait goes on through an interruption (raised once the batch has ended): the connection it
-        reads through must not close under a running statement."""
+        reads through must not close under a running statement. Two threads may call it at once
+        (the publish waits for it beside its gate while a staged copy dropped meanwhile does): each
+        step is one a second call repeats harmlessly, and both wait for the same batches."""
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False)

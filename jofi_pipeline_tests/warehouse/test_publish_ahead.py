@@ -339,3 +339,74 @@ def test_a_first_run_that_never_publishes_leaves_no_version_behind(tmp_path):
         run.publish()
     with duckdb.connect(str(store.published_db_path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM teams").fetchone() == (1,)
+
+
+def judged_then_released(monkeypatch, slow: SlowPatch) -> list[bool]:
+    """For each time the gate judges: whether the batch under way had not ended yet. Once judged,
+    the batch is let end, so a publish that waited for it before judging waits its 10 s out."""
+    from jofi_pipeline.warehouse import integrity
+
+    while_under_way: list[bool] = []
+    real = integrity.findings
+
+    def findings(*args, **kwargs):
+        while_under_way.append(not slow.ended)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            slow.release.set()
+
+    monkeypatch.setattr(integrity, "findings", findings)
+    return while_under_way
+
+
+@pytest.mark.timeout(60)
+def test_the_gate_judges_while_the_batch_under_way_ends_and_the_publish_takes_it(tmp_path, monkeypatch, caplog, ahead_log):
+    """The publish used to wait for the batch under way (single-threaded, ~0.2-0.3 s at the end of
+    a first sync at concurrency 64) before its fingerprints and gate began: they read only the work
+    database, which the batch does not write, so they run meanwhile. The work database's checkpoint
+    still waits for the batch (DuckDB refuses it beside one): nothing is said about either."""
+    store = filled(tmp_path / "data", users=True, published=True)
+    slow = SlowPatch(monkeypatch)
+    while_under_way = judged_then_released(monkeypatch, slow)  # after `filled`: its own first publish judges too
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        run.settled(["teams"])
+        assert slow.started.wait(10)
+        result = run.publish()
+        expected = full_build(run, tmp_path)
+        checkpoint = run._checkpoint
+    assert while_under_way == [True], "the gate judged while the batch was still under way"
+    assert slow.ended and slow.tables == ["teams_history"]
+    assert checkpoint.ended and checkpoint.error is None  # it waited for the batch, and wrote the WAL
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert ahead_log() == ["history patched ahead of the publish: teams_history done; none changed since, copied whole"]
+    assert published(store, result) == expected
+
+
+@pytest.mark.timeout(60)
+def test_a_publish_refused_beside_the_batch_under_way_waits_for_it_and_leaves_the_published_pair(tmp_path, monkeypatch):
+    """Refused by its gate while the batch still runs: the refusal is raised only once the batch
+    has ended (the close then closes the connection it read through), the published pair is as it
+    was, and the staged folder the batch wrote into is gone."""
+    from jofi_pipeline.warehouse.errors import PublishRefusedError
+    from jofi_pipeline_tests.warehouse.test_publish import published_state
+
+    store = filled(tmp_path / "data", users=True, published=True)
+    before = published_state(store)
+    slow = SlowPatch(monkeypatch)
+    while_under_way = judged_then_released(monkeypatch, slow)
+    with store.open_run("r2", T1) as run:
+        run.stage_publish()
+        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+        run.settled(["teams"])
+        assert slow.started.wait(10)
+        staged = run._ahead.staged.version_dir
+        run.con.execute("INSERT INTO teams SELECT * FROM teams WHERE id = 1")  # a key held twice: refused
+        with pytest.raises(PublishRefusedError, match="teams.keys_unique_not_null"):
+            run.publish()
+        assert slow.ended, "the batch had ended before the refusal went on"
+    assert while_under_way == [True]
+    assert not staged.exists()
+    assert published_state(store) == before
