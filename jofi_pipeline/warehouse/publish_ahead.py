@@ -67,6 +67,7 @@ class PublishAhead:
         self._offered: set[str] = set()
         self._batches: list[tuple[Future[None], duckdb.DuckDBPyConnection]] = []  # each with its cursor
         self._lock = threading.Lock()
+        self._closed: set[int] = set()  # the cursors of batches dropped before they began, closed
         self._thread_id: int | None = None  # the worker's native id, once it runs (its priority)
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
             1, thread_name_prefix="jofi-publish-ahead", initializer=self._lower_priority
@@ -93,16 +94,19 @@ class PublishAhead:
         user may not lower a nice value, and the publish then waits on a batch at AHEAD_NICE). The
         wait goes on through an interruption (raised once the batch has ended): the connection it
         reads through must not close under a running statement. Two threads may call it at once
-        (the publish waits for it beside its gate while a staged copy dropped meanwhile does): each
-        step is one a second call repeats harmlessly, and both wait for the same batches."""
+        (the publish waits for it beside its gate while a staged copy dropped meanwhile does): both
+        wait for the same batches, and a batch dropped has its cursor closed once."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False)
+            pool.shutdown(wait=False)  # a second shutdown, by a second caller, does nothing
             self._normal_priority()
         if drop_pending:  # all at once, before waiting: the worker takes the next batch as one ends
-            for batch, cursor in self._batches:
-                if batch.cancel():  # not begun: dropped (a cancelled future is never "done" to wait())
-                    cursor.close()
+            with self._lock:
+                for batch, cursor in self._batches:
+                    # Not begun: dropped (a cancelled future is never "done" to wait()).
+                    if batch.cancel() and id(cursor) not in self._closed:
+                        self._closed.add(id(cursor))
+                        cursor.close()
         interrupted: BaseException | None = None
         for batch, _ in self._batches:
             while True:

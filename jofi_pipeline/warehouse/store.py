@@ -405,10 +405,11 @@ class RunWriter:
         if self._checkpoint is not None:  # an earlier publish of this run's (tests publish twice)
             self._checkpoint.wait()
         # What the run patched into its staged copy while it fetched (publish_ahead.py): the batch
-        # under way ends first, as DuckDB refuses the checkpoint below while it writes; one not
-        # begun is left to the publish's lanes. It ends while the gate judges: it writes only into
-        # the staged copy, on one thread, and at concurrency 64 a first publish waited ~0.2 s for it
-        # before the ~0.16 s of fingerprints and gate could begin.
+        # under way ends before the work database's checkpoint begins (DuckDB refuses it while the
+        # batch writes) and before the build; one not begun is left to the publish's lanes. It ends
+        # while the gate judges: it writes only into the staged copy, on one thread, and at
+        # concurrency 64 a first publish waited ~0.2 s for it before the ~0.16 s of fingerprints and
+        # gate could begin.
         ahead_work = self._ahead
         ending = Beside(partial(ahead_work.finish, drop_pending=True), "publish-ahead-end") if ahead_work else None
         self._ahead = None  # only once it is being waited for: else the close waits for it
@@ -431,6 +432,8 @@ class RunWriter:
                 if refused:
                     raise PublishRefusedError(integrity.refusal_line(refused), self.findings)
                 verdicts = integrity.verdicts_json(self.mode, self.account_id, self.findings)
+                # Here, so that an interruption held until the batch has ended drops the staged copy too.
+                ahead_done = ending.result() if ending is not None else None
             except BaseException:
                 staged.discard()
                 raise
@@ -439,7 +442,6 @@ class RunWriter:
                 with contextlib.suppress(Exception):  # the publish's own error is the one to raise
                     ending.result()
             raise
-        ahead_done = ending.result() if ending is not None else None
         ahead = ahead_done if ahead_work is not None and ahead_work.staged is staged else None  # not of a copy dropped
         result = publish(self.con, self.store.paths, fingerprints=fingerprints, previous=previous, judged=verdicts,
                          staged=staged, ahead=ahead)

@@ -410,3 +410,44 @@ def test_a_publish_refused_beside_the_batch_under_way_waits_for_it_and_leaves_th
     assert while_under_way == [True]
     assert not staged.exists()
     assert published_state(store) == before
+
+
+class Stop(BaseException):
+    """Stands for Dagster's interruption or a second Ctrl-C (a BaseException, as they are)."""
+
+
+@pytest.mark.timeout(60)
+def test_a_publish_interrupted_while_it_waits_for_the_batch_under_way_drops_its_staged_copy(tmp_path, monkeypatch):
+    """The gate has judged; the publish waits for the batch under way (its interruption held until
+    the batch has ended). The interruption then goes on, and the staged copy goes with it: the
+    folder the batch wrote into is not left behind, and the published pair is as it was."""
+    import signal
+
+    from jofi_pipeline_tests.warehouse.test_publish import published_state
+
+    store = filled(tmp_path / "data", users=True, published=True)
+    before = published_state(store)
+    slow = SlowPatch(monkeypatch)
+
+    def stop(signum, frame):
+        threading.Timer(0.3, slow.release.set).start()  # the batch ends after the interruption
+        raise Stop()
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    try:
+        with store.open_run("r2", T1) as run:
+            run.stage_publish()
+            run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+            run.settled(["teams"])
+            assert slow.started.wait(10)
+            staged = run._ahead.staged.version_dir
+            signal.setitimer(signal.ITIMER_REAL, 0.5)  # the gate of this small warehouse is done by then
+            with pytest.raises(Stop):
+                run.publish()
+            assert slow.ended, "the interruption went on only once the batch had ended"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        slow.release.set()
+    assert not staged.exists()
+    assert published_state(store) == before
