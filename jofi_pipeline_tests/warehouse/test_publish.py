@@ -172,15 +172,18 @@ def test_each_parquet_file_holds_its_published_table_in_the_tables_column_order(
 def test_a_work_database_past_the_lanes_memory_budget_publishes_in_one_lane(tmp_path, monkeypatch, budget, in_lanes):
     """The lanes' statements share the work database's memory limit: three at once ran out of it
     publishing a first sync of 10,000 test takers. A work database past LANES_UP_TO_BYTES
-    publishes one lane after the other (the Parquet written in the caller's thread), one within
-    it in lanes; the published copy is the same either way."""
+    publishes one lane after the other (the Parquet written in the caller's thread) on one DuckDB
+    thread (two threads' Parquet writes of its scorecards ran out of it too), one within it in
+    lanes, on DuckDB's default threads; the published copy is the same either way."""
     store = filled(tmp_path / "data", n_teams=3, users=True, published=True)
     ran_in: list[str] = []
+    threads: list[int] = []
     real = publish_module.write_parquet
 
-    def noting_its_thread(*args):
+    def noting_its_thread(con, *args):
         ran_in.append(threading.current_thread().name)
-        return real(*args)
+        threads.append(int(con.execute("SELECT current_setting('threads')").fetchone()[0]))
+        return real(con, *args)
 
     monkeypatch.setattr(publish_module, "write_parquet", noting_its_thread)
     monkeypatch.setattr(publish_module, "LANES_UP_TO_BYTES", budget)
@@ -188,6 +191,9 @@ def test_a_work_database_past_the_lanes_memory_budget_publishes_in_one_lane(tmp_
         run.upsert("teams", [docs.team(id=2, display_name="Renamed")], T1)
         result = run.publish()
     assert len(ran_in) == 1 and ran_in[0].startswith("publish-lane") == in_lanes, ran_in
+    with duckdb.connect() as fresh:
+        default_threads = int(fresh.execute("SELECT current_setting('threads')").fetchone()[0])
+    assert threads == [default_threads if in_lanes else store_module.WORK_DB_FETCH_THREADS]
     assert {"teams", "teams_history"} <= set(result.changed_tables)
     with duckdb.connect(str(store.published_db_path), read_only=True) as con:
         parquet = f"read_parquet('{store.parquet_dir}/teams/*.parquet')"
