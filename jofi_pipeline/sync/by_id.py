@@ -81,28 +81,48 @@ class PipelinedWrites:
     merge. Each batch starts only once the one before it has ended; a fan-out running beside the
     list merges (early_details.py) also takes the run's lock (FanOut.turns), so the run's one
     writer connection is never used by two threads at once.
+
+    A batch submitted while the last one queued has not begun joins it, while the two hold no
+    more than `room` records: when answers come faster than they merge (concurrency 64), a
+    fan-out's short last batches (tail_cut) queued up behind a long merge and then merged one
+    after the other, each paying a merge's fixed cost (~40 ms) with every request slot idle.
+    Joined, they merge as one, in the order they came; records never wait longer than they did.
     """
 
-    def __init__(self, depth: int = 2, not_before: WriteGate | None = None) -> None:
+    def __init__(self, depth: int = 2, not_before: WriteGate | None = None, room: int = 0) -> None:
         self._depth = depth
         self._queued: deque[asyncio.Future] = deque()
         self._not_before = not_before
+        self._room = room
+        self._waiting: _Batch | None = None  # the last batch queued, until its write begins
 
-    async def submit(self, write: Callable[[], Any]) -> None:
+    async def submit(self, batch: _Batch, write: Callable[[], Any]) -> None:
+        """Queue `write` of `batch` (it reads the batch when it begins), or add `batch` to the
+        batch still waiting (then `write` is not used)."""
+        waiting = self._waiting
+        if waiting is not None and len(waiting) + len(batch) <= self._room:
+            waiting.extend(batch)
+            return
         while len(self._queued) >= self._depth:
             await self._queued.popleft()
-        self._queued.append(asyncio.ensure_future(self._after(self._queued[-1] if self._queued else None, write)))
+        self._waiting = batch
+        self._queued.append(asyncio.ensure_future(self._after(self._queued[-1] if self._queued else None, batch, write)))
 
-    async def _after(self, previous: asyncio.Future | None, write: Callable[[], Any]) -> None:
-        if previous is not None:
-            await previous  # a batch is only written once every earlier one was (and not after one failed)
-        elif self._not_before is not None:
-            await self._not_before.wait()
+    async def _after(self, previous: asyncio.Future | None, batch: _Batch, write: Callable[[], Any]) -> None:
+        try:
+            if previous is not None:
+                await previous  # a batch is only written once every earlier one was (and not after one failed)
+            elif self._not_before is not None:
+                await self._not_before.wait()
+        finally:
+            if self._waiting is batch:  # begins now (or never): nothing joins it from here on
+                self._waiting = None
         (await to_the_end(write)).value()  # a batch begun ends even when the run is cancelled meanwhile
 
     async def drain(self) -> None:
         """Wait for every queued batch; raise the first failure."""
         queued, self._queued = list(self._queued), deque()
+        self._waiting = None
         for outcome in await asyncio.gather(*queued, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -200,6 +220,14 @@ class _Batch:
     def __len__(self) -> int:
         return len(self.objects) + len(self.fetched) + len(self.gone) + len(self.failed)
 
+    def extend(self, later: _Batch) -> None:
+        """`later`'s records after this batch's own, as if they had come in this batch."""
+        self.objects += later.objects
+        self.fetched += later.fetched
+        self.gone += later.gone
+        self.recovered += later.recovered
+        self.failed += later.failed
+
 
 @dataclass
 class FanOut:
@@ -246,7 +274,7 @@ class FanOut:
             self.say(f"fetching {size} {entity} by id")
             self.report.fetch_planned[entity] += size
         key = derived.key if derived else (lambda row: row[0])
-        writes = PipelinedWrites(not_before=not_before)
+        writes = PipelinedWrites(not_before=not_before, room=self.batch_size)
         batch, done, in_batch = _Batch(), 0, 0
         in_flight = InFlight() if in_flight is None else in_flight
         outcomes = self.client.fan_out(lambda row: fetch(key(row)), plan, in_flight=in_flight)
@@ -257,11 +285,11 @@ class FanOut:
                 self._sort(entity, outcome, batch, key, derived)
                 total = size if streamed is None else streamed.total  # a stream's, once it is closed
                 if len(batch) >= self.batch_size or (total is not None and tail_cut(in_batch, total - done)):
-                    await writes.submit(self._writer_of(entity, batch))
+                    await writes.submit(batch, self._writer_of(entity, batch))
                     batch, in_batch = _Batch(), 0
                     self.say(f"  {entity}: {done}/{size}" if streamed is None else f"  {entity}: {done} so far")
             if len(batch):
-                await writes.submit(self._writer_of(entity, batch))
+                await writes.submit(batch, self._writer_of(entity, batch))
         except GeneratorExit:
             # Closed with its loop gone (a second interrupt): nothing can be awaited now, neither the
             # requests' cancellation nor the queued batches. A batch already merging in its thread is

@@ -293,3 +293,40 @@ def test_failures_on_many_records_look_systemic_and_publish_nothing(make_simulat
     with pytest.raises(SyncFailed, match="looks like an API problem"):
         sync(sim, "live", tmp_path)
     assert not (tmp_path / "live" / "jofi.duckdb").exists()
+
+
+def test_a_sync_whose_merges_lag_its_answers_merges_its_short_batches_together_and_keeps_every_record(
+        make_simulator, keys, tmp_path, monkeypatch):
+    """At concurrency 64 the answers come faster than they merge: a fan-out's short last batches,
+    cut while a merge runs, join the batch still waiting (by_id.PipelinedWrites) and merge once.
+    The warehouse still holds each scorecard and job-fit report once, as the API has them."""
+    import time
+    from collections import Counter
+
+    from jofi_pipeline.sync import by_id
+    from jofi_pipeline_tests.warehouse.conftest import spy
+
+    sim = keys(make_simulator(test_takers=60, seed=11, pagination="cursor"))
+    cut, merged = Counter(), Counter()
+    spy(monkeypatch, by_id.FanOut, "_writer_of", lambda self, entity, batch: cut.update([entity]))
+
+    def slow_first(self, entity, objects, *args, **kwargs):
+        merged.update([entity])
+        if entity == "scorecards" and merged[entity] == 1:
+            time.sleep(0.5)  # the first scorecards merge lags: the batches cut meanwhile wait
+
+    spy(monkeypatch, RunWriter, "upsert", slow_first)
+    monkeypatch.setattr(by_id, "TAIL_BATCH_MIN", 5)
+    report = sync(sim, "live", tmp_path, max_concurrency=64, batch_size=100)
+    assert report.status == "succeeded"
+    assert merged["scorecards"] < cut["scorecards"], (merged, cut)
+    truth = sim.truth("live")
+    profiles = [sp["short_name"] for sp in truth["score_profiles"]]
+    scored = [tt for tt in truth["test_takers"] if completed(tt)]
+    with published(tmp_path, "live") as con:
+        assert con.execute("SELECT count(*), count(DISTINCT (test_taker_id, score_profile_short_name)) FROM scorecards"
+                           ).fetchone() == (len(scored) * len(profiles),) * 2
+        with_profile = {tt["id"] for tt in truth["test_takers"] if tt.get("career_navigation_profile_id")}
+        assert {r[0] for r in con.execute("SELECT test_taker_id FROM job_fit_reports").fetchall()} == with_profile
+        fetched = con.execute("SELECT kind, count(*) FROM fetch_state GROUP BY kind").fetchall()
+    assert dict(fetched).get("scorecard") == len(scored) * len(profiles), fetched

@@ -118,8 +118,7 @@ def test_batches_halve_towards_the_end_so_the_last_merge_is_small(writer, monkey
     fake = FakeJofi()
     for t in range(1, 21):
         fake.add_test_taker(t)
-    sizes: list[int] = []
-    spy(monkeypatch, RunWriter, "upsert", lambda self, entity, objects, *args, **kwargs: sizes.append(len(objects)))
+    sizes = cuts(monkeypatch)
     report = fetch(fake, writer, "test_takers", [(t,) for t in range(1, 21)], batch_size=500)
     assert sizes == [10, 5, 3, 2]  # each at least what was left, and at least TAIL_BATCH_MIN
     assert report.fetch_planned == {"test_takers": 20} and writer.query("SELECT count(*) FROM test_takers")[0][0] == 20
@@ -134,10 +133,75 @@ def test_a_planned_fan_out_cuts_its_last_batches_short_so_its_tail_merges_little
     fake = FakeJofi()
     for test_taker_id in range(1, 601):
         fake.add_test_taker(test_taker_id, completed=False)
-    sizes: list[int] = []
-    spy(monkeypatch, RunWriter, "upsert", lambda self, entity, objects, *args, **kwargs: sizes.append(len(objects)))
+    sizes = cuts(monkeypatch)
     fetch(fake, writer, "test_takers", [(i,) for i in range(1, 601)], batch_size=2000)
     assert sizes == [300, 150, 100, 50]
+
+
+def cuts(monkeypatch) -> list[int]:
+    """The size of each batch as the fan-out cuts it (before a batch still waiting may take it in)."""
+    from jofi_pipeline.sync.by_id import PipelinedWrites
+    from jofi_pipeline_tests.warehouse.conftest import spy
+
+    sizes: list[int] = []
+    spy(monkeypatch, PipelinedWrites, "submit", lambda self, batch, write: sizes.append(len(batch.objects)))
+    return sizes
+
+
+def merges(monkeypatch, *, first_takes: float = 0.0) -> list[list]:
+    """The ids each merge of test takers wrote, in order; the first merge held `first_takes` seconds
+    (in its worker thread, as a slow merge: the fan-out goes on meanwhile)."""
+    import time
+
+    from jofi_pipeline.warehouse import RunWriter
+    from jofi_pipeline_tests.warehouse.conftest import spy
+
+    written: list[list] = []
+
+    def record(self, entity, objects, *args, **kwargs):
+        written.append([o["id"] for o in objects])
+        if len(written) == 1:
+            time.sleep(first_takes)
+
+    spy(monkeypatch, RunWriter, "upsert", record)
+    return written
+
+
+def test_short_batches_cut_while_a_merge_runs_join_the_one_waiting_and_merge_once(writer, monkeypatch):
+    """Answers faster than merges (concurrency 64): the short last batches of a fan-out queued
+    behind a long merge, then merged one after the other with every request slot idle. A batch cut
+    while the one before it still waits to begin joins it, in order, so the tail merges once."""
+    from jofi_pipeline.sync import by_id
+
+    monkeypatch.setattr(by_id, "TAIL_BATCH_MIN", 2)
+    fake = FakeJofi()
+    for t in range(1, 41):
+        fake.add_test_taker(t)
+    sizes = cuts(monkeypatch)
+    written = merges(monkeypatch, first_takes=0.5)
+    report = fetch(fake, writer, "test_takers", [(t,) for t in range(1, 41)], batch_size=500)
+    assert sizes == [20, 10, 5, 3, 2], "the fan-out cut its batches as before"
+    assert len(written) < len(sizes), f"the batches cut while the first merged joined: {list(map(len, written))}"
+    merged = [i for ids in written for i in ids]
+    assert sorted(merged) == list(range(1, 41)) and len(set(merged)) == 40, "each record merged once"
+    assert all(len(ids) <= 500 for ids in written)
+    assert report.fetch_planned == {"test_takers": 40} and not report.fetch_failures
+    assert writer.query("SELECT count(*), count(DISTINCT id) FROM test_takers")[0] == (40, 40)
+
+
+def test_a_batch_waiting_takes_in_no_more_than_a_batch_holds(writer, monkeypatch):
+    """Joined batches never hold more than `batch_size` records: the memory a fan-out holds, and
+    the size of a merge, stay what they were."""
+    fake = FakeJofi()
+    for t in range(1, 31):
+        fake.add_test_taker(t, completed=False)
+    sizes = cuts(monkeypatch)
+    written = merges(monkeypatch, first_takes=0.5)
+    fetch(fake, writer, "test_takers", [(t,) for t in range(1, 31)], batch_size=6)
+    assert sizes == [6, 6, 6, 6, 6]  # each full: none has room for another
+    assert [len(ids) for ids in written] == [6, 6, 6, 6, 6]
+    merged = [i for ids in written for i in ids]
+    assert sorted(merged) == list(range(1, 31)) and len(set(merged)) == 30
 
 
 def streamed(fake: FakeJofi, writer, gate, ids, *, batch_size: int, then=None) -> SyncReport:
