@@ -403,15 +403,7 @@ class RunWriter:
         one account, unique keys, the references the sync guarantees), or PublishRefusedError and
         the published copies stay byte-identical.
         """
-        # The publish runs alone: all cores (see WORK_DB_FETCH_THREADS), where the work database is
-        # small enough for work beside work to share its memory limit (publish.LANES_UP_TO_BYTES). A
-        # larger one keeps the fetch's one thread: two threads' Parquet writes of its scorecards
-        # (10,000 test takers, ~4 KB of raw JSON each) ran out of the limit in a first publish
-        # ("failed to allocate data of size 15.4 MiB (119.1 MiB/122.0 MiB used)") when the table's
-        # row groups fell one large, one small; one thread never did, and published that work
-        # database in 9.0-9.6 s against 11.9 s with two.
-        if shares_memory(self.con):
-            self.con.execute("RESET threads")
+        self.con.execute("RESET threads")  # the publish runs alone: all cores (see WORK_DB_FETCH_THREADS)
         if self._checkpoint is not None:  # an earlier publish of this run's (tests publish twice)
             self._checkpoint.wait()
         # What the run patched into its staged copy while it fetched (publish_ahead.py): the batch
@@ -453,6 +445,14 @@ class RunWriter:
                     ending.result()
             raise
         ahead = ahead_done if ahead_work is not None and ahead_work.staged is staged else None  # not of a copy dropped
+        if not shares_memory(self.con):
+            # Past the lanes' budget (publish.LANES_UP_TO_BYTES) the build keeps the fetch's one
+            # thread: two threads' Parquet writes of the scorecards of 10,000 test takers (~4 KB of
+            # raw JSON each) ran out of the memory limit in a first publish ("failed to allocate data
+            # of size 15.4 MiB (119.1 MiB/122.0 MiB used)") when the table's row groups fell one
+            # large, one small; one thread never did, and built that database in 9.0-9.6 s against
+            # 11.9 s with two. The fingerprints and the gate above, reads only, keep every core.
+            self.con.execute(f"SET threads = {WORK_DB_FETCH_THREADS}")
         result = publish(self.con, self.store.paths, fingerprints=fingerprints, previous=previous, judged=verdicts,
                          staged=staged, ahead=ahead)
         log.info("published %s warehouse in %.2fs: %s", self.mode, result.seconds, result.row_counts)

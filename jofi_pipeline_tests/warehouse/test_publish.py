@@ -172,7 +172,7 @@ def test_each_parquet_file_holds_its_published_table_in_the_tables_column_order(
 def test_a_work_database_past_the_lanes_memory_budget_publishes_in_one_lane(tmp_path, monkeypatch, budget, in_lanes):
     """The lanes' statements share the work database's memory limit: three at once ran out of it
     publishing a first sync of 10,000 test takers. A work database past LANES_UP_TO_BYTES
-    publishes one lane after the other (the Parquet written in the caller's thread) on one DuckDB
+    builds one lane after the other (the Parquet written in the caller's thread) on one DuckDB
     thread (two threads' Parquet writes of its scorecards ran out of it too), one within it in
     lanes, on DuckDB's default threads; the published copy is the same either way."""
     store = filled(tmp_path / "data", n_teams=3, users=True, published=True)
