@@ -86,7 +86,8 @@ class PipelinedWrites:
     more than `room` records: when answers come faster than they merge (concurrency 64), a
     fan-out's short last batches (tail_cut) queued up behind a long merge and then merged one
     after the other, each paying a merge's fixed cost (~40 ms) with every request slot idle.
-    Joined, they merge as one, in the order they came; records never wait longer than they did.
+    Joined, they merge as one, in the order they came; the waiting batch's own records then commit
+    with the rest (a crash loses at most what was queued, as before, now in one batch).
     """
 
     def __init__(self, depth: int = 2, not_before: WriteGate | None = None, room: int = 0) -> None:

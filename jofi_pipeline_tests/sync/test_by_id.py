@@ -189,6 +189,46 @@ def test_short_batches_cut_while_a_merge_runs_join_the_one_waiting_and_merge_onc
     assert writer.query("SELECT count(*), count(DISTINCT id) FROM test_takers")[0] == (40, 40)
 
 
+def test_joined_batches_keep_what_each_answer_said_404s_failures_and_records_fetched_after_all(writer, monkeypatch):
+    """A joined batch carries every kind of answer of the batches it took in, not only records:
+    held records JOFI no longer has (marked deleted), ids never held (remembered as not found),
+    failures (remembered as failing, counted) and records an earlier run missed, fetched now (no
+    longer remembered). All of them sit in the fan-out's tail, which joins while the first merges."""
+    from jofi_pipeline.sync import by_id
+    from jofi_pipeline.sync.memory import FetchMemory
+    from jofi_pipeline.warehouse.fetch_outcomes import FAILING, NOT_FOUND, Missed
+
+    monkeypatch.setattr(by_id, "TAIL_BATCH_MIN", 2)
+    fake = FakeJofi()
+    for t in range(1, 31):
+        fake.add_test_taker(t, completed=False)
+    writer.upsert("test_takers", [docs.test_taker(t) for t in (901, 902)], NOW)  # held; JOFI no longer has them
+    writer.remember_missed("test_takers", FAILING, [Missed("29", "", "500 earlier")], NOW)  # missed by an earlier run
+
+    def fail_28(request: httpx.Request):
+        return httpx.Response(500, json={"error": "injected"}) if request.url.path.endswith("/test-takers/28") else None
+
+    fake.hook = fail_28
+    sizes = cuts(monkeypatch)
+    written = merges(monkeypatch, first_takes=0.5)
+    report = SyncReport(run_id="run-1", mode="live", started_at=NOW)
+    plan = [(t,) for t in range(1, 28)] + [(28,), (29,), (30,), (901,), (902,), (950,), (951,)]
+
+    async def go():
+        async with fake.client() as client:
+            fan = FanOut(client, writer, report, lambda line: None, 500, FetchMemory.load(writer))
+            await fan.fetch("test_takers", partial(client.get, "test_takers"), plan, size=len(plan))
+
+    asyncio.run(go())
+    assert len(written) < len(sizes), (sizes, list(map(len, written)))
+    deleted = dict(writer.query("SELECT id, _deleted_at IS NOT NULL FROM test_takers WHERE id > 900"))
+    assert deleted == {901: True, 902: True}
+    remembered = {(r.record_key, r.outcome) for r in writer.remembered("test_takers")}
+    assert remembered == {("28", FAILING), ("950", NOT_FOUND), ("951", NOT_FOUND)}  # 29 fetched after all
+    assert report.fetch_failures == {"test_takers": 1}
+    assert writer.query("SELECT count(*) FROM test_takers WHERE id <= 30")[0][0] == 29
+
+
 def test_a_batch_waiting_takes_in_no_more_than_a_batch_holds(writer, monkeypatch):
     """Joined batches never hold more than `batch_size` records: the memory a fan-out holds, and
     the size of a merge, stay what they were."""
