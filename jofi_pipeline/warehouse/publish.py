@@ -99,6 +99,7 @@ PUBLISH_LANES = 3
 # publishes (bench/targets.py --only rss,publish). So a work database past half the limit
 # publishes in one lane; the nightlies the lanes were built for are far smaller.
 LANES_UP_TO_BYTES = 64 * 1000**2  # DuckDB counts MB in powers of ten
+ONE_LANE_THREADS = 1  # DuckDB threads of a one-lane build (build_database)
 # The code that writes the empty database a full build copies: part of that file's key.
 EMPTY_DATABASE_MADE_BY = (__name__, "jofi_pipeline.warehouse.schema")
 
@@ -393,7 +394,17 @@ def build_database(
         # too once built: copied from them, or patched, and a patch is kept only when the
         # fingerprints (row count and sum of row hashes) prove the table equal to the work one.
         with ThreadPoolExecutor(2, thread_name_prefix="publish-lane") as lanes:
-            start = lanes.submit if lanes_for(con) > 1 else run_now  # bench/publish_lanes.py compares
+            one_lane = lanes_for(con) == 1
+            if one_lane:
+                # One DuckDB thread too: two threads' Parquet writes of the scorecards of 10,000 test
+                # takers (~4 KB of raw JSON each) ran out of the memory limit in a first publish
+                # ("failed to allocate data of size 15.4 MiB (119.1 MiB/122.0 MiB used)") when the
+                # table's row groups fell one large, one small; one thread never did, and built that
+                # database in 9.0-9.6 s against 11.9 s with two. Decided with the lanes, from one
+                # reading of the size. The setting is the database's: the publish's next step is the
+                # close, and a later publish of the run sets its threads again (RunWriter.publish).
+                con.execute(f"SET threads = {ONE_LANE_THREADS}")
+            start = run_now if one_lane else lanes.submit  # bench/publish_lanes.py compares
             parquet = start(on_own_cursor, con, write_parquet, version_dir, [n for n in changed if n not in ready])
             patching = start(on_own_cursor, con, patch_histories, [n for n in changed if n not in ahead], fingerprints, previous)
             others = [name for name in changed

@@ -34,9 +34,7 @@ from jofi_pipeline.warehouse.identity import Identity
 from jofi_pipeline.warehouse.keyset import KeySet
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.paths import ModePaths
-from jofi_pipeline.warehouse.publish import (
-    previous_version, publish, shares_memory, stage, staged_for, table_fingerprints,
-)
+from jofi_pipeline.warehouse.publish import previous_version, publish, stage, staged_for, table_fingerprints
 from jofi_pipeline.warehouse.publish_ahead import PublishAhead
 from jofi_pipeline.warehouse.publish_staging import StagedVersion
 from jofi_pipeline.warehouse.remote import RemoteOutcome, RemotePublisher, outcome_state, write_state
@@ -77,7 +75,8 @@ WORK_DB_PEEK_WAIT_SECONDS = 3.0
 # A full sync of 2,000 test takers spent ~2-2.5 s of CPU in that worker; with one thread its work
 # moves to the merge's thread and the whole process spends ~2 % less CPU (small: paired runs on
 # a 2-core machine, about the size of their spread). The publish, which runs alone, gets DuckDB's
-# default back (RunWriter.publish).
+# default back (RunWriter.publish), but for the build of a work database past the lanes' budget
+# (publish.build_database: one lane, one thread).
 WORK_DB_FETCH_THREADS = 1
 
 
@@ -445,14 +444,6 @@ class RunWriter:
                     ending.result()
             raise
         ahead = ahead_done if ahead_work is not None and ahead_work.staged is staged else None  # not of a copy dropped
-        if not shares_memory(self.con):
-            # Past the lanes' budget (publish.LANES_UP_TO_BYTES) the build keeps the fetch's one
-            # thread: two threads' Parquet writes of the scorecards of 10,000 test takers (~4 KB of
-            # raw JSON each) ran out of the memory limit in a first publish ("failed to allocate data
-            # of size 15.4 MiB (119.1 MiB/122.0 MiB used)") when the table's row groups fell one
-            # large, one small; one thread never did, and built that database in 9.0-9.6 s against
-            # 11.9 s with two. The fingerprints and the gate above, reads only, keep every core.
-            self.con.execute(f"SET threads = {WORK_DB_FETCH_THREADS}")
         result = publish(self.con, self.store.paths, fingerprints=fingerprints, previous=previous, judged=verdicts,
                          staged=staged, ahead=ahead)
         log.info("published %s warehouse in %.2fs: %s", self.mode, result.seconds, result.row_counts)

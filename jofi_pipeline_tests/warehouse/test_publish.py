@@ -17,7 +17,7 @@ import pytest
 import jofi_pipeline_tests.warehouse.docs_shapes as docs
 from jofi_pipeline.warehouse import PublishError, SyncRunRecord, WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
-from jofi_pipeline.warehouse import publish_staging
+from jofi_pipeline.warehouse import integrity, publish_staging
 from jofi_pipeline.warehouse import store as store_module
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
@@ -186,6 +186,14 @@ def test_a_work_database_past_the_lanes_memory_budget_publishes_in_one_lane(tmp_
         return real(con, *args)
 
     monkeypatch.setattr(publish_module, "write_parquet", noting_its_thread)
+    gate_threads: list[int] = []
+    real_findings = integrity.findings
+
+    def noting_the_gates_threads(con, *args, **kwargs):
+        gate_threads.append(int(con.execute("SELECT current_setting('threads')").fetchone()[0]))
+        return real_findings(con, *args, **kwargs)
+
+    monkeypatch.setattr(integrity, "findings", noting_the_gates_threads)
     monkeypatch.setattr(publish_module, "LANES_UP_TO_BYTES", budget)
     with store.open_run("r2", T1) as run:
         run.upsert("teams", [docs.team(id=2, display_name="Renamed")], T1)
@@ -193,7 +201,8 @@ def test_a_work_database_past_the_lanes_memory_budget_publishes_in_one_lane(tmp_
     assert len(ran_in) == 1 and ran_in[0].startswith("publish-lane") == in_lanes, ran_in
     with duckdb.connect() as fresh:
         default_threads = int(fresh.execute("SELECT current_setting('threads')").fetchone()[0])
-    assert threads == [default_threads if in_lanes else store_module.WORK_DB_FETCH_THREADS]
+    assert threads == [default_threads if in_lanes else publish_module.ONE_LANE_THREADS]
+    assert gate_threads == [default_threads]  # the fingerprints and the gate read on every core either way
     assert {"teams", "teams_history"} <= set(result.changed_tables)
     with duckdb.connect(str(store.published_db_path), read_only=True) as con:
         parquet = f"read_parquet('{store.parquet_dir}/teams/*.parquet')"
