@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,3 +36,23 @@ def spy(monkeypatch, module, name: str, record: Callable[..., None]) -> None:
         return real(*args, **kwargs)
 
     monkeypatch.setattr(module, name, spied)
+
+
+@contextlib.contextmanager
+def interrupted_once(after: float, release: threading.Event, stop: type[BaseException]) -> Iterator[None]:
+    """`stop` raised in this (the main) thread `after` seconds in, as Dagster's stop or a second
+    Ctrl-C lands; `release` (what lets the step under test end) is set 0.2 s after it, so the step
+    ends after the interruption, not before; and at the end whatever happened."""
+
+    def handler(signum, frame):
+        threading.Timer(0.2, release.set).start()
+        raise stop()
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, after)
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        release.set()

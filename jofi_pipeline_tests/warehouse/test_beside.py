@@ -4,13 +4,13 @@ the caller closes next)."""
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 
 import pytest
 
 from jofi_pipeline.warehouse.beside import Beside
+from jofi_pipeline_tests.warehouse.conftest import interrupted_once
 
 
 class Stop(BaseException):
@@ -45,20 +45,10 @@ def test_an_interrupted_wait_goes_on_only_once_the_step_has_ended():
         ended.set()
         return "done"
 
-    def stop(signum, frame):
-        threading.Timer(0.2, release.set).start()  # ends after the interruption, not before
-        raise Stop()
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    try:
+    with interrupted_once(0.1, release, Stop):  # lands inside result()
         beside = Beside(step, "side-step")
-        signal.setitimer(signal.ITIMER_REAL, 0.1)  # lands inside result()
         started = time.monotonic()
         with pytest.raises(Stop):
             beside.result()
         assert ended.is_set(), "the interruption went on only once the step had ended"
         assert time.monotonic() - started >= 0.25
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        release.set()

@@ -15,7 +15,7 @@ import jofi_pipeline_tests.warehouse.docs_shapes as docs
 from jofi_pipeline.warehouse import checkpoint_beside
 from jofi_pipeline.warehouse import store as store_module
 from jofi_pipeline.warehouse.checkpoint_beside import CheckpointBeside
-from jofi_pipeline_tests.warehouse.conftest import T0, T1
+from jofi_pipeline_tests.warehouse.conftest import T0, T1, interrupted_once
 from jofi_pipeline_tests.warehouse.test_publish import fill
 
 
@@ -119,22 +119,11 @@ def test_a_wait_interrupted_waits_for_the_checkpoint_to_end_then_goes_on(tmp_pat
     path = tmp_path / "work.duckdb"
     con = make_db_with_wal(path)
     release, ended = held_checkpoints(monkeypatch)
-
-    def stop(signum, frame):
-        threading.Timer(0.2, release.set).start()  # ends after the interruption, not before
-        raise Stop()
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    try:
+    with interrupted_once(0.1, release, Stop):  # lands inside wait()
         beside = CheckpointBeside(con, "work")
-        signal.setitimer(signal.ITIMER_REAL, 0.1)  # lands inside wait()
         with pytest.raises(Stop):
             beside.wait()
         assert ended.is_set() and beside.error is None  # the interruption went on only once it had ended
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        release.set()
     assert wal_bytes(path) == 0
     con.close()
 

@@ -341,6 +341,14 @@ def test_a_first_run_that_never_publishes_leaves_no_version_behind(tmp_path):
         assert con.execute("SELECT count(*) FROM teams").fetchone() == (1,)
 
 
+def teams_history_under_way(run, slow: SlowPatch) -> None:
+    """A nightly's renamed team, settled: its history's batch is under way (held by `slow`)."""
+    run.stage_publish()
+    run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
+    run.settled(["teams"])
+    assert slow.started.wait(10)
+
+
 def judged_then_released(monkeypatch, slow: SlowPatch) -> list[bool]:
     """For each time the gate judges: whether the batch under way had not ended yet. Once judged,
     the batch is let end, so a publish that waited for it before judging waits its 10 s out."""
@@ -370,10 +378,7 @@ def test_the_gate_judges_while_the_batch_under_way_ends_and_the_publish_takes_it
     slow = SlowPatch(monkeypatch)
     while_under_way = judged_then_released(monkeypatch, slow)  # after `filled`: its own first publish judges too
     with store.open_run("r2", T1) as run:
-        run.stage_publish()
-        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
-        run.settled(["teams"])
-        assert slow.started.wait(10)
+        teams_history_under_way(run, slow)
         result = run.publish()
         expected = full_build(run, tmp_path)
         checkpoint = run._checkpoint
@@ -398,10 +403,7 @@ def test_a_publish_refused_beside_the_batch_under_way_waits_for_it_and_leaves_th
     slow = SlowPatch(monkeypatch)
     while_under_way = judged_then_released(monkeypatch, slow)
     with store.open_run("r2", T1) as run:
-        run.stage_publish()
-        run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
-        run.settled(["teams"])
-        assert slow.started.wait(10)
+        teams_history_under_way(run, slow)
         staged = run._ahead.staged.version_dir
         run.con.execute("INSERT INTO teams SELECT * FROM teams WHERE id = 1")  # a key held twice: refused
         with pytest.raises(PublishRefusedError, match="teams.keys_unique_not_null"):
@@ -421,33 +423,18 @@ def test_a_publish_interrupted_while_it_waits_for_the_batch_under_way_drops_its_
     """The gate has judged; the publish waits for the batch under way (its interruption held until
     the batch has ended). The interruption then goes on, and the staged copy goes with it: the
     folder the batch wrote into is not left behind, and the published pair is as it was."""
-    import signal
-
+    from jofi_pipeline_tests.warehouse.conftest import interrupted_once
     from jofi_pipeline_tests.warehouse.test_publish import published_state
 
     store = filled(tmp_path / "data", users=True, published=True)
     before = published_state(store)
     slow = SlowPatch(monkeypatch)
-
-    def stop(signum, frame):
-        threading.Timer(0.3, slow.release.set).start()  # the batch ends after the interruption
-        raise Stop()
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    try:
-        with store.open_run("r2", T1) as run:
-            run.stage_publish()
-            run.upsert("teams", [docs.team(id=1, display_name="Renamed")], T1)
-            run.settled(["teams"])
-            assert slow.started.wait(10)
-            staged = run._ahead.staged.version_dir
-            signal.setitimer(signal.ITIMER_REAL, 0.5)  # the gate of this small warehouse is done by then
+    with store.open_run("r2", T1) as run:
+        teams_history_under_way(run, slow)
+        staged = run._ahead.staged.version_dir
+        with interrupted_once(0.5, slow.release, Stop):  # the gate of this small warehouse is done by then
             with pytest.raises(Stop):
                 run.publish()
             assert slow.ended, "the interruption went on only once the batch had ended"
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        slow.release.set()
     assert not staged.exists()
     assert published_state(store) == before
