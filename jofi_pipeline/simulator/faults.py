@@ -474,10 +474,8 @@ class FaultMiddleware:
             return
         plan = injector.plan(ctx)
         if plan.delay_s and not (plan.hung or plan.reset or plan.response is not None):
-            if not plan.headers and plan.mangle is None and not plan.rewrites:
-                await _answer_within(plan.delay_s, lambda held: self.app(scope, receive, held), send)
-            else:
-                await _answer_within(plan.delay_s, lambda held: self.app(scope, receive, _Mangler(held, plan)), send)
+            plain = not plan.headers and plan.mangle is None and not plan.rewrites
+            await _answer_within(plan.delay_s, lambda held: self.app(scope, receive, held if plain else _Mangler(held, plan)), send)
             return
         if plan.hung:
             receive = await _hang(plan.delay_s, receive)

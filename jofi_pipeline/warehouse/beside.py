@@ -22,7 +22,9 @@ class Beside(Generic[T]):
         self._ended = threading.Event()
         self._value: T | None = None
         self._error: BaseException | None = None
-        threading.Thread(target=self._run, name=name, daemon=True).start()
+        # Not a daemon: the interpreter waits for it at exit, as for any step that may run a
+        # DuckDB statement (a process ending under one aborts).
+        threading.Thread(target=self._run, name=name).start()
 
     def _run(self) -> None:
         try:

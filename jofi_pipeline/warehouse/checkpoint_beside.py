@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import partial
 
 import duckdb
 
@@ -33,26 +34,23 @@ class CheckpointBeside:
     `after` has ended (the batch of the publish's copy still running, which DuckDB would refuse it
     beside: the publish judges the work database meanwhile)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: str, after: Beside | None = None) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: str, after: threading.Event | None = None) -> None:
         self.catalog = catalog
         self._after = after
         self.error: Exception | None = None
-        self._ended = threading.Event()  # set once the checkpoint's cursor is closed
         cursor = con.cursor()  # made here, by the connection's user: the thread only runs it
-        self._thread = threading.Thread(target=self._run, args=(cursor,), name="work-checkpoint")
-        self._thread.start()
+        self._step = Beside(partial(self._run, cursor), "work-checkpoint")
+        self._ended = self._step.ended  # set once the checkpoint's cursor is closed
 
     def _run(self, cursor: duckdb.DuckDBPyConnection) -> None:
         try:
             with cursor:
                 if self._after is not None:
-                    self._after.ended.wait()
+                    self._after.wait()
                 cursor.execute(f"CHECKPOINT {ident(self.catalog)}")
         except Exception as exc:  # the WAL stays; the close checkpoints it
             self.error = exc
             log.warning("the work database's checkpoint beside the publish failed (the close tries again): %s", exc)
-        finally:
-            self._ended.set()
 
     @property
     def ended(self) -> bool:
@@ -60,14 +58,6 @@ class CheckpointBeside:
 
     def wait(self) -> None:
         """Until the checkpoint has ended (before the connection it reads closes). An interruption
-        meanwhile waits for it too, then goes on: on Python 3.11 a `Thread.join` it interrupts
-        marks the thread ended while it still runs, so the event is waited for, not the thread."""
-        interrupted: BaseException | None = None
-        while True:
-            try:
-                self._ended.wait()
-                break
-            except BaseException as exc:  # held until the checkpoint has ended
-                interrupted = interrupted or exc
-        if interrupted is not None:
-            raise interrupted
+        meanwhile waits for it too, then goes on (Beside.result: on Python 3.11 a `Thread.join` it
+        interrupts marks the thread ended while it still runs, so an event is waited for)."""
+        self._step.result()

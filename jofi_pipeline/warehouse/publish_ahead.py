@@ -67,7 +67,6 @@ class PublishAhead:
         self._offered: set[str] = set()
         self._batches: list[tuple[Future[None], duckdb.DuckDBPyConnection]] = []  # each with its cursor
         self._lock = threading.Lock()
-        self._closed: set[int] = set()  # the cursors of batches dropped before they began, closed
         self._thread_id: int | None = None  # the worker's native id, once it runs (its priority)
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
             1, thread_name_prefix="jofi-publish-ahead", initializer=self._lower_priority
@@ -103,9 +102,8 @@ class PublishAhead:
         if drop_pending:  # all at once, before waiting: the worker takes the next batch as one ends
             with self._lock:
                 for batch, cursor in self._batches:
-                    # Not begun: dropped (a cancelled future is never "done" to wait()).
-                    if batch.cancel() and id(cursor) not in self._closed:
-                        self._closed.add(id(cursor))
+                    # Not begun: dropped (a cancelled future is never "done" to wait()); once.
+                    if not batch.cancelled() and batch.cancel():
                         cursor.close()
         interrupted: BaseException | None = None
         for batch, _ in self._batches:

@@ -417,7 +417,7 @@ class RunWriter:
         try:
             # The WAL into the file while the publish reads, not at the close after it (checkpoint_beside.py).
             catalog = self.con.execute("SELECT current_database()").fetchone()[0]
-            self._checkpoint = CheckpointBeside(self.con, catalog, after=ending)
+            self._checkpoint = CheckpointBeside(self.con, catalog, after=ending.ended if ending is not None else None)
             previous = previous_version(self.store.paths)
             # The copy of the current file the new version starts from is written and flushed to disk
             # in the background (publish_staging.py): since stage_publish if the run called it, else
