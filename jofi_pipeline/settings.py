@@ -35,6 +35,19 @@ DEFAULT_SCHEDULE_TIMEZONE = "UTC"
 DEFAULT_BASE_URL = "https://www.jofiscore.com/api/v2"
 DEFAULT_DATA_DIR = "./data"
 
+# DuckDB's memory limit for the work database: the run's merges and its publish. Past it DuckDB
+# spills to disk where it can and fails where it cannot; the default keeps a sync of 10,000 test
+# takers at ~450 MB peak. An account whose sync ran out of it raises it (never below the default:
+# the publish's lanes are sized against it, warehouse/publish.py LANES_UP_TO_BYTES).
+ENV_WORK_MEMORY = "JOFI_WORK_MEMORY"
+DEFAULT_WORK_MEMORY = "128MB"
+MIN_WORK_MEMORY_BYTES = 128 * 1000**2  # the default: DuckDB counts MB in powers of ten, MiB in two
+MAX_WORK_MEMORY_BYTES = 1000**5  # 1PB; DuckDB refuses sizes far past it
+_MEMORY_UNITS = {"KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4, "PB": 1000**5,
+                 "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4, "PIB": 1024**5}
+# ASCII digits only (`\d` would take other scripts' digits, which DuckDB does not).
+_MEMORY_SIZE = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,6})?) ?([KMGTP]I?B)", re.IGNORECASE)
+
 # The live webhook endpoint's signing secret (`jofi-pipeline webhooks`).
 ENV_WEBHOOK_SECRET = "JOFI_WEBHOOK_SECRET"
 
@@ -111,6 +124,26 @@ def api_key(mode: Mode) -> str | None:
     """The configured key for a mode; None when unset or blank."""
     value = os.environ.get(KEY_ENV_VAR[mode], "").strip()
     return value or None
+
+
+def work_memory() -> int:
+    """JOFI_WORK_MEMORY in bytes (the default when unset); ValueError saying what to write when it
+    is not a size, or is below the default."""
+    text = os.environ.get(ENV_WORK_MEMORY, "").strip()
+    if not text:
+        return MIN_WORK_MEMORY_BYTES
+    size = _MEMORY_SIZE.fullmatch(text)
+    if size is None:
+        raise ValueError(f"{ENV_WORK_MEMORY}={text!r} is not a memory size: write a number and a unit, "
+                         f"e.g. 512MB or 2GB (the default is {DEFAULT_WORK_MEMORY})")
+    number, unit = size.groups()
+    value = int(float(number) * _MEMORY_UNITS[unit.upper()])
+    if value < MIN_WORK_MEMORY_BYTES:
+        raise ValueError(f"{ENV_WORK_MEMORY}={text!r} is below the default {DEFAULT_WORK_MEMORY}: raise it, "
+                         f"or unset it for the default")
+    if value > MAX_WORK_MEMORY_BYTES:
+        raise ValueError(f"{ENV_WORK_MEMORY}={text!r} is more than DuckDB takes: write at most 1PB")
+    return value
 
 
 def schedule_timezone() -> str:

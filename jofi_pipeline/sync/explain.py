@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 
+import duckdb
+
 from jofi_pipeline import settings
 from jofi_pipeline.api import errors as api
 from jofi_pipeline.sync.report import SyncFailed
@@ -98,6 +100,8 @@ def describe(exc: BaseException) -> str:
     """One error as one line: our own errors' messages as they are, anything else with its type."""
     if isinstance(exc, SyncFailed):
         text = exc.reason
+    elif isinstance(exc, duckdb.OutOfMemoryException):  # DuckDB's advice names SET statements nobody can run here
+        text = warehouse.out_of_memory(exc)
     elif isinstance(exc, OURS):
         text = str(exc)
     else:

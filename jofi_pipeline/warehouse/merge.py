@@ -7,6 +7,7 @@ one statement per row.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,8 +32,15 @@ def staged(con: duckdb.DuckDBPyConnection, table: pa.Table) -> Iterator[str]:
     con.register(name, table)
     try:
         yield name
-    finally:
-        con.unregister(name)
+    except BaseException:
+        # A statement that failed (out of memory, say) aborted the caller's transaction, and DuckDB
+        # refuses even the unregister in it ("Current transaction is aborted"): that error would
+        # stand in for the one that says what happened. The name is unique, so one left registered
+        # on a connection the failed run then closes is harmless.
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)
 
 
 def key_match(

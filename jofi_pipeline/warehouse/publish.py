@@ -93,8 +93,8 @@ PARQUET_ZSTD_LEVEL = 1
 # More than 1: the Parquet and history lanes beside the copies (build_database, two threads);
 # 1: one after the other (bench/publish_lanes.py compares).
 PUBLISH_LANES = 3
-# The lanes' statements share the work database's memory limit (store.WORK_DB_MEMORY_LIMIT,
-# 128 MB). Three at once ran out of it publishing a first sync of 10,000 test takers ("failed to
+# The lanes' statements share the work database's memory limit (settings.work_memory(), at
+# least 128 MB). Three at once ran out of it publishing a first sync of 10,000 test takers ("failed to
 # allocate data of size 15.4 MiB (112.6 MiB/122.0 MiB used)"), which one after the other
 # publishes (bench/targets.py --only rss,publish). So a work database past half the limit
 # publishes in one lane; the nightlies the lanes were built for are far smaller.

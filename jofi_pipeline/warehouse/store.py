@@ -28,7 +28,9 @@ from jofi_pipeline.warehouse import fetch_outcomes, fetch_state, flatten, histor
 from jofi_pipeline.warehouse.beside import Beside
 from jofi_pipeline.warehouse.checkpoint_beside import CheckpointBeside
 from jofi_pipeline.warehouse.diagnose import WarehouseLockedError, open_failure, restore_work_db
-from jofi_pipeline.warehouse.errors import ModeMismatchError, PublishError, PublishRefusedError, UnknownEntityError, WarehouseError
+from jofi_pipeline.warehouse.errors import (
+    ModeMismatchError, PublishError, PublishRefusedError, UnknownEntityError, WarehouseError, out_of_memory,
+)
 from jofi_pipeline.warehouse.fetch_outcomes import Missed, Remembered
 from jofi_pipeline.warehouse.identity import Identity
 from jofi_pipeline.warehouse.keyset import KeySet
@@ -62,7 +64,6 @@ from jofi_pipeline.warehouse.tables import (
 
 log = logging.getLogger(__name__)
 
-WORK_DB_MEMORY_LIMIT = "128MB"
 # DuckDB's own allocator keeps memory its queries freed until a query's peak passes this threshold
 # (default 128 MB), so a large warehouse held up to that much more than it used; flushed after any
 # query past 16 MB, and purged in the background, a 10,000-test-taker sync peaked ~18 MB lower
@@ -108,6 +109,10 @@ class WarehouseStore:
         """
         if whose is not None and whose.mode != self.mode:
             raise ModeMismatchError(f"refusing to write {whose.describe()} into the {self.mode} warehouse; nothing was written")
+        try:
+            memory_limit = settings.work_memory()
+        except ValueError as exc:
+            raise WarehouseError(f"{exc}; nothing was written") from None
         if whose is not None:
             must_record = identity.verify(self.paths, whose)
         else:
@@ -137,7 +142,7 @@ class WarehouseStore:
                     identity.check_account_rows(con, self.paths, whose)
                 con.execute("SET TimeZone = 'UTC'")
                 # Bounded memory whatever the account's size: DuckDB spills to work/ beyond this.
-                con.execute(f"SET memory_limit = '{WORK_DB_MEMORY_LIMIT}'")
+                con.execute(f"SET memory_limit = '{memory_limit}B'")
                 for name, value in WORK_DB_ALLOCATOR.items():
                     con.execute(f"SET {name} = '{value}'")
                 con.execute(f"SET threads = {WORK_DB_FETCH_THREADS}")
@@ -205,7 +210,10 @@ class WarehouseStore:
                 time.sleep(0.05)
 
     def _work_db_failure(self, exc: BaseException) -> WarehouseError:
-        """Locked: close the other session (the file is fine). Damaged, and only then: restore it."""
+        """Locked: close the other session (the file is fine). Damaged, and only then: restore it.
+        Out of memory: raise JOFI_WORK_MEMORY (the file is fine)."""
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return WarehouseError(out_of_memory(exc))
         return open_failure(
             self.work_db_path, exc, what="the working database",
             locked=f"Close that session (or let it finish), then run the {self.mode} sync again.",
