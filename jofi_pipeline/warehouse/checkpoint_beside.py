@@ -9,8 +9,12 @@ run has ended: DuckDB refuses it while a batch writes, publish_ahead.py), on a c
 and the close only waits for it before closing.
 
 Nothing can be lost by it: a checkpoint DuckDB refuses (another write transaction is open: it
-says so) or that fails otherwise leaves the WAL as it was (said in the log), and the close
-checkpoints whatever is left either way. The close waits for it whatever interrupts the wait (a
+says so) leaves the WAL as it was (said in the log), and the close checkpoints whatever is left.
+One that runs out of disk is another matter: DuckDB takes that as fatal and invalidates the
+database for the rest of the process, so the publish beside it failed with "database has been
+invalidated" and the run could not even record its failure (its sync_runs row kept the
+`succeeded` written before the publish). So it begins only with room on the disk (`has_room`);
+else the close checkpoints, after the publish and the run's record. The close waits for it whatever interrupts the wait (a
 second Ctrl-C, Dagster's stop), as `sync/uninterrupted.py` waits for a merge: a connection
 closed, or a process ending, under a checkpoint still running aborts the interpreter.
 """
@@ -20,6 +24,8 @@ from __future__ import annotations
 import logging
 import threading
 from functools import partial
+from pathlib import Path
+from shutil import disk_usage
 
 import duckdb
 
@@ -27,6 +33,20 @@ from jofi_pipeline.warehouse.beside import Beside
 from jofi_pipeline.warehouse.schema import ident
 
 log = logging.getLogger(__name__)
+
+# Free disk a checkpoint beside the publish needs, besides twice the WAL (the checkpoint writes
+# its changes into the file before the WAL goes): the publish's own copy needs the disk too.
+CHECKPOINT_ROOM_MARGIN_BYTES = 64 * 1000**2
+
+
+def has_room(work_db: Path) -> bool:
+    """Whether the disk under `work_db` holds twice its WAL and the margin: a checkpoint that runs
+    out of disk invalidates the database (above)."""
+    try:
+        wal_bytes = Path(f"{work_db}.wal").stat().st_size
+    except FileNotFoundError:
+        wal_bytes = 0
+    return disk_usage(work_db.parent).free >= 2 * wal_bytes + CHECKPOINT_ROOM_MARGIN_BYTES
 
 
 class CheckpointBeside:

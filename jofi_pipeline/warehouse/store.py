@@ -26,7 +26,7 @@ from jofi_pipeline import json_codec, settings
 from jofi_pipeline.settings import Mode
 from jofi_pipeline.warehouse import fetch_outcomes, fetch_state, flatten, history, identity, integrity, merge
 from jofi_pipeline.warehouse.beside import Beside
-from jofi_pipeline.warehouse.checkpoint_beside import CheckpointBeside
+from jofi_pipeline.warehouse.checkpoint_beside import CheckpointBeside, has_room
 from jofi_pipeline.warehouse.diagnose import WarehouseLockedError, open_failure, restore_work_db
 from jofi_pipeline.warehouse.errors import (
     ModeMismatchError, PublishError, PublishRefusedError, UnknownEntityError, WarehouseError, out_of_memory,
@@ -423,9 +423,14 @@ class RunWriter:
         ending = Beside(partial(ahead_work.finish, drop_pending=True), "publish-ahead-end") if ahead_work else None
         self._ahead = None  # only once it is being waited for: else the close waits for it
         try:
-            # The WAL into the file while the publish reads, not at the close after it (checkpoint_beside.py).
-            catalog = self.con.execute("SELECT current_database()").fetchone()[0]
-            self._checkpoint = CheckpointBeside(self.con, catalog, after=ending.ended if ending is not None else None)
+            # The WAL into the file while the publish reads, not at the close after it (checkpoint_beside.py),
+            # when the disk has room for it.
+            if has_room(self.store.paths.work_db):
+                catalog = self.con.execute("SELECT current_database()").fetchone()[0]
+                self._checkpoint = CheckpointBeside(self.con, catalog, after=ending.ended if ending is not None else None)
+            else:
+                log.warning("%s: little free disk under %s: its checkpoint waits for the close, after the publish",
+                            self.mode, self.store.paths.work_db)
             previous = previous_version(self.store.paths)
             # The copy of the current file the new version starts from is written and flushed to disk
             # in the background (publish_staging.py): since stage_publish if the run called it, else

@@ -180,3 +180,38 @@ def test_a_close_whose_wait_is_cut_short_never_closes_the_connection_under_the_c
     con.close()
     with store.open_run("r2", T1) as again:  # the lock was released all the same
         assert again.con.execute("SELECT count(*) FROM teams").fetchone() == (5,)
+
+
+def test_with_little_disk_the_checkpoint_waits_for_the_close_and_the_publish_goes_on(store, monkeypatch, caplog):
+    """A checkpoint that runs out of disk invalidates the database (checkpoint_beside.py): with less
+    free than twice the WAL and the margin, none begins beside the publish; the close writes the WAL."""
+    real_usage = checkpoint_beside.disk_usage
+    begun: list[str] = []
+    monkeypatch.setattr(CheckpointBeside, "_run", lambda self, cursor: begun.append("checkpoint"))
+    with store.open_run("r1", T0) as writer:
+        fill(writer, n_teams=50)
+        wal = wal_bytes(store.work_db_path)
+        assert wal > 0
+        short = 2 * wal + checkpoint_beside.CHECKPOINT_ROOM_MARGIN_BYTES - 1
+        monkeypatch.setattr(checkpoint_beside, "disk_usage",
+                            lambda path: real_usage(path)._replace(free=short))
+        with caplog.at_level(logging.WARNING, logger=store_module.__name__):
+            writer.publish()
+        assert writer._checkpoint is None and begun == []
+        assert "its checkpoint waits for the close, after the publish" in caplog.text
+        assert wal_bytes(store.work_db_path) > 0
+    assert wal_bytes(store.work_db_path) == 0  # the close wrote it
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM teams").fetchone() == (50,)
+
+
+def test_room_is_twice_the_wal_and_the_margin(tmp_path, monkeypatch):
+    path = tmp_path / "work.duckdb"
+    con = make_db_with_wal(path)
+    needed = 2 * wal_bytes(path) + checkpoint_beside.CHECKPOINT_ROOM_MARGIN_BYTES
+    real_usage = checkpoint_beside.disk_usage
+    for free, room in ((needed, True), (needed - 1, False)):
+        monkeypatch.setattr(checkpoint_beside, "disk_usage", lambda p, free=free: real_usage(p)._replace(free=free))
+        assert checkpoint_beside.has_room(path) is room
+    con.close()
+    assert checkpoint_beside.has_room(path)  # no WAL left: only the margin, which this disk has
