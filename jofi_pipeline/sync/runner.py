@@ -371,10 +371,14 @@ class _Run:
         for entity, result in lists.items():  # each merged whole already, as its read ended
             self.say(f"  {entity}: {merged.read[entity]} read, API total {result.total_count}")
         score_profiles = merged.profiles
-        # Ids as the registry types them; an item whose id breaks the rule was not stored (flatten.py)
-        # and the run's drift report counts it. Held as numbers or text in one array each, not as
-        # the items' own objects: those kept the freed items' memory arenas alive (keyset.py).
-        in_window = {e: HeldIds(entities.split_valid(e, merged.ids[e])[0]) for e in entities.CAPPED_LISTS}
+        # The ids the store kept: those that keep the registry's rule as they are. An item whose id
+        # breaks it (digits as text, blanks around a profile's id) was not stored (flatten.py) and
+        # the run's drift report counts it; counting it as seen in the window would spare its
+        # record the GET by id that refreshes it, and mark an inbox id for it applied. Held as
+        # numbers or text in one array each, not as the items' own objects: those kept the freed
+        # items' memory arenas alive (keyset.py).
+        in_window = {e: HeldIds([i for i in dict.fromkeys(merged.ids[e]) if entities.is_valid_id(e, i)])
+                     for e in entities.CAPPED_LISTS}
         return lists, score_profiles, in_window
 
     async def fetch_targets(self, work: InboxWork) -> None:
@@ -386,14 +390,23 @@ class _Run:
         if not short_names:  # a first-ever run that is a targeted one
             profiles = list((await self.client.list("score_profiles")).items)
             await self.upsert("score_profiles", profiles)
-            short_names = [p["short_name"] for p in _objects(profiles) if isinstance(p.get("short_name"), str)]
+            short_names = [p["short_name"] for p in _objects(profiles)
+                           if isinstance(p.get("short_name"), str) and p["short_name"].strip()]  # as SCORE_PROFILE_NAMES
         # Derived objects through the same incremental plan as a nightly run, so what this run
         # fetches is recorded in fetch_state and not asked for again by the next one.
         await self.fetch_derived(short_names)
 
     def scorecard_profiles(self, listed: list) -> list[str]:
-        """The enabled profiles' short names, narrowed to `options.score_profiles` for a backfill."""
-        enabled = [sp["short_name"] for sp in _objects(listed) if isinstance(sp.get("short_name"), str)]
+        """The enabled profiles' short names, narrowed to `options.score_profiles` for a backfill.
+
+        A blank short name cannot be asked for (a scorecard's GET needs one, api/client.py), so its
+        scorecards would all fail without a request and stop the publish as if JOFI failed: said
+        and left out."""
+        named = [sp for sp in _objects(listed) if isinstance(sp.get("short_name"), str)]
+        enabled = [sp["short_name"] for sp in named if sp["short_name"].strip()]
+        if blank := [sp.get("id") for sp in named if not sp["short_name"].strip()]:
+            self.say(f"WARNING score profile {', '.join(map(str, blank))} has a blank short name: its scorecards "
+                     "cannot be asked for and are left out")
         wanted = self.options.score_profiles
         if not wanted:
             return enabled
@@ -485,8 +498,8 @@ class _Run:
                 run_id=report.run_id,
             )
         report.error = (
-            f"{what} could not be fetched; the next run asks for them again (quarantined after "
-            f"{QUARANTINE_AFTER_RUNS} runs in a row)"
+            f"{what} could not be fetched; the runs whose rules next select them ask for them again (the "
+            f"next run, for records still active; quarantined after {QUARANTINE_AFTER_RUNS} runs in a row)"
         )
         return "partial"
 
