@@ -147,7 +147,15 @@ def publish(
     except BaseException:
         staged.discard()
         raise
-    previous = swap_symlink(targets.current, Path(version_dir.name))  # the moment the new pair becomes visible
+    try:
+        previous = swap_symlink(targets.current, Path(version_dir.name))  # the moment the new pair becomes visible
+    except BaseException as exc:
+        if points_at(targets.current, version_dir.name):  # switched: only the flush of its folder failed
+            raise
+        staged.discard()  # not switched (no room for the new link, say): as any failure before it
+        if isinstance(exc, Exception):
+            raise unchanged(exc) from exc
+        raise
     ensure_fixed_links(targets)
     prune_versions(targets, keep={version_dir.name, previous})
     return PublishResult(
@@ -320,7 +328,8 @@ def staged_for(targets: ModePaths, previous: PreviousVersion | None, early: Stag
     """The folder a publish builds in: `early` (staged as the run opened) if it copies `previous`,
     the version current now, else a new one (`current` may have been moved by hand meanwhile).
     Also starts removing the versions before the current one, which the switch would prune anyway;
-    only a publish does that, so a run that fails leaves every version folder it found."""
+    only a publish does that, so a run that fails before its publish leaves every version folder it
+    found (a publish that is refused or fails once begun has removed those already)."""
     if early is not None and early.source != db_file_of(previous):
         log.warning("%s: the published version changed during the run; copying the current one again", targets.mode)
         early.discard()
@@ -685,6 +694,14 @@ def ensure_fixed_links(targets: ModePaths) -> None:
         wanted = f"{CURRENT_LINK}/{name}"
         if not (path.is_symlink() and os.readlink(path) == wanted):
             swap_symlink(path, Path(wanted))
+
+
+def points_at(link: Path, target: str) -> bool:
+    """Whether `link` is a symlink to `target` now (never raises)."""
+    try:
+        return os.readlink(link) == target
+    except OSError:
+        return False
 
 
 def swap_symlink(link: Path, target: Path) -> str | None:

@@ -124,6 +124,9 @@ def test_failure_before_rename_leaves_published_copy_untouched(tmp_path, monkeyp
         steps = [(publish_module, "StagedVersion"), (publish_staging, "copy_and_flush")]
         # each lane of the build (copies, Parquet, history patches), then what follows it
         steps += [(publish_module, step) for step in ("copy_tables", "write_parquet", "patch_histories", "link_parquet", "write_fingerprints", "fsync_tree")]
+        # the switch itself, before the new link is in place (no room for it on the disk)
+        steps += [(publish_module, "swap_symlink")]
+        versions = sorted(p.name for p in store.mode_dir.iterdir() if p.name.startswith("published."))
         for module, step in steps:
             def boom(*args, _step=step, **kwargs):
                 raise OSError(f"injected failure in {_step}")
@@ -133,6 +136,7 @@ def test_failure_before_rename_leaves_published_copy_untouched(tmp_path, monkeyp
                 with pytest.raises(PublishError, match=f"unchanged: injected failure in {step}"):
                     run.publish()
             assert published_state(store) == before, step
+            assert sorted(p.name for p in store.mode_dir.iterdir() if p.name.startswith("published.")) == versions, step
 
         # the writer is still usable and a later publish succeeds
         run.publish()
