@@ -323,6 +323,10 @@ class FanOut:
         elif isinstance(outcome.error, NotFoundError):
             if derived:
                 batch.fetched.append(derived.record(outcome.item, "not_found"))
+                # An answer: fetch_state now says what it is; a failing or quarantined row would
+                # keep `status` listing it as quarantined.
+                if self.memory is not None and self.memory.knows(entity, record_key(key(outcome.item))):
+                    batch.recovered.append(record_key(key(outcome.item)))
             else:  # held: JOFI no longer has it; never held: not found (a derived object's 404 is "not yet")
                 batch.gone.append(key(outcome.item))
         elif getattr(outcome.error, "fatal", False) or not isinstance(outcome.error, JofiApiError):
@@ -355,6 +359,10 @@ class FanOut:
         if held:
             self.writer.mark_deleted(entity, [k for k in keys if k in held], utc_now())
             self.say(f"  {entity}: {len(held)} no longer exist at JOFI (marked deleted)")
+            # Deleted is what they are now, not failing or quarantined (`status` lists those).
+            known = [record_key(k) for k in keys if k in held and self.memory and self.memory.knows(entity, record_key(k))]
+            if known:
+                self.writer.forget_missed(entity, known)
         never = [record_key(k) for k in keys if k not in held]
         if never:
             inputs = self.memory.inputs(entity, never) if self.memory else {}
