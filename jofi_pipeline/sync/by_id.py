@@ -346,6 +346,7 @@ class FanOut:
                     self.report.add_counts(self.writer.upsert(entity, batch.objects, utc_now(), **with_state))
                 if batch.recovered:
                     self.writer.forget_missed(entity, batch.recovered)
+                    self.report.fetch_recovered(entity, batch.recovered)  # if it failed earlier in this run
                 if batch.gone:
                     self._gone(entity, batch.gone)
                 if batch.failed:
@@ -388,7 +389,9 @@ class FanOut:
                 quarantined.append(rk)
                 self.report.add_quarantined(entity, key, error)
             else:
-                self.report.add_fetch_failure(entity, key, error)
+                self.report.add_fetch_failure(entity, key, error, rk)
+            if self.memory is not None:  # a later ask in this run that brings it in forgets it again
+                self.memory.note_failed(entity, rk)
         if quarantined:
             self.say(
                 f"  {entity}: {len(quarantined)} quarantined after failing {QUARANTINE_AFTER_RUNS} runs in a row "

@@ -93,6 +93,9 @@ class FetchMemory:
     writer: RunWriter
     full: bool = False
     rows: dict[str, dict[str, Remembered]] = field(default_factory=dict)
+    # Records that failed in this run (remembered as failing since it began): a later ask in the
+    # same run that brings one in forgets it, as it does one remembered from earlier runs.
+    failed_now: set[tuple[str, str]] = field(default_factory=set)
 
     @classmethod
     def load(cls, writer: RunWriter, full: bool = False) -> FetchMemory:
@@ -102,7 +105,10 @@ class FetchMemory:
         return memory
 
     def knows(self, entity: str, key: str) -> bool:
-        return key in self.rows.get(entity, {})
+        return key in self.rows.get(entity, {}) or (entity, key) in self.failed_now
+
+    def note_failed(self, entity: str, key: str) -> None:
+        self.failed_now.add((entity, key))
 
     def skip(self, entity: str) -> list[str]:
         """Record keys to leave out of this run's plans: not found or quarantined, inputs unchanged."""

@@ -80,6 +80,9 @@ class SyncReport:
     fetch_planned: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     fetch_failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     fetch_failure_samples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # Per entity, the record keys failed so far and their sample text: each counts once, and a later
+    # ask in the same run that brings one in takes it back (fetch_recovered).
+    failed_keys: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
     # Records that failed once more and are quarantined: they no longer count against the run.
     quarantined: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     drift: dict[str, SchemaDrift] = field(default_factory=dict)  # per table: shapes that differ from the docs
@@ -108,12 +111,33 @@ class SyncReport:
             if getattr(c, "drift", None):
                 self.drift.setdefault(table, SchemaDrift()).add(c.drift)
 
-    def add_fetch_failure(self, entity: str, key: object, error: BaseException) -> None:
+    def add_fetch_failure(self, entity: str, key: object, error: BaseException, record_key: str | None = None) -> None:
+        """One record that failed after retries (`record_key`: as fetch_outcomes keys it), once per run."""
+        failed = self.failed_keys[entity]
+        known_as = record_key if record_key is not None else repr(key)
+        if known_as in failed:
+            return
+        status = getattr(error, "status", None)
+        failed[known_as] = f"{key!r} ({status or type(error).__name__})"
         self.fetch_failures[entity] += 1
         samples = self.fetch_failure_samples[entity]
         if len(samples) < MAX_FAILURE_SAMPLES:
-            status = getattr(error, "status", None)
-            samples.append(f"{key!r} ({status or type(error).__name__})")
+            samples.append(failed[known_as])
+
+    def fetch_recovered(self, entity: str, record_keys: list[str]) -> None:
+        """Records that failed earlier in this run and were then fetched: no longer failures."""
+        failed = self.failed_keys.get(entity, {})
+        for known_as in record_keys:
+            text = failed.pop(known_as, None)
+            if text is None:
+                continue
+            self.fetch_failures[entity] -= 1
+            samples = self.fetch_failure_samples[entity]
+            if text in samples:
+                samples.remove(text)
+            samples.extend([t for t in failed.values() if t not in samples][: MAX_FAILURE_SAMPLES - len(samples)])
+            if not self.fetch_failures[entity]:
+                del self.fetch_failures[entity], self.fetch_failure_samples[entity]
 
     def add_quarantined(self, entity: str, key: object, error: BaseException) -> None:
         status = getattr(error, "status", None)
