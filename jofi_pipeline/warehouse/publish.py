@@ -57,7 +57,7 @@ import duckdb
 
 from jofi_pipeline.warehouse.as_of import AS_OF_MACROS
 from jofi_pipeline.warehouse.diagnose import is_damaged
-from jofi_pipeline.warehouse.errors import PublishError
+from jofi_pipeline.warehouse.errors import PublishError, out_of_memory
 from jofi_pipeline.warehouse.parquet_schema import LAYOUT as PARQUET_LAYOUT
 from jofi_pipeline.warehouse.parquet_schema import described_schema, kv_metadata_option
 from jofi_pipeline.warehouse.paths import CURRENT_LINK, DB_NAME, PARQUET_NAME, ModePaths
@@ -346,8 +346,9 @@ def db_file_of(previous: PreviousVersion | None) -> Path | None:
 
 
 def unchanged(exc: BaseException) -> PublishError:
-    """The error of a publish that stopped before its switch."""
-    return PublishError(f"publish failed before anything was replaced; the published copies are unchanged: {exc}")
+    """The error of a publish that stopped before its switch (out of memory: with what to raise)."""
+    said = out_of_memory(exc) if isinstance(exc, duckdb.OutOfMemoryException) else exc
+    return PublishError(f"publish failed before anything was replaced; the published copies are unchanged: {said}")
 
 
 def build_database(

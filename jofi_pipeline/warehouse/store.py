@@ -36,7 +36,7 @@ from jofi_pipeline.warehouse.identity import Identity
 from jofi_pipeline.warehouse.keyset import KeySet
 from jofi_pipeline.warehouse.lock import ModeLock
 from jofi_pipeline.warehouse.paths import ModePaths
-from jofi_pipeline.warehouse.publish import previous_version, publish, stage, staged_for, table_fingerprints
+from jofi_pipeline.warehouse.publish import previous_version, publish, stage, staged_for, table_fingerprints, unchanged
 from jofi_pipeline.warehouse.publish_ahead import PublishAhead
 from jofi_pipeline.warehouse.publish_staging import StagedVersion
 from jofi_pipeline.warehouse.remote import RemoteOutcome, RemotePublisher, outcome_state, write_state
@@ -448,6 +448,11 @@ class RunWriter:
                 verdicts = integrity.verdicts_json(self.mode, self.account_id, self.findings)
                 # Here, so that an interruption held until the batch has ended drops the staged copy too.
                 ahead_done = ending.result() if ending is not None else None
+            except Exception as exc:
+                staged.discard()
+                if isinstance(exc, WarehouseError):  # a refusal, or the staging's own: they say it already
+                    raise
+                raise unchanged(exc) from exc  # the fingerprints' or the gate's failure (a full disk, ...)
             except BaseException:
                 staged.discard()
                 raise

@@ -19,6 +19,7 @@ from jofi_pipeline import settings
 from jofi_pipeline.warehouse import PublishError, SyncRunRecord, WarehouseStore
 from jofi_pipeline.warehouse import publish as publish_module
 from jofi_pipeline.warehouse import integrity, publish_staging
+from jofi_pipeline.warehouse import store as store_module
 from jofi_pipeline.warehouse.tables import TABLES
 from jofi_pipeline.warehouse.views import VIEWS
 from jofi_pipeline_tests.folder_copies import copy_of
@@ -122,6 +123,8 @@ def test_failure_before_rename_leaves_published_copy_untouched(tmp_path, monkeyp
         # StagedVersion: the new version's folder, made before the gate (a full or read-only disk);
         # copy_and_flush: the copy of the current file, made in publish_staging's background thread
         steps = [(publish_module, "StagedVersion"), (publish_staging, "copy_and_flush")]
+        # the fingerprints and the gate, before the build
+        steps += [(store_module, "table_fingerprints"), (integrity, "findings")]
         # each lane of the build (copies, Parquet, history patches), then what follows it
         steps += [(publish_module, step) for step in ("copy_tables", "write_parquet", "patch_histories", "link_parquet", "write_fingerprints", "fsync_tree")]
         # the switch itself, before the new link is in place (no room for it on the disk)
@@ -137,6 +140,18 @@ def test_failure_before_rename_leaves_published_copy_untouched(tmp_path, monkeyp
                     run.publish()
             assert published_state(store) == before, step
             assert sorted(p.name for p in store.mode_dir.iterdir() if p.name.startswith("published.")) == versions, step
+
+        # DuckDB out of memory in the build: the line says which setting to raise, not DuckDB's SET advice
+        def out_of_memory(*args, **kwargs):
+            raise duckdb.OutOfMemoryException("Out of Memory Error: injected\n\nPossible solutions:\n* SET memory_limit")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(publish_module, "write_parquet", out_of_memory)
+            with pytest.raises(PublishError) as caught:
+                run.publish()
+        assert "unchanged: the warehouse ran out of memory under its limit JOFI_WORK_MEMORY=" in str(caught.value)
+        assert "DuckDB said: Out of Memory Error: injected)" in str(caught.value) and "SET" not in str(caught.value)
+        assert published_state(store) == before
 
         # the writer is still usable and a later publish succeeds
         run.publish()
