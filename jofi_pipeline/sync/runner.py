@@ -131,6 +131,8 @@ async def _run_sync(
                 raise publishing.error
             published = publishing.result
             report.publish_seconds = published.seconds
+            for problem in published.problems:  # after the switch: published all the same
+                say(f"WARNING published, but {problem}")
         except Exception as exc:
             # One line, whatever failed: a group from the side-by-side list reads is opened
             # (explain.py), so the CLI, sync_runs and Dagster say what failed and what to do.

@@ -147,16 +147,27 @@ def publish(
     except BaseException:
         staged.discard()
         raise
+    previous = os.readlink(targets.current) if targets.current.is_symlink() else None
+    problems: list[str] = []  # after the switch: said, not raised (the run did publish)
     try:
-        previous = swap_symlink(targets.current, Path(version_dir.name))  # the moment the new pair becomes visible
+        swap_symlink(targets.current, Path(version_dir.name))  # the moment the new pair becomes visible
     except BaseException as exc:
-        if points_at(targets.current, version_dir.name):  # switched: only the flush of its folder failed
+        if not points_at(targets.current, version_dir.name):  # not switched (no room for the new link, say)
+            staged.discard()  # as any failure before it
+            if isinstance(exc, Exception):
+                raise unchanged(exc) from exc
             raise
-        staged.discard()  # not switched (no room for the new link, say): as any failure before it
-        if isinstance(exc, Exception):
-            raise unchanged(exc) from exc
-        raise
-    ensure_fixed_links(targets)
+        if not isinstance(exc, Exception):
+            raise
+        problems.append(f"the switch to {version_dir.name} may not be on disk yet, after a crash the previous "
+                        f"version could be current again ({exc})")
+    try:
+        ensure_fixed_links(targets)
+    except Exception as exc:
+        problems.append(f"could not point {targets.published_db.name} and {targets.parquet.name} at "
+                        f"{CURRENT_LINK}/ ({exc}); open {targets.current}/{DB_NAME} until a sync makes them")
+    for problem in problems:
+        log.warning("%s: published %s, but %s", targets.mode, version_dir.name, problem)
     prune_versions(targets, keep={version_dir.name, previous})
     return PublishResult(
         published_db_path=targets.published_db,
@@ -166,6 +177,7 @@ def publish(
         seconds=time.perf_counter() - started,
         version_dir=version_dir,
         changed_tables=tuple(changed),
+        problems=tuple(problems),
     )
 
 

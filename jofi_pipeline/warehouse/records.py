@@ -154,6 +154,8 @@ class PublishResult:
     version_dir: Path | None = None  # published.<v>/: what a remote copy uploads
     remote: RemoteOutcome | None = None  # the upload to JOFI_PUBLISH_URL, when one is configured
     changed_tables: tuple[str, ...] = ()  # tables this publish rewrote (the others were carried over)
+    # What failed after the switch (it happened: the new version is the current one), each a line.
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

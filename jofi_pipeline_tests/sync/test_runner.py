@@ -562,3 +562,26 @@ def test_a_run_merges_six_hundred_records_of_an_entity_in_one_write(store, monke
     assert by_id_counts(fake)[TEST_TAKER] == 600  # each asked once: the planned step leaves out what was asked early
     assert sizes["invitations"] == [600]
 
+
+
+def test_a_failure_after_the_publish_switched_is_a_warning_of_a_run_that_published(store, monkeypatch):
+    from jofi_pipeline.warehouse import publish as publish_module
+
+    fake = FakeJofi()
+    fake.add_test_taker(101)
+
+    def links_failing(targets):
+        raise OSError("injected failure fixing the links")
+
+    monkeypatch.setattr(publish_module, "ensure_fixed_links", links_failing)
+    said: list[str] = []
+
+    async def go():
+        async with fake.client() as client:
+            return await run_sync(client, store, SyncOptions(), said.append)
+
+    report = asyncio.run(go())
+    assert report.status == "succeeded"
+    assert any(line.startswith("live: WARNING published, but could not point jofi.duckdb and parquet at current/")
+               and "injected failure fixing the links" in line for line in said), said
+    assert (store.mode_dir / "current" / "jofi.duckdb").exists()

@@ -259,6 +259,34 @@ def test_the_lanes_budget_is_at_most_half_the_work_databases_memory_limit(store,
     assert 2 * publish_module.LANES_UP_TO_BYTES <= settings.MIN_WORK_MEMORY_BYTES
 
 
+def test_a_failure_after_the_switch_is_said_and_the_publish_stands(tmp_path, monkeypatch, caplog):
+    """The new version is current once the link is switched: what fails after it (the folder's flush,
+    the fixed links) is said with the result, not raised as a publish that changed nothing."""
+    store = filled(tmp_path / "data", published=True)
+    real_fsync, real_links = publish_module.fsync_path, publish_module.ensure_fixed_links
+
+    def fsync_failing_at_the_switch(path, *args, **kwargs):
+        if Path(path) == store.mode_dir:
+            raise OSError("injected failure flushing the switch")
+        return real_fsync(path, *args, **kwargs)
+
+    def links_failing(targets):
+        raise OSError("injected failure fixing the links")
+
+    with store.open_run("r2", T1) as run:
+        run.upsert("teams", [docs.team(id=77)], T1)
+        monkeypatch.setattr(publish_module, "fsync_path", fsync_failing_at_the_switch)
+        monkeypatch.setattr(publish_module, "ensure_fixed_links", links_failing)
+        with caplog.at_level("WARNING", logger=publish_module.__name__):
+            result = run.publish()
+    assert os.readlink(store.mode_dir / "current") == result.version_dir.name
+    assert len(result.problems) == 2 and "injected failure flushing the switch" in result.problems[0]
+    assert "injected failure fixing the links" in result.problems[1]
+    assert caplog.text.count(f"published {result.version_dir.name}, but") == 2
+    with duckdb.connect(str(store.published_db_path), read_only=True) as con:  # the links were right already
+        assert con.execute("SELECT count(*) FROM teams WHERE id = 77").fetchone() == (1,)
+
+
 @pytest.mark.e2e  # the reader is another process
 def test_reader_in_another_process_survives_publish(store):
     with store.open_run("r1", T0) as run:
