@@ -12,21 +12,25 @@ fingerprints and gate need both cores. Nothing is visible to readers until the p
 The publish then removes the versions older than the current one in another background thread
 (`tidy`): they would be removed after the switch anyway, and unlinking a large file took ~0.14 s
 there. A reader still holding one of their files open keeps reading it (POSIX). Only a publish
-tidies, so a run that fails leaves every version folder it found.
+tidies, so a run that fails before its publish leaves every version folder it found.
+
+Both are waited for whatever interrupts the wait (`Beside`): a second Ctrl-C while the discard
+waited for the copy used to skip the folder's removal, leaving a whole extra version behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
-import threading
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
+from jofi_pipeline.warehouse.beside import Beside
 from jofi_pipeline.warehouse.paths import DB_NAME, ModePaths
 
 VERSION_PREFIX = "published."
@@ -49,13 +53,13 @@ class StagedVersion:
         self.version_dir = targets.mode_dir / f"{VERSION_PREFIX}{token}"
         self.db_file = self.version_dir / DB_NAME
         self.version_dir.mkdir()
-        self._copy = in_background("jofi-publish-copy", copy_and_flush, source, self.db_file) if source else None
-        self._tidy: Future[None] | None = None
+        self._copy = Beside(partial(copy_and_flush, source, self.db_file), "jofi-publish-copy") if source else None
+        self._tidy: Beside[None] | None = None
         self._writers: list[Callable[[], object]] = []  # more work writing into the folder (publish_ahead.py)
 
     def tidy(self, clean_up: Callable[[], None]) -> None:
         """Run `clean_up` in the background; `copied()` waits for it. A failure is only logged."""
-        self._tidy = in_background("jofi-publish-tidy", _logged, clean_up)
+        self._tidy = Beside(partial(_logged, clean_up), "jofi-publish-tidy")
 
     def before_discard(self, stop: Callable[[], object]) -> None:
         """`stop()` (it returns once it no longer writes into the folder) is called before the folder goes."""
@@ -74,27 +78,13 @@ class StagedVersion:
             for stop in self._writers:
                 stop()
         finally:
-            for work in (self._copy, self._tidy):
-                if work is not None:
-                    work.exception()  # waits; an error of the copy is moot once the version is dropped
-            shutil.rmtree(self.version_dir, ignore_errors=True)
-
-
-def in_background(name: str, work: Callable[..., None], *args: object) -> Future[None]:
-    """`work(*args)` in a thread of its own, started now; the future holds its outcome."""
-    done: Future[None] = Future()
-    done.set_running_or_notify_cancel()
-
-    def run() -> None:
-        try:
-            work(*args)
-        except BaseException as exc:
-            done.set_exception(exc)
-        else:
-            done.set_result(None)
-
-    threading.Thread(target=run, name=name).start()
-    return done
+            try:
+                for work in (self._copy, self._tidy):
+                    if work is not None:  # waits (an interruption too, raised once it ended); an error of
+                        with contextlib.suppress(Exception):  # the copy is moot once the version is dropped
+                            work.result()
+            finally:
+                shutil.rmtree(self.version_dir, ignore_errors=True)
 
 
 def copy_and_flush(source: Path, target: Path) -> None:

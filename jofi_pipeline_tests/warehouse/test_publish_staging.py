@@ -4,6 +4,8 @@ published pair as it was and no folder of its own behind (a copy that fails: tes
 
 from __future__ import annotations
 
+import threading
+
 import duckdb
 import pytest
 
@@ -12,7 +14,7 @@ from jofi_pipeline.warehouse import integrity
 from jofi_pipeline.warehouse import publish_staging
 from jofi_pipeline.warehouse import store as store_module
 from jofi_pipeline.warehouse.errors import PublishRefusedError
-from jofi_pipeline_tests.warehouse.conftest import T0, T1, spy
+from jofi_pipeline_tests.warehouse.conftest import T0, T1, interrupted_once, spy
 from jofi_pipeline_tests.warehouse.test_publish import fill, filled, published_state
 
 
@@ -163,3 +165,28 @@ def test_a_current_version_moved_by_hand_during_the_run_is_the_one_the_publish_s
     con = duckdb.connect(str(store.published_db_path), read_only=True)
     assert con.execute("SELECT list(id ORDER BY id) FROM teams").fetchone() == ([1],)
     con.close()
+
+
+class Stop(BaseException):
+    """A second Ctrl-C, or Dagster's stop, landing while the discard waits for the copy."""
+
+
+def test_a_discard_interrupted_while_the_copy_runs_still_removes_the_folder(tmp_path, monkeypatch):
+    store = filled(tmp_path / "data", published=True)
+    release, copying = threading.Event(), threading.Event()
+    real_copy = publish_staging.copy_and_flush
+
+    def slow_copy(source, target):  # in the copy's thread: still writing when the interruption lands
+        copying.set()
+        release.wait(10)
+        real_copy(source, target)
+
+    monkeypatch.setattr(publish_staging, "copy_and_flush", slow_copy)
+    before = version_folders(store)
+    with interrupted_once(0.1, release, Stop):
+        staged = publish_staging.StagedVersion(store.paths, store.mode_dir / "current" / "jofi.duckdb")
+        assert copying.wait(5)
+        with pytest.raises(Stop):
+            staged.discard()
+    assert not staged.version_dir.exists()
+    assert version_folders(store) == before
