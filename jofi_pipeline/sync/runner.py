@@ -39,6 +39,7 @@ from jofi_pipeline.sync.report import Coverage, SyncFailed, SyncReport, capped_w
 from jofi_pipeline.warehouse import (
     CoverageRecord, ModePaths, RunWriter, SyncRunRecord, WarehouseBusyError, WarehouseError, WarehouseStore,
 )
+from jofi_pipeline.warehouse.attempts import AttemptLog
 from jofi_pipeline.warehouse.identity import Identity, api_host
 from jofi_pipeline.warehouse.keyset import HeldIds
 from jofi_pipeline.warehouse.tables import QUARANTINE_AFTER_RUNS
@@ -52,6 +53,9 @@ WRITER_POLL_SECONDS = 2.0
 # More per-record failures than this (per entity) means the API is failing, not a few records.
 SYSTEMIC_FAILURES_MIN = 10
 SYSTEMIC_FAILURES_SHARE = 0.02
+# The newest attempts compared with sync_runs as a run opens (_correct_failed_runs): a false
+# `succeeded` can only be left by the run before, or by one that also ended before correcting it.
+RECENT_ATTEMPTS_CHECKED = 5
 
 def new_run_id(mode: str, started_at: datetime) -> str:
     return f"{mode}-{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -104,6 +108,7 @@ async def _run_sync(
         raise refused(paths, report, exc) from None
     with writer_cm as writer:
         own_runs.note(mode, report.run_id)  # from here on it may publish
+        _correct_failed_runs(writer, paths, mode, say)
         run = _Run(client, writer, options, report, say)
         interruption: BaseException | None = None  # one that came while the publish ran
         publish = Outcome()  # how the publish's thread ended, once it has
@@ -194,6 +199,19 @@ async def _run_sync(
     if interruption is not None:
         raise interruption  # the run still ends interrupted (Dagster, the CLI), after the truth is recorded
     return report
+
+
+def _correct_failed_runs(writer: RunWriter, paths: ModePaths, mode: str, say: Progress) -> None:
+    """A recent run the attempts file says failed is not published as succeeded (RunWriter.correct_failed_runs)."""
+    try:
+        failed = {a.run_id: a.reason for a in AttemptLog(paths.attempts).recent(mode, RECENT_ATTEMPTS_CHECKED)
+                  if a.status == "failed"}
+    except WarehouseError as exc:  # only a check: the attempts file says what is wrong with it
+        log.warning("%s: %s", mode, exc)
+        return
+    for run_id in writer.correct_failed_runs(failed):
+        say(f"WARNING sync_runs said run {run_id} published, but it failed after writing that (its failure could "
+            "not be recorded then); corrected to failed")
 
 
 def _identity_of(account: Any, client: JofiClient, run_id: str) -> Identity:

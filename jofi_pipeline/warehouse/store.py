@@ -366,6 +366,23 @@ class RunWriter:
         """The fetch_outcomes rows (of `entity`)."""
         return fetch_outcomes.remembered(self.con, entity)
 
+    def correct_failed_runs(self, failed: Mapping[str, str | None]) -> list[str]:
+        """Runs (run id -> reason) the attempts file says failed that sync_runs says succeeded or
+        partial: a run writes that row before its publish, and one whose database DuckDB stopped
+        (a fatal error) could not write its failure after it. Set to failed, with the attempt's
+        reason, before this run publishes them; returns their ids."""
+        if not failed:
+            return []
+        wrong = [row[0] for row in self.con.execute(
+            "SELECT run_id FROM sync_runs WHERE status IN ('succeeded', 'partial') AND list_contains(?, run_id) ORDER BY 1",
+            [list(failed)]).fetchall()]
+        if wrong:
+            with self._transaction():
+                self.con.executemany(
+                    "UPDATE sync_runs SET status = 'failed', error = ?, _last_synced_at = now() WHERE run_id = ?",
+                    [[redact(failed[run_id] or "the run failed after this row was written"), run_id] for run_id in wrong])
+        return wrong
+
     def record_run(self, run: SyncRunRecord) -> RunCounts:
         """Write (or rewrite) the run's row in sync_runs and its coverage rows, committed together.
 

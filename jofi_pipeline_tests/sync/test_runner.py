@@ -585,3 +585,33 @@ def test_a_failure_after_the_publish_switched_is_a_warning_of_a_run_that_publish
     assert any(line.startswith("live: WARNING published, but could not point jofi.duckdb and parquet at current/")
                and "injected failure fixing the links" in line for line in said), said
     assert (store.mode_dir / "current" / "jofi.duckdb").exists()
+
+
+def test_a_run_recorded_published_that_failed_after_is_corrected_before_the_next_publish(store):
+    """A run writes its `succeeded` row before its publish; if DuckDB then stopped its database (a
+    fatal error) its failure could not be written, and the next run would have published the row."""
+    from datetime import datetime, timezone
+
+    from jofi_pipeline.warehouse import SyncRunRecord
+    from jofi_pipeline.warehouse.attempts import Attempt, AttemptLog
+
+    fake = FakeJofi()
+    fake.add_test_taker(101)
+    assert run(fake, store).status == "succeeded"
+    started = datetime.now(timezone.utc)
+    with store.open_run("r2", started) as writer:  # what that run left: its row, never its failure
+        writer.record_run(SyncRunRecord("r2", started, started, "succeeded"))
+    reason = "publish failed before anything was replaced; the published copies are unchanged: FATAL Error"
+    AttemptLog(ModePaths(store.data_dir, "live").attempts).record(Attempt("live", "r2", "failed", started, started, reason))
+
+    said: list[str] = []
+
+    async def go():
+        async with fake.client() as client:
+            return await run_sync(client, store, SyncOptions(), said.append)
+
+    assert asyncio.run(go()).status == "succeeded"
+    with PublishedWarehouse("live", store.data_dir).open() as reader:
+        assert reader.sql("SELECT status, error FROM sync_runs WHERE run_id = 'r2'").fetchall() == [("failed", reason)]
+    assert any("sync_runs said run r2 published, but it failed" in line for line in said), said
+    assert sum("sync_runs said" in line for line in said) == 1
