@@ -45,8 +45,9 @@ MIN_WORK_MEMORY_BYTES = 128 * 1000**2  # the default: DuckDB counts MB in powers
 MAX_WORK_MEMORY_BYTES = 1000**5  # 1PB; DuckDB refuses sizes far past it
 _MEMORY_UNITS = {"KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4, "PB": 1000**5,
                  "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4, "PIB": 1024**5}
-# ASCII digits only (`\d` would take other scripts' digits, which DuckDB does not).
-_MEMORY_SIZE = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,6})?) ?([KMGTP]I?B)", re.IGNORECASE)
+# ASCII only: `\d` would take other scripts' digits, and IGNORECASE alone the Kelvin sign for K
+# and a dotted İ for I, none of which DuckDB reads.
+_MEMORY_SIZE = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,6})?) ?([KMGTP]I?B)", re.IGNORECASE | re.ASCII)
 
 # The live webhook endpoint's signing secret (`jofi-pipeline webhooks`).
 ENV_WEBHOOK_SECRET = "JOFI_WEBHOOK_SECRET"

@@ -349,6 +349,8 @@ class FanOut:
                     self.report.fetch_recovered(entity, batch.recovered)  # if it failed earlier in this run
                 if batch.gone:
                     self._gone(entity, batch.gone)
+                    # Answered (deleted, or not found): no failure of this run if it failed earlier in it.
+                    self.report.fetch_recovered(entity, [record_key(k) for k in batch.gone])
                 if batch.failed:
                     self._failed(entity, batch.failed)
 

@@ -21,6 +21,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
+import duckdb
+
 from jofi_pipeline import collector, entities, settings
 from jofi_pipeline.api.client import JofiClient
 from jofi_pipeline.api.errors import JofiApiError
@@ -108,7 +110,6 @@ async def _run_sync(
         raise refused(paths, report, exc) from None
     with writer_cm as writer:
         own_runs.note(mode, report.run_id)  # from here on it may publish
-        _correct_failed_runs(writer, paths, mode, say)
         run = _Run(client, writer, options, report, say)
         interruption: BaseException | None = None  # one that came while the publish ran
         publish = Outcome()  # how the publish's thread ended, once it has
@@ -116,6 +117,7 @@ async def _run_sync(
         try:
             # Inside the try: a stop or an error here is recorded as the run's end too (it left
             # no sync_runs row, so its command could not say whether it had published).
+            _correct_failed_runs(writer, paths, mode, say)  # before this run's publish carries a false row
             writer.stage_publish()  # the copy the publish starts from is made while the run fetches
             if writer.history_started:
                 say(f"history starts now from the current rows of {', '.join(writer.history_started)} (this "
@@ -201,6 +203,12 @@ async def _run_sync(
     return report
 
 
+def _askable(short_name: object) -> bool:
+    """A score profile's short name a scorecard's GET can carry: the client's own rule (api/client.py),
+    which Python's strip() decides (SQL's trim() leaves tabs and newlines)."""
+    return isinstance(short_name, str) and bool(short_name.strip())
+
+
 def _correct_failed_runs(writer: RunWriter, paths: ModePaths, mode: str, say: Progress) -> None:
     """A recent run the attempts file says failed is not published as succeeded (RunWriter.correct_failed_runs)."""
     try:
@@ -209,7 +217,12 @@ def _correct_failed_runs(writer: RunWriter, paths: ModePaths, mode: str, say: Pr
     except WarehouseError as exc:  # only a check: the attempts file says what is wrong with it
         log.warning("%s: %s", mode, exc)
         return
-    for run_id in writer.correct_failed_runs(failed):
+    try:
+        corrected = writer.correct_failed_runs(failed)
+    except duckdb.Error as exc:  # only a correction: the run goes on (its own writes say if the database fails)
+        log.warning("%s: could not correct sync_runs from the attempts file: %s", mode, exc)
+        return
+    for run_id in corrected:
         say(f"WARNING sync_runs said run {run_id} published, but it failed after writing that (its failure could "
             "not be recorded then); corrected to failed")
 
@@ -406,12 +419,11 @@ class _Run:
         self.say(f"targeted run: {work.describe()}")
         for entity, ids in work.to_fetch().items():
             await self.fetch_by_id(entity, ids)
-        short_names = [r[0] for r in self.writer.query(queries.SCORE_PROFILE_NAMES)]
+        short_names = [r[0] for r in self.writer.query(queries.SCORE_PROFILE_NAMES) if _askable(r[0])]
         if not short_names:  # a first-ever run that is a targeted one
             profiles = list((await self.client.list("score_profiles")).items)
             await self.upsert("score_profiles", profiles)
-            short_names = [p["short_name"] for p in _objects(profiles)
-                           if isinstance(p.get("short_name"), str) and p["short_name"].strip()]  # as SCORE_PROFILE_NAMES
+            short_names = [p["short_name"] for p in _objects(profiles) if _askable(p.get("short_name"))]
         # Derived objects through the same incremental plan as a nightly run, so what this run
         # fetches is recorded in fetch_state and not asked for again by the next one.
         await self.fetch_derived(short_names)
@@ -423,8 +435,8 @@ class _Run:
         scorecards would all fail without a request and stop the publish as if JOFI failed: said
         and left out."""
         named = [sp for sp in _objects(listed) if isinstance(sp.get("short_name"), str)]
-        enabled = [sp["short_name"] for sp in named if sp["short_name"].strip()]
-        if blank := [sp.get("id") for sp in named if not sp["short_name"].strip()]:
+        enabled = [sp["short_name"] for sp in named if _askable(sp["short_name"])]
+        if blank := [sp.get("id") for sp in named if not _askable(sp["short_name"])]:
             self.say(f"WARNING score profile {', '.join(map(str, blank))} has a blank short name: its scorecards "
                      "cannot be asked for and are left out")
         wanted = self.options.score_profiles

@@ -34,19 +34,27 @@ from jofi_pipeline.warehouse.schema import ident
 
 log = logging.getLogger(__name__)
 
-# Free disk a checkpoint beside the publish needs, besides twice the WAL (the checkpoint writes
-# its changes into the file before the WAL goes): the publish's own copy needs the disk too.
+# Free disk a checkpoint beside the publish needs besides twice the WAL (the checkpoint writes its
+# changes into the file before the WAL goes) and the work database's size (what the publish beside
+# it may write at most: a first publish copies every table, into its file and its Parquet).
 CHECKPOINT_ROOM_MARGIN_BYTES = 64 * 1000**2
 
 
 def has_room(work_db: Path) -> bool:
-    """Whether the disk under `work_db` holds twice its WAL and the margin: a checkpoint that runs
-    out of disk invalidates the database (above)."""
+    """Whether the disk under `work_db` holds twice its WAL, the database's size and the margin: a
+    checkpoint that runs out of disk invalidates the database (above)."""
+    return disk_usage(work_db.parent).free >= room_needed(work_db)
+
+
+def room_needed(work_db: Path) -> int:
+    return 2 * _size(Path(f"{work_db}.wal")) + _size(work_db) + CHECKPOINT_ROOM_MARGIN_BYTES
+
+
+def _size(path: Path) -> int:
     try:
-        wal_bytes = Path(f"{work_db}.wal").stat().st_size
+        return path.stat().st_size
     except FileNotFoundError:
-        wal_bytes = 0
-    return disk_usage(work_db.parent).free >= 2 * wal_bytes + CHECKPOINT_ROOM_MARGIN_BYTES
+        return 0
 
 
 class CheckpointBeside:

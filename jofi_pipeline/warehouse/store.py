@@ -465,11 +465,9 @@ class RunWriter:
                 verdicts = integrity.verdicts_json(self.mode, self.account_id, self.findings)
                 # Here, so that an interruption held until the batch has ended drops the staged copy too.
                 ahead_done = ending.result() if ending is not None else None
-            except Exception as exc:
+            except (OSError, duckdb.Error) as exc:  # the disk's or DuckDB's: a bug keeps its own type and traceback
                 staged.discard()
-                if isinstance(exc, WarehouseError):  # a refusal, or the staging's own: they say it already
-                    raise
-                raise unchanged(exc) from exc  # the fingerprints' or the gate's failure (a full disk, ...)
+                raise unchanged(exc) from exc
             except BaseException:
                 staged.discard()
                 raise

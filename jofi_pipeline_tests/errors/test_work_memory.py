@@ -56,7 +56,8 @@ def test_out_of_memory_names_the_setting_publishes_nothing_and_the_next_sync_pub
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("value", ["lots", "64MB", "2PB", "١٢٨MB"])
+# Other scripts' digits; the Kelvin sign and a dotted capital I, which IGNORECASE alone takes for K and I.
+@pytest.mark.parametrize("value", ["lots", "64MB", "2PB", "١٢٨MB", "512\u212aB", "128M\u0130B"])
 def test_an_unusable_work_memory_is_refused_before_anything_is_written(tmp_path, monkeypatch, value):
     data = tmp_path / "data"
     with SimulatorProcess(test_takers=3, seed=5) as sim:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from jofi_pipeline.sync import SyncOptions, SyncReport, run_sync
 from jofi_pipeline.warehouse import ModePaths, PublishedWarehouse, WarehouseStore
@@ -77,11 +78,12 @@ def test_an_inbox_id_is_applied_only_once_its_record_landed(store):
     assert published_rows(store, "SELECT accepted_at IS NULL FROM invitations WHERE id = 7") == [(False,)]
 
 
-def test_a_blank_score_profile_is_left_out_and_said_and_the_nights_publish(store):
+@pytest.mark.parametrize("blank", [" ", "\t"])  # SQL's trim() leaves a tab: Python's rule decides
+def test_a_blank_score_profile_is_left_out_and_said_and_the_nights_publish(store, blank):
     fake = FakeJofi(cap=1000)
     for t in range(1, 21):
         fake.add_test_taker(t)
-    fake.lists["score_profiles"].append(docs.score_profile(999, " "))
+    fake.lists["score_profiles"].append(docs.score_profile(999, blank))
     said: list[str] = []
     for _ in range(2):
         fake.counts.clear()
@@ -91,3 +93,9 @@ def test_a_blank_score_profile_is_left_out_and_said_and_the_nights_publish(store
     profiles = published_rows(store, "SELECT DISTINCT score_profile_short_name FROM scorecards")
     assert profiles and all(name.strip() for (name,) in profiles)
     assert published_rows(store, "SELECT count(*) FROM scorecards WHERE trim(score_profile_short_name) = ''") == [(0,)]
+    for t in range(1, 21):  # completed again: a targeted run of them asks for their scorecards
+        fake.complete(t, when="2026-03-02T10:00:00Z")
+    fake.counts.clear()
+    targeted = run(fake, store, targets={"test_takers": [str(t) for t in range(1, 21)]})
+    assert fake.counts[SCORECARD] == 40  # both named profiles, never the blank one
+    assert (targeted.status, dict(targeted.fetch_failures)) == ("succeeded", {}), targeted.error

@@ -99,3 +99,27 @@ def test_a_failure_counts_once_and_a_recovery_refills_the_samples():
     assert report.fetch_failure_samples["invitations"] == ["1 (RuntimeError)", "3 (RuntimeError)", "4 (RuntimeError)"]
     report.fetch_recovered("invitations", ["1", "3", "4"])
     assert report.fetch_failures_text() == "" and not report.fetch_failures
+
+
+def test_a_record_that_fails_then_is_gone_in_the_same_run_is_no_failure(store):
+    fake = default_world()
+    fake.cap = 1000
+    fake.add_test_taker(104)
+    fake.add_test_taker(105)
+    assert run(fake, store).status == "succeeded"
+    fake.cap = 5  # 7 outside the window
+    fake.add_test_taker(106, invitation_id=7)  # and named by a new test taker: asked twice
+    asked = Counter()
+
+    def fails_then_gone(request: httpx.Request):
+        if request.url.path.endswith("/invitations/7"):
+            asked["n"] += 1
+            return fake._error(500 if asked["n"] <= 3 else 404, "injected")
+        return None
+
+    fake.hook = fails_then_gone
+    report = run(fake, store)
+    assert asked["n"] == 4
+    assert (report.status, report.error, dict(report.fetch_failures)) == ("succeeded", None, {})
+    assert published_rows(store, "SELECT _deleted_at IS NOT NULL FROM invitations WHERE id = 7") == [(True,)]
+    assert published_rows(store, "SELECT count(*) FROM fetch_outcomes") == [(0,)]

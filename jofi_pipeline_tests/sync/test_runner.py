@@ -615,3 +615,19 @@ def test_a_run_recorded_published_that_failed_after_is_corrected_before_the_next
         assert reader.sql("SELECT status, error FROM sync_runs WHERE run_id = 'r2'").fetchall() == [("failed", reason)]
     assert any("sync_runs said run r2 published, but it failed" in line for line in said), said
     assert sum("sync_runs said" in line for line in said) == 1
+
+
+def test_a_correction_that_fails_is_said_and_the_run_goes_on(store, monkeypatch, caplog):
+    import duckdb
+
+    from jofi_pipeline.warehouse import RunWriter
+
+    def broken(self, failed):
+        raise duckdb.IOException("injected: No space left on device")
+
+    monkeypatch.setattr(RunWriter, "correct_failed_runs", broken)
+    fake = FakeJofi()
+    fake.add_test_taker(101)
+    with caplog.at_level("WARNING", logger="jofi_pipeline.sync"):
+        assert run(fake, store).status == "succeeded"
+    assert "could not correct sync_runs from the attempts file: injected" in caplog.text

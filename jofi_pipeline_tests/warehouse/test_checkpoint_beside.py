@@ -184,7 +184,7 @@ def test_a_close_whose_wait_is_cut_short_never_closes_the_connection_under_the_c
 
 def test_with_little_disk_the_checkpoint_waits_for_the_close_and_the_publish_goes_on(store, monkeypatch, caplog):
     """A checkpoint that runs out of disk invalidates the database (checkpoint_beside.py): with less
-    free than twice the WAL and the margin, none begins beside the publish; the close writes the WAL."""
+    free than it and the publish beside it may need, none begins; the close writes the WAL."""
     real_usage = checkpoint_beside.disk_usage
     begun: list[str] = []
     monkeypatch.setattr(CheckpointBeside, "_run", lambda self, cursor: begun.append("checkpoint"))
@@ -192,7 +192,7 @@ def test_with_little_disk_the_checkpoint_waits_for_the_close_and_the_publish_goe
         fill(writer, n_teams=50)
         wal = wal_bytes(store.work_db_path)
         assert wal > 0
-        short = 2 * wal + checkpoint_beside.CHECKPOINT_ROOM_MARGIN_BYTES - 1
+        short = checkpoint_beside.room_needed(store.work_db_path) - 1
         monkeypatch.setattr(checkpoint_beside, "disk_usage",
                             lambda path: real_usage(path)._replace(free=short))
         with caplog.at_level(logging.WARNING, logger=store_module.__name__):
@@ -205,13 +205,15 @@ def test_with_little_disk_the_checkpoint_waits_for_the_close_and_the_publish_goe
         assert con.execute("SELECT count(*) FROM teams").fetchone() == (50,)
 
 
-def test_room_is_twice_the_wal_and_the_margin(tmp_path, monkeypatch):
+def test_room_is_twice_the_wal_the_database_and_the_margin(tmp_path, monkeypatch):
     path = tmp_path / "work.duckdb"
     con = make_db_with_wal(path)
-    needed = 2 * wal_bytes(path) + checkpoint_beside.CHECKPOINT_ROOM_MARGIN_BYTES
+    needed = 2 * wal_bytes(path) + path.stat().st_size + checkpoint_beside.CHECKPOINT_ROOM_MARGIN_BYTES
+    assert checkpoint_beside.room_needed(path) == needed
     real_usage = checkpoint_beside.disk_usage
     for free, room in ((needed, True), (needed - 1, False)):
         monkeypatch.setattr(checkpoint_beside, "disk_usage", lambda p, free=free: real_usage(p)._replace(free=free))
         assert checkpoint_beside.has_room(path) is room
+    monkeypatch.undo()
     con.close()
-    assert checkpoint_beside.has_room(path)  # no WAL left: only the margin, which this disk has
+    assert checkpoint_beside.has_room(path)  # no WAL left: the file and the margin, which this disk has

@@ -259,6 +259,23 @@ def test_the_lanes_budget_is_at_most_half_the_work_databases_memory_limit(store,
     assert 2 * publish_module.LANES_UP_TO_BYTES <= settings.MIN_WORK_MEMORY_BYTES
 
 
+def test_a_bug_in_the_gate_keeps_its_type_and_the_published_pair(tmp_path, monkeypatch):
+    """Only the disk's and DuckDB's errors read as a publish that changed nothing: a bug stays a bug
+    (its traceback kept for `--debug` and Dagster), and still leaves no folder behind."""
+    store = filled(tmp_path / "data", published=True)
+    before = published_state(store)
+
+    def buggy(*args, **kwargs):
+        return {}["no_such_rule"]
+
+    with store.open_run("r2", T1) as run:
+        run.upsert("teams", [docs.team(id=77)], T1)
+        monkeypatch.setattr(integrity, "findings", buggy)
+        with pytest.raises(KeyError, match="no_such_rule"):
+            run.publish()
+    assert published_state(store) == before
+
+
 def test_a_failure_after_the_switch_is_said_and_the_publish_stands(tmp_path, monkeypatch, caplog):
     """The new version is current once the link is switched: what fails after it (the folder's flush,
     the fixed links) is said with the result, not raised as a publish that changed nothing."""
