@@ -224,6 +224,12 @@ def _validate_base_url(raw: str) -> str:
     return str(url).rstrip("/")
 
 
+def sendable_query_value(value: Any) -> bool:
+    """Whether a by-id route's query value (a scorecard's score profile short name) can be sent:
+    text with something besides whitespace (Python's strip(): SQL's trim() leaves tabs)."""
+    return isinstance(value, str) and bool(value.strip())
+
+
 def _request_of(record: entities.Entity, key: Any) -> tuple[str, dict[str, str] | None]:
     """(path, query params) of `record`'s by-id route for `key`; InvalidIdError before any request."""
     route = record.by_id
@@ -239,7 +245,7 @@ def _request_of(record: entities.Entity, key: Any) -> tuple[str, dict[str, str] 
                 f"{record.name} is keyed by ({route.param}, {route.query}), got {type(key).__name__}", route=route.template
             )
         key, value = key
-        if not isinstance(value, str) or not value.strip():
+        if not sendable_query_value(value):
             raise InvalidIdError(f"{record.name} needs a non-empty `{route.query}`", route=route.template)
         params = {route.query: value}
     try:

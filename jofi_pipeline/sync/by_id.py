@@ -312,21 +312,20 @@ class FanOut:
         await writes.drain()
 
     def _sort(self, entity: str, outcome, batch: _Batch, key, derived: Derived | None) -> None:
+        answered = outcome.error is None or isinstance(outcome.error, NotFoundError)
+        if answered and self.memory is not None and self.memory.knows(entity, rk := record_key(key(outcome.item))):
+            # An answer (the record, or a 404: deleted, not found, or fetch_state's "not yet") ends
+            # what was remembered of it failing, from earlier runs or earlier in this one.
+            batch.recovered.append(rk)
         if outcome.error is None:
             if derived:
                 batch.objects.append(derived.keyed(outcome.value, outcome.item))
                 batch.fetched.append(derived.record(outcome.item, "fetched"))
             else:
                 batch.objects.append(outcome.value)
-            if self.memory is not None and self.memory.knows(entity, record_key(key(outcome.item))):
-                batch.recovered.append(record_key(key(outcome.item)))
         elif isinstance(outcome.error, NotFoundError):
             if derived:
                 batch.fetched.append(derived.record(outcome.item, "not_found"))
-                # An answer: fetch_state now says what it is; a failing or quarantined row would
-                # keep `status` listing it as quarantined.
-                if self.memory is not None and self.memory.knows(entity, record_key(key(outcome.item))):
-                    batch.recovered.append(record_key(key(outcome.item)))
             else:  # held: JOFI no longer has it; never held: not found (a derived object's 404 is "not yet")
                 batch.gone.append(key(outcome.item))
         elif getattr(outcome.error, "fatal", False) or not isinstance(outcome.error, JofiApiError):
@@ -344,13 +343,11 @@ class FanOut:
                 if batch.objects or batch.fetched:
                     with_state = {"fetched": batch.fetched} if batch.fetched else {}
                     self.report.add_counts(self.writer.upsert(entity, batch.objects, utc_now(), **with_state))
-                if batch.recovered:
+                if batch.recovered:  # before _gone: one never held is then remembered as not found
                     self.writer.forget_missed(entity, batch.recovered)
                     self.report.fetch_recovered(entity, batch.recovered)  # if it failed earlier in this run
                 if batch.gone:
                     self._gone(entity, batch.gone)
-                    # Answered (deleted, or not found): no failure of this run if it failed earlier in it.
-                    self.report.fetch_recovered(entity, [record_key(k) for k in batch.gone])
                 if batch.failed:
                     self._failed(entity, batch.failed)
 
@@ -362,10 +359,6 @@ class FanOut:
         if held:
             self.writer.mark_deleted(entity, [k for k in keys if k in held], utc_now())
             self.say(f"  {entity}: {len(held)} no longer exist at JOFI (marked deleted)")
-            # Deleted is what they are now, not failing or quarantined (`status` lists those).
-            known = [record_key(k) for k in keys if k in held and self.memory and self.memory.knows(entity, record_key(k))]
-            if known:
-                self.writer.forget_missed(entity, known)
         never = [record_key(k) for k in keys if k not in held]
         if never:
             inputs = self.memory.inputs(entity, never) if self.memory else {}

@@ -45,8 +45,7 @@ def dormant_turn(id_column: str, last_activity: str) -> str:
 
 
 # The enabled score profiles the warehouse holds (a targeted run's scorecards).
-SCORE_PROFILE_NAMES = ("SELECT short_name FROM score_profiles "
-                       "WHERE trim(short_name) <> '' AND _deleted_at IS NULL ORDER BY 1")  # a blank one cannot be asked for
+SCORE_PROFILE_NAMES = "SELECT short_name FROM score_profiles WHERE short_name IS NOT NULL AND _deleted_at IS NULL ORDER BY 1"
 
 
 # Invitations not accepted yet: recent ones every night, dormant ones in the rotation. Full: all held.

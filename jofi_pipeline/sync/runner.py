@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import duckdb
 
 from jofi_pipeline import collector, entities, settings
-from jofi_pipeline.api.client import JofiClient
+from jofi_pipeline.api.client import JofiClient, sendable_query_value
 from jofi_pipeline.api.errors import JofiApiError
 from jofi_pipeline.api.lists import ListResult
 from jofi_pipeline.sync import own_runs, queries, swallowed
@@ -201,12 +201,6 @@ async def _run_sync(
     if interruption is not None:
         raise interruption  # the run still ends interrupted (Dagster, the CLI), after the truth is recorded
     return report
-
-
-def _askable(short_name: object) -> bool:
-    """A score profile's short name a scorecard's GET can carry: the client's own rule (api/client.py),
-    which Python's strip() decides (SQL's trim() leaves tabs and newlines)."""
-    return isinstance(short_name, str) and bool(short_name.strip())
 
 
 def _correct_failed_runs(writer: RunWriter, paths: ModePaths, mode: str, say: Progress) -> None:
@@ -419,11 +413,11 @@ class _Run:
         self.say(f"targeted run: {work.describe()}")
         for entity, ids in work.to_fetch().items():
             await self.fetch_by_id(entity, ids)
-        short_names = [r[0] for r in self.writer.query(queries.SCORE_PROFILE_NAMES) if _askable(r[0])]
+        short_names = [r[0] for r in self.writer.query(queries.SCORE_PROFILE_NAMES) if sendable_query_value(r[0])]
         if not short_names:  # a first-ever run that is a targeted one
             profiles = list((await self.client.list("score_profiles")).items)
             await self.upsert("score_profiles", profiles)
-            short_names = [p["short_name"] for p in _objects(profiles) if _askable(p.get("short_name"))]
+            short_names = [p["short_name"] for p in _objects(profiles) if sendable_query_value(p.get("short_name"))]
         # Derived objects through the same incremental plan as a nightly run, so what this run
         # fetches is recorded in fetch_state and not asked for again by the next one.
         await self.fetch_derived(short_names)
@@ -435,8 +429,8 @@ class _Run:
         scorecards would all fail without a request and stop the publish as if JOFI failed: said
         and left out."""
         named = [sp for sp in _objects(listed) if isinstance(sp.get("short_name"), str)]
-        enabled = [sp["short_name"] for sp in named if _askable(sp["short_name"])]
-        if blank := [sp.get("id") for sp in named if not _askable(sp["short_name"])]:
+        enabled = [sp["short_name"] for sp in named if sendable_query_value(sp["short_name"])]
+        if blank := [sp.get("id") for sp in named if not sendable_query_value(sp["short_name"])]:
             self.say(f"WARNING score profile {', '.join(map(str, blank))} has a blank short name: its scorecards "
                      "cannot be asked for and are left out")
         wanted = self.options.score_profiles

@@ -14,9 +14,11 @@ One that runs out of disk is another matter: DuckDB takes that as fatal and inva
 database for the rest of the process, so the publish beside it failed with "database has been
 invalidated" and the run could not even record its failure (its sync_runs row kept the
 `succeeded` written before the publish). So it begins only with room on the disk (`has_room`);
-else the close checkpoints, after the publish and the run's record. The close waits for it whatever interrupts the wait (a
-second Ctrl-C, Dagster's stop), as `sync/uninterrupted.py` waits for a merge: a connection
-closed, or a process ending, under a checkpoint still running aborts the interpreter.
+else the close checkpoints, after the publish and the run's record.
+
+The close waits for it whatever interrupts the wait (a second Ctrl-C, Dagster's stop), as
+`sync/uninterrupted.py` waits for a merge: a connection closed, or a process ending, under a
+checkpoint still running aborts the interpreter.
 """
 
 from __future__ import annotations

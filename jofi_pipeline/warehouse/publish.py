@@ -141,24 +141,19 @@ def publish(
         # The carried-over tables' Parquet files are links to bytes already on disk: only their
         # new directory entries need flushing, which fsyncing every directory does.
         fsync_tree(version_dir, carried={parquet_dir / name for name in TABLES if name not in changed})
+        # The moment the new pair becomes visible, the try's last step: the rename is atomic, so a
+        # failure up to it (no room for the new link, say) switched nothing.
+        previous = swap_symlink(targets.current, Path(version_dir.name), flush=False)
     except Exception as exc:
         staged.discard()
         raise unchanged(exc) from exc
     except BaseException:
         staged.discard()
         raise
-    previous = os.readlink(targets.current) if targets.current.is_symlink() else None
     problems: list[str] = []  # after the switch: said, not raised (the run did publish)
     try:
-        swap_symlink(targets.current, Path(version_dir.name))  # the moment the new pair becomes visible
-    except BaseException as exc:
-        if not points_at(targets.current, version_dir.name):  # not switched (no room for the new link, say)
-            staged.discard()  # as any failure before it
-            if isinstance(exc, Exception):
-                raise unchanged(exc) from exc
-            raise
-        if not isinstance(exc, Exception):
-            raise
+        fsync_path(targets.current.parent)
+    except OSError as exc:
         problems.append(f"the switch to {version_dir.name} may not be on disk yet, after a crash the previous "
                         f"version could be current again ({exc})")
     try:
@@ -709,15 +704,7 @@ def ensure_fixed_links(targets: ModePaths) -> None:
             swap_symlink(path, Path(wanted))
 
 
-def points_at(link: Path, target: str) -> bool:
-    """Whether `link` is a symlink to `target` now (never raises)."""
-    try:
-        return os.readlink(link) == target
-    except OSError:
-        return False
-
-
-def swap_symlink(link: Path, target: Path) -> str | None:
+def swap_symlink(link: Path, target: Path, *, flush: bool = True) -> str | None:
     """Point `link` at `target`, a path relative to the link's folder, atomically; return the old target.
 
     Relative, so the data dir can move (and a relative JOFI_DATA_DIR cannot produce a link that
@@ -738,7 +725,8 @@ def swap_symlink(link: Path, target: Path) -> str | None:
     except BaseException:
         remove_quietly(tmp_link)
         raise
-    fsync_path(link.parent)
+    if flush:  # else the caller flushes the folder (publish: a failure then is no longer "unchanged")
+        fsync_path(link.parent)
     return previous
 
 

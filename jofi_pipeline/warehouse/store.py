@@ -465,11 +465,10 @@ class RunWriter:
                 verdicts = integrity.verdicts_json(self.mode, self.account_id, self.findings)
                 # Here, so that an interruption held until the batch has ended drops the staged copy too.
                 ahead_done = ending.result() if ending is not None else None
-            except (OSError, duckdb.Error) as exc:  # the disk's or DuckDB's: a bug keeps its own type and traceback
+            except BaseException as exc:
                 staged.discard()
-                raise unchanged(exc) from exc
-            except BaseException:
-                staged.discard()
+                if isinstance(exc, (OSError, duckdb.Error)):  # the disk's or DuckDB's; a bug keeps its type and traceback
+                    raise unchanged(exc) from exc
                 raise
         except BaseException:
             if ending is not None:  # never left running under the connection the close closes
