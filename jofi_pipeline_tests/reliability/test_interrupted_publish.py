@@ -89,7 +89,7 @@ def test_a_sync_cancelled_while_it_publishes_lets_the_publish_finish_and_says_it
     seen: dict = {}
     swap = publish_module.swap_symlink
 
-    def cancelled_just_before_the_switch(link, target):
+    def cancelled_just_before_the_switch(link, target, **how):
         """In the publish's thread, once built: the sync is cancelled, then the new version goes live."""
         if link == paths.current and not seen:
             loop, task = task_seen[0]
@@ -100,7 +100,7 @@ def test_a_sync_cancelled_while_it_publishes_lets_the_publish_finish_and_says_it
             time.sleep(LET_THE_CANCELLATION_ACT)
             seen["lock free while publishing"] = lock_is_free(paths)
             seen["attempts recorded by then"] = [a.status for a in AttemptLog(paths.attempts).recent("live", 5)]
-        return swap(link, target)
+        return swap(link, target, **how)
 
     monkeypatch.setattr(publish_module, "swap_symlink", cancelled_just_before_the_switch)
     with pytest.raises(asyncio.CancelledError):  # the run still ends cancelled
@@ -276,12 +276,12 @@ def test_a_sync_closed_while_it_publishes_waits_for_the_publish_and_records_what
     publishing, closing = threading.Event(), threading.Event()
     swap = publish_module.swap_symlink
 
-    def closed_just_before_the_switch(link, target):
+    def closed_just_before_the_switch(link, target, **how):
         if link == paths.current and not publishing.is_set():
             publishing.set()
             closing.wait(10)
             time.sleep(LET_THE_CANCELLATION_ACT)  # the close goes on meanwhile (if it would not wait)
-        return swap(link, target)
+        return swap(link, target, **how)
 
     monkeypatch.setattr(publish_module, "swap_symlink", closed_just_before_the_switch)
     loop, client, syncing, task = start_a_sync_to_abandon(sim, tmp_path)
